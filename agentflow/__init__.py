@@ -1,0 +1,85 @@
+"""agentflow: agents that take real actions safely.
+
+The model proposes, code disposes: tools are typed, their preconditions run in code before
+every call, approvals are bound to the exact call a human saw, and every step is recorded.
+"""
+
+from agentflow.agent import Agent, ApprovalHandler
+from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest, canonical_json
+from agentflow.context import RunContext
+from agentflow.events import Event, EventHandler
+from agentflow.exceptions import (
+    AgentflowError,
+    ApprovalError,
+    ConfigurationError,
+    InvalidInput,
+    ModelError,
+    ModelHTTPError,
+    ModelRetry,
+    ModelUnavailable,
+    ToolDefinitionError,
+)
+from agentflow.loop import AgentLoop, Limits, LoopState
+from agentflow.messages import Message, ModelRequest, ModelResponse, Usage
+from agentflow.models import AnthropicModel, Model
+from agentflow.preconditions import (
+    Allow,
+    Decision,
+    Deny,
+    NeedsApproval,
+    Precondition,
+    all_of,
+    any_of,
+    precondition,
+)
+from agentflow.result import RunResult
+from agentflow.tools import Tool, tool
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # agents and runs
+    "Agent",
+    "AgentLoop",
+    "Limits",
+    "LoopState",
+    "RunContext",
+    "RunResult",
+    # tools and preconditions
+    "Allow",
+    "Decision",
+    "Deny",
+    "NeedsApproval",
+    "Precondition",
+    "Tool",
+    "all_of",
+    "any_of",
+    "precondition",
+    "tool",
+    # approvals
+    "ApprovalDecision",
+    "ApprovalHandler",
+    "ApprovalRequest",
+    "call_digest",
+    "canonical_json",
+    # models and messages
+    "AnthropicModel",
+    "Message",
+    "Model",
+    "ModelRequest",
+    "ModelResponse",
+    "Usage",
+    # events
+    "Event",
+    "EventHandler",
+    # errors and signals
+    "AgentflowError",
+    "ApprovalError",
+    "ConfigurationError",
+    "InvalidInput",
+    "ModelError",
+    "ModelHTTPError",
+    "ModelRetry",
+    "ModelUnavailable",
+    "ToolDefinitionError",
+]

@@ -1,0 +1,248 @@
+"""``Agent``: an agent definition plus the in-process asyncio driver of the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Generic
+
+from agentflow.binding import ApprovalDecision, ApprovalRequest
+from agentflow.context import DepsT, RunContext
+from agentflow.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    Event,
+    EventHandler,
+    ModelCalled,
+    ModelFailed,
+    RunFinished,
+    ToolExecuted,
+)
+from agentflow.exceptions import ConfigurationError, ModelError
+from agentflow.execution import invoke_tool
+from agentflow.loop import (
+    AgentLoop,
+    AwaitApprovals,
+    CallModel,
+    CallTools,
+    Effect,
+    Finish,
+    Limits,
+    LoopState,
+    ToolCall,
+)
+from agentflow.messages import ToolChoice
+from agentflow.models.base import Model
+from agentflow.result import RunResult
+from agentflow.tools import Tool
+
+ApprovalHandler = Callable[[ApprovalRequest], Awaitable[ApprovalDecision]]
+"""Asks a human (or a test) to decide; without one, a run pauses at ``awaiting_approval``."""
+
+
+class Agent(Generic[DepsT]):
+    """A model, a system prompt, tools and limits. Runs in-process here, durably on Temporal.
+
+    Args:
+        model: what answers; see :mod:`agentflow.models` and :mod:`agentflow.testing`.
+        tools: the tools the model may call; their preconditions always apply.
+        system: the system prompt.
+        limits: bounds on each run.
+        tool_choice: ``auto``, ``any``, ``none`` or a tool name.
+        event_handlers: observers called with every step (audit trail, UI).
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        *,
+        tools: Sequence[Tool[DepsT]] = (),
+        system: str = "",
+        limits: Limits | None = None,
+        tool_choice: ToolChoice = "auto",
+        event_handlers: Sequence[EventHandler] = (),
+        name: str = "agent",
+    ) -> None:
+        names = [t.name for t in tools]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ConfigurationError(f"duplicate tool names: {', '.join(sorted(duplicates))}")
+        self.model = model
+        self.tools = {t.name: t for t in tools}
+        self.system = system
+        self.limits = limits or Limits()
+        self.tool_choice: ToolChoice = tool_choice
+        self.event_handlers = tuple(event_handlers)
+        self.name = name
+
+    def new_loop(self, state: LoopState | None = None) -> AgentLoop:
+        return AgentLoop(
+            tools=list(self.tools.values()),
+            system=self.system,
+            limits=self.limits,
+            tool_choice=self.tool_choice,
+            state=state,
+        )
+
+    async def run(
+        self,
+        message: str,
+        *,
+        deps: DepsT = None,
+        user: str | None = None,
+        conversation_id: str | None = None,
+        state: LoopState | None = None,
+        approvals: ApprovalHandler | None = None,
+    ) -> RunResult:
+        """Run until the model answers, a limit is hit, or approval is needed without a handler."""
+        result: RunResult | None = None
+        async for event in self.run_stream(
+            message,
+            deps=deps,
+            user=user,
+            conversation_id=conversation_id,
+            state=state,
+            approvals=approvals,
+        ):
+            if isinstance(event, RunFinished):
+                result = event.result
+        assert result is not None  # run_stream always ends with RunFinished
+        return result
+
+    def run_sync(self, message: str, **kwargs: Any) -> RunResult:
+        """:meth:`run` for code without an event loop."""
+        return asyncio.run(self.run(message, **kwargs))
+
+    async def run_stream(
+        self,
+        message: str,
+        *,
+        deps: DepsT = None,
+        user: str | None = None,
+        conversation_id: str | None = None,
+        state: LoopState | None = None,
+        approvals: ApprovalHandler | None = None,
+    ) -> AsyncIterator[Event]:
+        """Yield every step as it happens; the last event is :class:`RunFinished`."""
+        loop = self.new_loop(state)
+        effect = loop.user_message(message)
+        run = _Run(self, loop, deps, user, conversation_id or uuid.uuid4().hex, approvals)
+        async for event in run.drive(effect):
+            yield event
+
+    async def resume(
+        self,
+        paused: RunResult,
+        decisions: Sequence[ApprovalDecision],
+        *,
+        deps: DepsT = None,
+        user: str | None = None,
+        approvals: ApprovalHandler | None = None,
+    ) -> RunResult:
+        """Continue a run that stopped at ``awaiting_approval`` with the humans' decisions."""
+        loop = self.new_loop(paused.state)
+        effect = loop.approvals_decided(decisions)
+        run = _Run(self, loop, deps, user, paused.conversation_id, approvals)
+        result: RunResult | None = None
+        for decision in decisions:
+            run.emit(ApprovalDecided(decision=decision))
+        async for event in run.drive(effect):
+            if isinstance(event, RunFinished):
+                result = event.result
+        assert result is not None
+        return result
+
+
+class _Run(Generic[DepsT]):
+    """One run's I/O: performs the loop's effects and reports each step."""
+
+    def __init__(
+        self,
+        agent: Agent[DepsT],
+        loop: AgentLoop,
+        deps: DepsT,
+        user: str | None,
+        conversation_id: str,
+        approvals: ApprovalHandler | None,
+    ) -> None:
+        self.agent, self.loop, self.deps, self.user = agent, loop, deps, user
+        self.conversation_id = conversation_id
+        self.approvals = approvals
+        self.buffer: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.buffer.append(event)
+        for handler in self.agent.event_handlers:
+            handler(event)
+
+    async def drive(self, effect: Effect) -> AsyncIterator[Event]:
+        loop = self.loop
+        while True:
+            match effect:
+                case CallModel(request=request):
+                    started = time.perf_counter()
+                    try:
+                        response = await self.agent.model.request(request)
+                    except ModelError as exc:
+                        self.emit(ModelFailed(request=request, error=str(exc)))
+                        effect = loop.model_failed(str(exc))
+                    else:
+                        elapsed = time.perf_counter() - started
+                        self.emit(ModelCalled(request=request, response=response, duration_s=elapsed))
+                        effect = loop.model_responded(response)
+                case CallTools(calls=calls):
+                    if len(calls) == 1:
+                        outcomes = [await self._invoke(calls[0])]
+                    else:
+                        outcomes = await asyncio.gather(*(self._invoke(c) for c in calls))
+                    effect = loop.tools_finished(outcomes)
+                case AwaitApprovals(requests=requests):
+                    for request in requests:
+                        self.emit(ApprovalRequested(request=request))
+                    if self.approvals is None:
+                        effect = Finish("awaiting_approval", _waiting_text(requests))
+                        continue
+                    decisions = await asyncio.gather(*(self.approvals(r) for r in requests))
+                    for decision in decisions:
+                        self.emit(ApprovalDecided(decision=decision))
+                    effect = loop.approvals_decided(decisions)
+                case Finish(status=status, output=output):
+                    result = RunResult(
+                        output=output,
+                        status=status,
+                        conversation_id=self.conversation_id,
+                        state=loop.state,
+                        pending_approvals=loop.pending_approvals,
+                    )
+                    self.emit(RunFinished(result=result))
+                    for event in self._drain():
+                        yield event
+                    return
+            for event in self._drain():
+                yield event
+
+    def _drain(self) -> list[Event]:
+        events, self.buffer = self.buffer, []
+        return events
+
+    async def _invoke(self, call: ToolCall) -> Any:
+        tool = self.agent.tools[call.name]
+        ctx = RunContext(
+            deps=self.deps,
+            user=self.user,
+            conversation_id=self.conversation_id,
+            tool_call_id=call.id,
+            messages=self.loop.state.messages,
+            approval=call.approval,
+        )
+        started = time.perf_counter()
+        outcome = await invoke_tool(tool, ctx, call, emit=self.emit)
+        self.emit(ToolExecuted(call=call, outcome=outcome, duration_s=time.perf_counter() - started))
+        return outcome
+
+
+def _waiting_text(requests: Sequence[ApprovalRequest]) -> str:
+    tools = ", ".join(sorted({r.tool for r in requests}))
+    return f"Waiting for approval before running {tools}."

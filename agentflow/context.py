@@ -1,0 +1,37 @@
+"""What a tool and a precondition see besides their arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Generic
+
+from typing_extensions import TypeVar
+
+from agentflow.binding import ApprovalDecision
+from agentflow.messages import Message
+
+DepsT = TypeVar("DepsT", default=None)
+
+
+@dataclass(kw_only=True, frozen=True)
+class RunContext(Generic[DepsT]):
+    """Who is asking, in which conversation, with which injected dependencies.
+
+    A tool declares a parameter annotated ``RunContext[MyDeps]`` to receive it; that parameter
+    is never part of the schema the model sees, so the model cannot forge who is asking.
+    """
+
+    deps: DepsT
+    user: str | None = None
+    """The authenticated principal on whose behalf the agent acts (never taken from the model)."""
+    conversation_id: str = ""
+    tool_call_id: str = ""
+    messages: Sequence[Message] = field(default_factory=tuple[Message, ...])
+    approval: ApprovalDecision | None = None
+    """The approval granted for this exact call, when there is one."""
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries of the same call: side-effecting tools must honour it."""
+        return f"{self.conversation_id}:{self.tool_call_id}"

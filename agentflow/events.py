@@ -1,0 +1,73 @@
+"""Steps of a run, as the streaming API yields them and the audit trail records them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from agentflow.binding import ApprovalDecision, ApprovalRequest
+from agentflow.messages import ModelRequest, ModelResponse
+from agentflow.outcomes import ToolOutcome
+from agentflow.preconditions import Evaluation
+
+if TYPE_CHECKING:
+    from agentflow.loop import ToolCall
+    from agentflow.result import RunResult
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelCalled:
+    request: ModelRequest
+    response: ModelResponse
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelFailed:
+    request: ModelRequest
+    error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreconditionChecked:
+    call: ToolCall
+    evaluation: Evaluation
+    approved_by: str | None = None
+    """Set when a matching approval turned ``NeedsApproval`` into ``Allow``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolExecuted:
+    call: ToolCall
+    outcome: ToolOutcome
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRequested:
+    request: ApprovalRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalDecided:
+    decision: ApprovalDecision
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFinished:
+    result: RunResult
+
+
+Event = (
+    ModelCalled
+    | ModelFailed
+    | PreconditionChecked
+    | ToolExecuted
+    | ApprovalRequested
+    | ApprovalDecided
+    | RunFinished
+)
+
+EventHandler = Callable[[Event], None]
+"""Observers (the audit trail, a UI) are plain callables; they must not raise."""

@@ -1,0 +1,71 @@
+"""Exceptions, in two families that never mix.
+
+Signals, raised *inside* a run and turned by the runtime into something the model sees::
+
+    ModelRetry                 a tool asks the model to try again, with a message
+    InvalidArguments           the model's tool arguments cannot be validated
+
+Errors, raised *to callers* of agentflow::
+
+    AgentflowError
+    ├── ConfigurationError     something required is missing or wrong (names the variable)
+    ├── ToolDefinitionError    a function cannot be turned into a tool
+    ├── ModelError             a model call failed after the retries the adapter allows
+    │   ├── ModelHTTPError     the API answered with an error status (status and body kept)
+    │   └── ModelUnavailable   no answer at all: connection refused, timeout
+    ├── ApprovalError          an approval decision that does not match a pending request
+    └── InvalidInput           a user message that cannot enter the conversation
+"""
+
+from __future__ import annotations
+
+
+class ModelRetry(Exception):  # noqa: N818 - a signal, not an error; the name says what it asks
+    """Raised by a tool body to send ``message`` back to the model as an error result."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArguments(Exception):  # noqa: N818 - a signal for the loop, not a caller error
+    """The model's arguments cannot be used; ``message`` is written for the model to act on."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class AgentflowError(Exception):
+    """Base class for every error agentflow raises to its callers."""
+
+
+class ConfigurationError(AgentflowError):
+    """Required configuration is missing or invalid."""
+
+
+class ToolDefinitionError(AgentflowError):
+    """A Python function cannot be turned into a tool (e.g. an unannotated parameter)."""
+
+
+class ModelError(AgentflowError):
+    """A model call failed and the adapter will not retry it any more."""
+
+
+class ModelHTTPError(ModelError):
+    def __init__(self, status_code: int, message: str, body: object = None) -> None:
+        super().__init__(f"model API returned HTTP {status_code}: {message}")
+        self.status_code = status_code
+        self.body = body
+
+
+class ModelUnavailable(ModelError):  # noqa: N818 - reads as a state, like httpx.ConnectTimeout
+    """The model could not be reached (connection error or timeout) after retries."""
+
+
+class ApprovalError(AgentflowError):
+    """An approval decision does not match any pending request of this run."""
+
+
+class InvalidInput(AgentflowError):
+    """A user message that cannot enter the conversation (empty, oversize, wrong moment)."""

@@ -1,0 +1,321 @@
+"""The ReAct loop as a sans-IO state machine.
+
+It consumes what happened (a user message, a model response, tool outcomes, approval decisions)
+and returns the next effect for a driver to perform (:class:`CallModel`, :class:`CallTools`,
+:class:`AwaitApprovals`) or :class:`Finish`. It does no I/O and reads no clock, so the same loop
+runs under the in-process driver, inside a Temporal workflow and in a unit test.
+
+Validation of tool arguments happens here (it is pure): invalid calls never become effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest
+from agentflow.exceptions import ApprovalError, InvalidArguments, InvalidInput
+from agentflow.messages import (
+    ContentBlock,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    TextBlock,
+    ToolChoice,
+    ToolDefinition,
+    ToolResultBlock,
+    Usage,
+)
+from agentflow.outcomes import ToolDenied, ToolFailed, ToolNeedsApproval, ToolOutcome, ToolReturned
+
+
+class ToolSpec(Protocol):
+    """What the loop needs of a tool: its definition and a pure argument validator."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def definition(self) -> ToolDefinition: ...
+    def validate(self, raw: Any) -> BaseModel: ...
+
+
+class Limits(BaseModel):
+    """Bounds on one run (one user message and everything it causes)."""
+
+    max_steps: int = Field(default=25, ge=1)
+    """Model calls per run."""
+    max_retries: int = Field(default=3, ge=0)
+    """Invalid calls (bad arguments, unknown tool, ``ModelRetry``) tolerated per tool per run."""
+    max_total_tokens: int | None = Field(default=None, ge=1)
+    """Token budget per run (input + output + cache); no model call starts past it."""
+    max_response_tokens: int = Field(default=4096, ge=1)
+    max_message_chars: int = Field(default=32_000, ge=1)
+
+
+Status = Literal[
+    "completed",
+    "awaiting_approval",
+    "max_steps",
+    "token_budget",
+    "max_tokens",
+    "tool_retries",
+    "model_error",
+]
+
+
+class ToolCall(BaseModel, frozen=True):
+    """A validated call, ready for the executor (which validates again at its own boundary)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    digest: str
+    approval: ApprovalDecision | None = None
+
+
+class _Pending(BaseModel):
+    call: ToolCall
+    approval_request: ApprovalRequest | None = None
+
+
+class LoopState(BaseModel):
+    """Everything the loop knows; serialisable, so a workflow can carry it across
+    ``continue_as_new`` and a paused run can be resumed."""
+
+    messages: list[Message] = Field(default_factory=list[Message])
+    usage: Usage = Usage()
+    run_usage: Usage = Usage()
+    run_steps: int = 0
+    retries: dict[str, int] = Field(default_factory=dict[str, int])
+    turn_order: list[str] = Field(default_factory=list[str])
+    results: dict[str, ToolResultBlock] = Field(default_factory=dict[str, ToolResultBlock])
+    pending: dict[str, _Pending] = Field(default_factory=dict[str, _Pending])
+
+
+@dataclass(frozen=True, slots=True)
+class CallModel:
+    request: ModelRequest
+
+
+@dataclass(frozen=True, slots=True)
+class CallTools:
+    calls: tuple[ToolCall, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitApprovals:
+    requests: tuple[ApprovalRequest, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    status: Status
+    output: str
+
+
+Effect = CallModel | CallTools | AwaitApprovals | Finish
+
+_LIMIT_MESSAGES: dict[Status, str] = {
+    "max_steps": "I stopped because this request needed more steps than I am allowed.",
+    "token_budget": "I stopped because this request used up its token budget.",
+    "tool_retries": "I stopped because I kept making invalid tool calls.",
+}
+
+
+class AgentLoop:
+    """One conversation's loop. Each method consumes an event and returns the next effect."""
+
+    def __init__(
+        self,
+        *,
+        tools: Sequence[ToolSpec],
+        system: str = "",
+        limits: Limits | None = None,
+        tool_choice: ToolChoice = "auto",
+        state: LoopState | None = None,
+    ) -> None:
+        self._tools = {t.name: t for t in tools}
+        self._definitions = tuple(t.definition for t in tools)
+        self.system = system
+        self.limits = limits or Limits()
+        self.tool_choice = tool_choice
+        self.state = state if state is not None else LoopState()
+
+    # -- events ---------------------------------------------------------------------------
+
+    def user_message(self, text: str) -> Effect:
+        """Start a run. Raises :class:`InvalidInput` (state untouched) for unusable input."""
+        check_user_message(text, self.limits)
+        if self.state.pending:
+            raise InvalidInput("a run is still waiting for tool results or approvals")
+        s = self.state
+        s.run_steps, s.run_usage, s.retries = 0, Usage(), {}
+        self._append_user((TextBlock(text=text),))
+        return self._call_model()
+
+    def model_responded(self, response: ModelResponse) -> Effect:
+        s = self.state
+        s.usage += response.usage
+        s.run_usage += response.usage
+        if response.stop_reason == "max_tokens":
+            # A tool_use cut off by max_tokens may be incomplete: never execute it.
+            text = response.text
+            if text:
+                s.messages.append(Message(role="assistant", content=(TextBlock(text=text),)))
+            return Finish("max_tokens", text or "My answer was cut off (max_tokens reached).")
+        if response.content:
+            s.messages.append(Message(role="assistant", content=response.content))
+        calls = response.tool_calls
+        if not calls:
+            return Finish("completed", response.text)
+
+        s.turn_order = [c.id for c in calls]
+        ready: list[ToolCall] = []
+        for use in calls:
+            spec = self._tools.get(use.name)
+            if spec is None:
+                known = ", ".join(self._tools) or "none"
+                self._error(use.id, use.name, f"Unknown tool {use.name!r}. Available: {known}.")
+                continue
+            try:
+                args = spec.validate(use.input).model_dump(mode="json")
+            except InvalidArguments as exc:
+                self._error(use.id, use.name, f"Invalid arguments for {use.name}: {exc.message}")
+                continue
+            call = ToolCall(id=use.id, name=use.name, arguments=args, digest=call_digest(use.name, args))
+            s.pending[use.id] = _Pending(call=call)
+            ready.append(call)
+        if ready:
+            return CallTools(tuple(ready))
+        return self._turn_complete()
+
+    def model_failed(self, error: str) -> Effect:
+        return Finish("model_error", f"The model is unavailable right now ({error}). Please try again.")
+
+    def tools_finished(self, outcomes: Sequence[ToolOutcome]) -> Effect:
+        s = self.state
+        for outcome in outcomes:
+            pending = s.pending.get(outcome.call_id)
+            if pending is None:
+                raise ValueError(f"no pending tool call {outcome.call_id!r}")
+            name = pending.call.name
+            match outcome:
+                case ToolReturned(content=content):
+                    self._result(outcome.call_id, content, is_error=False)
+                case ToolFailed(message=message):
+                    self._error(outcome.call_id, name, message)
+                case ToolDenied(reasons=reasons):
+                    text = "Refused by precondition: " + "; ".join(reasons)
+                    self._result(outcome.call_id, text, is_error=True)
+                case ToolNeedsApproval(request=request):
+                    pending.approval_request = request
+        return self._after_tools()
+
+    def approvals_decided(self, decisions: Sequence[ApprovalDecision]) -> Effect:
+        """Feed human decisions. Raises :class:`ApprovalError` (state untouched) for a decision
+        that matches no pending request's digest."""
+        waiting = {p.approval_request.digest: p for p in self.state.pending.values() if p.approval_request}
+        for decision in decisions:
+            if decision.digest not in waiting:
+                raise ApprovalError(f"no pending approval with digest {decision.digest[:12]}…")
+        approved: list[ToolCall] = []
+        for decision in decisions:
+            pending = waiting[decision.digest]
+            if decision.approved:
+                pending.approval_request = None
+                pending.call = pending.call.model_copy(update={"approval": decision})
+                approved.append(pending.call)
+            else:
+                who = f" by {decision.approver}" if decision.approver else ""
+                why = f": {decision.reason}" if decision.reason else ""
+                self._result(pending.call.id, f"Approval {decision.outcome}{who}{why}", True)
+        if approved:
+            return CallTools(tuple(approved))
+        return self._after_tools()
+
+    # -- queries --------------------------------------------------------------------------
+
+    @property
+    def pending_approvals(self) -> tuple[ApprovalRequest, ...]:
+        return tuple(p.approval_request for p in self.state.pending.values() if p.approval_request)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _after_tools(self) -> Effect:
+        if not self._retries_exhausted():
+            waiting = self.pending_approvals
+            if waiting:
+                return AwaitApprovals(waiting)
+            if self.state.pending:
+                return CallTools(tuple(p.call for p in self.state.pending.values()))
+        return self._turn_complete()
+
+    def _turn_complete(self) -> Effect:
+        if self._retries_exhausted():
+            self._flush_results(abandon=True)
+            return Finish("tool_retries", _LIMIT_MESSAGES["tool_retries"])
+        self._flush_results(abandon=False)
+        return self._call_model()
+
+    def _retries_exhausted(self) -> bool:
+        return any(count > self.limits.max_retries for count in self.state.retries.values())
+
+    def _call_model(self) -> Effect:
+        s, limits = self.state, self.limits
+        if s.run_steps >= limits.max_steps:
+            return Finish("max_steps", _LIMIT_MESSAGES["max_steps"])
+        if limits.max_total_tokens is not None and s.run_usage.total_tokens >= limits.max_total_tokens:
+            return Finish("token_budget", _LIMIT_MESSAGES["token_budget"])
+        s.run_steps += 1
+        return CallModel(
+            ModelRequest(
+                system=self.system,
+                messages=tuple(s.messages),
+                tools=self._definitions,
+                tool_choice=self.tool_choice,
+                max_tokens=limits.max_response_tokens,
+            )
+        )
+
+    def _error(self, call_id: str, tool_name: str, message: str) -> None:
+        self.state.retries[tool_name] = self.state.retries.get(tool_name, 0) + 1
+        self._result(call_id, message, is_error=True)
+
+    def _result(self, call_id: str, content: str, is_error: bool) -> None:
+        self.state.pending.pop(call_id, None)
+        self.state.results[call_id] = ToolResultBlock(
+            tool_use_id=call_id, content=content, is_error=is_error
+        )
+
+    def _flush_results(self, *, abandon: bool) -> None:
+        """Answer every tool_use of the turn, in order, so the transcript stays valid."""
+        s = self.state
+        if abandon:
+            for call_id in list(s.pending):
+                self._result(call_id, "Not executed: the run was stopped.", is_error=True)
+        blocks = tuple(s.results[i] for i in s.turn_order if i in s.results)
+        s.results, s.turn_order = {}, []
+        if blocks:
+            self._append_user(blocks)
+
+    def _append_user(self, blocks: tuple[ContentBlock, ...]) -> None:
+        messages = self.state.messages
+        if messages and messages[-1].role == "user":
+            # The Messages API wants alternating roles; a stopped run can leave a user turn last.
+            messages[-1] = Message(role="user", content=messages[-1].content + blocks)
+        else:
+            messages.append(Message(role="user", content=blocks))
+
+
+def check_user_message(text: str, limits: Limits) -> None:
+    """Refuse empty or oversize input before it enters the conversation."""
+    if not text.strip():
+        raise InvalidInput("the message is empty")
+    if len(text) > limits.max_message_chars:
+        raise InvalidInput(
+            f"the message has {len(text)} characters; the limit is {limits.max_message_chars}"
+        )
+

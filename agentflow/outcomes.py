@@ -1,0 +1,40 @@
+"""What happened to one tool call: the executor's answer, fed back into the loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agentflow.binding import ApprovalRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolReturned:
+    call_id: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolFailed:
+    """The tool raised :class:`agentflow.ModelRetry`; the model should try again."""
+
+    call_id: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolDenied:
+    """A precondition denied the call; the body did not run."""
+
+    call_id: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolNeedsApproval:
+    """A precondition asked for a human decision; the body did not run."""
+
+    call_id: str
+    request: ApprovalRequest
+
+
+ToolOutcome = ToolReturned | ToolFailed | ToolDenied | ToolNeedsApproval

@@ -1,0 +1,190 @@
+"""Preconditions: code that decides whether a tool call may run, before it runs.
+
+A precondition sees the validated arguments and the :class:`RunContext` and answers
+:class:`Allow`, :class:`Deny` or :class:`NeedsApproval`. They compose with :func:`all_of` /
+:func:`any_of` (or ``&`` / ``|``); a composite evaluates every rule and reports every broken one
+together, with the rule's text, so the model and the audit trail see the same reasons.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agentflow.context import RunContext
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    """The call may run."""
+
+
+@dataclass(frozen=True, init=False, slots=True)
+class Deny:
+    """The call must not run; ``reasons`` go back to the model as the tool's error result."""
+
+    reasons: tuple[str, ...]
+
+    def __init__(self, *reasons: str) -> None:
+        object.__setattr__(self, "reasons", reasons or ("denied",))
+
+
+@dataclass(frozen=True, init=False, slots=True)
+class NeedsApproval:
+    """The call may run only once an authorised human approves exactly these arguments."""
+
+    reasons: tuple[str, ...]
+    approvers: tuple[str, ...]
+
+    def __init__(self, *reasons: str, approvers: Sequence[str] = ()) -> None:
+        object.__setattr__(self, "reasons", reasons or ("approval required",))
+        object.__setattr__(self, "approvers", tuple(approvers))
+
+
+Decision = Allow | Deny | NeedsApproval
+ALLOW = Allow()
+
+CheckFunction = Callable[[RunContext[Any], Any], "Decision | Awaitable[Decision]"]
+"""``(ctx, args) -> Decision``, sync or async; ``args`` is the tool's validated pydantic model."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleVerdict:
+    """One rule's answer, as recorded in the audit trail."""
+
+    rule: str
+    verdict: Literal["allow", "deny", "needs_approval"]
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    decision: Decision
+    verdicts: tuple[RuleVerdict, ...]
+
+
+def _verdict(rule: str, decision: Decision) -> RuleVerdict:
+    match decision:
+        case Allow():
+            return RuleVerdict(rule, "allow")
+        case Deny(reasons=reasons):
+            return RuleVerdict(rule, "deny", reasons)
+        case NeedsApproval(reasons=reasons):
+            return RuleVerdict(rule, "needs_approval", reasons)
+
+
+class Precondition:
+    """A named rule. Build one with :func:`precondition`, combine with ``&`` and ``|``."""
+
+    def __init__(self, check: CheckFunction, *, name: str, text: str) -> None:
+        self.name = name
+        self.text = text
+        self._check = check
+        self._is_async = inspect.iscoroutinefunction(check)
+
+    def rules(self) -> list[str]:
+        """The rule texts, as listed in the tool description the model reads."""
+        return [self.text]
+
+    async def evaluate(self, ctx: RunContext[Any], args: Any) -> Evaluation:
+        if self._is_async:
+            decision = await self._check(ctx, args)  # type: ignore[misc]  # checked above
+        else:
+            decision = self._check(ctx, args)
+        if not isinstance(decision, Allow | Deny | NeedsApproval):
+            # Fail closed: a rule that forgets to answer must not let the call through.
+            decision = Deny(f"precondition {self.name!r} returned {decision!r}, not a Decision")
+        return Evaluation(decision, (_verdict(self.name, decision),))
+
+    def __and__(self, other: Precondition) -> Precondition:
+        return all_of(self, other)
+
+    def __or__(self, other: Precondition) -> Precondition:
+        return any_of(self, other)
+
+    def __repr__(self) -> str:
+        return f"<Precondition {self.name}>"
+
+
+class _AllOf(Precondition):
+    def __init__(self, parts: Sequence[Precondition]) -> None:
+        self.parts = tuple(parts)
+        super().__init__(_never, name=" & ".join(p.name for p in parts), text="")
+
+    def rules(self) -> list[str]:
+        return [rule for part in self.parts for rule in part.rules()]
+
+    async def evaluate(self, ctx: RunContext[Any], args: Any) -> Evaluation:
+        results = [await part.evaluate(ctx, args) for part in self.parts]
+        verdicts = tuple(v for r in results for v in r.verdicts)
+        decisions = [r.decision for r in results]
+        denied = [d for d in decisions if isinstance(d, Deny)]
+        if denied:
+            return Evaluation(Deny(*(reason for d in denied for reason in d.reasons)), verdicts)
+        pending = [d for d in decisions if isinstance(d, NeedsApproval)]
+        if pending:
+            return Evaluation(_merge_approvals(pending), verdicts)
+        return Evaluation(ALLOW, verdicts)
+
+
+class _AnyOf(Precondition):
+    def __init__(self, parts: Sequence[Precondition]) -> None:
+        self.parts = tuple(parts)
+        super().__init__(_never, name=" | ".join(p.name for p in parts), text="")
+
+    def rules(self) -> list[str]:
+        return ["one of: " + "; or ".join(" and ".join(p.rules()) for p in self.parts)]
+
+    async def evaluate(self, ctx: RunContext[Any], args: Any) -> Evaluation:
+        results = [await part.evaluate(ctx, args) for part in self.parts]
+        verdicts = tuple(v for r in results for v in r.verdicts)
+        decisions = [r.decision for r in results]
+        if any(isinstance(d, Allow) for d in decisions):
+            return Evaluation(ALLOW, verdicts)
+        pending = [d for d in decisions if isinstance(d, NeedsApproval)]
+        if pending:
+            return Evaluation(_merge_approvals(pending), verdicts)
+        reasons = [r for d in decisions if isinstance(d, Deny) for r in d.reasons]
+        return Evaluation(Deny(*reasons), verdicts)
+
+
+def _never(ctx: RunContext[Any], args: Any) -> Decision:  # composites override evaluate()
+    return Deny("composite precondition evaluated as a leaf")
+
+
+def _merge_approvals(pending: Sequence[NeedsApproval]) -> NeedsApproval:
+    reasons = tuple(dict.fromkeys(r for p in pending for r in p.reasons))
+    approvers = tuple(dict.fromkeys(a for p in pending for a in p.approvers))
+    return NeedsApproval(*reasons, approvers=approvers)
+
+
+def all_of(*parts: Precondition) -> Precondition:
+    """Every rule must allow. Denials win over approvals; all broken rules are reported."""
+    return _AllOf(parts)
+
+
+def any_of(*parts: Precondition) -> Precondition:
+    """One allowing rule suffices; otherwise an approval, otherwise every denial."""
+    return _AnyOf(parts)
+
+
+def precondition(
+    check: CheckFunction | None = None, *, name: str | None = None, text: str | None = None
+) -> Any:
+    """Turn ``(ctx, args) -> Decision`` into a :class:`Precondition`.
+
+    ``text`` is the rule as the model reads it in the tool description; it defaults to the
+    first paragraph of the function's docstring.
+
+    Usage: ``@precondition`` or ``@precondition(text="...")``.
+    """
+
+    def build(fn: CheckFunction) -> Precondition:
+        doc = inspect.getdoc(fn) or ""
+        rule_text = text or doc.split("\n\n", 1)[0].replace("\n", " ").strip()
+        rule_name = name or getattr(fn, "__name__", "precondition")
+        return Precondition(fn, name=rule_name, text=rule_text or rule_name)
+
+    return build if check is None else build(check)

@@ -1,0 +1,223 @@
+"""Typed tools: an annotated Python function becomes a tool the model can call.
+
+The arguments model is built from the signature with pydantic, the description from the
+docstring (Google-style ``Args:`` entries describe the parameters), and a parameter annotated
+:class:`RunContext` is injected by the runtime and never shown to the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, cast, get_args, get_origin, get_type_hints, overload
+
+import docstring_parser
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic.fields import FieldInfo
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
+from agentflow.context import DepsT, RunContext
+from agentflow.exceptions import InvalidArguments, ToolDefinitionError
+from agentflow.messages import ToolDefinition
+from agentflow.preconditions import Precondition
+
+MAX_ARGUMENT_BYTES = 64 * 1024
+"""Tool arguments larger than this are refused before validation (a model gone astray)."""
+
+
+class _SchemaWithoutTitles(GenerateJsonSchema):
+    """Titles repeat the property names and cost the model tokens; leave them out."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        result = super().model_schema(schema)
+        result.pop("title", None)
+        return result
+
+
+class Tool(Generic[DepsT]):
+    """A function the model may call, with its schema and its preconditions.
+
+    Build tools with the :func:`tool` decorator; the runtime calls them only through
+    :func:`agentflow.execution.invoke_tool`, which evaluates the preconditions first.
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        requires: Precondition | None = None,
+        side_effects: bool = False,
+    ) -> None:
+        self.function = function
+        self.name = name or function.__name__
+        self.requires = requires
+        self.side_effects = side_effects
+        self._is_async = inspect.iscoroutinefunction(function)
+        self.args_model, self.context_param, summary = _build_arguments(function, self.name)
+        self.description = _describe(description or summary, requires)
+        self.definition = ToolDefinition(
+            name=self.name,
+            description=self.description,
+            input_schema=self.args_model.model_json_schema(schema_generator=_SchemaWithoutTitles),
+        )
+
+    def validate(self, raw: Any) -> BaseModel:
+        """Validate what the model sent; raise :class:`InvalidArguments` with a usable message."""
+        if isinstance(raw, str | bytes):
+            if len(raw) > MAX_ARGUMENT_BYTES:
+                raise InvalidArguments(f"arguments exceed {MAX_ARGUMENT_BYTES} bytes")
+            try:
+                raw = json.loads(raw or "{}")
+            except ValueError as exc:
+                raise InvalidArguments(f"arguments are not valid JSON: {exc}") from None
+        elif raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise InvalidArguments(f"arguments must be a JSON object, got {type(raw).__name__}")
+        try:
+            return self.args_model.model_validate(raw)
+        except ValidationError as exc:
+            raise InvalidArguments(_format_errors(exc)) from None
+        except RecursionError:
+            raise InvalidArguments("arguments are nested too deeply") from None
+
+    async def call(self, ctx: RunContext[DepsT], args: BaseModel) -> Any:
+        """Run the body. Only the executor calls this, after the preconditions allowed it."""
+        kwargs = {name: getattr(args, name) for name in type(args).model_fields}
+        if self.context_param is not None:
+            kwargs[self.context_param] = ctx
+        if self._is_async:
+            return await self.function(**kwargs)
+        # A sync tool may block (a database, an HTTP API); keep the event loop free.
+        return await asyncio.to_thread(self.function, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Tool {self.name}>"
+
+
+def serialize_result(value: Any) -> str:
+    """Turn a tool's return value (model, dataclass, plain type) into ``tool_result`` text."""
+    if isinstance(value, str):
+        return value
+    return pydantic_core.to_json(value).decode()
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = [f"{exc.error_count()} validation error(s):"]
+    for error in exc.errors(include_url=False, include_context=False):
+        location = ".".join(str(part) for part in error["loc"]) or "(arguments)"
+        shown = repr(error.get("input"))
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        lines.append(f"- {location}: {error['msg']} (got {shown})")
+    return "\n".join(lines) + "\nFix the arguments and call the tool again."
+
+
+def _describe(summary: str, requires: Precondition | None) -> str:
+    if requires is None:
+        return summary
+    rules = "\n".join(f"- {rule}" for rule in requires.rules())
+    return f"{summary}\n\nPreconditions (enforced by the runtime, not negotiable):\n{rules}"
+
+
+def _is_context(annotation: Any) -> bool:
+    return annotation is RunContext or get_origin(annotation) is RunContext
+
+
+def _build_arguments(
+    function: Callable[..., Any], tool_name: str
+) -> tuple[type[BaseModel], str | None, str]:
+    try:
+        hints = get_type_hints(function, include_extras=True)
+    except NameError as exc:
+        raise ToolDefinitionError(f"tool {tool_name!r}: cannot resolve annotation: {exc}") from exc
+    docstring = docstring_parser.parse(inspect.getdoc(function) or "")
+    param_docs = {p.arg_name: p.description or "" for p in docstring.params}
+    summary = "\n\n".join(
+        part for part in (docstring.short_description, docstring.long_description) if part
+    )
+
+    fields: dict[str, Any] = {}
+    context_param: str | None = None
+    for param in inspect.signature(function).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ToolDefinitionError(f"tool {tool_name!r}: *args/**kwargs cannot be described")
+        if param.name not in hints:
+            raise ToolDefinitionError(
+                f"tool {tool_name!r}: parameter {param.name!r} needs a type annotation"
+            )
+        annotation = hints[param.name]
+        if _is_context(annotation) or _is_context(_unannotated(annotation)):
+            context_param = param.name
+            continue
+        default = ... if param.default is param.empty else param.default
+        info = FieldInfo.from_annotated_attribute(annotation, default)
+        if info.description is None and param_docs.get(param.name):
+            info.description = param_docs[param.name]
+        fields[param.name] = (info.annotation, info)
+
+    model = create_model(
+        f"{tool_name}_arguments",
+        __config__=ConfigDict(extra="forbid", use_attribute_docstrings=False),
+        **fields,
+    )
+    return model, context_param, summary or tool_name
+
+
+def _unannotated(annotation: Any) -> Any:
+    return get_args(annotation)[0] if get_args(annotation) and hasattr(annotation, "__metadata__") \
+        else annotation
+
+
+ToolFunction = Callable[..., Any] | Callable[..., Awaitable[Any]]
+
+
+@overload
+def tool(function: ToolFunction, /) -> Tool[Any]: ...
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    requires: Precondition | None = None,
+    side_effects: bool = False,
+) -> Callable[[ToolFunction], Tool[Any]]: ...
+def tool(
+    function: ToolFunction | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    requires: Precondition | None = None,
+    side_effects: bool = False,
+) -> Tool[Any] | Callable[[ToolFunction], Tool[Any]]:
+    """Turn an annotated function (sync or async) into a :class:`Tool`.
+
+    Args:
+        function: the function, when used as a bare ``@tool``.
+        name: the tool name the model sees; defaults to the function name.
+        description: overrides the docstring summary.
+        requires: the precondition evaluated before every call.
+        side_effects: the tool changes the world (books, pays, sends); its context then carries
+            an idempotency key that it must honour, and durable drivers never retry it blindly.
+    """
+
+    def build(fn: ToolFunction) -> Tool[Any]:
+        return Tool(
+            cast(Callable[..., Any], fn),
+            name=name,
+            description=description,
+            requires=requires,
+            side_effects=side_effects,
+        )
+
+    return build if function is None else build(function)
