@@ -4,6 +4,8 @@ The model proposes, code disposes: tools are typed, their preconditions run in c
 every call, approvals are bound to the exact call a human saw, and every step is recorded.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from agentflow.agent import Agent, ApprovalHandler
 from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest, canonical_json
 from agentflow.context import RunContext
@@ -21,7 +23,7 @@ from agentflow.exceptions import (
 )
 from agentflow.loop import AgentLoop, Limits, LoopState
 from agentflow.messages import Message, ModelRequest, ModelResponse, Usage
-from agentflow.models import AnthropicModel, Model
+from agentflow.models.base import Model
 from agentflow.preconditions import (
     Allow,
     Decision,
@@ -34,6 +36,9 @@ from agentflow.preconditions import (
 )
 from agentflow.result import RunResult
 from agentflow.tools import Tool, tool
+
+if TYPE_CHECKING:
+    from agentflow.models.anthropic import AnthropicModel
 
 __version__ = "0.1.0"
 
@@ -83,3 +88,12 @@ __all__ = [
     "ModelUnavailable",
     "ToolDefinitionError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The anthropic SDK takes seconds to import: load it only when AnthropicModel is used.
+    if name == "AnthropicModel":
+        from agentflow.models.anthropic import AnthropicModel
+
+        return AnthropicModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

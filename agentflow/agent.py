@@ -190,7 +190,9 @@ class _Run(Generic[DepsT]):
                         effect = loop.model_failed(str(exc))
                     else:
                         elapsed = time.perf_counter() - started
-                        self.emit(ModelCalled(request=request, response=response, duration_s=elapsed))
+                        self.emit(
+                            ModelCalled(request=request, response=response, duration_s=elapsed)
+                        )
                         effect = loop.model_responded(response)
                 case CallTools(calls=calls):
                     if len(calls) == 1:
@@ -239,7 +241,9 @@ class _Run(Generic[DepsT]):
         )
         started = time.perf_counter()
         outcome = await invoke_tool(tool, ctx, call, emit=self.emit)
-        self.emit(ToolExecuted(call=call, outcome=outcome, duration_s=time.perf_counter() - started))
+        self.emit(
+            ToolExecuted(call=call, outcome=outcome, duration_s=time.perf_counter() - started)
+        )
         return outcome
 
 

@@ -20,7 +20,7 @@ Errors, raised *to callers* of agentflow::
 from __future__ import annotations
 
 
-class ModelRetry(Exception):  # noqa: N818 - a signal, not an error; the name says what it asks
+class ModelRetry(Exception):
     """Raised by a tool body to send ``message`` back to the model as an error result."""
 
     def __init__(self, message: str) -> None:
@@ -28,7 +28,7 @@ class ModelRetry(Exception):  # noqa: N818 - a signal, not an error; the name sa
         self.message = message
 
 
-class InvalidArguments(Exception):  # noqa: N818 - a signal for the loop, not a caller error
+class InvalidArguments(Exception):
     """The model's arguments cannot be used; ``message`` is written for the model to act on."""
 
     def __init__(self, message: str) -> None:
@@ -59,7 +59,7 @@ class ModelHTTPError(ModelError):
         self.body = body
 
 
-class ModelUnavailable(ModelError):  # noqa: N818 - reads as a state, like httpx.ConnectTimeout
+class ModelUnavailable(ModelError):
     """The model could not be reached (connection error or timeout) after retries."""
 
 

@@ -61,9 +61,11 @@ async def invoke_tool(
 def _apply_approval(
     decision: Allow | Deny | NeedsApproval, ctx: RunContext[Any], digest: str
 ) -> tuple[Allow | Deny | NeedsApproval, str | None]:
-    """An approval can only turn ``NeedsApproval`` into ``Allow``, never override ``Deny``,
-    and only when it is for this digest, approved, and decided by someone other than the
-    requester who is among the approvers the rule named (if it named any)."""
+    """Let an approval turn ``NeedsApproval`` into ``Allow``, and nothing more.
+
+    Never over a ``Deny``, and only when it is for this digest, approved, and decided by someone
+    other than the requester who is among the approvers the rule named (if it named any).
+    """
     approval = ctx.approval
     if not isinstance(decision, NeedsApproval) or approval is None:
         return decision, None

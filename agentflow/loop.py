@@ -82,8 +82,11 @@ class _Pending(BaseModel):
 
 
 class LoopState(BaseModel):
-    """Everything the loop knows; serialisable, so a workflow can carry it across
-    ``continue_as_new`` and a paused run can be resumed."""
+    """Everything the loop knows.
+
+    Serialisable, so a workflow can carry it across ``continue_as_new`` and a paused run can be
+    resumed.
+    """
 
     messages: list[Message] = Field(default_factory=list[Message])
     usage: Usage = Usage()
@@ -185,7 +188,9 @@ class AgentLoop:
             except InvalidArguments as exc:
                 self._error(use.id, use.name, f"Invalid arguments for {use.name}: {exc.message}")
                 continue
-            call = ToolCall(id=use.id, name=use.name, arguments=args, digest=call_digest(use.name, args))
+            call = ToolCall(
+                id=use.id, name=use.name, arguments=args, digest=call_digest(use.name, args)
+            )
             s.pending[use.id] = _Pending(call=call)
             ready.append(call)
         if ready:
@@ -193,7 +198,9 @@ class AgentLoop:
         return self._turn_complete()
 
     def model_failed(self, error: str) -> Effect:
-        return Finish("model_error", f"The model is unavailable right now ({error}). Please try again.")
+        return Finish(
+            "model_error", f"The model is unavailable right now ({error}). Please try again."
+        )
 
     def tools_finished(self, outcomes: Sequence[ToolOutcome]) -> Effect:
         s = self.state
@@ -215,9 +222,14 @@ class AgentLoop:
         return self._after_tools()
 
     def approvals_decided(self, decisions: Sequence[ApprovalDecision]) -> Effect:
-        """Feed human decisions. Raises :class:`ApprovalError` (state untouched) for a decision
-        that matches no pending request's digest."""
-        waiting = {p.approval_request.digest: p for p in self.state.pending.values() if p.approval_request}
+        """Feed human decisions.
+
+        Raises :class:`ApprovalError`, leaving the state untouched, for a decision that matches
+        no pending request's digest.
+        """
+        waiting = {
+            p.approval_request.digest: p for p in self.state.pending.values() if p.approval_request
+        }
         for decision in decisions:
             if decision.digest not in waiting:
                 raise ApprovalError(f"no pending approval with digest {decision.digest[:12]}…")
@@ -267,7 +279,10 @@ class AgentLoop:
         s, limits = self.state, self.limits
         if s.run_steps >= limits.max_steps:
             return Finish("max_steps", _LIMIT_MESSAGES["max_steps"])
-        if limits.max_total_tokens is not None and s.run_usage.total_tokens >= limits.max_total_tokens:
+        if (
+            limits.max_total_tokens is not None
+            and s.run_usage.total_tokens >= limits.max_total_tokens
+        ):
             return Finish("token_budget", _LIMIT_MESSAGES["token_budget"])
         s.run_steps += 1
         return CallModel(
@@ -318,4 +333,3 @@ def check_user_message(text: str, limits: Limits) -> None:
         raise InvalidInput(
             f"the message has {len(text)} characters; the limit is {limits.max_message_chars}"
         )
-

@@ -86,9 +86,7 @@ class Usage(_Frozen):
         )
 
 
-StopReason = Literal[
-    "end_turn", "tool_use", "max_tokens", "stop_sequence", "pause_turn", "refusal"
-]
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "pause_turn", "refusal"]
 
 ToolChoice = Literal["auto", "any", "none"] | str
 """``auto``/``any``/``none``, or the name of one tool the model must call."""

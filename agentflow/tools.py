@@ -17,8 +17,8 @@ import docstring_parser
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
-from pydantic_core import core_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from agentflow.context import DepsT, RunContext
 from agentflow.exceptions import InvalidArguments, ToolDefinitionError
@@ -30,15 +30,23 @@ MAX_ARGUMENT_BYTES = 64 * 1024
 
 
 class _SchemaWithoutTitles(GenerateJsonSchema):
-    """Titles repeat the property names and cost the model tokens; leave them out."""
+    """Titles repeat the names of properties and models and cost the model tokens: drop them."""
 
-    def field_title_should_be_set(self, schema: Any) -> bool:
-        return False
+    def generate(self, schema: CoreSchema, mode: JsonSchemaMode = "validation") -> JsonSchemaValue:
+        return _drop_titles(super().generate(schema, mode))
 
-    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
-        result = super().model_schema(schema)
-        result.pop("title", None)
-        return result
+
+def _drop_titles(node: Any, *, names: bool = False) -> Any:
+    if isinstance(node, dict):
+        items = cast(dict[str, Any], node).items()
+        return {
+            key: _drop_titles(value, names=key in ("properties", "$defs") and not names)
+            for key, value in items
+            if names or not (key == "title" and isinstance(value, str))
+        }
+    if isinstance(node, list):
+        return [_drop_titles(item) for item in cast(list[Any], node)]
+    return node
 
 
 class Tool(Generic[DepsT]):
@@ -73,14 +81,19 @@ class Tool(Generic[DepsT]):
     def validate(self, raw: Any) -> BaseModel:
         """Validate what the model sent; raise :class:`InvalidArguments` with a usable message."""
         if isinstance(raw, str | bytes):
-            if len(raw) > MAX_ARGUMENT_BYTES:
+            size = len(raw)
+            if size > MAX_ARGUMENT_BYTES:
                 raise InvalidArguments(f"arguments exceed {MAX_ARGUMENT_BYTES} bytes")
             try:
                 raw = json.loads(raw or "{}")
             except ValueError as exc:
                 raise InvalidArguments(f"arguments are not valid JSON: {exc}") from None
         elif raw is None:
-            raw = {}
+            raw, size = {}, 0
+        else:
+            size = len(pydantic_core.to_json(raw, fallback=repr))
+        if size > MAX_ARGUMENT_BYTES:
+            raise InvalidArguments(f"arguments exceed {MAX_ARGUMENT_BYTES} bytes")
         if not isinstance(raw, dict):
             raise InvalidArguments(f"arguments must be a JSON object, got {type(raw).__name__}")
         try:
@@ -174,8 +187,11 @@ def _build_arguments(
 
 
 def _unannotated(annotation: Any) -> Any:
-    return get_args(annotation)[0] if get_args(annotation) and hasattr(annotation, "__metadata__") \
+    return (
+        get_args(annotation)[0]
+        if get_args(annotation) and hasattr(annotation, "__metadata__")
         else annotation
+    )
 
 
 ToolFunction = Callable[..., Any] | Callable[..., Awaitable[Any]]

@@ -125,10 +125,7 @@ async def _measure(run_once: RunOnce, warmup: int, repeats: int) -> list[float]:
     for i in range(warmup + repeats):
         METER.reset()
         wall_ns, inside_ns = await run_once()
-        if (
-            METER.model_calls != EXPECTED_MODEL_CALLS
-            or METER.tool_calls != EXPECTED_TOOL_CALLS
-        ):
+        if METER.model_calls != EXPECTED_MODEL_CALLS or METER.tool_calls != EXPECTED_TOOL_CALLS:
             raise BenchError(
                 f"run {i} made {METER.model_calls} model calls and {METER.tool_calls} successful "
                 f"tool calls; expected {EXPECTED_MODEL_CALLS} and {EXPECTED_TOOL_CALLS} "

@@ -70,7 +70,7 @@ class AnthropicModel:
     """A :class:`~agentflow.models.base.Model` backed by ``anthropic.AsyncAnthropic``.
 
     Args:
-        model: The Claude model to call, e.g. ``"claude-sonnet-4-5"``.
+        model: The Claude model to call, e.g. ``"claude-sonnet-5"``.
         client: A ready SDK client; when given, ``api_key``, ``base_url``, ``max_retries`` and
             ``timeout`` are ignored and no API key check is made.
         api_key: The API key; defaults to the ``ANTHROPIC_API_KEY`` environment variable.
@@ -78,10 +78,6 @@ class AnthropicModel:
             otherwise uses ``https://api.anthropic.com``.
         max_retries: How many times the SDK retries a retryable failure before giving up.
         timeout: Seconds allowed for one HTTP attempt.
-        temperature: Sent as ``temperature`` when not ``None``. The SDK (2.x) has no typed
-            parameter for it, so it goes in the request body as an extra field; API version
-            ``2026-10-21``, which the SDK sends, rejects it with HTTP 400, so leave it ``None``
-            unless the endpoint behind ``base_url`` accepts it.
 
     Raises:
         ConfigurationError: No ``client`` was given and no API key is available.
@@ -89,14 +85,13 @@ class AnthropicModel:
 
     def __init__(
         self,
-        model: str = "claude-sonnet-4-5",
+        model: str = "claude-sonnet-5",
         *,
         client: AsyncAnthropic | None = None,
         api_key: str | None = None,
         base_url: str | None = None,
         max_retries: int = 4,
         timeout: float = 60.0,
-        temperature: float | None = None,
     ) -> None:
         if client is None:
             key = api_key or os.environ.get("ANTHROPIC_API_KEY")
@@ -112,7 +107,6 @@ class AnthropicModel:
             )
         self._model = model
         self._client = client
-        self._temperature = temperature
 
     @property
     def name(self) -> str:
@@ -141,7 +135,6 @@ class AnthropicModel:
         if request.tools:
             tools = _tools_param(request.tools)
             tool_choice = _tool_choice_param(request.tool_choice)
-        extra_body = None if self._temperature is None else {"temperature": self._temperature}
         try:
             message = await self._client.messages.create(
                 model=self._model,
@@ -150,7 +143,6 @@ class AnthropicModel:
                 messages=[_message_param(m) for m in request.messages],
                 tools=tools,
                 tool_choice=tool_choice,
-                extra_body=extra_body,
             )
         except anthropic.APIStatusError as err:
             raise ModelHTTPError(err.status_code, err.api_message or err.message, err.body) from err

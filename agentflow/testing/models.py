@@ -44,7 +44,9 @@ def tool_calls(*calls: tuple[str, Any, str | None], text: str = "") -> ModelResp
     """A response with several parallel tool calls: ``(name, arguments, id or None)`` each."""
     blocks: list[ContentBlock] = [TextBlock(text=text)] if text else []
     for index, (name, arguments, call_id) in enumerate(calls):
-        blocks.append(ToolUseBlock(id=call_id or f"toolu_{name}_{index}", name=name, input=arguments))
+        blocks.append(
+            ToolUseBlock(id=call_id or f"toolu_{name}_{index}", name=name, input=arguments)
+        )
     return ModelResponse(content=tuple(blocks), stop_reason="tool_use")
 
 
