@@ -1,0 +1,59 @@
+"""The public namespace is a promise: changing it must be deliberate."""
+
+import subprocess
+import sys
+
+import agentflow
+
+
+def test_public_names_are_pinned() -> None:
+    assert sorted(agentflow.__all__) == sorted(
+        [
+            "Agent",
+            "AgentLoop",
+            "Limits",
+            "LoopState",
+            "RunContext",
+            "RunResult",
+            "Allow",
+            "Decision",
+            "Deny",
+            "NeedsApproval",
+            "Precondition",
+            "Tool",
+            "all_of",
+            "any_of",
+            "precondition",
+            "tool",
+            "ApprovalDecision",
+            "ApprovalHandler",
+            "ApprovalRequest",
+            "call_digest",
+            "canonical_json",
+            "AnthropicModel",
+            "Message",
+            "Model",
+            "ModelRequest",
+            "ModelResponse",
+            "Usage",
+            "Event",
+            "EventHandler",
+            "AgentflowError",
+            "ApprovalError",
+            "ConfigurationError",
+            "InvalidInput",
+            "ModelError",
+            "ModelHTTPError",
+            "ModelRetry",
+            "ModelUnavailable",
+            "ToolDefinitionError",
+        ]
+    )
+    for name in agentflow.__all__:
+        assert getattr(agentflow, name) is not None
+
+
+def test_importing_agentflow_does_not_import_heavy_sdks() -> None:
+    code = "import sys, agentflow; print(sorted({'anthropic', 'temporalio'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
