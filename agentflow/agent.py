@@ -32,6 +32,7 @@ from agentflow.loop import (
     Limits,
     LoopState,
     ToolCall,
+    waiting_message,
 )
 from agentflow.messages import ToolChoice
 from agentflow.models.base import Model
@@ -204,7 +205,7 @@ class _Run(Generic[DepsT]):
                     for request in requests:
                         self.emit(ApprovalRequested(request=request))
                     if self.approvals is None:
-                        effect = Finish("awaiting_approval", _waiting_text(requests))
+                        effect = Finish("awaiting_approval", waiting_message(requests))
                         continue
                     decisions = await asyncio.gather(*(self.approvals(r) for r in requests))
                     for decision in decisions:
@@ -240,13 +241,9 @@ class _Run(Generic[DepsT]):
             approval=call.approval,
         )
         started = time.perf_counter()
-        outcome = await invoke_tool(tool, ctx, call, emit=self.emit)
+        validated = self.loop.validated_arguments(call.id)
+        outcome = await invoke_tool(tool, ctx, call, emit=self.emit, validated=validated)
         self.emit(
             ToolExecuted(call=call, outcome=outcome, duration_s=time.perf_counter() - started)
         )
         return outcome
-
-
-def _waiting_text(requests: Sequence[ApprovalRequest]) -> str:
-    tools = ", ".join(sorted({r.tool for r in requests}))
-    return f"Waiting for approval before running {tools}."

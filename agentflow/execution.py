@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from agentflow.binding import ApprovalRequest, call_digest
 from agentflow.context import RunContext
 from agentflow.events import EventHandler, PreconditionChecked
@@ -21,16 +23,30 @@ _NO_RULES = Evaluation(ALLOW, ())
 
 
 async def invoke_tool(
-    tool: Tool[Any], ctx: RunContext[Any], call: ToolCall, *, emit: EventHandler | None = None
+    tool: Tool[Any],
+    ctx: RunContext[Any],
+    call: ToolCall,
+    *,
+    emit: EventHandler | None = None,
+    validated: BaseModel | None = None,
 ) -> ToolOutcome:
-    """Execute ``call`` if and only if its preconditions allow it (or its approval matches)."""
-    try:
-        args = tool.validate(call.arguments)
-    except InvalidArguments as exc:
-        return ToolDenied(call_id=call.id, reasons=(exc.message,))
-    # Recompute the digest from what will actually run: the call's own digest is not trusted.
-    digest = call_digest(tool.name, args.model_dump(mode="json"))
+    """Execute ``call`` if and only if its preconditions allow it (or its approval matches).
+
+    ``validated`` lets an in-process driver hand over the arguments the loop has just validated;
+    any other caller (an activity reading history) has them validated again here.
+    """
+    if validated is not None and type(validated) is tool.args_model:
+        args = validated
+    else:
+        try:
+            args = tool.validate(call.arguments)
+        except InvalidArguments as exc:
+            return ToolDenied(call_id=call.id, reasons=(exc.message,))
     evaluation = await tool.requires.evaluate(ctx, args) if tool.requires else _NO_RULES
+    digest = ""
+    if ctx.approval is not None or isinstance(evaluation.decision, NeedsApproval):
+        # Recompute from what would actually run: the digest carried by the call is not trusted.
+        digest = call_digest(tool.name, args.model_dump(mode="json"))
     decision, approved_by = _apply_approval(evaluation.decision, ctx, digest)
     if emit is not None:
         emit(PreconditionChecked(call=call, evaluation=evaluation, approved_by=approved_by))

@@ -146,6 +146,9 @@ class AgentLoop:
         self.limits = limits or Limits()
         self.tool_choice = tool_choice
         self.state = state if state is not None else LoopState()
+        self._validated: dict[str, BaseModel] = {}
+        """Arguments validated by this loop object, by call id: not state, just a cache that
+        spares an in-process executor from validating the same input twice."""
 
     # -- events ---------------------------------------------------------------------------
 
@@ -184,14 +187,16 @@ class AgentLoop:
                 self._error(use.id, use.name, f"Unknown tool {use.name!r}. Available: {known}.")
                 continue
             try:
-                args = spec.validate(use.input).model_dump(mode="json")
+                validated = spec.validate(use.input)
             except InvalidArguments as exc:
                 self._error(use.id, use.name, f"Invalid arguments for {use.name}: {exc.message}")
                 continue
+            args = validated.model_dump(mode="json")
             call = ToolCall(
                 id=use.id, name=use.name, arguments=args, digest=call_digest(use.name, args)
             )
-            s.pending[use.id] = _Pending(call=call)
+            self._validated[use.id] = validated
+            s.pending[use.id] = _Pending(call=call, approval_request=None)
             ready.append(call)
         if ready:
             return CallTools(tuple(ready))
@@ -250,6 +255,10 @@ class AgentLoop:
 
     # -- queries --------------------------------------------------------------------------
 
+    def validated_arguments(self, call_id: str) -> BaseModel | None:
+        """The validated arguments of a call this loop object emitted, if it still has them."""
+        return self._validated.get(call_id)
+
     @property
     def pending_approvals(self) -> tuple[ApprovalRequest, ...]:
         return tuple(p.approval_request for p in self.state.pending.values() if p.approval_request)
@@ -301,6 +310,7 @@ class AgentLoop:
 
     def _result(self, call_id: str, content: str, is_error: bool) -> None:
         self.state.pending.pop(call_id, None)
+        self._validated.pop(call_id, None)
         self.state.results[call_id] = ToolResultBlock(
             tool_use_id=call_id, content=content, is_error=is_error
         )
@@ -333,3 +343,9 @@ def check_user_message(text: str, limits: Limits) -> None:
         raise InvalidInput(
             f"the message has {len(text)} characters; the limit is {limits.max_message_chars}"
         )
+
+
+def waiting_message(requests: Sequence[ApprovalRequest]) -> str:
+    """What the user is told while a turn waits for humans."""
+    tools = ", ".join(sorted({r.tool for r in requests}))
+    return f"Waiting for approval before running {tools}."

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from agentflow.binding import ApprovalRequest
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolReturned:
+    kind: Literal["returned"] = "returned"
     call_id: str
     content: str
 
@@ -17,6 +21,7 @@ class ToolReturned:
 class ToolFailed:
     """The tool raised :class:`agentflow.ModelRetry`; the model should try again."""
 
+    kind: Literal["failed"] = "failed"
     call_id: str
     message: str
 
@@ -25,6 +30,7 @@ class ToolFailed:
 class ToolDenied:
     """A precondition denied the call; the body did not run."""
 
+    kind: Literal["denied"] = "denied"
     call_id: str
     reasons: tuple[str, ...]
 
@@ -33,8 +39,11 @@ class ToolDenied:
 class ToolNeedsApproval:
     """A precondition asked for a human decision; the body did not run."""
 
+    kind: Literal["needs_approval"] = "needs_approval"
     call_id: str
     request: ApprovalRequest
 
 
-ToolOutcome = ToolReturned | ToolFailed | ToolDenied | ToolNeedsApproval
+ToolOutcome = Annotated[
+    ToolReturned | ToolFailed | ToolDenied | ToolNeedsApproval, Field(discriminator="kind")
+]

@@ -162,7 +162,7 @@ def print_table(entries: list[dict], title: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "Run the benchmarks.").splitlines()[0])
     parser.add_argument("--repeats", type=int, help="runs per bench (env BENCH_REPEATS)")
     parser.add_argument("--warmup", type=int, help="warm-up runs per bench (env BENCH_WARMUP)")
     parser.add_argument("--only", help="comma-separated bench names to run")
@@ -182,7 +182,7 @@ def main() -> int:
     for name, module, argv in BENCHES:
         if selected is not None and name not in selected:
             continue
-        print(f"running {name} ({module} {' '.join(argv)})".rstrip(), file=sys.stderr, flush=True)
+        print(f"running {name} ({' '.join([module, *argv])})", file=sys.stderr, flush=True)
         entry = run_bench(name, module, argv, env, args.timeout)
         if entry["status"] != "ok":
             print(f"  {entry['status']}: {entry['error']}", file=sys.stderr, flush=True)

