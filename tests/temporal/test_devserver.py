@@ -27,7 +27,8 @@ from agentflow.temporal.devserver import (
     test_server_path,
 )
 
-# The session fixtures from conftest.py live on the session event loop.
+# The session fixtures from conftest.py live on the session event loop. The mark applies to every
+# test here, so the few that need no loop are async too (a sync test with it draws a warning).
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
@@ -134,14 +135,16 @@ async def test_port_in_use_fails_fast_with_the_log_tail() -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         server = DevServer(port=sock.getsockname()[1])
+        started = time.monotonic()
         with pytest.raises(DevServerError, match="address already in use") as caught:
             await server.start()
+    assert time.monotonic() - started < 10  # noticed when the process exits, not at the deadline
     assert "exited with code" in str(caught.value)
     assert not server.running
     assert server.log_path is None  # the temporary log was removed on failure
 
 
-def test_missing_cli_names_the_package(
+async def test_missing_cli_names_the_package(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv(CLI_ENV_VAR, str(tmp_path / "no-such-temporal"))
@@ -159,7 +162,7 @@ async def test_dev_server_start_with_missing_cli_raises_before_spawning(
     assert not server.running
 
 
-def test_missing_test_server_names_the_package(
+async def test_missing_test_server_names_the_package(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv(TEST_SERVER_ENV_VAR, str(tmp_path / "no-such-test-server"))
@@ -167,7 +170,7 @@ def test_missing_test_server_names_the_package(
         test_server_path()
 
 
-def test_binaries_are_found_in_the_venv() -> None:
+async def test_binaries_are_found_in_the_venv() -> None:
     assert temporal_cli_path().name == "temporal"
     assert test_server_path().name == "temporal-test-server"
 

@@ -1,0 +1,166 @@
+"""The typed inputs and outputs of agentflow's workflows, updates, queries and activities.
+
+One pydantic model per workflow run, update and activity (the pydantic data converter carries
+them), kept in a module that imports nothing but pydantic and agentflow's own data types, so
+that workflow code can import it inside the sandbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentflow.binding import ApprovalDecision, ApprovalRequest
+from agentflow.loop import LoopState, Status, ToolCall
+from agentflow.messages import Message, ModelRequest
+from agentflow.outcomes import ToolOutcome
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ApprovalTimers(_Contract):
+    """When an approval reminds, escalates to the next approver, and finally expires.
+
+    Each delay starts when the previous phase ends: the defaults remind after 4 hours, escalate
+    4 hours later (8 h after the request) and expire a day after that.
+    """
+
+    remind_after: timedelta = timedelta(hours=4)
+    escalate_after: timedelta = timedelta(hours=4)
+    expire_after: timedelta = timedelta(hours=24)
+
+
+class DurableOptions(_Contract):
+    """How a conversation runs on Temporal."""
+
+    model_timeout: timedelta = timedelta(minutes=5)
+    tool_timeout: timedelta = timedelta(minutes=2)
+    tool_attempts: int = Field(default=5, ge=1)
+    """Attempts per tool activity; safe for side effects because of the idempotency key."""
+    approval: ApprovalTimers = ApprovalTimers()
+    continue_as_new_after_messages: int = Field(default=200, ge=4)
+
+
+class AgentWorkflowInput(_Contract):
+    agent: str
+    """The registered agent's name (see :func:`agentflow.temporal.register_agent`)."""
+    user: str | None = None
+    options: DurableOptions = DurableOptions()
+    # Carried across continue_as_new:
+    state: LoopState | None = None
+    pending_messages: tuple[InboundMessage, ...] = ()
+    next_turn: int = 1
+    step_offset: int = 0
+
+
+class InboundMessage(_Contract):
+    turn: int
+    text: str
+
+
+class SendMessage(_Contract):
+    text: str
+
+
+class WaitForTurn(_Contract):
+    turn: int
+
+
+class AgentReply(_Contract):
+    """The agent's answer to one user message (one turn).
+
+    ``status`` is ``awaiting_approval`` while a human decision is pending: the turn goes on in
+    the workflow, and :class:`WaitForTurn` returns its final reply.
+    """
+
+    turn: int
+    status: Status
+    output: str
+    approvals: tuple[ApprovalRequest, ...] = ()
+
+
+StepKind = Literal[
+    "user_message", "model_call", "tool_call", "approval_requested", "approval_decided", "reply"
+]
+
+
+class Step(_Contract):
+    """One thing that happened, for clients that stream a conversation's progress."""
+
+    index: int
+    turn: int
+    kind: StepKind
+    summary: str
+    data: dict[str, Any] = Field(default_factory=dict[str, Any])
+
+
+class Transcript(_Contract):
+    messages: tuple[Message, ...]
+    pending_approvals: tuple[ApprovalRequest, ...]
+
+
+class ModelCallInput(_Contract):
+    agent: str
+    request: ModelRequest
+
+
+class ToolCallInput(_Contract):
+    agent: str
+    call: ToolCall
+    user: str | None
+    conversation_id: str
+    messages: tuple[Message, ...] = ()
+
+
+class ToolCallResult(_Contract):
+    outcome: ToolOutcome
+
+
+class ApprovalWorkflowInput(_Contract):
+    request: ApprovalRequest
+    conversation_id: str
+    timers: ApprovalTimers = ApprovalTimers()
+
+
+class ApprovalVote(_Contract):
+    """A human decision, as sent to :meth:`ApprovalWorkflow.decide`."""
+
+    digest: str
+    approver: str
+    approve: bool
+    reason: str = ""
+
+
+class ApprovalResult(_Contract):
+    decision: ApprovalDecision
+    decided_at: datetime
+    escalation_level: int = 0
+
+
+class ApprovalStatus(_Contract):
+    request: ApprovalRequest
+    state: Literal["pending", "approved", "denied", "expired"]
+    current_approvers: tuple[str, ...]
+    reminders_sent: int
+    escalation_level: int
+
+
+NoticeKind = Literal["requested", "reminder", "escalated", "decided", "expired"]
+
+
+class ApprovalNotice(_Contract):
+    """What the approval channel is told to show or send."""
+
+    kind: NoticeKind
+    workflow_id: str
+    conversation_id: str
+    request: ApprovalRequest
+    approvers: tuple[str, ...]
+    decision: ApprovalDecision | None = None
+
+
+AgentWorkflowInput.model_rebuild()

@@ -1,0 +1,65 @@
+"""A Temporal worker that hosts agentflow's workflows and activities for some agents."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from agentflow.agent import Agent
+from agentflow.temporal.activities import AgentActivities
+from agentflow.temporal.channel import ApprovalChannel
+from agentflow.temporal.registry import DepsFactory, register_agent
+
+DEFAULT_TASK_QUEUE = "agentflow"
+
+# Deterministic, side-effect-free modules that workflows use as-is rather than re-importing
+# them in every sandboxed run: our own data types and the pydantic stack under them.
+PASSTHROUGH_MODULES = ("agentflow", "pydantic", "pydantic_core", "annotated_types")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The default sandbox, with agentflow's deterministic modules passed through."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+def workflow_classes() -> list[type[Any]]:
+    from workflows import AgentWorkflow, ApprovalWorkflow
+
+    return [AgentWorkflow, ApprovalWorkflow]
+
+
+def create_worker(
+    client: Client,
+    agents: Sequence[Agent[Any]],
+    *,
+    task_queue: str = DEFAULT_TASK_QUEUE,
+    deps: Mapping[str, DepsFactory] | None = None,
+    channel: ApprovalChannel | None = None,
+    **worker_options: Any,
+) -> Worker:
+    """Register ``agents`` in this process and build a worker for their conversations.
+
+    Args:
+        client: a connected Temporal client (with the pydantic data converter).
+        agents: the agents whose conversations this worker runs.
+        task_queue: one queue can serve several agents; run several workers on it to scale.
+        deps: per agent name, a factory for the dependencies its tools receive.
+        channel: where approval requests are shown (Slack, web inbox); logs by default.
+        worker_options: passed to ``temporalio.worker.Worker``.
+    """
+    for agent in agents:
+        register_agent(agent, deps=(deps or {}).get(agent.name))
+    activities = AgentActivities(channel)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=workflow_classes(),
+        activities=[activities.model_call, activities.tool_call, activities.notify_approval],
+        workflow_runner=worker_options.pop("workflow_runner", workflow_runner()),
+        **worker_options,
+    )

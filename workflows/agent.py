@@ -1,0 +1,247 @@
+"""``AgentWorkflow``: one conversation, durably (workflow id = conversation id).
+
+User messages arrive as ``send_message`` updates (validated before they enter history) and are
+processed one turn at a time by the same sans-IO loop the in-process driver uses: each model
+call and each tool call is an activity, and a call that needs approval starts an
+``ApprovalWorkflow`` child and waits for it — minutes or days — without holding a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from agentflow.binding import ApprovalDecision, ApprovalRequest
+    from agentflow.loop import (
+        AgentLoop,
+        AwaitApprovals,
+        CallModel,
+        CallTools,
+        Effect,
+        Finish,
+        ToolCall,
+        check_user_message,
+        waiting_message,
+    )
+    from agentflow.messages import ModelResponse
+    from agentflow.outcomes import ToolFailed, ToolOutcome
+    from agentflow.temporal.contracts import (
+        AgentReply,
+        AgentWorkflowInput,
+        ApprovalResult,
+        ApprovalWorkflowInput,
+        InboundMessage,
+        ModelCallInput,
+        SendMessage,
+        Step,
+        StepKind,
+        ToolCallInput,
+        ToolCallResult,
+        Transcript,
+        WaitForTurn,
+    )
+    from agentflow.temporal.registry import registered
+
+from workflows.approval import ApprovalWorkflow
+
+MODEL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+    non_retryable_error_types=["ConfigurationError"],
+)
+
+
+@workflow.defn(name="AgentWorkflow")
+class AgentWorkflow:
+    @workflow.init
+    def __init__(self, input: AgentWorkflowInput) -> None:
+        self._input = input
+        self._agent = registered(input.agent).agent
+        self._loop: AgentLoop = self._agent.new_loop(input.state)
+        self._inbox: list[InboundMessage] = list(input.pending_messages)
+        self._next_turn = input.next_turn
+        self._replies: dict[int, AgentReply] = {}
+        self._finished: dict[int, AgentReply] = {}
+        self._steps: list[Step] = []
+        self._step_offset = input.step_offset
+        self._turn = 0
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    @workflow.update
+    async def send_message(self, message: SendMessage) -> AgentReply:
+        """Queue a user message; return the reply, or ``awaiting_approval`` while one waits."""
+        turn = self._next_turn
+        self._next_turn += 1
+        self._inbox.append(InboundMessage(turn=turn, text=message.text))
+        await workflow.wait_condition(lambda: turn in self._replies)
+        return self._replies[turn]
+
+    @send_message.validator
+    def _validate_message(self, message: SendMessage) -> None:
+        check_user_message(message.text, self._agent.limits)
+
+    @workflow.update
+    async def wait_for_turn(self, request: WaitForTurn) -> AgentReply:
+        """The final reply of a turn, once it has one (after any approvals)."""
+        await workflow.wait_condition(lambda: request.turn in self._finished)
+        return self._finished[request.turn]
+
+    @wait_for_turn.validator
+    def _validate_wait(self, request: WaitForTurn) -> None:
+        if not 1 <= request.turn < self._next_turn:
+            raise ValueError(f"there is no turn {request.turn} in this conversation")
+        if request.turn < self._input.next_turn:
+            raise ValueError(f"turn {request.turn} finished before this run; see the transcript")
+
+    @workflow.query
+    def transcript(self) -> Transcript:
+        return Transcript(
+            messages=tuple(self._loop.state.messages),
+            pending_approvals=self._loop.pending_approvals,
+        )
+
+    @workflow.query
+    def steps(self, since: int) -> list[Step]:
+        """Steps with ``index >= since``, for clients that stream progress by polling."""
+        start = max(0, since - self._step_offset)
+        return self._steps[start:]
+
+    # -- the conversation -------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: AgentWorkflowInput) -> None:
+        options = input.options
+        while True:
+            await workflow.wait_condition(lambda: bool(self._inbox))
+            message = self._inbox.pop(0)
+            await self._run_turn(message)
+            if len(self._loop.state.messages) >= options.continue_as_new_after_messages or (
+                workflow.info().is_continue_as_new_suggested()
+            ):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    input.model_copy(
+                        update={
+                            "state": self._loop.state,
+                            "pending_messages": tuple(self._inbox),
+                            "next_turn": self._next_turn,
+                            "step_offset": self._step_offset + len(self._steps),
+                        }
+                    )
+                )
+
+    async def _run_turn(self, message: InboundMessage) -> None:
+        self._turn = message.turn
+        self._step("user_message", message.text)
+        effect: Effect = self._loop.user_message(message.text)
+        while True:
+            match effect:
+                case CallModel(request=request):
+                    try:
+                        response: ModelResponse = await workflow.execute_activity(
+                            "agentflow.model_call",
+                            ModelCallInput(agent=self._input.agent, request=request),
+                            result_type=ModelResponse,
+                            start_to_close_timeout=self._input.options.model_timeout,
+                            retry_policy=MODEL_RETRY,
+                        )
+                    except ActivityError as exc:
+                        effect = self._loop.model_failed(_cause(exc))
+                        continue
+                    self._step(
+                        "model_call",
+                        response.text or ", ".join(c.name for c in response.tool_calls),
+                        stop_reason=response.stop_reason,
+                        usage=response.usage.model_dump(),
+                    )
+                    effect = self._loop.model_responded(response)
+                case CallTools(calls=calls):
+                    outcomes = await asyncio.gather(*(self._call_tool(c) for c in calls))
+                    effect = self._loop.tools_finished(outcomes)
+                case AwaitApprovals(requests=requests):
+                    self._reply(Finish("awaiting_approval", waiting_message(requests)), requests)
+                    results = await asyncio.gather(*(self._approval(r) for r in requests))
+                    effect = self._loop.approvals_decided(results)
+                case Finish():
+                    self._reply(effect, ())
+                    return
+
+    async def _call_tool(self, call: ToolCall) -> ToolOutcome:
+        tool = self._agent.tools[call.name]
+        try:
+            result: ToolCallResult = await workflow.execute_activity(
+                "agentflow.tool_call",
+                ToolCallInput(
+                    agent=self._input.agent,
+                    call=call,
+                    user=self._input.user,
+                    conversation_id=workflow.info().workflow_id,
+                    messages=tuple(self._loop.state.messages),
+                ),
+                result_type=ToolCallResult,
+                start_to_close_timeout=self._input.options.tool_timeout,
+                retry_policy=RetryPolicy(
+                    maximum_attempts=self._input.options.tool_attempts,
+                    non_retryable_error_types=["ConfigurationError"],
+                ),
+            )
+            outcome = result.outcome
+        except ActivityError as exc:
+            outcome = ToolFailed(call_id=call.id, message=f"The tool failed: {_cause(exc)}")
+        self._step("tool_call", f"{tool.name}: {outcome.kind}", call=call.model_dump(mode="json"))
+        return outcome
+
+    async def _approval(self, request: ApprovalRequest) -> ApprovalDecision:
+        conversation_id = workflow.info().workflow_id
+        self._step("approval_requested", ", ".join(request.reasons), digest=request.digest)
+        try:
+            result: ApprovalResult = await workflow.execute_child_workflow(
+                ApprovalWorkflow.run,
+                ApprovalWorkflowInput(
+                    request=request,
+                    conversation_id=conversation_id,
+                    timers=self._input.options.approval,
+                ),
+                id=approval_workflow_id(conversation_id, request),
+            )
+            decision = result.decision
+        except ChildWorkflowError as exc:
+            decision = ApprovalDecision(
+                digest=request.digest, outcome="expired", reason=f"approval failed: {_cause(exc)}"
+            )
+        self._step("approval_decided", decision.outcome, **decision.model_dump(mode="json"))
+        return decision
+
+    def _reply(self, finish: Finish, approvals: tuple[ApprovalRequest, ...]) -> None:
+        reply = AgentReply(
+            turn=self._turn, status=finish.status, output=finish.output, approvals=approvals
+        )
+        self._replies.setdefault(self._turn, reply)
+        if finish.status != "awaiting_approval":
+            self._finished[self._turn] = reply
+            self._step("reply", finish.output, status=finish.status)
+
+    def _step(self, kind: StepKind, summary: str, **data: Any) -> None:
+        index = self._step_offset + len(self._steps)
+        self._steps.append(
+            Step(index=index, turn=self._turn, kind=kind, summary=summary, data=data)
+        )
+
+
+def approval_workflow_id(conversation_id: str, request: ApprovalRequest) -> str:
+    """Deterministic, so a retried start can never create a second approval for one call."""
+    return f"{conversation_id}/approval/{request.tool_call_id}"
+
+
+def _cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc.message if isinstance(exc, ApplicationError) else str(exc)
