@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.temporal.registry import registered
 
 from workflows.approval import ApprovalWorkflow
+from workflows.ids import approval_workflow_id
 
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -167,8 +168,11 @@ class AgentWorkflow:
                     outcomes = await asyncio.gather(*(self._call_tool(c) for c in calls))
                     effect = self._loop.tools_finished(outcomes)
                 case AwaitApprovals(requests=requests):
+                    # Start every approval before telling the user, so that whoever reads the
+                    # reply can already find (and decide) them.
+                    started = [await self._start_approval(r) for r in requests]
                     self._reply(Finish("awaiting_approval", waiting_message(requests)), requests)
-                    results = await asyncio.gather(*(self._approval(r) for r in requests))
+                    results = await asyncio.gather(*(self._approval(r, h) for r, h in started))
                     effect = self._loop.approvals_decided(results)
                 case Finish():
                     self._reply(effect, ())
@@ -199,19 +203,35 @@ class AgentWorkflow:
         self._step("tool_call", f"{tool.name}: {outcome.kind}", call=call.model_dump(mode="json"))
         return outcome
 
-    async def _approval(self, request: ApprovalRequest) -> ApprovalDecision:
+    async def _start_approval(
+        self, request: ApprovalRequest
+    ) -> tuple[ApprovalRequest, workflow.ChildWorkflowHandle[ApprovalWorkflow, ApprovalResult]]:
         conversation_id = workflow.info().workflow_id
-        self._step("approval_requested", ", ".join(request.reasons), digest=request.digest)
+        approval_id = approval_workflow_id(conversation_id, request.tool_call_id)
+        self._step(
+            "approval_requested",
+            ", ".join(request.reasons),
+            digest=request.digest,
+            approval_id=approval_id,
+        )
+        handle = await workflow.start_child_workflow(
+            ApprovalWorkflow.run,
+            ApprovalWorkflowInput(
+                request=request,
+                conversation_id=conversation_id,
+                timers=self._input.options.approval,
+            ),
+            id=approval_id,
+        )
+        return request, handle
+
+    async def _approval(
+        self,
+        request: ApprovalRequest,
+        handle: workflow.ChildWorkflowHandle[ApprovalWorkflow, ApprovalResult],
+    ) -> ApprovalDecision:
         try:
-            result: ApprovalResult = await workflow.execute_child_workflow(
-                ApprovalWorkflow.run,
-                ApprovalWorkflowInput(
-                    request=request,
-                    conversation_id=conversation_id,
-                    timers=self._input.options.approval,
-                ),
-                id=approval_workflow_id(conversation_id, request),
-            )
+            result = await handle
             decision = result.decision
         except ChildWorkflowError as exc:
             decision = ApprovalDecision(
@@ -234,11 +254,6 @@ class AgentWorkflow:
         self._steps.append(
             Step(index=index, turn=self._turn, kind=kind, summary=summary, data=data)
         )
-
-
-def approval_workflow_id(conversation_id: str, request: ApprovalRequest) -> str:
-    """Deterministic, so a retried start can never create a second approval for one call."""
-    return f"{conversation_id}/approval/{request.tool_call_id}"
 
 
 def _cause(exc: BaseException) -> str:

@@ -34,6 +34,7 @@ from agentflow.temporal.contracts import (
     WaitForTurn,
 )
 from agentflow.temporal.worker import DEFAULT_TASK_QUEUE
+from workflows.ids import approval_workflow_id
 
 R = TypeVar("R")
 
@@ -110,16 +111,32 @@ class AgentClient:
             "steps", since, result_type=list[Step]
         )
 
-    async def pending_approvals(self) -> list[tuple[str, ApprovalStatus]]:
-        """Every approval still waiting for a decision, with its approval id."""
-        query = 'WorkflowType = "ApprovalWorkflow" AND ExecutionStatus = "Running"'
+    async def pending_approvals(
+        self, conversation_id: str | None = None
+    ) -> list[tuple[str, ApprovalStatus]]:
+        """Approvals still waiting for a decision, with their approval ids.
+
+        For one conversation the answer is exact (asked of the conversation itself); across all
+        conversations it comes from Temporal's visibility store, which may lag by a moment.
+        """
+        if conversation_id is not None:
+            transcript = await self.transcript(conversation_id)
+            ids = [
+                approval_workflow_id(conversation_id, r.tool_call_id)
+                for r in transcript.pending_approvals
+            ]
+        else:
+            query = 'WorkflowType = "ApprovalWorkflow" AND ExecutionStatus = "Running"'
+            ids = [
+                execution.id
+                async for execution in self.client.list_workflows(query)
+                if execution.status == WorkflowExecutionStatus.RUNNING
+            ]
         found: list[tuple[str, ApprovalStatus]] = []
-        async for execution in self.client.list_workflows(query):
-            if execution.status != WorkflowExecutionStatus.RUNNING:
-                continue
-            status = await self.approval_status(execution.id)
+        for approval_id in ids:
+            status = await self.approval_status(approval_id)
             if status.state == "pending":
-                found.append((execution.id, status))
+                found.append((approval_id, status))
         return found
 
     async def approval_status(self, approval_id: str) -> ApprovalStatus:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
 import os
 import re
 import shutil
@@ -40,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -367,6 +369,7 @@ class DevServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: see the module docstring
+                preexec_fn=_die_with_parent(),
             )
         self._process = process
         _live_processes.add(process)
@@ -377,6 +380,7 @@ class DevServer:
             self._process = None
             await _terminate(process, self.stop_timeout)
             _live_processes.discard(process)
+            self._drop_log()  # its tail is already in the error
             raise
 
     async def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
@@ -499,6 +503,31 @@ def _signal_group(process: subprocess.Popen[bytes], signum: signal.Signals) -> N
             os.killpg(process.pid, signum)
         else:
             process.send_signal(signum)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a ``preexec_fn`` asking the kernel to SIGTERM the child when its parent dies.
+
+    ``atexit`` does not run when Python is killed by a signal (``timeout``, a CI runner
+    cancelling a job), and a child in its own session would outlive it, holding its port and
+    database file. ``PR_SET_PDEATHSIG`` covers that. The "parent" is the *thread* that spawned
+    the child, so start servers from a thread that lives as long as they should (the event
+    loop's thread does).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+    sigterm = int(signal.SIGTERM)
+
+    def set_pdeathsig() -> None:
+        prctl(pr_set_pdeathsig, sigterm, 0, 0, 0)
+
+    return set_pdeathsig
 
 
 _live_processes: set[subprocess.Popen[bytes]] = set()

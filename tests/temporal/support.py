@@ -1,0 +1,102 @@
+"""A small booking agent for the durable tests: real SQLite through sqlmodel, stateless model.
+
+The model decides from the transcript alone (no counters), so a worker that restarts after a
+crash gives the same answers; the booking honours its idempotency key, so a retried activity
+never books twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from agentflow import Agent, Allow, Deny, NeedsApproval, RunContext, precondition, tool
+from agentflow.messages import ModelRequest, ModelResponse, TextBlock, ToolResultBlock
+from agentflow.preconditions import Decision
+from agentflow.testing import FunctionModel, text_response, tool_call
+
+APPROVAL_ABOVE = 1_000.0
+HARD_CAP = 5_000.0
+
+
+class Booking(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True, index=True)
+    flight_id: str
+    price: float
+    traveller: str
+
+
+def engine_for(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def bookings(engine: Engine) -> list[Booking]:
+    with Session(engine) as session:
+        return list(session.exec(select(Booking)).all())
+
+
+@precondition
+def within_budget(ctx: RunContext[Engine], args: Any) -> Decision:
+    """Prices above 1000 need the manager's approval; above 5000 are never booked."""
+    if args.price > HARD_CAP:
+        return Deny(f"price {args.price} is above the hard cap of {HARD_CAP}")
+    if args.price > APPROVAL_ABOVE:
+        return NeedsApproval(f"price {args.price} is above {APPROVAL_ABOVE}", approvers=["bob"])
+    return Allow()
+
+
+@tool(requires=within_budget, side_effects=True)
+def book_flight(ctx: RunContext[Engine], flight_id: str, price: float) -> dict[str, Any]:
+    """Book a flight for the employee."""
+    with Session(ctx.deps) as session:
+        existing = session.exec(
+            select(Booking).where(Booking.idempotency_key == ctx.idempotency_key)
+        ).first()
+        if existing is None:
+            existing = Booking(
+                idempotency_key=ctx.idempotency_key,
+                flight_id=flight_id,
+                price=price,
+                traveller=ctx.user or "?",
+            )
+            session.add(existing)
+            session.commit()
+            session.refresh(existing)
+        booking_id = existing.id
+    marker = os.environ.get("AGENTFLOW_TEST_SLOW_BOOKING")
+    if marker:
+        # The booking is committed; the worker is killed while the activity is still running.
+        Path(marker).write_text("booked")
+        time.sleep(60)
+    return {"booking_id": booking_id, "flight_id": flight_id}
+
+
+def plan(request: ModelRequest) -> ModelResponse:
+    """Book what the user asked for (``book LX14 2400``), then report what happened."""
+    last = request.messages[-1]
+    results = [b for b in last.content if isinstance(b, ToolResultBlock)]
+    if results:
+        outcome = results[0]
+        return text_response(("Failed: " if outcome.is_error else "Booked: ") + outcome.content)
+    text = next(b.text for b in last.content if isinstance(b, TextBlock))
+    words = text.split()
+    if words[0] != "book":
+        return text_response(f"You said: {text}")
+    return tool_call("book_flight", flight_id=words[1], price=float(words[2]), id="call-book")
+
+
+def make_agent(name: str) -> Agent[Engine]:
+    return Agent(FunctionModel(plan), tools=[book_flight], system="You book flights.", name=name)
+
+
+def dumps_history(history: Any) -> str:
+    return json.dumps(json.loads(history.to_json()), indent=1)
