@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 import pytest_asyncio
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from agentflow import ApprovalError, ApprovalRequest, call_digest
@@ -20,6 +21,7 @@ from agentflow.temporal import (
     create_worker,
 )
 from agentflow.temporal.contracts import ApprovalWorkflowInput
+from agentflow.temporal.devserver import test_server_path
 from agentflow.testing.channels import RecordingChannel
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -41,13 +43,14 @@ class Harness:
     def __init__(self, env: WorkflowEnvironment, channel: RecordingChannel, queue: str) -> None:
         self.env, self.channel, self.queue = env, channel, queue
         self.approvals = AgentClient(env.client, task_queue=queue)
+        self.started: list[WorkflowHandle[object, ApprovalResult]] = []
 
     @property
     def client(self) -> Client:
         return self.env.client
 
     async def start(self) -> WorkflowHandle[object, ApprovalResult]:
-        return await self.client.start_workflow(
+        handle = await self.client.start_workflow(
             "ApprovalWorkflow",
             ApprovalWorkflowInput(
                 request=REQUEST,
@@ -58,6 +61,15 @@ class Harness:
             task_queue=self.queue,
             result_type=ApprovalResult,
         )
+        self.started.append(handle)
+        return handle
+
+    async def terminate_leftovers(self) -> None:
+        # The time-skipping server stops skipping while any workflow has a task no worker will
+        # take: leave nothing running for the tests that share this server.
+        for handle in self.started:
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test finished")
 
     async def vote(
         self, handle: WorkflowHandle[object, ApprovalResult], **kw: object
@@ -66,12 +78,28 @@ class Harness:
         return await self.approvals.decide(handle.id, ApprovalVote.model_validate(fields))
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def approval_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of this module's own: updates and terminated workflows here must
+    not hold the clock of the tests that share the session's server."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server_path()), data_converter=pydantic_data_converter
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def harness(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Harness]:
+async def harness(approval_env: WorkflowEnvironment) -> AsyncIterator[Harness]:
+    time_skipping_env = approval_env
     channel = RecordingChannel()
     queue = f"approvals-{uuid.uuid4().hex}"
     async with create_worker(time_skipping_env.client, [], task_queue=queue, channel=channel):
-        yield Harness(time_skipping_env, channel, queue)
+        harness = Harness(time_skipping_env, channel, queue)
+        yield harness
+        await harness.terminate_leftovers()
 
 
 async def test_unanswered_request_reminds_escalates_then_expires(harness: Harness) -> None:

@@ -8,11 +8,12 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -64,10 +65,10 @@ class WaitForRelease:
 
 
 @workflow.defn
-class SleepAnHour:
+class Sleep:
     @workflow.run
-    async def run(self) -> str:
-        await workflow.sleep(timedelta(hours=1))
+    async def run(self, hours: int) -> str:
+        await workflow.sleep(timedelta(hours=hours))
         return "woke"
 
 
@@ -186,13 +187,40 @@ async def test_session_dev_server_runs_workflows(dev_server: DevServer) -> None:
         assert await handle.result() == Released(name="bo", by="update-free")
 
 
+async def test_time_skipping_env_leaves_nothing_behind(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    # Left waiting on its timer with its worker gone: unless the fixture terminates it after this
+    # test, the timer fires while the next test skips time, and its task, with no worker to run
+    # it, stops the shared test server from skipping time ever again.
+    client = time_skipping_env.client
+    task_queue = _task_queue()
+    async with Worker(client, task_queue=task_queue, workflows=[Sleep]):
+        handle = await client.start_workflow(
+            Sleep.run, 1, id=f"wf-{uuid.uuid4()}", task_queue=task_queue
+        )
+        await _first_task_done(handle)
+
+
+async def _first_task_done(handle: WorkflowHandle[Any, Any]) -> None:
+    for _ in range(100):
+        history = await handle.fetch_history()
+        if any(event.HasField("timer_started_event_attributes") for event in history.events):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the workflow never started its timer")
+
+
 async def test_time_skipping_env_skips_timers(time_skipping_env: WorkflowEnvironment) -> None:
     client: Client = time_skipping_env.client
     task_queue = _task_queue()
     started = time.monotonic()
-    async with Worker(client, task_queue=task_queue, workflows=[SleepAnHour]):
-        result = await client.execute_workflow(
-            SleepAnHour.run, id=f"wf-{uuid.uuid4()}", task_queue=task_queue
-        )
+    async with Worker(client, task_queue=task_queue, workflows=[Sleep]):
+        # Two hours: past the timer of the workflow the previous test left behind. A frozen
+        # clock shows up as a hang, so bound it.
+        async with asyncio.timeout(30):
+            result = await client.execute_workflow(
+                Sleep.run, 2, id=f"wf-{uuid.uuid4()}", task_queue=task_queue
+            )
     assert result == "woke"
     assert time.monotonic() - started < 10
