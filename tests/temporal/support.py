@@ -100,3 +100,9 @@ def make_agent(name: str) -> Agent[Engine]:
 
 def dumps_history(history: Any) -> str:
     return json.dumps(json.loads(history.to_json()), indent=1)
+
+
+def cli_agent() -> tuple[Agent[Engine], Any]:
+    """For ``agentflow worker --agent tests.temporal.support:cli_agent``."""
+    engine = engine_for(Path(os.environ.get("AGENTFLOW_TEST_DB", "bookings.db")))
+    return make_agent("cli-booker"), lambda: engine

@@ -1,0 +1,5 @@
+"""The ``agentflow`` command line."""
+
+from agentflow.cli.main import app
+
+__all__ = ["app"]

@@ -1,0 +1,3 @@
+from agentflow.cli.main import app
+
+app()

@@ -1,0 +1,83 @@
+"""``agentflow``: run workers and the embedded development stack.
+
+Typer builds the CLI from these annotated functions; errors agentflow raises to callers are
+shown as one clear line (and exit code 2), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from agentflow.exceptions import AgentflowError
+
+app = typer.Typer(
+    name="agentflow",
+    help="Agents that take real actions safely.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+AgentOption = Annotated[
+    list[str],
+    typer.Option(
+        "--agent",
+        "-a",
+        help="An agent to serve, as package.module:name (repeat for several).",
+    ),
+]
+QueueOption = Annotated[str, typer.Option(help="Temporal task queue.")]
+
+
+def fail(exc: AgentflowError) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def worker(
+    agent: AgentOption,
+    temporal_address: Annotated[
+        str, typer.Option(envvar="TEMPORAL_ADDRESS", help="host:port of the Temporal frontend.")
+    ] = "127.0.0.1:7233",
+    namespace: Annotated[str, typer.Option(envvar="TEMPORAL_NAMESPACE")] = "default",
+    task_queue: QueueOption = "agentflow",
+) -> None:
+    """Run a worker for AGENTs' conversations and approvals (Ctrl-C stops it)."""
+    from agentflow.cli.stack import run_worker
+
+    try:
+        asyncio.run(run_worker(agent, temporal_address, namespace, task_queue, console))
+    except AgentflowError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        console.print("worker stopped")
+
+
+@app.command()
+def dev(
+    agent: AgentOption,
+    temporal_address: Annotated[
+        str | None,
+        typer.Option(help="Use this Temporal cluster instead of starting the embedded server."),
+    ] = None,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the embedded server keeps its SQLite file.")
+    ] = Path(".agentflow"),
+    task_queue: QueueOption = "agentflow",
+    ui: Annotated[bool, typer.Option(help="Serve Temporal's web UI.")] = True,
+) -> None:
+    """Start the embedded Temporal server and a worker; Ctrl-C stops everything cleanly."""
+    from agentflow.cli.stack import run_dev
+
+    try:
+        asyncio.run(run_dev(agent, temporal_address, data_dir, task_queue, ui, console))
+    except AgentflowError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        console.print("stopped")

@@ -1,0 +1,119 @@
+"""``agentflow dev`` and ``agentflow worker`` as a user runs them: real processes, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agentflow.temporal import AgentClient, connect
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "agentflow.cli"]
+
+
+def start(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
+    env = dict(os.environ, AGENTFLOW_TEST_DB=str(tmp_path / "bookings.db"), COLUMNS="200")
+    return subprocess.Popen(
+        [*CLI, *args], cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+
+
+def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 60) -> str:
+    assert process.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    for line in process.stderr:
+        seen += line
+        if marker in line:
+            return seen
+        assert time.monotonic() < deadline, seen
+    raise AssertionError(f"process ended before {marker!r}:\n{seen}")
+
+
+def port_open(address: str) -> bool:
+    host, port = address.split(":")
+    with socket.socket() as s:
+        return s.connect_ex((host, int(port))) == 0
+
+
+async def test_dev_serves_conversations_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    process = start(
+        [
+            "dev",
+            "--agent",
+            "tests.temporal.support:cli_agent",
+            "--data-dir",
+            str(tmp_path / "af"),
+            "--no-ui",
+        ],
+        tmp_path,
+    )
+    try:
+        output = read_until(process, "Ctrl-C stops everything")
+        match = re.search(r"Temporal: (\S+)", output)
+        assert match, output
+        address = match.group(1)
+        agents = AgentClient(await connect(address))
+        conversation = await agents.start_conversation("cli-booker", user="alice")
+        reply = await agents.send(conversation, "book LX14 700")
+        assert reply.status == "completed"
+        assert (tmp_path / "af" / "temporal.db").exists()
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        assert not port_open(address), "the embedded server outlived agentflow dev"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_unreachable_server_is_one_clear_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            *CLI,
+            "worker",
+            "--agent",
+            "tests.temporal.support:cli_agent",
+            "--temporal-address",
+            "127.0.0.1:1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, AGENTFLOW_TEST_DB=str(tmp_path / "b.db"), COLUMNS="200"),
+    )
+    assert result.returncode == 2
+    assert "cannot reach Temporal at 127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("nope.module:agent", "cannot import nope"),
+        ("tests.temporal.support:missing", "has no 'missing'"),
+        ("tests.temporal.support:make_agent", "must take no arguments"),
+        ("tests.temporal.support:APPROVAL_ABOVE", "is not an agentflow Agent"),
+    ],
+)
+def test_bad_agent_references_are_explained(reference: str, message: str) -> None:
+    result = subprocess.run(
+        [*CLI, "worker", "--agent", reference],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, COLUMNS="200"),
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
