@@ -27,7 +27,7 @@ def load_agent(reference: str) -> tuple[Agent[Any], DepsFactory | None]:
             f"--agent {reference!r}: cannot import {module_name}: {exc}"
         ) from exc
     try:
-        target = getattr(module, attribute)
+        target: object = getattr(module, attribute)
     except AttributeError:
         raise ConfigurationError(
             f"--agent {reference!r}: {module_name} has no {attribute!r}"
@@ -44,7 +44,7 @@ def load_agent(reference: str) -> tuple[Agent[Any], DepsFactory | None]:
                 f"(it takes {', '.join(p.name for p in required)})"
             )
         target = target()
-    agent: object = target
+    agent: object = cast(object, target)
     deps: DepsFactory | None = None
     if isinstance(target, tuple):
         pair = cast(tuple[object, ...], target)

@@ -229,6 +229,7 @@ class DevServer:
         self._port = port
         self._port_given = port is not None
         self._ui_port = ui_port
+        self._ui_port_given = ui_port is not None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path: Path | None = None
         self._owns_log = False
@@ -276,6 +277,9 @@ class DevServer:
         """
         if self.running:
             return
+        if self._process is not None:  # exited on its own since the last start
+            _live_processes.discard(self._process)
+            self._process = None
         binary = temporal_cli_path()
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
@@ -285,7 +289,7 @@ class DevServer:
         for attempt in range(attempts):
             if not self._port_given:
                 self._port = _free_port()
-            if self.ui and self._ui_port is None:
+            if self.ui and not self._ui_port_given:
                 self._ui_port = _free_port()
             try:
                 await self._spawn_and_wait(binary)
@@ -293,7 +297,7 @@ class DevServer:
                 if attempt + 1 < attempts and "address already in use" in str(exc):
                     continue
                 raise
-            self._port_given = True  # restarts keep this address
+            self._port_given = self._ui_port_given = True  # restarts keep these addresses
             return
 
     async def stop(self) -> None:
