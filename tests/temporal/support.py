@@ -106,3 +106,7 @@ def cli_agent() -> tuple[Agent[Engine], Any]:
     """For ``agentflow worker --agent tests.temporal.support:cli_agent``."""
     engine = engine_for(Path(os.environ.get("AGENTFLOW_TEST_DB", "bookings.db")))
     return make_agent("cli-booker"), lambda: engine
+
+
+REPLAY_AGENT = make_agent("replay-booker")
+"""The agent of the histories committed under ``histories/``: its name is in them."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,10 +15,17 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
 from agentflow import ApprovalError, InvalidInput
-from agentflow.temporal import AgentClient, ApprovalVote, DevServer, Step, create_worker
+from agentflow.temporal import (
+    AgentClient,
+    ApprovalVote,
+    DevServer,
+    DurableOptions,
+    Step,
+    create_worker,
+)
 from agentflow.temporal.worker import workflow_classes, workflow_runner
 from agentflow.testing.channels import RecordingChannel
-from tests.temporal.support import bookings, engine_for, make_agent
+from tests.temporal.support import REPLAY_AGENT, bookings, engine_for, make_agent
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -146,8 +154,59 @@ async def test_stream_yields_each_step_then_the_reply(env: Env) -> None:
     assert not isinstance(reply, Step) and reply.status == "completed"
 
 
-async def test_recorded_histories_replay_without_nondeterminism(env: Env) -> None:
-    """Replays this session's histories and every history committed under ``histories/``."""
+async def test_long_conversations_continue_as_new_with_their_state(env: Env) -> None:
+    options = DurableOptions(continue_as_new_after_messages=4)
+    conversation = await env.agents.start_conversation(env.agent, user="alice", options=options)
+    first = await env.agents.send(conversation, "book LX14 800")
+    second = await env.agents.send(conversation, "hello again")
+
+    assert (first.turn, second.turn) == (1, 2)
+    assert second.output == "You said: hello again"
+    description = await env.client.get_workflow_handle(conversation).describe()
+    first_run = description.raw_description.workflow_execution_info.first_run_id
+    assert description.run_id != first_run, "the conversation did not continue as new"
+    transcript = await env.agents.transcript(conversation)
+    assert [m.role for m in transcript.messages] == ["user", "assistant"] * 3
+    assert len(bookings(env.engine)) == 1
+
+
+async def test_recorded_histories_replay_without_nondeterminism(
+    dev_server: DevServer, tmp_path: Path
+) -> None:
+    """Replays this run's histories and every history committed under ``histories/``.
+
+    ``AGENTFLOW_RECORD_HISTORIES=1`` saves this run's histories there: commit them when the
+    workflows change in a way that running conversations must survive.
+    """
+    client = await dev_server.client()
+    queue = f"replay-{uuid.uuid4().hex}"
+    engine = engine_for(tmp_path / "bookings.db")
+    agent = REPLAY_AGENT
+    worker = create_worker(client, [agent], task_queue=queue, deps={agent.name: lambda: engine})
+    async with worker:
+        env = Env(
+            client, AgentClient(client, task_queue=queue), agent.name, engine, RecordingChannel()
+        )
+        histories = await record_conversation(env)
+    if os.environ.get("AGENTFLOW_RECORD_HISTORIES") == "1":
+        RECORDED.mkdir(exist_ok=True)
+        for history in histories:
+            # The workflow id is part of what replays (child ids derive from it): keep it.
+            name = history.workflow_id.replace("/", "__")
+            (RECORDED / f"{name}.json").write_text(history.to_json())
+    for path in sorted(RECORDED.glob("*.json")):
+        workflow_id = path.stem.replace("__", "/")
+        histories.append(WorkflowHistory.from_json(workflow_id, path.read_text()))
+    replayer = Replayer(
+        workflows=workflow_classes(),
+        workflow_runner=workflow_runner(),
+        data_converter=client.data_converter,
+    )
+    results = [await replayer.replay_workflow(h, raise_on_replay_failure=False) for h in histories]
+    assert [r.replay_failure for r in results] == [None] * len(histories)
+
+
+async def record_conversation(env: Env) -> list[WorkflowHistory]:
     conversation = await env.start()
     reply = await env.agents.send(conversation, "book LX14 2400")
     (request,) = reply.approvals
@@ -157,17 +216,7 @@ async def test_recorded_histories_replay_without_nondeterminism(env: Env) -> Non
     )
     await env.agents.wait_for_turn(conversation, 1)
     await env.agents.send(conversation, "thanks")
-
-    histories = [
+    return [
         await env.client.get_workflow_handle(conversation).fetch_history(),
         await env.client.get_workflow_handle(approval_id).fetch_history(),
     ]
-    for path in sorted(RECORDED.glob("*.json")):
-        histories.append(WorkflowHistory.from_json(path.stem, path.read_text()))
-    replayer = Replayer(
-        workflows=workflow_classes(),
-        workflow_runner=workflow_runner(),
-        data_converter=env.client.data_converter,
-    )
-    results = [await replayer.replay_workflow(h, raise_on_replay_failure=False) for h in histories]
-    assert [r.replay_failure for r in results] == [None] * len(histories)
