@@ -1,0 +1,39 @@
+"""The travel agent: system prompt, tools, model (Claude, or the offline planner)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from agentflow import Agent, AnthropicModel, Model
+from agentflow.testing import FunctionModel
+from examples.travel.planner import plan
+from examples.travel.store import open_store
+from examples.travel.tools import TOOLS, TravelDeps
+
+SYSTEM = """You are the company's travel assistant. You search flights, show offers, and book
+them for the employee you are talking to. Before booking, show the offer and get the employee's
+explicit confirmation. Never claim a booking you did not make: if a booking waits for the
+manager's approval, say so. Policy and approvals are enforced by the system, not by you: if a
+tool refuses, explain why and offer in-policy alternatives."""
+
+MANAGERS = {"alice": "bob", "carol": "bob", "bob": "dana"}
+
+
+def default_model() -> Model:
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return AnthropicModel()
+    return FunctionModel(plan, name="offline-travel-planner")
+
+
+def build_agent(model: Model | None = None) -> Agent[TravelDeps]:
+    return Agent(model or default_model(), tools=TOOLS, system=SYSTEM, name="travel")
+
+
+def travel_agent() -> tuple[Agent[TravelDeps], Callable[[], TravelDeps]]:
+    """For ``agentflow dev --agent examples.travel.agent:travel_agent``."""
+    deps = TravelDeps(
+        engine=open_store(os.environ.get("DATABASE_URL", "sqlite:///.agentflow/travel.db")),
+        managers=MANAGERS,
+    )
+    return build_agent(), lambda: deps

@@ -1,0 +1,126 @@
+"""The travel agent in-process: what gets booked is decided by code, whatever the model says."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentflow import Agent, ApprovalDecision, ApprovalRequest
+from agentflow.testing import ScriptedModel, tool_call
+from examples.travel import inventory
+from examples.travel.agent import MANAGERS, SYSTEM, build_agent
+from examples.travel.policy import TravelPolicy
+from examples.travel.store import open_store, trips_of
+from examples.travel.tools import TOOLS, TravelDeps
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def deps(tmp_path: Path) -> TravelDeps:
+    return TravelDeps(engine=open_store(f"sqlite:///{tmp_path / 'travel.db'}"), managers=MANAGERS)
+
+
+def approve_as(approver: str) -> Any:
+    async def decide(request: ApprovalRequest) -> ApprovalDecision:
+        return ApprovalDecision(digest=request.digest, outcome="approved", approver=approver)
+
+    return decide
+
+
+async def test_offline_planner_books_an_in_policy_flight(deps: TravelDeps) -> None:
+    agent = build_agent()
+    first = await agent.run("flight from ZRH to LHR on 2026-12-14", deps=deps, user="alice")
+    assert "(offline planner) Options:" in first.output
+    second = await agent.run("book option 2", deps=deps, user="alice", state=first.state)
+    assert "Booked" in second.output
+    (trip,) = trips_of(deps.engine, "alice")
+    expected = inventory.search("ZRH", "LHR", inventory.date(2026, 12, 14), "economy")[1]
+    assert (trip.offer_id, trip.price, trip.approved_by) == (
+        expected.offer_id,
+        expected.price,
+        None,
+    )
+
+
+async def test_out_of_policy_needs_the_managers_approval(deps: TravelDeps) -> None:
+    agent = build_agent()
+    search = await agent.run(
+        "business flight from ZRH to LHR on 2026-12-16", deps=deps, user="alice"
+    )
+    paused = await agent.run("book option 1", deps=deps, user="alice", state=search.state)
+    assert paused.status == "awaiting_approval"
+    (request,) = paused.pending_approvals
+    assert request.approvers == ("bob",) and "business class" in request.reasons[0]
+    assert trips_of(deps.engine, "alice") == []
+
+    done = await agent.resume(
+        paused,
+        [ApprovalDecision(digest=request.digest, outcome="approved", approver="bob")],
+        deps=deps,
+        user="alice",
+    )
+    assert "approved by bob" in done.output
+    (trip,) = trips_of(deps.engine, "alice")
+    assert trip.approved_by == "bob"
+
+
+async def test_hard_cap_holds_even_with_an_approval(tmp_path: Path) -> None:
+    deps = TravelDeps(
+        engine=open_store(f"sqlite:///{tmp_path / 't.db'}"),
+        managers=MANAGERS,
+        policy=TravelPolicy(fare_cap=100, hard_cap=300),
+    )
+    offer = inventory.search("ZRH", "LHR", inventory.date(2026, 12, 14), "economy")[0]
+    assert offer.price > 300
+    model = ScriptedModel([tool_call("book_flight", offer_id=offer.offer_id), "done"])
+    agent = Agent(model, tools=TOOLS, system=SYSTEM)
+    result = await agent.run("book it", deps=deps, user="alice", approvals=approve_as("bob"))
+    assert trips_of(deps.engine, "alice") == []
+    assert "above the hard cap" in result.messages[2].content[0].content  # type: ignore[union-attr]
+
+
+async def test_no_booking_without_the_employees_confirmation(deps: TravelDeps) -> None:
+    offer = inventory.search("ZRH", "LHR", inventory.date(2026, 12, 14), "economy")[0]
+    model = ScriptedModel([tool_call("book_flight", offer_id=offer.offer_id), "done"])
+    agent = Agent(model, tools=TOOLS, system=SYSTEM)
+    await agent.run("what flights are there to London?", deps=deps, user="alice")
+    assert trips_of(deps.engine, "alice") == []
+
+
+async def test_injected_instructions_in_results_do_not_change_what_is_booked(
+    deps: TravelDeps,
+) -> None:
+    """A hijacked model that obeys text it read tries to book for someone else, at a price it
+    invents: the booking is for the asking employee, at the inventory's price."""
+    offer = inventory.search("ZRH", "LHR", inventory.date(2026, 12, 14), "economy")[0]
+    hijacked = tool_call("book_flight", offer_id=offer.offer_id, employee="mallory", price=1)
+    model = ScriptedModel([hijacked, tool_call("book_flight", offer_id=offer.offer_id), "ok"])
+    agent = Agent(model, tools=TOOLS, system=SYSTEM)
+    result = await agent.run("book option 1", deps=deps, user="alice")
+    assert "Extra inputs are not permitted" in result.messages[2].content[0].content  # type: ignore[union-attr]
+    (trip,) = trips_of(deps.engine, "alice")
+    assert (trip.employee, trip.price) == ("alice", offer.price)
+    assert trips_of(deps.engine, "mallory") == []
+
+
+def test_make_demo_runs_the_scripted_conversation(tmp_path: Path) -> None:
+    env = dict(os.environ, DEMO_SCRIPT="1", COLUMNS="120")
+    env.pop("ANTHROPIC_API_KEY", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "examples.travel.demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "running on the offline travel planner" in result.stdout
+    assert "approved by bob" in result.stdout
+    assert result.stdout.count("Booked ") == 2
