@@ -28,7 +28,7 @@ AgentOption = Annotated[
     typer.Option(
         "--agent",
         "-a",
-        help="An agent to serve, as package.module:name (repeat for several).",
+        help="An agent to serve, as package.module:name[@task-queue] (repeat for several).",
     ),
 ]
 QueueOption = Annotated[str, typer.Option(help="Temporal task queue.")]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from temporalio.worker import Worker
 
 from agentflow.agent import Agent
 from agentflow.cli.loading import load_agent
@@ -16,27 +18,41 @@ from agentflow.temporal.worker import create_worker
 
 
 def _agents(references: list[str]) -> tuple[list[Agent[Any]], dict[str, DepsFactory]]:
-    if not references:
-        raise ConfigurationError("no agent to serve: pass --agent package.module:name")
     agents: list[Agent[Any]] = []
     deps: dict[str, DepsFactory] = {}
-    for reference in references:
-        agent, factory = load_agent(reference)
-        agents.append(agent)
-        if factory is not None:
-            deps[agent.name] = factory
+    for queue_agents in _by_queue(references, "").values():
+        for agent, factory in queue_agents:
+            agents.append(agent)
+            if factory is not None:
+                deps[agent.name] = factory
     return agents, deps
+
+
+def _by_queue(
+    references: list[str], default_queue: str
+) -> dict[str, list[tuple[Agent[Any], DepsFactory | None]]]:
+    """``module:name@queue`` serves an agent on its own task queue; otherwise the default."""
+    if not references:
+        raise ConfigurationError("no agent to serve: pass --agent package.module:name")
+    queues: dict[str, list[tuple[Agent[Any], DepsFactory | None]]] = {}
+    for reference in references:
+        target, _, queue = reference.partition("@")
+        queues.setdefault(queue or default_queue, []).append(load_agent(target))
+    return queues
 
 
 async def run_worker(
     references: list[str], address: str, namespace: str, task_queue: str, console: Console
 ) -> None:
-    agents, deps = _agents(references)
+    queues = _by_queue(references, task_queue)
     client = await connect(address, namespace)
-    worker = create_worker(client, agents, task_queue=task_queue, deps=deps)
-    names = ", ".join(a.name for a in agents)
-    console.print(f"worker for [bold]{names}[/] on {address}, task queue {task_queue!r}")
-    await worker.run()
+    workers: list[Worker] = []
+    for queue, entries in queues.items():
+        deps = {agent.name: factory for agent, factory in entries if factory is not None}
+        workers.append(create_worker(client, [a for a, _ in entries], task_queue=queue, deps=deps))
+        names = ", ".join(agent.name for agent, _ in entries)
+        console.print(f"worker for [bold]{names}[/] on {address}, task queue {queue!r}")
+    await asyncio.gather(*(worker.run() for worker in workers))
 
 
 async def run_dev(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agentflow.temporal import AgentClient, connect
+from agentflow.temporal import AgentClient, DevServer, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "agentflow.cli"]
@@ -117,3 +117,29 @@ def test_bad_agent_references_are_explained(reference: str, message: str) -> Non
     )
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_one_worker_process_serves_several_task_queues(tmp_path: Path) -> None:
+    async with DevServer() as server:
+        process = start(
+            [
+                "worker",
+                "--temporal-address",
+                server.address,
+                "--agent",
+                "tests.temporal.support:cli_agent@queue-one",
+                "--agent",
+                "tests.temporal.support:cli_agent_other@queue-two",
+            ],
+            tmp_path,
+        )
+        try:
+            read_until(process, "queue-two")
+            client = await server.client()
+            for agent, queue in (("cli-booker", "queue-one"), ("cli-booker-2", "queue-two")):
+                agents = AgentClient(client, task_queue=queue)
+                conversation = await agents.start_conversation(agent, user="alice")
+                assert (await agents.send(conversation, "hello")).output == "You said: hello"
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)

@@ -110,3 +110,9 @@ def cli_agent() -> tuple[Agent[Engine], Any]:
 
 REPLAY_AGENT = make_agent("replay-booker")
 """The agent of the histories committed under ``histories/``: its name is in them."""
+
+
+def cli_agent_other() -> tuple[Agent[Engine], Any]:
+    """A second agent, to show one worker process serving two task queues."""
+    engine = engine_for(Path(os.environ.get("AGENTFLOW_TEST_DB", "bookings.db")))
+    return make_agent("cli-booker-2"), lambda: engine
