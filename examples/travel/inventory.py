@@ -1,67 +1,123 @@
-"""A small deterministic flight inventory: same query, same offers, every time."""
+"""The embedded flight inventory: real airports, a deterministic schedule, believable fares.
+
+Airports come from the ``airportsdata`` package (IATA codes, coordinates, time zones). Flight
+times follow from the great-circle distance; fares from distance, cabin, weekday, how far
+ahead the trip is bought and how full the flight is — all derived from a seed, so the same
+query gives the same offers. A real flight API replaces it behind :class:`FlightProvider`.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+import math
+from datetime import date, datetime, timedelta
+from functools import cache
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import airportsdata
 
 from examples.travel.policy import Offer
 
-# (origin, destination): (carrier code, block hours)
-ROUTES: dict[tuple[str, str], tuple[str, float]] = {
-    ("ZRH", "LHR"): ("LX", 1.8),
-    ("ZRH", "JFK"): ("LX", 9.0),
-    ("ZRH", "CDG"): ("AF", 1.3),
-    ("ZRH", "SIN"): ("SQ", 12.3),
-    ("LHR", "JFK"): ("BA", 8.0),
-}
-DEPARTURES = ("07:10", "12:45", "18:30")
-CABIN_FACTOR = {"economy": 1.0, "business": 3.6}
+# Carrier by the origin's country (the home carrier flies the route); others fly as "XF".
+CARRIERS = {"CH": "LX", "DE": "LH", "GB": "BA", "FR": "AF", "US": "UA", "NL": "KL", "SG": "SQ"}
+DEPARTURE_SLOTS = ("06:40", "09:15", "12:50", "16:25", "19:05")
+CABIN_FACTOR = {"economy": 1.0, "business": 3.4}
+CRUISE_KMH = 820.0
 
 
-def _route(origin: str, destination: str) -> tuple[str, float] | None:
-    return ROUTES.get((origin, destination)) or ROUTES.get((destination, origin))
+class FlightProvider(Protocol):
+    def search(self, origin: str, destination: str, day: date, cabin: str) -> list[Offer]: ...
+    def find(self, offer_id: str) -> Offer | None: ...
 
 
-def search(origin: str, destination: str, day: date, cabin: str) -> list[Offer]:
-    route = _route(origin, destination)
-    if route is None:
-        return []
-    carrier, hours = route
-    offers: list[Offer] = []
-    for index, departure in enumerate(DEPARTURES):
-        seed = f"{origin}{destination}{day.isoformat()}{index}".encode()
-        jitter = int.from_bytes(hashlib.sha256(seed).digest()[:2]) % 120
-        base = 90 + 85 * hours + jitter
-        flight = f"{carrier}{100 + 17 * index + len(origin + destination)}"
-        offers.append(
-            Offer(
-                offer_id=f"{flight}-{day.isoformat()}-{cabin[0].upper()}",
-                flight=flight,
-                origin=origin,
-                destination=destination,
-                departure=f"{day.isoformat()}T{departure}",
-                duration_hours=hours,
-                cabin=cabin,
-                price=round(base * CABIN_FACTOR[cabin], 2),
-            )
+@cache
+def airports() -> dict[str, airportsdata.Airport]:
+    return airportsdata.load("IATA")
+
+
+def distance_km(origin: str, destination: str) -> float:
+    a, b = airports()[origin], airports()[destination]
+    lat1, lon1, lat2, lon2 = map(math.radians, (a["lat"], a["lon"], b["lat"], b["lon"]))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
+class EmbeddedInventory:
+    """Deterministic for a ``seed``; ``today`` sets the advance-purchase discount."""
+
+    def __init__(self, *, seed: int = 7, today: date | None = None) -> None:
+        self.seed = seed
+        self.today = today
+
+    def search(self, origin: str, destination: str, day: date, cabin: str) -> list[Offer]:
+        known = airports()
+        if origin not in known or destination not in known or origin == destination:
+            return []
+        km = distance_km(origin, destination)
+        if km < 150:
+            return []
+        hours = round(km / CRUISE_KMH + 0.5, 1)
+        carrier = CARRIERS.get(known[origin]["country"], "XF")
+        slots = DEPARTURE_SLOTS if km < 3000 else DEPARTURE_SLOTS[1::2]
+        return [
+            self._offer(origin, destination, day, cabin, slot, carrier, km, hours) for slot in slots
+        ]
+
+    def find(self, offer_id: str) -> Offer | None:
+        """Re-quote an offer from its id: the price is recomputed, never taken from a request."""
+        try:
+            flight, origin, destination, y, m, d, cabin_code = offer_id.split("-")
+            day = date(int(y), int(m), int(d))
+        except ValueError:
+            return None
+        cabin = {"E": "economy", "B": "business"}.get(cabin_code)
+        if cabin is None:
+            return None
+        matches = [o for o in self.search(origin, destination, day, cabin) if o.flight == flight]
+        return matches[0] if matches else None
+
+    def _offer(
+        self,
+        origin: str,
+        destination: str,
+        day: date,
+        cabin: str,
+        slot: str,
+        carrier: str,
+        km: float,
+        hours: float,
+    ) -> Offer:
+        number = 100 + self._draw(origin, destination, slot) % 800
+        flight = f"{carrier}{number}"
+        load = 0.35 + (self._draw(flight, day.isoformat()) % 60) / 100  # 35 % .. 95 % full
+        base = 60 + 0.11 * km
+        weekday = 1.15 if day.weekday() in (0, 4) else 1.0  # Monday and Friday cost more
+        ahead = (day - (self.today or date.today())).days
+        advance = 1.45 if ahead < 7 else 1.2 if ahead < 14 else 1.0
+        price = base * CABIN_FACTOR[cabin] * weekday * advance * (0.8 + 0.6 * load)
+        # Local times at each end, as a timetable prints them.
+        departure = datetime.combine(
+            day, datetime.strptime(slot, "%H:%M").time(), ZoneInfo(airports()[origin]["tz"])
         )
-    return offers
+        arrival = (departure + timedelta(hours=hours)).astimezone(
+            ZoneInfo(airports()[destination]["tz"])
+        )
+        return Offer(
+            offer_id=f"{flight}-{origin}-{destination}-{day.isoformat()}-{cabin[0].upper()}",
+            flight=flight,
+            origin=origin,
+            destination=destination,
+            departure=departure.replace(tzinfo=None).isoformat(timespec="minutes"),
+            arrival=arrival.replace(tzinfo=None).isoformat(timespec="minutes"),
+            duration_hours=hours,
+            cabin=cabin,
+            price=round(price, 2),
+        )
 
-
-def find(offer_id: str) -> Offer | None:
-    """Re-quote an offer by id (the price is recomputed, never taken from the model)."""
-    try:
-        flight_day, cabin_code = offer_id.rsplit("-", 1)
-        flight, day_text = flight_day.split("-", 1)
-        day = date.fromisoformat(day_text)
-    except ValueError:
-        return None
-    cabin = {"E": "economy", "B": "business"}.get(cabin_code)
-    if cabin is None:
-        return None
-    for origin, destination in list(ROUTES) + [(d, o) for o, d in ROUTES]:
-        for offer in search(origin, destination, day, cabin):
-            if offer.flight == flight:
-                return offer
-    return None
+    def _draw(self, *parts: str) -> int:
+        digest = hashlib.sha256("|".join((str(self.seed), *parts)).encode()).digest()
+        return int.from_bytes(digest[:4])

@@ -43,7 +43,10 @@ def plan(request: ModelRequest) -> ModelResponse:
         index = int(match.group(1)) - 1
         if not 0 <= index < len(offers):
             return text_response(OFFLINE + "Which option? Search for flights first.")
-        return tool_call("book_flight", offer_id=offers[index]["offer_id"], id=call_id)
+        offer = offers[index]
+        return tool_call(
+            "book_flight", offer_id=offer["offer_id"], price=offer["price"], id=call_id
+        )
     if "trip" in text.lower():
         return tool_call("list_my_trips", id=call_id)
     return text_response(
@@ -60,7 +63,8 @@ def _after_tool(request: ModelRequest, content: str, is_error: bool) -> ModelRes
     data = json.loads(content)
     if tool == "search_flights":
         lines = [
-            f"{i}. {o['flight']} {o['departure'][11:]} {o['cabin']} {o['price']:.0f} EUR"
+            f"{i}. {o['flight']} {o['departure'][11:]}→{o['arrival'][11:]} {o['cabin']} "
+            f"{o['price']:.0f} EUR"
             + (f" — out of policy: {'; '.join(o['policy_issues'])}" if o["policy_issues"] else "")
             for i, o in enumerate(data, start=1)
         ]

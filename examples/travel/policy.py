@@ -15,6 +15,7 @@ class Offer(BaseModel):
     origin: str
     destination: str
     departure: str
+    arrival: str
     duration_hours: float
     cabin: str
     price: float

@@ -21,7 +21,7 @@ from agentflow import (
     precondition,
     tool,
 )
-from examples.travel import inventory
+from examples.travel.inventory import EmbeddedInventory, FlightProvider
 from examples.travel.policy import POLICY, TravelPolicy
 from examples.travel.store import Booking, book_once, trips_of
 
@@ -29,6 +29,7 @@ from examples.travel.store import Booking, book_once, trips_of
 @dataclass(frozen=True, kw_only=True)
 class TravelDeps:
     engine: Engine
+    flights: FlightProvider = field(default_factory=EmbeddedInventory)
     policy: TravelPolicy = POLICY
     managers: dict[str, str] = field(default_factory=dict[str, str])
     """employee -> manager: who approves an out-of-policy trip."""
@@ -51,9 +52,20 @@ def employee_confirmed(ctx: Ctx, args: Any) -> Decision:
 
 
 @precondition
+def quote_still_valid(ctx: Ctx, args: Any) -> Decision:
+    """The offer must still exist at the quoted price (a new price needs a new confirmation)."""
+    offer = ctx.deps.flights.find(args.offer_id)
+    if offer is None:
+        return Deny(f"unknown offer {args.offer_id}")
+    if abs(offer.price - args.price) > 0.005:
+        return Deny(f"the price is now {offer.price:.2f} EUR, not {args.price:.2f}; search again")
+    return Allow()
+
+
+@precondition
 def under_hard_cap(ctx: Ctx, args: Any) -> Decision:
     """No trip above the hard cap is ever booked, approved or not."""
-    offer = inventory.find(args.offer_id)
+    offer = ctx.deps.flights.find(args.offer_id)
     if offer is None:
         return Deny(f"unknown offer {args.offer_id}")
     cap = ctx.deps.policy.hard_cap
@@ -67,7 +79,7 @@ def under_hard_cap(ctx: Ctx, args: Any) -> Decision:
 @precondition
 def in_policy_or_approved(ctx: Ctx, args: Any) -> Decision:
     """Out-of-policy trips need the employee's manager's approval for exactly this offer."""
-    offer = inventory.find(args.offer_id)
+    offer = ctx.deps.flights.find(args.offer_id)
     if offer is None:
         return Deny(f"unknown offer {args.offer_id}")
     broken = ctx.deps.policy.broken_rules(offer)
@@ -95,7 +107,7 @@ def search_flights(
         day: the departure date.
         cabin: economy or business.
     """
-    offers = inventory.search(origin, destination, day, cabin)
+    offers = ctx.deps.flights.search(origin, destination, day, cabin)
     if not offers:
         raise ModelRetry(f"no flights between {origin} and {destination}; check the codes")
     return [
@@ -104,15 +116,19 @@ def search_flights(
     ]
 
 
-@tool(requires=all_of(employee_confirmed, under_hard_cap, in_policy_or_approved), side_effects=True)
-def book_flight(ctx: Ctx, offer_id: str) -> dict[str, Any]:
-    """Book an offer for the employee. The price is re-quoted, never taken from the request.
+@tool(
+    requires=all_of(employee_confirmed, quote_still_valid, under_hard_cap, in_policy_or_approved),
+    side_effects=True,
+)
+def book_flight(ctx: Ctx, offer_id: str, price: float) -> dict[str, Any]:
+    """Book an offer for the employee at the price they were shown.
 
     Args:
         offer_id: the offer_id from search_flights.
+        price: the price in EUR shown to the employee; the offer is re-quoted and must match.
     """
-    offer = inventory.find(offer_id)
-    assert offer is not None  # under_hard_cap has checked it
+    offer = ctx.deps.flights.find(offer_id)
+    assert offer is not None  # quote_still_valid has checked it
     booking = book_once(
         ctx.deps.engine,
         Booking(

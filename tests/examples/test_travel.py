@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +13,31 @@ import pytest
 
 from agentflow import Agent, ApprovalDecision, ApprovalRequest
 from agentflow.testing import ScriptedModel, tool_call
-from examples.travel import inventory
 from examples.travel.agent import MANAGERS, SYSTEM, build_agent
-from examples.travel.policy import TravelPolicy
+from examples.travel.inventory import EmbeddedInventory
+from examples.travel.policy import Offer, TravelPolicy
 from examples.travel.store import open_store, trips_of
 from examples.travel.tools import TOOLS, TravelDeps
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+FLIGHTS = EmbeddedInventory(seed=7, today=date(2026, 11, 25))
+
+
 @pytest.fixture
 def deps(tmp_path: Path) -> TravelDeps:
-    return TravelDeps(engine=open_store(f"sqlite:///{tmp_path / 'travel.db'}"), managers=MANAGERS)
+    return TravelDeps(
+        engine=open_store(f"sqlite:///{tmp_path / 'travel.db'}"), flights=FLIGHTS, managers=MANAGERS
+    )
+
+
+def zrh_lhr(index: int = 0) -> Offer:
+    return FLIGHTS.search("ZRH", "LHR", date(2026, 12, 14), "economy")[index]
+
+
+def book(offer: Offer, **extra: Any) -> Any:
+    return tool_call("book_flight", offer_id=offer.offer_id, price=offer.price, **extra)
 
 
 def approve_as(approver: str) -> Any:
@@ -40,7 +54,7 @@ async def test_offline_planner_books_an_in_policy_flight(deps: TravelDeps) -> No
     second = await agent.run("book option 2", deps=deps, user="alice", state=first.state)
     assert "Booked" in second.output
     (trip,) = trips_of(deps.engine, "alice")
-    expected = inventory.search("ZRH", "LHR", inventory.date(2026, 12, 14), "economy")[1]
+    expected = zrh_lhr(1)
     assert (trip.offer_id, trip.price, trip.approved_by) == (
         expected.offer_id,
         expected.price,
@@ -73,12 +87,13 @@ async def test_out_of_policy_needs_the_managers_approval(deps: TravelDeps) -> No
 async def test_hard_cap_holds_even_with_an_approval(tmp_path: Path) -> None:
     deps = TravelDeps(
         engine=open_store(f"sqlite:///{tmp_path / 't.db'}"),
+        flights=FLIGHTS,
         managers=MANAGERS,
-        policy=TravelPolicy(fare_cap=100, hard_cap=300),
+        policy=TravelPolicy(fare_cap=100, hard_cap=200),
     )
-    offer = inventory.search("ZRH", "LHR", inventory.date(2026, 12, 14), "economy")[0]
-    assert offer.price > 300
-    model = ScriptedModel([tool_call("book_flight", offer_id=offer.offer_id), "done"])
+    offer = zrh_lhr(0)
+    assert offer.price > 200
+    model = ScriptedModel([book(offer), "done"])
     agent = Agent(model, tools=TOOLS, system=SYSTEM)
     result = await agent.run("book it", deps=deps, user="alice", approvals=approve_as("bob"))
     assert trips_of(deps.engine, "alice") == []
@@ -86,10 +101,19 @@ async def test_hard_cap_holds_even_with_an_approval(tmp_path: Path) -> None:
 
 
 async def test_no_booking_without_the_employees_confirmation(deps: TravelDeps) -> None:
-    offer = inventory.search("ZRH", "LHR", inventory.date(2026, 12, 14), "economy")[0]
-    model = ScriptedModel([tool_call("book_flight", offer_id=offer.offer_id), "done"])
+    model = ScriptedModel([book(zrh_lhr()), "done"])
     agent = Agent(model, tools=TOOLS, system=SYSTEM)
     await agent.run("what flights are there to London?", deps=deps, user="alice")
+    assert trips_of(deps.engine, "alice") == []
+
+
+async def test_a_price_the_employee_was_not_shown_is_refused(deps: TravelDeps) -> None:
+    offer = zrh_lhr()
+    cheaper = tool_call("book_flight", offer_id=offer.offer_id, price=1.0)
+    result = await Agent(ScriptedModel([cheaper, "done"]), tools=TOOLS).run(
+        "book option 1", deps=deps, user="alice"
+    )
+    assert f"the price is now {offer.price:.2f} EUR" in result.messages[2].content[0].content  # type: ignore[union-attr]
     assert trips_of(deps.engine, "alice") == []
 
 
@@ -98,9 +122,9 @@ async def test_injected_instructions_in_results_do_not_change_what_is_booked(
 ) -> None:
     """A hijacked model that obeys text it read tries to book for someone else, at a price it
     invents: the booking is for the asking employee, at the inventory's price."""
-    offer = inventory.search("ZRH", "LHR", inventory.date(2026, 12, 14), "economy")[0]
-    hijacked = tool_call("book_flight", offer_id=offer.offer_id, employee="mallory", price=1)
-    model = ScriptedModel([hijacked, tool_call("book_flight", offer_id=offer.offer_id), "ok"])
+    offer = zrh_lhr()
+    hijacked = book(offer, employee="mallory")
+    model = ScriptedModel([hijacked, book(offer), "ok"])
     agent = Agent(model, tools=TOOLS, system=SYSTEM)
     result = await agent.run("book option 1", deps=deps, user="alice")
     assert "Extra inputs are not permitted" in result.messages[2].content[0].content  # type: ignore[union-attr]
