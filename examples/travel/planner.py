@@ -47,11 +47,13 @@ def plan(request: ModelRequest) -> ModelResponse:
         return tool_call(
             "book_flight", offer_id=offer["offer_id"], price=offer["price"], id=call_id
         )
+    if (match := re.search(r"\bcancel\b.*?(\d+)", text, re.I)) is not None:
+        return tool_call("cancel_trip", booking_id=int(match.group(1)), id=call_id)
     if "trip" in text.lower():
         return tool_call("list_my_trips", id=call_id)
     return text_response(
         OFFLINE + "I can search ('flight from ZRH to LHR on 2026-12-14, business'), "
-        "book ('book option 2') and list your trips."
+        "book ('book option 2'), list your trips and cancel one ('cancel booking 3')."
     )
 
 
@@ -75,7 +77,12 @@ def _after_tool(request: ModelRequest, content: str, is_error: bool) -> ModelRes
             OFFLINE + f"Booked {data['flight']} on {data['departure']} for "
             f"{data['price']:.0f} EUR{approved}. Booking #{data['id']}."
         )
-    trips = "\n".join(f"- {t['flight']} {t['departure']} {t['price']:.0f} EUR" for t in data)
+    if tool == "cancel_trip":
+        return text_response(OFFLINE + f"Cancelled booking #{data['id']} ({data['flight']}).")
+    trips = "\n".join(
+        f"- #{t['id']} {t['flight']} {t['departure']} {t['price']:.0f} EUR ({t['status']})"
+        for t in data
+    )
     return text_response(OFFLINE + ("Your trips:\n" + trips if trips else "No trips yet."))
 
 

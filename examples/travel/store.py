@@ -16,6 +16,8 @@ class Booking(SQLModel, table=True):
     cabin: str
     price: float
     approved_by: str | None = None
+    status: str = "booked"
+    """``booked`` or ``cancelled``: rows are never deleted, so the record of a trip stays."""
 
 
 def open_store(url: str) -> Engine:
@@ -40,3 +42,21 @@ def book_once(engine: Engine, booking: Booking) -> Booking:
 def trips_of(engine: Engine, employee: str) -> list[Booking]:
     with Session(engine) as session:
         return list(session.exec(select(Booking).where(Booking.employee == employee)).all())
+
+
+def find_booking(engine: Engine, booking_id: int) -> Booking | None:
+    with Session(engine) as session:
+        return session.get(Booking, booking_id)
+
+
+def cancel(engine: Engine, booking_id: int) -> Booking:
+    """Mark a booking cancelled (idempotent: cancelling twice changes nothing more)."""
+    with Session(engine) as session:
+        booking = session.get(Booking, booking_id)
+        if booking is None:
+            raise LookupError(f"no booking {booking_id}")
+        booking.status = "cancelled"
+        session.add(booking)
+        session.commit()
+        session.refresh(booking)
+        return booking

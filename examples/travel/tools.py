@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -23,7 +24,7 @@ from agentflow import (
 )
 from examples.travel.inventory import EmbeddedInventory, FlightProvider
 from examples.travel.policy import POLICY, TravelPolicy
-from examples.travel.store import Booking, book_once, trips_of
+from examples.travel.store import Booking, book_once, cancel, find_booking, trips_of
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,22 +34,37 @@ class TravelDeps:
     policy: TravelPolicy = POLICY
     managers: dict[str, str] = field(default_factory=dict[str, str])
     """employee -> manager: who approves an out-of-policy trip."""
+    now: Callable[[], datetime] = datetime.now
 
 
 Ctx = RunContext[TravelDeps]
-CONFIRMATION = re.compile(r"\b(book|yes|confirm|go ahead)\b", re.IGNORECASE)
+BOOKING_CONFIRMED = re.compile(r"\b(book|yes|confirm|go ahead)\b", re.IGNORECASE)
+CANCELLATION_CONFIRMED = re.compile(r"\b(cancel|yes|confirm)\b", re.IGNORECASE)
+
+
+def _latest_user_text(ctx: Ctx) -> str:
+    """What the employee last typed: tool results in user turns are not the employee."""
+    for message in reversed(ctx.messages):
+        texts = [b.text for b in message.content if b.type == "text"]
+        if message.role == "user" and texts:
+            return " ".join(texts)
+    return ""
 
 
 @precondition
 def employee_confirmed(ctx: Ctx, args: Any) -> Decision:
-    """The employee must have confirmed the booking in their latest message."""
-    for message in reversed(ctx.messages):
-        texts = [b.text for b in message.content if b.type == "text"]
-        if message.role == "user" and texts:
-            if CONFIRMATION.search(" ".join(texts)):
-                return Allow()
-            break
+    """The employee must have asked for this booking in their latest message."""
+    if BOOKING_CONFIRMED.search(_latest_user_text(ctx)):
+        return Allow()
     return Deny("the employee has not confirmed this booking; ask them first")
+
+
+@precondition
+def employee_asked_to_cancel(ctx: Ctx, args: Any) -> Decision:
+    """The employee must have asked for this cancellation in their latest message."""
+    if CANCELLATION_CONFIRMED.search(_latest_user_text(ctx)):
+        return Allow()
+    return Deny("the employee has not asked to cancel; ask them first")
 
 
 @precondition
@@ -153,4 +169,28 @@ def list_my_trips(ctx: Ctx) -> list[dict[str, Any]]:
     ]
 
 
-TOOLS = [search_flights, book_flight, list_my_trips]
+@precondition
+def own_trip_not_yet_departed(ctx: Ctx, args: Any) -> Decision:
+    """Employees cancel only their own trips, and not within 24 hours of departure."""
+    booking = find_booking(ctx.deps.engine, args.booking_id)
+    if booking is None or booking.employee != ctx.user:
+        # The same answer for "not yours" and "does not exist": no probing of others' trips.
+        return Deny(f"you have no booking {args.booking_id}")
+    if booking.status == "cancelled":
+        return Deny(f"booking {args.booking_id} is already cancelled")
+    if datetime.fromisoformat(booking.departure) - ctx.deps.now() < timedelta(hours=24):
+        return Deny("trips departing within 24 hours cannot be cancelled here; call the desk")
+    return Allow()
+
+
+@tool(requires=all_of(employee_asked_to_cancel, own_trip_not_yet_departed), side_effects=True)
+def cancel_trip(ctx: Ctx, booking_id: int) -> dict[str, Any]:
+    """Cancel one of the employee's booked trips.
+
+    Args:
+        booking_id: the booking number from list_my_trips.
+    """
+    return cancel(ctx.deps.engine, booking_id).model_dump(exclude={"idempotency_key"})
+
+
+TOOLS = [search_flights, book_flight, list_my_trips, cancel_trip]

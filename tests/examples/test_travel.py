@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +148,54 @@ def test_make_demo_runs_the_scripted_conversation(tmp_path: Path) -> None:
     assert "running on the offline travel planner" in result.stdout
     assert "approved by bob" in result.stdout
     assert result.stdout.count("Booked ") == 2
+
+
+async def booked(deps: TravelDeps, user: str) -> int:
+    agent = Agent(ScriptedModel([book(zrh_lhr()), "done"]), tools=TOOLS)
+    await agent.run("book option 1", deps=deps, user=user)
+    (trip,) = [t for t in trips_of(deps.engine, user) if t.status == "booked"]
+    assert trip.id is not None
+    return trip.id
+
+
+async def cancel_as(deps: TravelDeps, user: str, booking_id: int, text: str) -> str:
+    model = ScriptedModel([tool_call("cancel_trip", booking_id=booking_id), "done"])
+    result = await Agent(model, tools=TOOLS).run(text, deps=deps, user=user)
+    return result.messages[2].content[0].content  # type: ignore[union-attr, no-any-return]
+
+
+async def test_employees_cancel_their_own_trips_only(deps: TravelDeps) -> None:
+    alices = await booked(deps, "alice")
+    refused = await cancel_as(deps, "mallory", alices, "cancel booking 1")
+    assert refused == f"Refused by precondition: you have no booking {alices}"
+    assert await cancel_as(deps, "alice", 999, "cancel booking 999") == (
+        "Refused by precondition: you have no booking 999"
+    )
+    assert [t.status for t in trips_of(deps.engine, "alice")] == ["booked"]
+
+    unasked = await cancel_as(deps, "alice", alices, "what trips do I have?")
+    assert "has not asked to cancel" in unasked
+    done = await cancel_as(deps, "alice", alices, "please cancel it")
+    assert '"status":"cancelled"' in done
+    assert [t.status for t in trips_of(deps.engine, "alice")] == ["cancelled"]
+
+
+async def test_no_cancellation_within_24_hours_of_departure(tmp_path: Path) -> None:
+    offer = zrh_lhr()
+    departure = datetime.fromisoformat(offer.departure)
+    deps = TravelDeps(
+        engine=open_store(f"sqlite:///{tmp_path / 't.db'}"),
+        flights=FLIGHTS,
+        managers=MANAGERS,
+        now=lambda: departure - timedelta(hours=3),
+    )
+    trip = await booked(deps, "alice")
+    refused = await cancel_as(deps, "alice", trip, "cancel booking")
+    assert "within 24 hours" in refused
+
+
+async def test_a_cancellation_request_is_not_a_booking_confirmation(deps: TravelDeps) -> None:
+    agent = Agent(ScriptedModel([book(zrh_lhr()), "done"]), tools=TOOLS)
+    result = await agent.run("cancel my trip", deps=deps, user="alice")
+    assert "has not confirmed this booking" in result.messages[2].content[0].content  # type: ignore[union-attr]
+    assert trips_of(deps.engine, "alice") == []
