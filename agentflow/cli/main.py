@@ -34,6 +34,11 @@ AgentOption = Annotated[
 QueueOption = Annotated[str, typer.Option(help="Temporal task queue.")]
 
 
+from agentflow.cli.chat import chat  # noqa: E402  (commands register after app exists)
+
+app.command()(chat)
+
+
 def fail(exc: AgentflowError) -> None:
     console.print(f"[bold red]error:[/] {exc}")
     raise typer.Exit(code=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agentflow.temporal import AgentClient, DevServer, connect
+from agentflow.temporal import AgentClient, DevServer, connect, create_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "agentflow.cli"]
@@ -143,3 +144,41 @@ async def test_one_worker_process_serves_several_task_queues(tmp_path: Path) -> 
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)
+
+
+async def test_chat_shows_steps_and_replies(tmp_path: Path) -> None:
+    from tests.temporal.support import engine_for, make_agent
+
+    agent = make_agent("chat-booker")
+    engine = engine_for(tmp_path / "b.db")
+    async with DevServer() as server:
+        client = await server.client()
+        worker = create_worker(
+            client, [agent], task_queue="chat-q", deps={agent.name: lambda: engine}
+        )
+        async with worker:
+            process = await asyncio.create_subprocess_exec(
+                *CLI,
+                "chat",
+                "--agent",
+                "chat-booker",
+                "--as",
+                "alice",
+                "--temporal-address",
+                server.address,
+                "--task-queue",
+                "chat-q",
+                cwd=ROOT,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=dict(os.environ, COLUMNS="200"),
+            )
+            out, _ = await asyncio.wait_for(
+                process.communicate(b"hello\nbook LX14 800\n\n"), timeout=60
+            )
+    text = out.decode()
+    assert process.returncode == 0, text
+    assert "You said: hello" in text
+    assert "· tool_call: book_flight: returned" in text
+    assert "Booked: " in text
