@@ -98,19 +98,10 @@ class Agent(Generic[DepsT]):
         approvals: ApprovalHandler | None = None,
     ) -> RunResult:
         """Run until the model answers, a limit is hit, or approval is needed without a handler."""
-        result: RunResult | None = None
-        async for event in self.run_stream(
-            message,
-            deps=deps,
-            user=user,
-            conversation_id=conversation_id,
-            state=state,
-            approvals=approvals,
-        ):
-            if isinstance(event, RunFinished):
-                result = event.result
-        assert result is not None  # run_stream always ends with RunFinished
-        return result
+        loop = self.new_loop(state)
+        effect = loop.user_message(message)
+        run = _Run(self, loop, deps, user, conversation_id or uuid.uuid4().hex, approvals)
+        return await run.complete(effect)
 
     def run_sync(self, message: str, **kwargs: Any) -> RunResult:
         """:meth:`run` for code without an event loop."""
@@ -129,8 +120,10 @@ class Agent(Generic[DepsT]):
         """Yield every step as it happens; the last event is :class:`RunFinished`."""
         loop = self.new_loop(state)
         effect = loop.user_message(message)
-        run = _Run(self, loop, deps, user, conversation_id or uuid.uuid4().hex, approvals)
-        async for event in run.drive(effect):
+        run = _Run(
+            self, loop, deps, user, conversation_id or uuid.uuid4().hex, approvals, stream=True
+        )
+        async for event in run.stream(effect):
             yield event
 
     async def resume(
@@ -146,18 +139,19 @@ class Agent(Generic[DepsT]):
         loop = self.new_loop(paused.state)
         effect = loop.approvals_decided(decisions)
         run = _Run(self, loop, deps, user, paused.conversation_id, approvals)
-        result: RunResult | None = None
         for decision in decisions:
             run.emit(ApprovalDecided(decision=decision))
-        async for event in run.drive(effect):
-            if isinstance(event, RunFinished):
-                result = event.result
-        assert result is not None
-        return result
+        return await run.complete(effect)
 
 
 class _Run(Generic[DepsT]):
-    """One run's I/O: performs the loop's effects and reports each step."""
+    """One run's I/O: performs the loop's effects and reports each step.
+
+    :meth:`Agent.run` drives it with :meth:`complete` and :meth:`Agent.run_stream` with
+    :meth:`stream`, which yields the same events: ``run`` does not pay for an async generator
+    and its per-event hand-offs. Events are only built when someone observes them (a stream or
+    an event handler); nothing else can tell whether they were.
+    """
 
     def __init__(
         self,
@@ -167,64 +161,82 @@ class _Run(Generic[DepsT]):
         user: str | None,
         conversation_id: str,
         approvals: ApprovalHandler | None,
+        *,
+        stream: bool = False,
     ) -> None:
         self.agent, self.loop, self.deps, self.user = agent, loop, deps, user
         self.conversation_id = conversation_id
         self.approvals = approvals
+        self.handlers = agent.event_handlers
+        self.streaming = stream
         self.buffer: list[Event] = []
+        self.observed = stream or bool(self.handlers)
 
     def emit(self, event: Event) -> None:
-        self.buffer.append(event)
-        for handler in self.agent.event_handlers:
+        if self.streaming:
+            self.buffer.append(event)
+        for handler in self.handlers:
             handler(event)
 
-    async def drive(self, effect: Effect) -> AsyncIterator[Event]:
-        loop = self.loop
-        while True:
-            match effect:
-                case CallModel(request=request):
-                    started = time.perf_counter()
-                    try:
-                        response = await self.agent.model.request(request)
-                    except ModelError as exc:
-                        self.emit(ModelFailed(request=request, error=str(exc)))
-                        effect = loop.model_failed(str(exc))
-                    else:
-                        elapsed = time.perf_counter() - started
-                        self.emit(
-                            ModelCalled(request=request, response=response, duration_s=elapsed)
-                        )
-                        effect = loop.model_responded(response)
-                case CallTools(calls=calls):
-                    if len(calls) == 1:
-                        outcomes = [await self._invoke(calls[0])]
-                    else:
-                        outcomes = await asyncio.gather(*(self._invoke(c) for c in calls))
-                    effect = loop.tools_finished(outcomes)
-                case AwaitApprovals(requests=requests):
-                    for request in requests:
-                        self.emit(ApprovalRequested(request=request))
-                    if self.approvals is None:
-                        effect = Finish("awaiting_approval", waiting_message(requests))
-                        continue
-                    decisions = await asyncio.gather(*(self.approvals(r) for r in requests))
-                    for decision in decisions:
-                        self.emit(ApprovalDecided(decision=decision))
-                    effect = loop.approvals_decided(decisions)
-                case Finish(status=status, output=output):
-                    result = RunResult(
-                        output=output,
-                        status=status,
-                        conversation_id=self.conversation_id,
-                        state=loop.state,
-                        pending_approvals=loop.pending_approvals,
-                    )
-                    self.emit(RunFinished(result=result))
-                    for event in self._drain():
-                        yield event
-                    return
+    async def complete(self, effect: Effect) -> RunResult:
+        """Perform effects until the loop finishes."""
+        while not isinstance(effect, Finish):
+            effect = await self.perform(effect)
+        return self.finish(effect)
+
+    async def stream(self, effect: Effect) -> AsyncIterator[Event]:
+        """:meth:`complete`, yielding each step's events once the step is done."""
+        while not isinstance(effect, Finish):
+            effect = await self.perform(effect)
             for event in self._drain():
                 yield event
+        self.finish(effect)
+        for event in self._drain():
+            yield event
+
+    async def perform(self, effect: CallModel | CallTools | AwaitApprovals) -> Effect:
+        """Perform one effect and feed what happened back into the loop."""
+        loop = self.loop
+        match effect:
+            case CallModel(request=request):
+                started = time.perf_counter()
+                try:
+                    response = await self.agent.model.request(request)
+                except ModelError as exc:
+                    self.emit(ModelFailed(request=request, error=str(exc)))
+                    return loop.model_failed(str(exc))
+                if self.observed:
+                    elapsed = time.perf_counter() - started
+                    self.emit(ModelCalled(request=request, response=response, duration_s=elapsed))
+                return loop.model_responded(response)
+            case CallTools(calls=calls):
+                if len(calls) == 1:
+                    outcomes = [await self._invoke(calls[0])]
+                else:
+                    outcomes = await asyncio.gather(*(self._invoke(c) for c in calls))
+                return loop.tools_finished(outcomes)
+            case AwaitApprovals(requests=requests):
+                for request in requests:
+                    self.emit(ApprovalRequested(request=request))
+                if self.approvals is None:
+                    return Finish("awaiting_approval", waiting_message(requests))
+                decisions = await asyncio.gather(*(self.approvals(r) for r in requests))
+                for decision in decisions:
+                    self.emit(ApprovalDecided(decision=decision))
+                return loop.approvals_decided(decisions)
+
+    def finish(self, effect: Finish) -> RunResult:
+        loop = self.loop
+        result = RunResult(
+            output=effect.output,
+            status=effect.status,
+            conversation_id=self.conversation_id,
+            state=loop.state,
+            pending_approvals=loop.pending_approvals,
+        )
+        if self.observed:
+            self.emit(RunFinished(result=result))
+        return result
 
     def _drain(self) -> list[Event]:
         events, self.buffer = self.buffer, []
@@ -240,8 +252,10 @@ class _Run(Generic[DepsT]):
             messages=self.loop.state.messages,
             approval=call.approval,
         )
-        started = time.perf_counter()
         validated = self.loop.validated_arguments(call.id)
+        if not self.observed:
+            return await invoke_tool(tool, ctx, call, validated=validated)
+        started = time.perf_counter()
         outcome = await invoke_tool(tool, ctx, call, emit=self.emit, validated=validated)
         self.emit(
             ToolExecuted(call=call, outcome=outcome, duration_s=time.perf_counter() - started)

@@ -13,10 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""What ``json.dumps`` would build on every call with these options; it keeps no state."""
+
 
 def canonical_json(value: Any) -> str:
     """Serialise JSON-compatible data the same way every time (the input of a digest)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def call_digest(tool: str, arguments: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ Validation of tool arguments happens here (it is pure): invalid calls never beco
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
@@ -66,8 +66,13 @@ Status = Literal[
 ]
 
 
-class ToolCall(BaseModel, frozen=True):
-    """A validated call, ready for the executor (which validates again at its own boundary)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCall:
+    """A validated call, ready for the executor (which validates again at its own boundary).
+
+    A plain dataclass (pydantic still (de)serialises it inside :class:`LoopState` and activity
+    inputs): the loop makes one per tool call, and a ``BaseModel`` would validate it again.
+    """
 
     id: str
     name: str
@@ -76,26 +81,32 @@ class ToolCall(BaseModel, frozen=True):
     approval: ApprovalDecision | None = None
 
 
-class _Pending(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class _Pending:
     call: ToolCall
     approval_request: ApprovalRequest | None = None
+
+
+def _no_messages() -> list[Message]:
+    return []
 
 
 class LoopState(BaseModel):
     """Everything the loop knows.
 
     Serialisable, so a workflow can carry it across ``continue_as_new`` and a paused run can be
-    resumed.
+    resumed. The default factories are the plain ``list``/``dict`` types: calling a
+    parametrised alias such as ``list[str]`` costs several times as much, on every run.
     """
 
-    messages: list[Message] = Field(default_factory=list[Message])
+    messages: list[Message] = Field(default_factory=_no_messages)
     usage: Usage = Usage()
     run_usage: Usage = Usage()
     run_steps: int = 0
-    retries: dict[str, int] = Field(default_factory=dict[str, int])
-    turn_order: list[str] = Field(default_factory=list[str])
-    results: dict[str, ToolResultBlock] = Field(default_factory=dict[str, ToolResultBlock])
-    pending: dict[str, _Pending] = Field(default_factory=dict[str, _Pending])
+    retries: dict[str, int] = Field(default_factory=dict)
+    turn_order: list[str] = Field(default_factory=list)
+    results: dict[str, ToolResultBlock] = Field(default_factory=dict)
+    pending: dict[str, _Pending] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +189,7 @@ class AgentLoop:
         if not calls:
             return Finish("completed", response.text)
 
-        s.turn_order = [c.id for c in calls]
+        s.turn_order[:] = [c.id for c in calls]
         ready: list[ToolCall] = []
         for use in calls:
             spec = self._tools.get(use.name)
@@ -243,7 +254,7 @@ class AgentLoop:
             pending = waiting[decision.digest]
             if decision.approved:
                 pending.approval_request = None
-                pending.call = pending.call.model_copy(update={"approval": decision})
+                pending.call = replace(pending.call, approval=decision)
                 approved.append(pending.call)
             else:
                 who = f" by {decision.approver}" if decision.approver else ""
@@ -261,17 +272,19 @@ class AgentLoop:
 
     @property
     def pending_approvals(self) -> tuple[ApprovalRequest, ...]:
-        return tuple(p.approval_request for p in self.state.pending.values() if p.approval_request)
+        pending = self.state.pending
+        if not pending:
+            return ()
+        return tuple(p.approval_request for p in pending.values() if p.approval_request)
 
     # -- internals ------------------------------------------------------------------------
 
     def _after_tools(self) -> Effect:
-        if not self._retries_exhausted():
+        if self.state.pending and not self._retries_exhausted():
             waiting = self.pending_approvals
             if waiting:
                 return AwaitApprovals(waiting)
-            if self.state.pending:
-                return CallTools(tuple(p.call for p in self.state.pending.values()))
+            return CallTools(tuple(p.call for p in self.state.pending.values()))
         return self._turn_complete()
 
     def _turn_complete(self) -> Effect:
@@ -282,7 +295,8 @@ class AgentLoop:
         return self._call_model()
 
     def _retries_exhausted(self) -> bool:
-        return any(count > self.limits.max_retries for count in self.state.retries.values())
+        retries = self.state.retries
+        return bool(retries) and max(retries.values()) > self.limits.max_retries
 
     def _call_model(self) -> Effect:
         s, limits = self.state, self.limits
@@ -322,7 +336,9 @@ class AgentLoop:
             for call_id in list(s.pending):
                 self._result(call_id, "Not executed: the run was stopped.", is_error=True)
         blocks = tuple(s.results[i] for i in s.turn_order if i in s.results)
-        s.results, s.turn_order = {}, []
+        # Emptied in place: assigning a pydantic model's field costs far more than ``clear()``.
+        s.results.clear()
+        s.turn_order.clear()
         if blocks:
             self._append_user(blocks)
 

@@ -1,27 +1,38 @@
 """The conversation as data: messages, content blocks, model requests and responses.
 
 These mirror the Anthropic Messages API closely (it is the richest tool-use wire format) but are
-our own pydantic models, so that the loop, the Temporal workflows and the audit trail share one
+our own types, so that the loop, the Temporal workflows and the audit trail share one
 serialisable shape that does not depend on any SDK.
+
+They are frozen, slotted standard-library dataclasses rather than pydantic models: the loop
+builds several of them per step, and a ``BaseModel`` re-validates every field (and every message
+of a request) on each construction, which made up much of the framework's per-step cost. Pydantic
+still validates and serialises them wherever they cross a boundary (inside :class:`LoopState`,
+through ``TypeAdapter`` and Temporal's pydantic data converter), with the same JSON shape, the
+same ``type`` discriminator and the same refusal of unknown fields.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, with_config
+
+_STRICT = ConfigDict(extra="forbid")
+"""Validating input with a field we do not know fails instead of silently dropping it."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TextBlock(_Frozen):
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextBlock:
     type: Literal["text"] = "text"
     text: str
 
 
-class ToolUseBlock(_Frozen):
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolUseBlock:
     """A tool call proposed by the model. ``input`` is whatever the model sent, unvalidated."""
 
     type: Literal["tool_use"] = "tool_use"
@@ -30,7 +41,9 @@ class ToolUseBlock(_Frozen):
     input: Any
 
 
-class ToolResultBlock(_Frozen):
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolResultBlock:
     type: Literal["tool_result"] = "tool_result"
     tool_use_id: str
     content: str
@@ -40,7 +53,9 @@ class ToolResultBlock(_Frozen):
 ContentBlock = Annotated[TextBlock | ToolUseBlock | ToolResultBlock, Field(discriminator="type")]
 
 
-class Message(_Frozen):
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
     role: Literal["user", "assistant"]
     content: tuple[ContentBlock, ...]
 
@@ -53,7 +68,9 @@ class Message(_Frozen):
         return tuple(b for b in self.content if isinstance(b, ToolUseBlock))
 
 
-class ToolDefinition(_Frozen):
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolDefinition:
     """A tool as the model sees it: exactly the Messages API ``tools[]`` entry."""
 
     name: str
@@ -61,7 +78,9 @@ class ToolDefinition(_Frozen):
     input_schema: dict[str, Any]
 
 
-class Usage(_Frozen):
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     cache_creation_input_tokens: int = 0
@@ -92,7 +111,9 @@ ToolChoice = Literal["auto", "any", "none"] | str
 """``auto``/``any``/``none``, or the name of one tool the model must call."""
 
 
-class ModelRequest(_Frozen):
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelRequest:
     """Everything a model needs for one call; produced by the loop, performed by a driver."""
 
     system: str
@@ -102,7 +123,9 @@ class ModelRequest(_Frozen):
     max_tokens: int = 4096
 
 
-class ModelResponse(_Frozen):
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelResponse:
     content: tuple[ContentBlock, ...]
     stop_reason: StopReason | None = "end_turn"
     usage: Usage = Usage()

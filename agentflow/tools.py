@@ -71,6 +71,8 @@ class Tool(Generic[DepsT]):
         self.side_effects = side_effects
         self._is_async = inspect.iscoroutinefunction(function)
         self.args_model, self.context_param, summary = _build_arguments(function, self.name)
+        self._parameters = tuple(self.args_model.model_fields)
+        """The model's parameter names, looked up once: ``model_fields`` is slow to read."""
         self.description = _describe(description or summary, requires)
         self.definition = ToolDefinition(
             name=self.name,
@@ -105,7 +107,7 @@ class Tool(Generic[DepsT]):
 
     async def call(self, ctx: RunContext[DepsT], args: BaseModel) -> Any:
         """Run the body. Only the executor calls this, after the preconditions allowed it."""
-        kwargs = {name: getattr(args, name) for name in type(args).model_fields}
+        kwargs = {name: getattr(args, name) for name in self._parameters}
         if self.context_param is not None:
             kwargs[self.context_param] = ctx
         if self._is_async:

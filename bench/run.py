@@ -2,10 +2,12 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python -m bench.run [--repeats N] [--only NAME[,NAME...]] [--timeout S]
+    .venv/bin/python -m bench.run [--repeats N] [--only NAME[,NAME...]] [--timeout S] [--durable]
 
 Each bench module prints one JSON line (see ``bench/harness.py``); the collected results are
-printed as a table and written to ``bench/results.json``.
+printed as a table and written to ``bench/results.json``. ``--durable`` then also runs the
+durable-mode benchmark on Temporal (``python -m bench.durable.run``, several minutes; tune it
+with ``BENCH_DURABLE_CONVERSATIONS`` and ``BENCH_DURABLE_SCALE``).
 """
 
 from __future__ import annotations
@@ -167,6 +169,11 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, help="warm-up runs per bench (env BENCH_WARMUP)")
     parser.add_argument("--only", help="comma-separated bench names to run")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per bench")
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="also run the durable (Temporal) benchmark, bench/durable/run.py (slow)",
+    )
     args = parser.parse_args()
 
     env = dict(os.environ)
@@ -209,6 +216,11 @@ def main() -> int:
         + "\n"
     )
     print(f"wrote {RESULTS_PATH.relative_to(ROOT)}", file=sys.stderr)
+    if args.durable:
+        print("running the durable benchmark (bench.durable.run)", file=sys.stderr, flush=True)
+        return subprocess.run(
+            [sys.executable, "-m", "bench.durable.run"], cwd=ROOT, env=env, check=False
+        ).returncode
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from dataclasses import replace
 from typing import Any, Literal
 
 import pytest
@@ -176,9 +177,7 @@ async def test_parallel_calls_run_together_and_answer_in_order() -> None:
 
 async def test_a_response_cut_by_max_tokens_executes_nothing() -> None:
     ledger = Ledger()
-    cut = tool_call("book_flight", flight_id="LX14", price=100).model_copy(
-        update={"stop_reason": "max_tokens"}
-    )
+    cut = replace(tool_call("book_flight", flight_id="LX14", price=100), stop_reason="max_tokens")
     result = await Agent(ScriptedModel([cut]), tools=[book_flight]).run("go", deps=ledger)
     assert result.status == "max_tokens"
     assert ledger.bookings == []
@@ -187,7 +186,7 @@ async def test_a_response_cut_by_max_tokens_executes_nothing() -> None:
 
 async def test_token_budget_stops_before_the_next_model_call() -> None:
     spend = Usage(input_tokens=500, output_tokens=100)
-    turn = tool_call("book_flight", flight_id="LX14", price=100).model_copy(update={"usage": spend})
+    turn = replace(tool_call("book_flight", flight_id="LX14", price=100), usage=spend)
     model = ScriptedModel([turn] * 5)
     agent = Agent(model, tools=[book_flight], limits=Limits(max_total_tokens=1_000))
     result = await agent.run("go", deps=Ledger())

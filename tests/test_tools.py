@@ -41,7 +41,7 @@ def test_plain_types_defaults_and_docstring_descriptions() -> None:
         return ""
 
     t = tool(search)
-    assert t.definition.model_dump() == {
+    assert dataclasses.asdict(t.definition) == {
         "name": "search",
         "description": "Search flights between two airports.",
         "input_schema": {

@@ -9,6 +9,7 @@ call and each tool call is an activity, and a call that needs approval starts an
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +18,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic_core import to_jsonable_python
+
     from agentflow.binding import ApprovalDecision, ApprovalRequest
     from agentflow.loop import (
         AgentLoop,
@@ -161,7 +164,7 @@ class AgentWorkflow:
                         "model_call",
                         response.text or ", ".join(c.name for c in response.tool_calls),
                         stop_reason=response.stop_reason,
-                        usage=response.usage.model_dump(),
+                        usage=dataclasses.asdict(response.usage),
                     )
                     effect = self._loop.model_responded(response)
                 case CallTools(calls=calls):
@@ -200,7 +203,7 @@ class AgentWorkflow:
             outcome = result.outcome
         except ActivityError as exc:
             outcome = ToolFailed(call_id=call.id, message=f"The tool failed: {_cause(exc)}")
-        self._step("tool_call", f"{tool.name}: {outcome.kind}", call=call.model_dump(mode="json"))
+        self._step("tool_call", f"{tool.name}: {outcome.kind}", call=to_jsonable_python(call))
         return outcome
 
     async def _start_approval(

@@ -2,8 +2,8 @@
 
 It notifies the approval channel, waits for a ``decide`` update, reminds, escalates along the
 approver chain and finally expires. The update's validator rejects, before anything enters
-history, a decision from someone who is not a current approver, from the requester, for
-another digest, or on an approval that is already decided.
+history, a decision from someone who is not a current approver (or their delegate during
+a leave), from the requester, for another digest, or on an approval that is already decided.
 """
 
 from __future__ import annotations
@@ -67,15 +67,19 @@ class ApprovalWorkflow:
 
     @workflow.update
     def decide(self, vote: ApprovalVote) -> ApprovalResult:
+        # A delegate decides under the authority of the approver they stand in for: that
+        # approver is who the runtime checks against the chain; the delegate is kept apart.
+        authority = vote.delegation.approver if vote.delegation else vote.approver
         self._result = ApprovalResult(
             decision=ApprovalDecision(
                 digest=vote.digest,
                 outcome="approved" if vote.approve else "denied",
-                approver=vote.approver,
+                approver=authority,
                 reason=vote.reason,
             ),
             decided_at=workflow.now(),
             escalation_level=self._level,
+            decided_by=vote.approver,
         )
         return self._result
 
@@ -88,10 +92,31 @@ class ApprovalWorkflow:
             raise ValueError("the decision is for a different call (digest mismatch)")
         if vote.approver == request.requester:
             raise ValueError("a requester cannot approve their own request")
-        if request.approvers and vote.approver not in self._current_approvers:
+        if vote.delegation is not None:
+            self._validate_delegation(vote)
+        elif request.approvers and vote.approver not in self._current_approvers:
             raise ValueError(f"{vote.approver} is not an authorised approver for this request")
         if not vote.approve and not vote.reason.strip():
             raise ValueError("a denial needs a reason")
+
+    def _validate_delegation(self, vote: ApprovalVote) -> None:
+        """A delegate may stand in only for a current approver, and only during the leave."""
+        delegation = vote.delegation
+        assert delegation is not None
+        if delegation.delegate != vote.approver:
+            raise ValueError(f"{vote.approver} is not the delegate named in the vote")
+        if delegation.approver == self._request.requester:
+            raise ValueError("a requester cannot approve their own request through a delegate")
+        if delegation.approver not in self._current_approvers:
+            raise ValueError(
+                f"{delegation.approver} is not an authorised approver for this request, "
+                f"so {vote.approver} cannot decide as their delegate"
+            )
+        if not delegation.starts <= workflow.now() < delegation.ends:
+            raise ValueError(
+                f"{vote.approver} is not {delegation.approver}'s delegate now (the leave is over "
+                "or has not started)"
+            )
 
     @workflow.query
     def status(self) -> ApprovalStatus:
@@ -124,6 +149,7 @@ class ApprovalWorkflow:
             request=self._request,
             approvers=self._current_approvers,
             decision=None if self._result is None else self._result.decision,
+            result=self._result,
         )
         await workflow.execute_activity(
             "agentflow.notify_approval",

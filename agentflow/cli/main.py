@@ -13,6 +13,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from agentflow.cli.approvals import approvals_app
+from agentflow.cli.audit import audit_app
+from agentflow.cli.trace import trace
 from agentflow.exceptions import AgentflowError
 
 app = typer.Typer(
@@ -22,6 +25,9 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
+app.add_typer(approvals_app)
+app.add_typer(audit_app)
+app.command()(trace)
 
 AgentOption = Annotated[
     list[str],

@@ -2,13 +2,18 @@
 
 Business failures cross into the workflow as values (:class:`ToolCallResult`) or as
 non-retryable ``ApplicationError``s; everything else is retried by the activity's policy.
+
+Each model call, tool call (with its precondition decision) and approval notice is recorded as
+a span here, in the activity, where it runs once per attempt: workflow code re-runs on replay.
 """
 
 from __future__ import annotations
 
+from opentelemetry.trace import NoOpTracer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from agentflow.audit.recorder import SpanRecorder
 from agentflow.context import RunContext
 from agentflow.exceptions import ConfigurationError, ModelError, ModelHTTPError
 from agentflow.execution import invoke_tool
@@ -26,14 +31,24 @@ from agentflow.temporal.registry import registered
 class AgentActivities:
     """The activities a worker hosts; one instance serves every registered agent."""
 
-    def __init__(self, channel: ApprovalChannel | None = None) -> None:
+    def __init__(
+        self, channel: ApprovalChannel | None = None, *, recorder: SpanRecorder | None = None
+    ) -> None:
         self.channel: ApprovalChannel = channel or LogChannel()
+        # A recorder on a no-op tracer records nothing and builds no attributes.
+        self.recorder = recorder or SpanRecorder(NoOpTracer())
 
     @activity.defn(name="agentflow.model_call")
     async def model_call(self, input: ModelCallInput) -> ModelResponse:
         try:
             model = registered(input.agent).agent.model
-            return await model.request(input.request)
+            conversation_id = activity.info().workflow_id
+            with self.recorder.chat(
+                model, input.request, agent=input.agent, conversation_id=conversation_id
+            ) as step:
+                response = await model.request(input.request)
+                step.responded(response)
+            return response
         except ConfigurationError as exc:
             raise ApplicationError(str(exc), type="ConfigurationError", non_retryable=True) from exc
         except ModelHTTPError as exc:
@@ -60,8 +75,15 @@ class AgentActivities:
             messages=input.messages,
             approval=input.call.approval,
         )
-        return ToolCallResult(outcome=await invoke_tool(tool, ctx, input.call))
+        with self.recorder.tool_call(
+            input.call, agent=input.agent, conversation_id=input.conversation_id
+        ) as step:
+            outcome = await invoke_tool(tool, ctx, input.call, emit=step.emit)
+            step.finished(outcome)
+        return ToolCallResult(outcome=outcome)
 
     @activity.defn(name="agentflow.notify_approval")
     async def notify_approval(self, notice: ApprovalNotice) -> None:
         await self.channel.notify(notice)
+        # Recorded once the humans have actually been told.
+        self.recorder.approval_notice(notice, since=activity.info().scheduled_time)

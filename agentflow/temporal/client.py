@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from temporalio.client import (
     Client,
@@ -36,13 +36,27 @@ from agentflow.temporal.contracts import (
 from agentflow.temporal.worker import DEFAULT_TASK_QUEUE
 from workflows.ids import approval_workflow_id
 
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+
 R = TypeVar("R")
 
 
 class AgentClient:
     """Conversations and approvals on Temporal, for channels and tests."""
 
-    def __init__(self, client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str = DEFAULT_TASK_QUEUE,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        if tracer_provider is not None:
+            # Conversations become traces in the audit trail (see agentflow.audit).
+            from agentflow.audit.temporal import traced_client
+
+            client = traced_client(client, tracer_provider)
         self.client = client
         self.task_queue = task_queue
 

@@ -126,19 +126,38 @@ class ApprovalWorkflowInput(_Contract):
     timers: ApprovalTimers = ApprovalTimers()
 
 
+class Delegation(_Contract):
+    """``delegate`` may decide in ``approver``'s place from ``starts`` until ``ends`` (leave).
+
+    Resolved from the org chart when the vote is made; the workflow still checks the window
+    against its own clock, so a vote prepared before the leave ended cannot be used after it.
+    """
+
+    approver: str
+    delegate: str
+    starts: datetime
+    ends: datetime
+
+
 class ApprovalVote(_Contract):
     """A human decision, as sent to :meth:`ApprovalWorkflow.decide`."""
 
     digest: str
     approver: str
+    """Who decides: a current approver, or the delegate named in ``delegation``."""
     approve: bool
     reason: str = ""
+    delegation: Delegation | None = None
+    """Set when ``approver`` decides as the delegate of an approver on leave."""
 
 
 class ApprovalResult(_Contract):
     decision: ApprovalDecision
+    """``decision.approver`` is the authority (the approver in the chain) the call runs under."""
     decided_at: datetime
     escalation_level: int = 0
+    decided_by: str | None = None
+    """The person who decided: the approver, or their delegate (see ``decision.approver``)."""
 
 
 class ApprovalStatus(_Contract):
@@ -161,6 +180,8 @@ class ApprovalNotice(_Contract):
     request: ApprovalRequest
     approvers: tuple[str, ...]
     decision: ApprovalDecision | None = None
+    result: ApprovalResult | None = None
+    """The full result (who decided, when) once the approval is decided or expired."""
 
 
 AgentWorkflowInput.model_rebuild()

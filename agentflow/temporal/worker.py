@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -13,6 +13,9 @@ from agentflow.agent import Agent
 from agentflow.temporal.activities import AgentActivities
 from agentflow.temporal.channel import ApprovalChannel
 from agentflow.temporal.registry import DepsFactory, register_agent
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 DEFAULT_TASK_QUEUE = "agentflow"
 
@@ -40,6 +43,7 @@ def create_worker(
     task_queue: str = DEFAULT_TASK_QUEUE,
     deps: Mapping[str, DepsFactory] | None = None,
     channel: ApprovalChannel | None = None,
+    tracer_provider: TracerProvider | None = None,
     **worker_options: Any,
 ) -> Worker:
     """Register ``agents`` in this process and build a worker for their conversations.
@@ -50,11 +54,20 @@ def create_worker(
         task_queue: one queue can serve several agents; run several workers on it to scale.
         deps: per agent name, a factory for the dependencies its tools receive.
         channel: where approval requests are shown (Slack, web inbox); logs by default.
+        tracer_provider: record every step in the audit trail (see
+            :func:`agentflow.audit.configure_tracing`). Without it, steps are recorded when the
+            client carries an :class:`agentflow.audit.AuditInterceptor`.
         worker_options: passed to ``temporalio.worker.Worker``.
     """
     for agent in agents:
         register_agent(agent, deps=(deps or {}).get(agent.name))
-    activities = AgentActivities(channel)
+    # Imported here: agentflow.audit.temporal imports this package's contracts.
+    from agentflow.audit.temporal import worker_tracing
+
+    recorder, interceptors = worker_tracing(client, tracer_provider)
+    if interceptors:
+        worker_options["interceptors"] = [*worker_options.get("interceptors", ()), *interceptors]
+    activities = AgentActivities(channel, recorder=recorder)
     return Worker(
         client,
         task_queue=task_queue,

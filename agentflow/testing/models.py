@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from agentflow.exceptions import ModelError
@@ -65,6 +66,8 @@ class FunctionModel:
     async def request(self, request: ModelRequest) -> ModelResponse:
         self.requests.append(request)
         answer = self._function(request)
+        if isinstance(answer, ModelResponse):
+            return answer
         if inspect.isawaitable(answer):
             answer = await answer
         return text_response(answer) if isinstance(answer, str) else answer
@@ -108,9 +111,7 @@ def _unique_ids(response: ModelResponse, serial: int) -> ModelResponse:
     if not response.tool_calls:
         return response
     content = tuple(
-        block.model_copy(update={"id": f"{block.id}_{serial}"})
-        if isinstance(block, ToolUseBlock)
-        else block
+        replace(block, id=f"{block.id}_{serial}") if isinstance(block, ToolUseBlock) else block
         for block in response.content
     )
-    return response.model_copy(update={"content": content})
+    return replace(response, content=content)

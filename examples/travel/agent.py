@@ -6,7 +6,9 @@ import os
 from collections.abc import Callable
 
 from agentflow import Agent, AnthropicModel, Model
+from agentflow.approvals.settings import DEFAULT_DATABASE_URL
 from agentflow.testing import FunctionModel
+from examples.travel.org import open_ledger, open_org
 from examples.travel.planner import plan
 from examples.travel.store import open_store
 from examples.travel.tools import TOOLS, TravelDeps
@@ -16,8 +18,6 @@ them for the employee you are talking to. Before booking, show the offer and get
 explicit confirmation. Never claim a booking you did not make: if a booking waits for the
 manager's approval, say so. Policy and approvals are enforced by the system, not by you: if a
 tool refuses, explain why and offer in-policy alternatives."""
-
-MANAGERS = {"alice": "bob", "carol": "bob", "bob": "dana"}
 
 
 def default_model() -> Model:
@@ -31,9 +31,11 @@ def build_agent(model: Model | None = None) -> Agent[TravelDeps]:
 
 
 def travel_agent() -> tuple[Agent[TravelDeps], Callable[[], TravelDeps]]:
-    """For ``agentflow dev --agent examples.travel.agent:travel_agent``."""
-    deps = TravelDeps(
-        engine=open_store(os.environ.get("DATABASE_URL", "sqlite:///.agentflow/travel.db")),
-        managers=MANAGERS,
-    )
+    """For ``agentflow dev --agent examples.travel.agent:travel_agent``.
+
+    The bookings, the org chart and the approval ledger share ``DATABASE_URL`` (by default the
+    same SQLite file ``agentflow approvals`` reads, so the CLI and inbox work out of the box).
+    """
+    engine = open_store(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
+    deps = TravelDeps(engine=engine, org=open_org(engine), ledger=open_ledger(engine))
     return build_agent(), lambda: deps

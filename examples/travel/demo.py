@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from agentflow.temporal import AgentClient, ApprovalVote, DevServer, Step, create_worker
-from examples.travel.agent import MANAGERS, travel_agent
+from examples.travel.agent import travel_agent
 
 DATA = Path(".agentflow")
 SCRIPT = (
@@ -77,7 +77,7 @@ async def _turn(agents: AgentClient, conversation: str, text: str, scripted: boo
         pending = dict(await agents.pending_approvals(conversation))
         for approval_id, status in pending.items():
             request = status.request
-            approver = MANAGERS[request.requester or ""]
+            approver = status.current_approvers[0]  # resolved from the org chart
             console.print(
                 Panel(
                     f"{request.tool} {request.arguments}\nwhy: {'; '.join(request.reasons)}\n"

@@ -22,6 +22,7 @@ from agentflow import (
     precondition,
     tool,
 )
+from agentflow.approvals import ApprovalLedger, OrgChart
 from examples.travel.inventory import EmbeddedInventory, FlightProvider
 from examples.travel.policy import POLICY, TravelPolicy
 from examples.travel.store import Booking, book_once, cancel, find_booking, trips_of
@@ -32,8 +33,10 @@ class TravelDeps:
     engine: Engine
     flights: FlightProvider = field(default_factory=EmbeddedInventory)
     policy: TravelPolicy = POLICY
-    managers: dict[str, str] = field(default_factory=dict[str, str])
-    """employee -> manager: who approves an out-of-policy trip."""
+    org: OrgChart | None = None
+    """Who approves an out-of-policy trip: the requester's approver chain (none: no approval)."""
+    ledger: ApprovalLedger | None = None
+    """Makes each approval single-use across executions (in-process runs may go without)."""
     now: Callable[[], datetime] = datetime.now
 
 
@@ -94,17 +97,22 @@ def under_hard_cap(ctx: Ctx, args: Any) -> Decision:
 
 @precondition
 def in_policy_or_approved(ctx: Ctx, args: Any) -> Decision:
-    """Out-of-policy trips need the employee's manager's approval for exactly this offer."""
+    """Out-of-policy trips need approval from the employee's reporting line for this offer."""
     offer = ctx.deps.flights.find(args.offer_id)
     if offer is None:
         return Deny(f"unknown offer {args.offer_id}")
     broken = ctx.deps.policy.broken_rules(offer)
     if not broken:
         return Allow()
-    manager = ctx.deps.managers.get(ctx.user or "")
-    if manager is None:
-        return Deny("out of policy and no manager on file to approve it", *broken)
-    return NeedsApproval(*broken, approvers=[manager])
+    # The chain comes from the org chart (limits by level), never from the model.
+    org = ctx.deps.org
+    chain = org.approver_chain(ctx.user or "", offer.price) if org and ctx.user else ()
+    if not chain:
+        return Deny(
+            f"out of policy and nobody in your reporting line may approve {offer.price:.0f} EUR",
+            *broken,
+        )
+    return NeedsApproval(*broken, approvers=chain)
 
 
 @tool
@@ -145,6 +153,9 @@ def book_flight(ctx: Ctx, offer_id: str, price: float) -> dict[str, Any]:
     """
     offer = ctx.deps.flights.find(offer_id)
     assert offer is not None  # quote_still_valid has checked it
+    ledger = ctx.deps.ledger
+    if ctx.approval is not None and ledger is not None and not ledger.use(ctx, "book_flight"):
+        raise ModelRetry("this approval has already been used by another booking")
     booking = book_once(
         ctx.deps.engine,
         Booking(

@@ -69,7 +69,7 @@ async def test_dev_serves_conversations_and_stops_cleanly_on_ctrl_c(tmp_path: Pa
         assert (tmp_path / "af" / "temporal.db").exists()
 
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=90) == 0
         assert not port_open(address), "the embedded server outlived agentflow dev"
     finally:
         if process.poll() is None:
@@ -143,7 +143,7 @@ async def test_one_worker_process_serves_several_task_queues(tmp_path: Path) -> 
                 assert (await agents.send(conversation, "hello")).output == "You said: hello"
         finally:
             process.send_signal(signal.SIGINT)
-            process.wait(timeout=30)
+            process.wait(timeout=90)
 
 
 async def test_chat_shows_steps_and_replies(tmp_path: Path) -> None:

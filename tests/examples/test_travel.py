@@ -13,8 +13,9 @@ import pytest
 
 from agentflow import Agent, ApprovalDecision, ApprovalRequest
 from agentflow.testing import ScriptedModel, tool_call
-from examples.travel.agent import MANAGERS, SYSTEM, build_agent
+from examples.travel.agent import SYSTEM, build_agent
 from examples.travel.inventory import EmbeddedInventory
+from examples.travel.org import open_org
 from examples.travel.policy import Offer, TravelPolicy
 from examples.travel.store import open_store, trips_of
 from examples.travel.tools import TOOLS, TravelDeps
@@ -25,11 +26,15 @@ ROOT = Path(__file__).resolve().parents[2]
 FLIGHTS = EmbeddedInventory(seed=7, today=date(2026, 11, 25))
 
 
+def company_deps(tmp_path: Path, **overrides: Any) -> TravelDeps:
+    """Deps with the demo company's org chart (alice and carol report to bob)."""
+    engine = open_store(f"sqlite:///{tmp_path / 'travel.db'}")
+    return TravelDeps(engine=engine, flights=FLIGHTS, org=open_org(engine), **overrides)
+
+
 @pytest.fixture
 def deps(tmp_path: Path) -> TravelDeps:
-    return TravelDeps(
-        engine=open_store(f"sqlite:///{tmp_path / 'travel.db'}"), flights=FLIGHTS, managers=MANAGERS
-    )
+    return company_deps(tmp_path)
 
 
 def zrh_lhr(index: int = 0) -> Offer:
@@ -70,7 +75,7 @@ async def test_out_of_policy_needs_the_managers_approval(deps: TravelDeps) -> No
     paused = await agent.run("book option 1", deps=deps, user="alice", state=search.state)
     assert paused.status == "awaiting_approval"
     (request,) = paused.pending_approvals
-    assert request.approvers == ("bob",) and "business class" in request.reasons[0]
+    assert request.approvers == ("bob", "dana") and "business class" in request.reasons[0]
     assert trips_of(deps.engine, "alice") == []
 
     done = await agent.resume(
@@ -85,12 +90,7 @@ async def test_out_of_policy_needs_the_managers_approval(deps: TravelDeps) -> No
 
 
 async def test_hard_cap_holds_even_with_an_approval(tmp_path: Path) -> None:
-    deps = TravelDeps(
-        engine=open_store(f"sqlite:///{tmp_path / 't.db'}"),
-        flights=FLIGHTS,
-        managers=MANAGERS,
-        policy=TravelPolicy(fare_cap=100, hard_cap=200),
-    )
+    deps = company_deps(tmp_path, policy=TravelPolicy(fare_cap=100, hard_cap=200))
     offer = zrh_lhr(0)
     assert offer.price > 200
     model = ScriptedModel([book(offer), "done"])
@@ -183,12 +183,7 @@ async def test_employees_cancel_their_own_trips_only(deps: TravelDeps) -> None:
 async def test_no_cancellation_within_24_hours_of_departure(tmp_path: Path) -> None:
     offer = zrh_lhr()
     departure = datetime.fromisoformat(offer.departure)
-    deps = TravelDeps(
-        engine=open_store(f"sqlite:///{tmp_path / 't.db'}"),
-        flights=FLIGHTS,
-        managers=MANAGERS,
-        now=lambda: departure - timedelta(hours=3),
-    )
+    deps = company_deps(tmp_path, now=lambda: departure - timedelta(hours=3))
     trip = await booked(deps, "alice")
     refused = await cancel_as(deps, "alice", trip, "cancel booking")
     assert "within 24 hours" in refused

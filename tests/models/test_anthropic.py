@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -234,9 +235,7 @@ async def test_tool_choice_mapping(
     expected: dict[str, str],
 ) -> None:
     server.enqueue(hi_there())
-    await make_model().request(
-        hello().model_copy(update={"tools": (WEATHER,), "tool_choice": choice})
-    )
+    await make_model().request(dataclasses.replace(hello(), tools=(WEATHER,), tool_choice=choice))
     [sent] = server.requests
     assert sent.body["tool_choice"] == expected
     assert sent.body["tools"][0]["cache_control"] == {"type": "ephemeral"}
@@ -246,7 +245,7 @@ async def test_no_tools_and_no_system_are_omitted(
     server: FakeAnthropicServer, make_model: ModelFactory
 ) -> None:
     server.enqueue(hi_there())
-    response = await make_model().request(hello().model_copy(update={"system": ""}))
+    response = await make_model().request(dataclasses.replace(hello(), system=""))
     assert response.text == "Hi there"
     [sent] = server.requests
     assert not {"system", "tools", "tool_choice"} & sent.body.keys()

@@ -26,6 +26,8 @@ HARD_CAP = 5_000.0
 
 
 class Booking(SQLModel, table=True):
+    __tablename__ = "test_booking"  # pyright: ignore[reportAssignmentType]  # not the travel app's table
+
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(unique=True, index=True)
     flight_id: str

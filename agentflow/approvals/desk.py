@@ -1,0 +1,171 @@
+"""The one path from a human's click or command to the approval workflow.
+
+Slack, the web inbox and the CLI all name a person and an approval; the desk turns that into a
+vote the workflow will accept, or refuses with a reason and changes nothing:
+
+1. the person must be in the org chart (an unknown Slack user or handle authorises nothing);
+2. the approval must exist and still be pending, and the digest the person was shown must be the
+   digest of the request (a stale or forged button cannot approve another call);
+3. the person must be a current approver of that request, or the delegate of one who is on leave
+   right now, and never the requester.
+
+The workflow's update validator checks the same rules again (requester, chain, digest, leave
+window, already decided) against its own state: the desk is the friendly refusal, the validator
+is the guarantee.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from temporalio.service import RPCError, RPCStatusCode
+
+from agentflow.approvals.ledger import ApprovalLedger
+from agentflow.approvals.orgchart import OrgChart
+from agentflow.approvals.tables import Employee, now
+from agentflow.exceptions import ApprovalError
+from agentflow.temporal.client import AgentClient
+from agentflow.temporal.contracts import ApprovalResult, ApprovalStatus, ApprovalVote, Delegation
+
+STATUS_TIMEOUT = 5.0
+"""Seconds to wait for one approval's state while listing (no worker: it is skipped)."""
+
+Clock = Callable[[], datetime]
+"""Returns the current time (aware UTC); injected so tests can stand anywhere in a leave."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PendingApproval:
+    """A pending approval as one person sees it: what they may decide, and in whose name."""
+
+    approval_id: str
+    status: ApprovalStatus
+    delegation: Delegation | None = None
+    """Set when the person would decide as the delegate of an approver on leave."""
+
+
+class ApprovalDesk:
+    """Checks decisions against the org chart and hands them to the approval workflow."""
+
+    def __init__(
+        self,
+        agents: AgentClient,
+        org: OrgChart,
+        *,
+        ledger: ApprovalLedger | None = None,
+        clock: Clock = now,
+    ) -> None:
+        self.agents = agents
+        self.org = org
+        self.ledger = ledger
+        self.clock = clock
+
+    def employee(self, employee_id: str) -> Employee:
+        """The employee, or :class:`ApprovalError` for anyone the org chart does not know."""
+        employee = self.org.employee(employee_id)
+        if employee is None:
+            raise ApprovalError(f"{employee_id!r} is not in the org chart")
+        return employee
+
+    async def status(self, approval_id: str) -> ApprovalStatus:
+        """The approval's state, or :class:`ApprovalError` when there is no such approval."""
+        try:
+            return await self.agents.approval_status(approval_id)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ApprovalError(f"there is no approval {approval_id!r}") from exc
+            raise ApprovalError(f"approval {approval_id!r} cannot be read: {exc.message}") from exc
+
+    async def pending(self, employee_id: str | None = None) -> list[PendingApproval]:
+        """Pending approvals, all of them or only those ``employee_id`` may decide now."""
+        found: list[PendingApproval] = []
+        for approval_id, status in await self._pending():
+            if employee_id is None:
+                found.append(PendingApproval(approval_id=approval_id, status=status))
+                continue
+            try:
+                delegation = self.authority(employee_id, status)
+            except ApprovalError:
+                continue
+            found.append(
+                PendingApproval(approval_id=approval_id, status=status, delegation=delegation)
+            )
+        return found
+
+    async def _pending(self) -> list[tuple[str, ApprovalStatus]]:
+        # Temporal's visibility store lists the candidates (it may lag a moment); each one is
+        # then asked for its state. One approval whose worker is gone must not hide the others.
+        query = (
+            'WorkflowType = "ApprovalWorkflow" AND ExecutionStatus = "Running" '
+            f'AND TaskQueue = "{self.agents.task_queue}"'
+        )
+        found: list[tuple[str, ApprovalStatus]] = []
+        async for execution in self.agents.client.list_workflows(query):
+            try:
+                status = await asyncio.wait_for(self.status(execution.id), STATUS_TIMEOUT)
+            except (ApprovalError, TimeoutError):
+                continue
+            if status.state == "pending":
+                found.append((execution.id, status))
+        return found
+
+    def authority(self, employee_id: str, status: ApprovalStatus) -> Delegation | None:
+        """Why ``employee_id`` may decide this approval now, or :class:`ApprovalError`.
+
+        ``None`` when they are a current approver themselves, a :class:`Delegation` when they
+        stand in for one who is on leave.
+        """
+        self.employee(employee_id)
+        request = status.request
+        if employee_id == request.requester:
+            raise ApprovalError("a requester cannot approve their own request")
+        if not status.current_approvers:
+            # No chain was resolved for this request: nobody is authorised (fail closed).
+            raise ApprovalError("this request names no approvers, so nobody may decide it")
+        if employee_id in status.current_approvers:
+            return None
+        delegation = self.org.delegation(employee_id, status.current_approvers, self.clock())
+        if delegation is None or delegation.approver == request.requester:
+            raise ApprovalError(f"{employee_id} is not an authorised approver for this request")
+        return delegation
+
+    async def decide(
+        self,
+        approval_id: str,
+        employee_id: str,
+        *,
+        approve: bool,
+        digest: str,
+        reason: str = "",
+    ) -> ApprovalResult:
+        """Approve or deny as ``employee_id`` the request whose digest ``digest`` they saw.
+
+        Raises :class:`ApprovalError` and changes nothing when any rule in the module docstring
+        is broken, or when the workflow's validator refuses the vote.
+        """
+        self.employee(employee_id)
+        status = await self.status(approval_id)
+        request = status.request
+        if digest != request.digest:
+            raise ApprovalError("the decision is for a different call (digest mismatch)")
+        if status.state != "pending":
+            raise ApprovalError(f"this approval is already {status.state}")
+        delegation = self.authority(employee_id, status)
+        if not approve and not reason.strip():
+            raise ApprovalError("a denial needs a reason")
+        vote = ApprovalVote(
+            digest=digest,
+            approver=employee_id,
+            approve=approve,
+            reason=reason.strip(),
+            delegation=delegation,
+        )
+        result = await self.agents.decide(approval_id, vote)
+        if self.ledger is not None:
+            conversation_id = approval_id.split("/approval/", 1)[0]
+            self.ledger.record_request(approval_id, conversation_id, request)
+            self.ledger.record_result(approval_id, result)
+        return result

@@ -1,0 +1,214 @@
+"""The approval ledger: an audit record per approval, and the lock that makes it single-use.
+
+The runtime hands an approval to exactly one execution, but a bug, a replayed history or two
+workers racing must still not turn one approval into two purchases. So a side-effecting tool
+*uses* its approval through :meth:`ApprovalLedger.use` before acting: one atomic
+``UPDATE … SET consumed_at = now WHERE consumed_at IS NULL`` per approval, whose row count says
+who won. The same execution retried (same idempotency key) finds its own claim and goes on; any
+other execution is refused.
+
+The record is written from three places, each idempotently, so that it is complete whichever
+of them ran: the approval channel (request, escalation, outcome — see :class:`LedgerChannel`),
+the :class:`~agentflow.approvals.desk.ApprovalDesk` (the decision it handed to the workflow),
+and :meth:`use` itself (the decision the runtime carried to the execution).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from agentflow.approvals.tables import ApprovalRecord, create_tables, now
+from agentflow.binding import ApprovalDecision, ApprovalRequest, canonical_json
+from agentflow.context import RunContext
+from agentflow.temporal.channel import ApprovalChannel
+from agentflow.temporal.contracts import ApprovalNotice, ApprovalResult
+from agentflow.tools import Tool
+from workflows.ids import approval_workflow_id
+
+
+def schema_version(tool: Tool[Any]) -> str:
+    """A short hash of the tool's argument schema: changes when what may be approved changes."""
+    schema = canonical_json(tool.definition.input_schema)
+    return hashlib.sha256(schema.encode()).hexdigest()[:16]
+
+
+class ApprovalLedger:
+    """Reads and writes :class:`~agentflow.approvals.tables.ApprovalRecord` rows."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        policy_version: str = "",
+        schema_versions: Mapping[str, str] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.policy_version = policy_version
+        self.schema_versions = dict(schema_versions or {})
+        create_tables(engine)
+
+    def get(self, approval_id: str) -> ApprovalRecord | None:
+        with Session(self.engine) as session:
+            return session.get(ApprovalRecord, approval_id)
+
+    # -- recording -----------------------------------------------------------------------------
+
+    def record_request(
+        self, approval_id: str, conversation_id: str, request: ApprovalRequest
+    ) -> None:
+        """Insert the request's record unless it exists (a retried notice finds it there)."""
+        record = ApprovalRecord(
+            approval_id=approval_id,
+            conversation_id=conversation_id,
+            tool=request.tool,
+            tool_call_id=request.tool_call_id,
+            schema_version=self.schema_versions.get(request.tool, ""),
+            policy_version=self.policy_version,
+            digest=request.digest,
+            arguments=canonical_json(request.arguments),
+            reasons=json.dumps(list(request.reasons)),
+            requester=request.requester,
+            approvers=json.dumps(list(request.approvers)),
+            requested_at=now(),
+        )
+        self._insert_if_absent(record)
+
+    def record_result(self, approval_id: str, result: ApprovalResult) -> None:
+        """Write the outcome once; a record already decided keeps its first outcome."""
+        decision = result.decision
+        statement = (
+            update(ApprovalRecord)
+            .where(
+                col(ApprovalRecord.approval_id) == approval_id,
+                col(ApprovalRecord.state) == "pending",
+            )
+            .values(
+                state=decision.outcome,
+                authority=decision.approver,
+                decided_by=result.decided_by or decision.approver,
+                reason=decision.reason,
+                decided_at=result.decided_at,
+            )
+        )
+        with self.engine.begin() as connection:
+            connection.execute(statement)
+
+    def record_notice(self, notice: ApprovalNotice) -> None:
+        """What :class:`LedgerChannel` does with each notice of an approval's life."""
+        self.record_request(notice.workflow_id, notice.conversation_id, notice.request)
+        if notice.result is not None and notice.kind in ("decided", "expired"):
+            self.record_result(notice.workflow_id, notice.result)
+
+    # -- single use ----------------------------------------------------------------------------
+
+    def consume(
+        self,
+        approval_id: str,
+        decision: ApprovalDecision,
+        *,
+        key: str,
+        tool: str,
+        requester: str | None,
+        conversation_id: str = "",
+        tool_call_id: str = "",
+    ) -> bool:
+        """Claim the approval for the execution identified by ``key``; ``True`` if it may run.
+
+        ``False`` (fail closed) when the approval is not an approval, was given for another
+        digest than the one recorded, or was already used by another execution.
+        """
+        if not decision.approved:
+            return False
+        self._insert_if_absent(
+            ApprovalRecord(
+                approval_id=approval_id,
+                conversation_id=conversation_id,
+                tool=tool,
+                tool_call_id=tool_call_id,
+                schema_version=self.schema_versions.get(tool, ""),
+                policy_version=self.policy_version,
+                digest=decision.digest,
+                requester=requester,
+                state="approved",
+                authority=decision.approver,
+                decided_by=decision.approver,
+                reason=decision.reason,
+            )
+        )
+        claim = (
+            update(ApprovalRecord)
+            .where(
+                col(ApprovalRecord.approval_id) == approval_id,
+                col(ApprovalRecord.digest) == decision.digest,
+                col(ApprovalRecord.state).in_(("approved", "pending")),
+                col(ApprovalRecord.consumed_at).is_(None),
+            )
+            .values(
+                consumed_at=now(),
+                consumed_by=key,
+                state="approved",
+                authority=decision.approver,
+            )
+        )
+        with self.engine.begin() as connection:
+            if connection.execute(claim).rowcount == 1:
+                return True
+        record = self.get(approval_id)
+        # A retry of the execution that already holds the claim may go on (its tool is
+        # idempotent under the same key); nobody else may.
+        return record is not None and record.digest == decision.digest and record.consumed_by == key
+
+    def use(self, ctx: RunContext[Any], tool: str) -> bool:
+        """:meth:`consume` the approval a tool body received in ``ctx`` (``False`` if none).
+
+        The runtime has already checked that the approval is for this call's digest; the ledger
+        adds that it is used once.
+        """
+        if ctx.approval is None:
+            return False
+        return self.consume(
+            approval_workflow_id(ctx.conversation_id, ctx.tool_call_id),
+            ctx.approval,
+            key=ctx.idempotency_key,
+            tool=tool,
+            requester=ctx.user,
+            conversation_id=ctx.conversation_id,
+            tool_call_id=ctx.tool_call_id,
+        )
+
+    def _insert_if_absent(self, record: ApprovalRecord) -> None:
+        with Session(self.engine) as session:
+            if session.get(ApprovalRecord, record.approval_id) is not None:
+                return
+            session.add(record)
+            try:
+                session.commit()
+            except IntegrityError:
+                # Another writer inserted it between our read and our write: theirs stands.
+                session.rollback()
+
+
+class LedgerChannel:
+    """An approval channel that records each notice in the ledger, then passes it on.
+
+    Recording comes first: if the next channel (Slack) fails, the activity is retried and the
+    recording, being idempotent, is simply found done.
+    """
+
+    def __init__(self, ledger: ApprovalLedger, then: ApprovalChannel | None = None) -> None:
+        self.ledger = ledger
+        self.then = then
+
+    async def notify(self, notice: ApprovalNotice) -> None:
+        # The database driver blocks: keep the worker's event loop free for other activities.
+        await asyncio.to_thread(self.ledger.record_notice, notice)
+        if self.then is not None:
+            await self.then.notify(notice)

@@ -1,0 +1,141 @@
+"""Approvals configured from the environment, for the CLI, the web app and workers.
+
+The library's classes take their dependencies as arguments and never read the environment;
+this module is the one place that does, so a missing or inconsistent variable is reported once,
+by name::
+
+    DATABASE_URL            the org chart and the approval ledger (default: a SQLite file)
+    TEMPORAL_ADDRESS        host:port of the Temporal frontend (default 127.0.0.1:7233)
+    TEMPORAL_NAMESPACE      default "default"
+    AGENTFLOW_TASK_QUEUE    the task queue the approvals' workers serve (default "agentflow")
+    SLACK_BOT_TOKEN         xoxb-…: turns the Slack channel on
+    SLACK_SIGNING_SECRET    verifies Slack's HTTP requests (required for the HTTP endpoint)
+    SLACK_APP_TOKEN         xapp-…: Socket Mode instead of a public HTTP endpoint
+    SLACK_API_URL           another Web API base URL (a local stand-in in tests)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Engine, create_engine
+
+from agentflow.approvals.desk import ApprovalDesk
+from agentflow.approvals.ledger import ApprovalLedger, LedgerChannel
+from agentflow.approvals.orgchart import OrgChart
+from agentflow.approvals.summary import Summariser, default_summary
+from agentflow.exceptions import ConfigurationError
+from agentflow.temporal.channel import ApprovalChannel, LogChannel
+
+if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
+    from starlette.applications import Starlette
+
+DEFAULT_DATABASE_URL = "sqlite:///.agentflow/agentflow.db"
+
+
+class ApprovalSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "agentflow"
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ApprovalSettings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            return env.get(name) or None
+
+        return cls(
+            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            temporal_address=get("TEMPORAL_ADDRESS") or "127.0.0.1:7233",
+            temporal_namespace=get("TEMPORAL_NAMESPACE") or "default",
+            task_queue=get("AGENTFLOW_TASK_QUEUE") or "agentflow",
+            slack_bot_token=get("SLACK_BOT_TOKEN"),
+            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+            slack_app_token=get("SLACK_APP_TOKEN"),
+            slack_api_url=get("SLACK_API_URL"),
+        )
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None
+
+    def engine(self) -> Engine:
+        """The database engine; a SQLite file's directory is created if missing."""
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
+            Path(self.database_url.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
+        return create_engine(self.database_url)
+
+    def slack_client(self) -> AsyncWebClient:
+        if self.slack_bot_token is None:
+            raise ConfigurationError("Slack is not configured: set SLACK_BOT_TOKEN")
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        if self.slack_api_url:
+            base = self.slack_api_url.rstrip("/") + "/"
+            return AsyncWebClient(token=self.slack_bot_token, base_url=base)
+        return AsyncWebClient(token=self.slack_bot_token)
+
+
+def approval_channel(
+    settings: ApprovalSettings,
+    engine: Engine,
+    *,
+    ledger: ApprovalLedger | None = None,
+    summarise: Summariser = default_summary,
+) -> ApprovalChannel:
+    """The channel a worker should pass to ``create_worker(channel=...)``.
+
+    Records every notice in the ledger, then posts to Slack when ``SLACK_BOT_TOKEN`` is set;
+    otherwise logs (approvers then use the web inbox or ``agentflow approvals``).
+    """
+    then: ApprovalChannel = LogChannel()
+    if settings.slack_enabled:
+        from agentflow.approvals.slack.channel import SlackChannel
+
+        then = SlackChannel(settings.slack_client(), OrgChart(engine), summarise=summarise)
+    return LedgerChannel(ledger or ApprovalLedger(engine), then)
+
+
+async def build_desk(settings: ApprovalSettings, engine: Engine | None = None) -> ApprovalDesk:
+    """Connect to Temporal and open the org chart and ledger: what every channel decides with."""
+    from agentflow.temporal.client import AgentClient
+    from agentflow.temporal.devserver import connect
+
+    engine = engine or settings.engine()
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    agents = AgentClient(client, task_queue=settings.task_queue)
+    return ApprovalDesk(agents, OrgChart(engine), ledger=ApprovalLedger(engine))
+
+
+def build_web_app(
+    settings: ApprovalSettings, desk: ApprovalDesk, *, summarise: Summariser = default_summary
+) -> Starlette:
+    """The web app with the Slack endpoint when Slack is configured for HTTP."""
+    from agentflow.approvals.slack.interactions import SlackInteractions
+    from agentflow.web.app import create_app
+
+    slack = None
+    if settings.slack_enabled and settings.slack_app_token is None:
+        if settings.slack_signing_secret is None:
+            raise ConfigurationError(
+                "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not: Slack's requests "
+                "cannot be verified (or set SLACK_APP_TOKEN to use Socket Mode)"
+            )
+        slack = SlackInteractions(desk, settings.slack_client())
+    return create_app(
+        desk, slack=slack, signing_secret=settings.slack_signing_secret, summarise=summarise
+    )

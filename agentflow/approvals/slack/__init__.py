@@ -1,0 +1,33 @@
+"""Approvals in Slack: Block Kit requests, in-place updates, interactivity, Socket Mode.
+
+Needs ``slack-sdk`` (and ``aiohttp`` for its async client), which is why it is a sub-package
+that :mod:`agentflow.approvals` does not import.
+"""
+
+from agentflow.approvals.slack.api import Posted, SlackApi
+from agentflow.approvals.slack.blocks import (
+    APPROVE_ACTION,
+    DENY_ACTION,
+    DENY_CALLBACK,
+    closed_blocks,
+    deny_modal,
+    request_blocks,
+)
+from agentflow.approvals.slack.channel import SlackChannel
+from agentflow.approvals.slack.interactions import SlackInteractions
+from agentflow.approvals.slack.socket import connect_socket_mode, socket_listener
+
+__all__ = [
+    "APPROVE_ACTION",
+    "DENY_ACTION",
+    "DENY_CALLBACK",
+    "Posted",
+    "SlackApi",
+    "SlackChannel",
+    "SlackInteractions",
+    "closed_blocks",
+    "connect_socket_mode",
+    "deny_modal",
+    "request_blocks",
+    "socket_listener",
+]

@@ -1,0 +1,303 @@
+"""What each step's span says: OpenTelemetry ``gen_ai.*`` attributes where they exist, ours else.
+
+One module builds the attributes for both drivers (the in-process :class:`AuditHandler` and the
+Temporal activities), so a conversation reads the same in the audit trail however it ran.
+Names follow the OpenTelemetry GenAI semantic conventions (``gen_ai.operation.name``,
+``gen_ai.usage.input_tokens``, ``gen_ai.tool.call.arguments``, ...); what they do not cover —
+precondition verdicts, approvals — lives under ``agentflow.*``.
+
+Content (messages, tool arguments and results, approval arguments) passes through
+:class:`Content`, which redacts it or, when content recording is off, leaves it out entirely.
+Reasons and rule texts are always kept, redacted: they are why the agent did what it did.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.util.types import AttributeValue
+
+from agentflow.audit.redaction import Redact, Redactor, redact_value
+from agentflow.binding import ApprovalDecision, ApprovalRequest
+from agentflow.messages import (
+    ContentBlock,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+)
+from agentflow.outcomes import ToolDenied, ToolFailed, ToolNeedsApproval, ToolOutcome, ToolReturned
+from agentflow.preconditions import Allow, Deny, Evaluation
+
+Attributes = dict[str, AttributeValue]
+
+# OpenTelemetry GenAI semantic conventions.
+OPERATION = "gen_ai.operation.name"
+PROVIDER = "gen_ai.provider.name"
+REQUEST_MODEL = "gen_ai.request.model"
+REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+RESPONSE_MODEL = "gen_ai.response.model"
+FINISH_REASONS = "gen_ai.response.finish_reasons"
+INPUT_TOKENS = "gen_ai.usage.input_tokens"
+OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+CACHE_CREATION_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
+CACHE_READ_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+INPUT_MESSAGES = "gen_ai.input.messages"
+OUTPUT_MESSAGES = "gen_ai.output.messages"
+CONVERSATION_ID = "gen_ai.conversation.id"
+AGENT_NAME = "gen_ai.agent.name"
+TOOL_NAME = "gen_ai.tool.name"
+TOOL_CALL_ID = "gen_ai.tool.call.id"
+TOOL_TYPE = "gen_ai.tool.type"
+TOOL_ARGUMENTS = "gen_ai.tool.call.arguments"
+TOOL_RESULT = "gen_ai.tool.call.result"
+ERROR_TYPE = "error.type"
+USER = "enduser.id"
+
+# agentflow's own.
+KIND = "agentflow.step"
+"""Which kind of step a span records; the trace viewer keys on it."""
+TOOL_OUTCOME = "agentflow.tool.outcome"
+TOOL_REASONS = "agentflow.tool.reasons"
+TOOL_DIGEST = "agentflow.tool.call.digest"
+DECISION = "agentflow.precondition.decision"
+RULES = "agentflow.precondition.rules"
+VERDICTS = "agentflow.precondition.verdicts"
+REASONS = "agentflow.precondition.reasons"
+APPROVED_BY = "agentflow.precondition.approved_by"
+RULE_EVENT = "agentflow.rule"
+RULE_NAME = "agentflow.rule.name"
+RULE_VERDICT = "agentflow.rule.verdict"
+RULE_REASONS = "agentflow.rule.reasons"
+APPROVAL_ID = "agentflow.approval.id"
+APPROVAL_EVENT = "agentflow.approval.event"
+APPROVAL_TOOL = "agentflow.approval.tool"
+APPROVAL_DIGEST = "agentflow.approval.digest"
+APPROVAL_REQUESTER = "agentflow.approval.requester"
+APPROVAL_APPROVERS = "agentflow.approval.approvers"
+APPROVAL_REASONS = "agentflow.approval.reasons"
+APPROVAL_ARGUMENTS = "agentflow.approval.arguments"
+APPROVAL_OUTCOME = "agentflow.approval.outcome"
+APPROVAL_APPROVER = "agentflow.approval.approver"
+APPROVAL_DECISION_REASON = "agentflow.approval.decision_reason"
+VOTE_APPROVE = "agentflow.vote.approve"
+VOTE_RESULT = "agentflow.vote.result"
+VOTE_REJECTION = "agentflow.vote.rejection"
+USER_MESSAGE = "agentflow.user_message"
+REPLY_STATUS = "agentflow.reply.status"
+RUN_STATUS = "agentflow.run.status"
+
+CONTENT_KEYS = frozenset(
+    {INPUT_MESSAGES, OUTPUT_MESSAGES, TOOL_ARGUMENTS, TOOL_RESULT, APPROVAL_ARGUMENTS, USER_MESSAGE}
+)
+"""Attributes that carry content: redacted when recorded, absent when content is off."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Content:
+    """How content is recorded: through ``redact``, or (``record=False``) not at all."""
+
+    redact: Redact = field(default_factory=Redactor)
+    record: bool = True
+
+    def text(self, text: str) -> str | None:
+        return self.redact(text) if self.record else None
+
+    def json(self, value: Any) -> str | None:
+        if not self.record:
+            return None
+        return json.dumps(redact_value(value, self.redact), ensure_ascii=False, sort_keys=True)
+
+    def result(self, text: str) -> str | None:
+        """Tool results are JSON text more often than not: redact them key-aware when they are."""
+        if not self.record:
+            return None
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return self.redact(text)
+        return self.json(parsed)
+
+    def reasons(self, reasons: Sequence[str]) -> list[str]:
+        return [self.redact(r) for r in reasons]
+
+
+def put(attributes: Attributes, key: str, value: AttributeValue | None) -> None:
+    """Set ``key`` unless there is nothing to say (``None``: absent, or content left out)."""
+    if value is not None:
+        attributes[key] = value
+
+
+# -- model calls ----------------------------------------------------------------------------
+
+
+def provider_name(model: object) -> str:
+    """``anthropic`` for Claude; a test double (or an unknown model) is named by its ``name``."""
+    declared = getattr(model, "provider", None)
+    if isinstance(declared, str) and declared:
+        return declared
+    if type(model).__module__ == "agentflow.models.anthropic":
+        return "anthropic"
+    name = getattr(model, "name", None)
+    return name if isinstance(name, str) and name else type(model).__name__
+
+
+def chat_request(
+    request: ModelRequest, *, provider: str, model: str, content: Content
+) -> Attributes:
+    attributes: Attributes = {
+        KIND: "chat",
+        OPERATION: "chat",
+        PROVIDER: provider,
+        REQUEST_MODEL: model,
+        REQUEST_MAX_TOKENS: request.max_tokens,
+    }
+    # The messages new since the model last spoke: the whole history on every call would make
+    # the trail grow with the square of the conversation, and the previous spans hold the rest.
+    put(attributes, INPUT_MESSAGES, content.json(_messages(_since_last_reply(request.messages))))
+    return attributes
+
+
+def chat_response(response: ModelResponse, *, content: Content) -> Attributes:
+    usage = response.usage
+    attributes: Attributes = {
+        FINISH_REASONS: [response.stop_reason or "unknown"],
+        INPUT_TOKENS: usage.input_tokens,
+        OUTPUT_TOKENS: usage.output_tokens,
+        CACHE_CREATION_TOKENS: usage.cache_creation_input_tokens,
+        CACHE_READ_TOKENS: usage.cache_read_input_tokens,
+    }
+    put(attributes, RESPONSE_MODEL, response.model or None)
+    output = {
+        "role": "assistant",
+        "parts": [_part(b) for b in response.content],
+        "finish_reason": response.stop_reason or "unknown",
+    }
+    put(attributes, OUTPUT_MESSAGES, content.json([output]))
+    return attributes
+
+
+def _since_last_reply(messages: Sequence[Message]) -> Sequence[Message]:
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == "assistant":
+            return messages[index + 1 :]
+    return messages
+
+
+def _messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    return [{"role": m.role, "parts": [_part(b) for b in m.content]} for m in messages]
+
+
+def _part(block: ContentBlock) -> dict[str, Any]:
+    match block:
+        case TextBlock(text=text):
+            return {"type": "text", "content": text}
+        case ToolUseBlock(id=call_id, name=name, input=arguments):
+            return {"type": "tool_call", "id": call_id, "name": name, "arguments": arguments}
+        case ToolResultBlock(tool_use_id=call_id, content=text, is_error=is_error):
+            return {
+                "type": "tool_call_response",
+                "id": call_id,
+                "response": text,
+                "error": is_error,
+            }
+
+
+# -- tool calls and preconditions -----------------------------------------------------------
+
+
+def tool_call(
+    name: str, call_id: str, arguments: dict[str, Any], digest: str, *, content: Content
+) -> Attributes:
+    attributes: Attributes = {
+        KIND: "tool",
+        OPERATION: "execute_tool",
+        TOOL_NAME: name,
+        TOOL_CALL_ID: call_id,
+        TOOL_TYPE: "function",
+        TOOL_DIGEST: digest,
+    }
+    put(attributes, TOOL_ARGUMENTS, content.json(arguments))
+    return attributes
+
+
+def tool_outcome(outcome: ToolOutcome, *, content: Content) -> Attributes:
+    attributes: Attributes = {TOOL_OUTCOME: outcome.kind}
+    match outcome:
+        case ToolReturned(content=text):
+            put(attributes, TOOL_RESULT, content.result(text))
+        case ToolFailed(message=message):
+            attributes[ERROR_TYPE] = "ModelRetry"
+            attributes[TOOL_REASONS] = content.reasons([message])
+        case ToolDenied(reasons=reasons):
+            attributes[TOOL_REASONS] = content.reasons(reasons)
+        case ToolNeedsApproval(request=request):
+            attributes[TOOL_REASONS] = content.reasons(request.reasons)
+            attributes[APPROVAL_DIGEST] = request.digest
+            attributes[APPROVAL_APPROVERS] = list(request.approvers)
+    return attributes
+
+
+def precondition(
+    tool: str, evaluation: Evaluation, approved_by: str | None, *, content: Content
+) -> tuple[Attributes, list[Attributes]]:
+    """The decision's attributes, and one event's attributes per rule that was evaluated."""
+    decision = evaluation.decision
+    verdict = (
+        "allow"
+        if isinstance(decision, Allow)
+        else "deny"
+        if isinstance(decision, Deny)
+        else "needs_approval"
+    )
+    reasons: tuple[str, ...] = () if isinstance(decision, Allow) else decision.reasons
+    if approved_by is not None:
+        verdict = "allow"  # the rule asked for approval, and an approval for this call was given
+    attributes: Attributes = {
+        KIND: "precondition",
+        TOOL_NAME: tool,
+        DECISION: verdict,
+        RULES: [v.rule for v in evaluation.verdicts],
+        VERDICTS: [f"{v.rule}={v.verdict}" for v in evaluation.verdicts],
+        REASONS: content.reasons(reasons),
+    }
+    put(attributes, APPROVED_BY, approved_by)
+    rules: list[Attributes] = [
+        {RULE_NAME: v.rule, RULE_VERDICT: v.verdict, RULE_REASONS: content.reasons(v.reasons)}
+        for v in evaluation.verdicts
+    ]
+    return attributes, rules
+
+
+# -- approvals ------------------------------------------------------------------------------
+
+
+def approval_request(request: ApprovalRequest, *, content: Content) -> Attributes:
+    attributes: Attributes = {
+        KIND: "approval",
+        APPROVAL_TOOL: request.tool,
+        TOOL_CALL_ID: request.tool_call_id,
+        APPROVAL_DIGEST: request.digest,
+        APPROVAL_APPROVERS: list(request.approvers),
+        APPROVAL_REASONS: content.reasons(request.reasons),
+    }
+    put(attributes, APPROVAL_REQUESTER, request.requester)
+    put(attributes, APPROVAL_ARGUMENTS, content.json(request.arguments))
+    return attributes
+
+
+def approval_decision(decision: ApprovalDecision, *, content: Content) -> Attributes:
+    attributes: Attributes = {
+        KIND: "approval",
+        APPROVAL_DIGEST: decision.digest,
+        APPROVAL_OUTCOME: decision.outcome,
+    }
+    put(attributes, APPROVAL_APPROVER, decision.approver)
+    if decision.reason:
+        attributes[APPROVAL_DECISION_REASON] = content.redact(decision.reason)
+    return attributes

@@ -1,0 +1,179 @@
+"""Span exporters: into the audit store, and a redacting layer in front of every exporter.
+
+:class:`AuditSpanExporter` is an ordinary OpenTelemetry ``SpanExporter``, so it sits behind a
+``BatchSpanProcessor`` like any other and the spans reach the database off the hot path.
+:func:`span_record` is the one conversion from a finished span to what the store keeps; the
+tests use it too, to compare the spans a run produced with what came back from the database.
+
+Content is redacted where spans are recorded. What agentflow does not write itself — exception
+messages and tracebacks that OpenTelemetry or Temporal's interceptor attach, error descriptions —
+goes through :class:`RedactingExporter` before any exporter sees it.
+
+:class:`RedactingExporter` also drops a second ``RunWorkflow:*`` span for the same workflow run.
+Temporal's interceptor skips spans while a workflow replays, but when a conversation's first
+workflow task issued no commands (it waits for the first message) and the worker lost the
+workflow from its cache, Temporal folds that task into the next one, and the workflow's start
+is re-executed as if new: its ``RunWorkflow`` span would be recorded twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import Status, format_span_id, format_trace_id
+from opentelemetry.util.types import Attributes
+
+from agentflow.audit.redaction import Redact
+from agentflow.audit.store import AuditStore, SpanRecord
+
+log = logging.getLogger("agentflow.audit")
+
+
+def span_record(span: ReadableSpan) -> SpanRecord:
+    """A finished span as the audit store keeps it (ids in hex, times in nanoseconds)."""
+    context = span.get_span_context()
+    assert context is not None  # a finished SDK span always has one
+    service = span.resource.attributes.get("service.name")
+    return SpanRecord(
+        trace_id=format_trace_id(context.trace_id),
+        span_id=format_span_id(context.span_id),
+        parent_span_id=format_span_id(span.parent.span_id) if span.parent is not None else None,
+        name=span.name,
+        kind=span.kind.name.lower(),
+        start_ns=span.start_time or 0,
+        end_ns=span.end_time or span.start_time or 0,
+        status=span.status.status_code.name.lower(),
+        status_message=span.status.description or "",
+        attributes=_json_attributes(span.attributes),
+        events=[
+            {
+                "name": e.name,
+                "time_ns": e.timestamp,
+                "attributes": _json_attributes(e.attributes),
+            }
+            for e in span.events
+        ],
+        links=[
+            {
+                "trace_id": format_trace_id(link.context.trace_id),
+                "span_id": format_span_id(link.context.span_id),
+                "attributes": _json_attributes(link.attributes),
+            }
+            for link in span.links
+        ],
+        service=service if isinstance(service, str) else "",
+    )
+
+
+def _json_attributes(attributes: Attributes) -> dict[str, Any]:
+    return {key: _json_value(value) for key, value in (attributes or {}).items()}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Mapping):
+        return _json_attributes(value)  # pyright: ignore[reportUnknownArgumentType]
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_json_value(item) for item in value]  # pyright: ignore[reportUnknownVariableType]
+    return value
+
+
+class AuditSpanExporter(SpanExporter):
+    """Writes finished spans to an :class:`~agentflow.audit.store.AuditStore`, hash-chained."""
+
+    def __init__(self, store: AuditStore) -> None:
+        self.store = store
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            self.store.append([span_record(span) for span in spans])
+        except Exception:
+            # The processor has no one to raise to; say loudly that the trail has a hole.
+            log.exception("could not write %d span(s) to the audit store", len(spans))
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.store.dispose()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+_FREE_TEXT = ("exception.message", "exception.stacktrace")
+_RUNS_REMEMBERED = 10_000
+
+
+class RedactingExporter(SpanExporter):
+    """Passes spans on to ``exporter`` with exception texts and error descriptions redacted.
+
+    It drops repeated ``RunWorkflow:*`` spans of one workflow run (see the module docstring).
+    """
+
+    def __init__(self, exporter: SpanExporter, redact: Redact) -> None:
+        self.exporter = exporter
+        self._redact = redact
+        self._runs: OrderedDict[tuple[int, str], None] = OrderedDict()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        kept = [self._clean(span) for span in spans if not self._repeated_run(span)]
+        return self.exporter.export(kept) if kept else SpanExportResult.SUCCESS
+
+    def _repeated_run(self, span: ReadableSpan) -> bool:
+        if not span.name.startswith("RunWorkflow:"):
+            return False
+        run = (span.attributes or {}).get("temporalRunID")
+        context = span.get_span_context()
+        if not isinstance(run, str) or context is None:
+            return False
+        key = (context.trace_id, run)
+        if key in self._runs:
+            return True
+        self._runs[key] = None
+        if len(self._runs) > _RUNS_REMEMBERED:
+            self._runs.popitem(last=False)
+        return False
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+    def _clean(self, span: ReadableSpan) -> ReadableSpan:
+        description = span.status.description
+        if not description and not any(e.name == "exception" for e in span.events):
+            return span
+        status = span.status
+        if description:
+            status = Status(status.status_code, self._redact(description))
+        events = [self._clean_event(e) for e in span.events]
+        return ReadableSpan(
+            name=span.name,
+            context=span.get_span_context(),
+            parent=span.parent,
+            resource=span.resource,
+            attributes=span.attributes,
+            events=events,
+            links=span.links,
+            kind=span.kind,
+            status=status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    def _clean_event(self, event: Event) -> Event:
+        if event.name != "exception" or not event.attributes:
+            return event
+        cleaned = {
+            key: self._redact(value) if key in _FREE_TEXT and isinstance(value, str) else value
+            for key, value in event.attributes.items()
+        }
+        return Event(event.name, cleaned, event.timestamp)

@@ -1,0 +1,184 @@
+"""``AuditHandler``: the audit trail of an in-process run, from the driver's step events.
+
+The in-process driver reports each step after it happened (a model call with its duration, a
+tool call with its outcome), so this handler builds spans after the fact with the right start
+and end times, and gives them the same names and attributes the Temporal activities record.
+Each run (one user message and what it causes) becomes one trace under an ``invoke_agent``
+span; when the caller already has a span open (a web request, a conversation of its own), the
+run's span nests in it instead of starting a trace.
+
+State lives in a context variable, not on the handler, so one handler can serve concurrent
+runs of the same agent: each asyncio task sees its own run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+
+from agentflow.audit import attributes as attrs
+from agentflow.audit.attributes import Attributes
+from agentflow.audit.recorder import SpanRecorder, recorder_for
+from agentflow.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    Event,
+    ModelCalled,
+    ModelFailed,
+    PreconditionChecked,
+    RunFinished,
+    ToolExecuted,
+)
+from agentflow.messages import ModelRequest, Usage
+
+log = logging.getLogger("agentflow.audit")
+
+
+@dataclass
+class _RunSpans:
+    root: Span
+    context: Context
+    usage: Usage = field(default_factory=Usage)
+    preconditions: dict[str, tuple[PreconditionChecked, int]] = field(
+        default_factory=dict[str, tuple[PreconditionChecked, int]]
+    )
+
+
+class AuditHandler:
+    """An :data:`agentflow.EventHandler` that records every step of in-process runs as spans.
+
+    Args:
+        tracer_provider: where the spans go; usually :func:`agentflow.audit.configure_tracing`'s
+            provider, whose redactor and content switch then apply.
+        model: the agent's model, to name its provider (``anthropic``) in ``gen_ai.*``
+            attributes; without it the provider is taken from the response.
+        agent: the agent's name, for ``gen_ai.agent.name``.
+
+    Usage::
+
+        tracing = configure_tracing(database_url="sqlite:///audit.db")
+        agent = Agent(model, tools=[...], event_handlers=[AuditHandler(tracing, model=model)])
+    """
+
+    def __init__(
+        self, tracer_provider: TracerProvider, *, model: object | None = None, agent: str = "agent"
+    ) -> None:
+        self._recorder: SpanRecorder = recorder_for(tracer_provider)
+        self._model = model
+        self._agent = agent
+        self._run: ContextVar[_RunSpans | None] = ContextVar(
+            f"agentflow_audit_run_{id(self)}", default=None
+        )
+
+    def __call__(self, event: Event) -> None:
+        # Observers must not raise: a broken trail is logged, the run goes on.
+        try:
+            self._record(event, time.time_ns())
+        except Exception:
+            log.exception("the audit trail could not record a %s step", type(event).__name__)
+
+    def _record(self, event: Event, now: int) -> None:
+        run = self._run.get() or self._start_run(event, now)
+        recorder, content = self._recorder, self._recorder.content
+        match event:
+            case ModelCalled(request=request, response=response, duration_s=duration):
+                span = self._child(run, self._chat_name(), now - _ns(duration), SpanKind.CLIENT)
+                span.set_attributes(self._chat_request(request))
+                span.set_attributes(attrs.chat_response(response, content=content))
+                if self._model is None and response.model:
+                    span.set_attribute(attrs.PROVIDER, _provider_from(response.model))
+                run.usage += response.usage
+                span.end(end_time=now)
+            case ModelFailed(request=request, error=error):
+                span = self._child(run, self._chat_name(), now, SpanKind.CLIENT)
+                span.set_attributes(self._chat_request(request))
+                span.set_attribute(attrs.ERROR_TYPE, "ModelError")
+                span.set_status(Status(StatusCode.ERROR, content.redact(error)))
+                span.end(end_time=now)
+            case PreconditionChecked(call=call):
+                run.preconditions[call.id] = (event, now)
+            case ToolExecuted(call=call, outcome=outcome, duration_s=duration):
+                span = self._child(run, f"execute_tool {call.name}", now - _ns(duration))
+                span.set_attributes(
+                    attrs.tool_call(
+                        call.name, call.id, call.arguments, call.digest, content=content
+                    )
+                )
+                span.set_attributes(attrs.tool_outcome(outcome, content=content))
+                checked = run.preconditions.pop(call.id, None)
+                if checked is not None:
+                    recorder.precondition(checked[0], parent=span, at_ns=checked[1])
+                if outcome.kind == "failed":
+                    span.set_status(Status(StatusCode.ERROR, "the tool asked to retry"))
+                span.end(end_time=now)
+            case ApprovalRequested(request=request):
+                span = self._child(run, "approval requested", now)
+                span.set_attributes(attrs.approval_request(request, content=content))
+                span.set_attribute(attrs.APPROVAL_EVENT, "requested")
+                span.end(end_time=now)
+            case ApprovalDecided(decision=decision):
+                span = self._child(run, "approval decided", now)
+                span.set_attributes(attrs.approval_decision(decision, content=content))
+                span.set_attribute(attrs.APPROVAL_EVENT, "decided")
+                span.end(end_time=now)
+            case RunFinished(result=result):
+                finished: Attributes = {
+                    attrs.CONVERSATION_ID: result.conversation_id,
+                    attrs.RUN_STATUS: result.status,
+                    attrs.INPUT_TOKENS: run.usage.input_tokens,
+                    attrs.OUTPUT_TOKENS: run.usage.output_tokens,
+                    attrs.CACHE_CREATION_TOKENS: run.usage.cache_creation_input_tokens,
+                    attrs.CACHE_READ_TOKENS: run.usage.cache_read_input_tokens,
+                }
+                run.root.set_attributes(finished)
+                run.root.end(end_time=now)
+                self._run.set(None)
+
+    def _start_run(self, event: Event, now: int) -> _RunSpans:
+        started = now - _ns(event.duration_s) if isinstance(event, ModelCalled) else now
+        root = self._recorder.tracer.start_span(
+            f"invoke_agent {self._agent}",
+            kind=SpanKind.INTERNAL,
+            start_time=started,
+            attributes={
+                attrs.KIND: "run",
+                attrs.OPERATION: "invoke_agent",
+                attrs.AGENT_NAME: self._agent,
+            },
+        )
+        run = _RunSpans(root=root, context=trace.set_span_in_context(root))
+        self._run.set(run)
+        return run
+
+    def _child(
+        self, run: _RunSpans, name: str, start: int, kind: SpanKind = SpanKind.INTERNAL
+    ) -> Span:
+        return self._recorder.tracer.start_span(
+            name, context=run.context, kind=kind, start_time=start
+        )
+
+    def _chat_name(self) -> str:
+        return f"chat {getattr(self._model, 'name', 'model')}"
+
+    def _chat_request(self, request: ModelRequest) -> Attributes:
+        model = self._model
+        return attrs.chat_request(
+            request,
+            provider=attrs.provider_name(model) if model is not None else "unknown",
+            model=str(getattr(model, "name", "unknown")),
+            content=self._recorder.content,
+        ) | {attrs.AGENT_NAME: self._agent}
+
+
+def _ns(seconds: float) -> int:
+    return int(seconds * 1_000_000_000)
+
+
+def _provider_from(model_id: str) -> str:
+    return "anthropic" if model_id.startswith("claude") else model_id

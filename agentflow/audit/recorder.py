@@ -1,0 +1,265 @@
+"""``SpanRecorder``: one span per step, opened where the step happens.
+
+Under Temporal the steps happen in activities (model and tool calls, approval notices) and in
+the client (the conversation's start, each user message, each vote on an approval). Recording
+them there, rather than in workflow code, is what keeps the trail exact under replay: a workflow
+re-runs its code every time a worker rebuilds it from history, an activity or a client call
+runs once per attempt. The Temporal interceptor makes each of these spans a child of the
+conversation's trace.
+
+A recorder built on a no-op tracer records nothing and skips building attributes, so the
+activities can hold one unconditionally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+
+from agentflow.audit import attributes as attrs
+from agentflow.audit.attributes import Attributes, Content
+from agentflow.events import Event, PreconditionChecked
+from agentflow.loop import ToolCall
+from agentflow.messages import ModelRequest, ModelResponse
+from agentflow.outcomes import ToolOutcome
+
+if TYPE_CHECKING:
+    from agentflow.temporal.contracts import AgentReply, ApprovalNotice, ApprovalVote
+
+
+TRACER_NAME = "agentflow"
+
+
+def recorder_for(tracer_provider: TracerProvider) -> SpanRecorder:
+    """The span recorder agentflow's drivers use with ``tracer_provider``.
+
+    The content policy comes from the provider when it has one (``configure_tracing``'s does);
+    any other provider gets the default: content recorded, through :class:`Redactor`.
+    """
+    content = getattr(tracer_provider, "content", None)
+    policy = content if isinstance(content, Content) else None
+    return SpanRecorder(tracer_provider.get_tracer(TRACER_NAME), policy)
+
+
+class SpanRecorder:
+    """Opens the spans of agentflow's steps on ``tracer``, with ``content`` deciding what is kept.
+
+    Build one with :func:`recorder_for`; the drivers call it, users do not.
+    """
+
+    def __init__(self, tracer: Tracer, content: Content | None = None) -> None:
+        self.tracer = tracer
+        self.content = content or Content()
+
+    # -- model and tool calls (activities) ----------------------------------------------------
+
+    @contextmanager
+    def chat(
+        self,
+        model: object,
+        request: ModelRequest,
+        *,
+        agent: str | None = None,
+        conversation_id: str | None = None,
+    ) -> Generator[ChatStep]:
+        """A span around one model call; call :meth:`ChatStep.responded` with the answer."""
+        name = str(getattr(model, "name", "") or type(model).__name__)
+        with self._span(f"chat {name}", SpanKind.CLIENT) as span:
+            if span.is_recording():
+                span.set_attributes(
+                    attrs.chat_request(
+                        request,
+                        provider=attrs.provider_name(model),
+                        model=name,
+                        content=self.content,
+                    )
+                )
+                span.set_attributes(_ids(agent, conversation_id))
+            yield ChatStep(span, self.content)
+
+    @contextmanager
+    def tool_call(
+        self, call: ToolCall, *, agent: str | None = None, conversation_id: str | None = None
+    ) -> Generator[ToolStep]:
+        """A span around one tool call, preconditions included; the body's spans nest in it."""
+        with self._span(f"execute_tool {call.name}", SpanKind.INTERNAL) as span:
+            if span.is_recording():
+                span.set_attributes(
+                    attrs.tool_call(
+                        call.name, call.id, call.arguments, call.digest, content=self.content
+                    )
+                )
+                span.set_attributes(_ids(agent, conversation_id))
+            yield ToolStep(self, span, call)
+
+    def precondition(
+        self, event: PreconditionChecked, *, parent: Span | None = None, at_ns: int | None = None
+    ) -> None:
+        """A zero-length span for a precondition decision, with one event per rule."""
+        context = trace.set_span_in_context(parent) if parent is not None else None
+        span = self.tracer.start_span(
+            f"precondition {event.call.name}", context=context, start_time=at_ns
+        )
+        if span.is_recording():
+            decision, rules = attrs.precondition(
+                event.call.name, event.evaluation, event.approved_by, content=self.content
+            )
+            span.set_attributes(decision)
+            for rule in rules:
+                span.add_event(attrs.RULE_EVENT, rule, timestamp=at_ns)
+        span.end(end_time=at_ns)
+
+    # -- approvals (activities and client) ----------------------------------------------------
+
+    def approval_notice(self, notice: ApprovalNotice, *, since: datetime | None = None) -> None:
+        """A span for one step of an approval's life: requested, reminder, ... decided, expired.
+
+        ``since`` is when the approval workflow asked for the notice (the activity's scheduled
+        time): the span runs from then until the humans were told, so the trail shows when the
+        request was made, not only when a slow channel delivered it.
+        """
+        start = int(since.timestamp() * 1_000_000_000) if since is not None else None
+        span = self.tracer.start_span(f"approval {notice.kind}", start_time=start)
+        if span.is_recording():
+            attributes = attrs.approval_request(notice.request, content=self.content)
+            attributes[attrs.APPROVAL_ID] = notice.workflow_id
+            attributes[attrs.APPROVAL_EVENT] = notice.kind
+            attributes[attrs.APPROVAL_APPROVERS] = list(notice.approvers)
+            attributes[attrs.CONVERSATION_ID] = notice.conversation_id
+            if notice.decision is not None:
+                attributes.update(attrs.approval_decision(notice.decision, content=self.content))
+            span.set_attributes(attributes)
+        span.end()
+
+    @contextmanager
+    def approval_vote(self, approval_id: str, vote: ApprovalVote) -> Generator[VoteStep]:
+        """A span around a human's decision as sent, accepted or not."""
+        with self._span("approval vote", SpanKind.CLIENT) as span:
+            if span.is_recording():
+                attributes: Attributes = {
+                    attrs.KIND: "vote",
+                    attrs.APPROVAL_ID: approval_id,
+                    attrs.APPROVAL_APPROVER: vote.approver,
+                    attrs.VOTE_APPROVE: vote.approve,
+                    attrs.APPROVAL_DIGEST: vote.digest,
+                }
+                if vote.reason:
+                    attributes[attrs.APPROVAL_DECISION_REASON] = self.content.redact(vote.reason)
+                span.set_attributes(attributes)
+            yield VoteStep(span, self.content)
+
+    # -- the conversation (client) ------------------------------------------------------------
+
+    @contextmanager
+    def conversation(
+        self, *, conversation_id: str, agent: str, user: str | None, links: Sequence[Link] = ()
+    ) -> Generator[Span]:
+        """The root of a conversation's trace: a new trace, linked to the caller's span if any."""
+        token = otel_context.attach(otel_context.Context())
+        try:
+            with self._span(f"invoke_agent {agent}", SpanKind.CLIENT, links=links) as span:
+                attributes: Attributes = {
+                    attrs.KIND: "conversation",
+                    attrs.OPERATION: "invoke_agent",
+                    **_ids(agent, conversation_id),
+                }
+                attrs.put(attributes, attrs.USER, user)
+                span.set_attributes(attributes)
+                yield span
+        finally:
+            otel_context.detach(token)
+
+    @contextmanager
+    def user_message(self, conversation_id: str, text: str) -> Generator[MessageStep]:
+        with self._span("user message", SpanKind.CLIENT) as span:
+            attributes: Attributes = {
+                attrs.KIND: "user_message",
+                attrs.CONVERSATION_ID: conversation_id,
+            }
+            attrs.put(attributes, attrs.USER_MESSAGE, self.content.text(text))
+            span.set_attributes(attributes)
+            yield MessageStep(span)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _span(self, name: str, kind: SpanKind, links: Sequence[Link] = ()) -> Generator[Span]:
+        # Exceptions are recorded by hand: their text can carry content and must be redacted,
+        # and their traceback would only repeat it.
+        with self.tracer.start_as_current_span(
+            name, kind=kind, links=links, record_exception=False, set_status_on_exception=False
+        ) as span:
+            try:
+                yield span
+            except BaseException as exc:
+                if span.is_recording():
+                    span.set_attribute(attrs.ERROR_TYPE, type(exc).__name__)
+                    span.set_status(Status(StatusCode.ERROR, self.content.redact(str(exc))))
+                raise
+
+
+def _ids(agent: str | None, conversation_id: str | None) -> Attributes:
+    ids: Attributes = {}
+    attrs.put(ids, attrs.AGENT_NAME, agent)
+    attrs.put(ids, attrs.CONVERSATION_ID, conversation_id)
+    return ids
+
+
+@dataclass(frozen=True, slots=True)
+class ChatStep:
+    span: Span
+    content: Content
+
+    def responded(self, response: ModelResponse) -> None:
+        if self.span.is_recording():
+            self.span.set_attributes(attrs.chat_response(response, content=self.content))
+
+
+@dataclass(frozen=True, slots=True)
+class ToolStep:
+    recorder: SpanRecorder
+    span: Span
+    call: ToolCall
+
+    def emit(self, event: Event) -> None:
+        """The ``emit`` callback of :func:`agentflow.execution.invoke_tool`."""
+        if isinstance(event, PreconditionChecked):
+            self.recorder.precondition(event, parent=self.span)
+
+    def finished(self, outcome: ToolOutcome) -> None:
+        if self.span.is_recording():
+            self.span.set_attributes(attrs.tool_outcome(outcome, content=self.recorder.content))
+            if outcome.kind == "failed":
+                self.span.set_status(Status(StatusCode.ERROR, "the tool asked to retry"))
+
+
+@dataclass(frozen=True, slots=True)
+class VoteStep:
+    span: Span
+    content: Content
+
+    def accepted(self) -> None:
+        self.span.set_attribute(attrs.VOTE_RESULT, "accepted")
+
+    def rejected(self, reason: str) -> None:
+        self.span.set_attribute(attrs.VOTE_RESULT, "rejected")
+        self.span.set_attribute(attrs.VOTE_REJECTION, self.content.redact(reason))
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStep:
+    span: Span
+
+    def replied(self, reply: AgentReply) -> None:
+        self.span.set_attribute(attrs.REPLY_STATUS, reply.status)
+
+    def rejected(self) -> None:
+        """The workflow refused the message (empty, oversize, ...) before it entered history."""
+        self.span.set_attribute(attrs.REPLY_STATUS, "rejected")

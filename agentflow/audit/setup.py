@@ -1,0 +1,118 @@
+"""``configure_tracing``: one call that sets up the audit trail, returned as a tracer provider.
+
+Nothing here is global: the provider is returned, not installed as OpenTelemetry's global
+provider, and is handed explicitly to what records spans (``AuditHandler`` in-process;
+``create_worker`` / ``AgentClient`` / ``AuditInterceptor`` on Temporal). An application that
+has its own global provider keeps it; one that wants agentflow's as the global one can call
+``opentelemetry.trace.set_tracer_provider`` itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+
+from agentflow.audit.attributes import Content
+from agentflow.audit.exporter import AuditSpanExporter, RedactingExporter
+from agentflow.audit.redaction import Redact, Redactor
+from agentflow.audit.store import AuditStore
+
+DEFAULT_DATABASE_URL = "sqlite:///.agentflow/audit.db"
+"""Where the audit trail goes when neither ``database_url`` nor ``DATABASE_URL`` says."""
+
+_OTLP_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+class AuditTracerProvider(TracerProvider):
+    """An OpenTelemetry SDK ``TracerProvider`` that also carries the trail's content policy.
+
+    Use it wherever a ``TracerProvider`` goes; agentflow's recorders read :attr:`content` from
+    it (see :func:`~agentflow.audit.recorder.recorder_for`), so the redactor and the content
+    switch given to :func:`configure_tracing` apply to every span agentflow records through it.
+    """
+
+    def __init__(self, *, content: Content, store: AuditStore | None, resource: Resource) -> None:
+        super().__init__(resource=resource)
+        self.content = content
+        self.store = store
+        """The audit store the provider exports to (``None`` if built without one)."""
+
+
+def configure_tracing(
+    *,
+    database_url: str | None = None,
+    store: AuditStore | None = None,
+    redactor: Redact | None = None,
+    record_content: bool = True,
+    exporters: Sequence[SpanExporter] = (),
+    otlp: bool | None = None,
+    service_name: str = "agentflow",
+    batch: bool = True,
+) -> AuditTracerProvider:
+    """Build the tracer provider of the audit trail: audit store, optional OTLP, redaction.
+
+    Args:
+        database_url: the audit store's database (SQLAlchemy URL). Defaults to the
+            ``DATABASE_URL`` environment variable, then :data:`DEFAULT_DATABASE_URL`.
+        store: an :class:`AuditStore` to use instead of opening ``database_url``.
+        redactor: masks personal data in recorded content; :class:`Redactor` by default.
+        record_content: ``False`` leaves message texts, tool arguments and results out of the
+            trail entirely (steps, tokens, decisions and reasons are still recorded).
+        exporters: more span exporters (a test's in-memory exporter, a vendor's); they get the
+            same redacted spans as the store.
+        otlp: export over OTLP/HTTP too. By default, when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or
+            ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set; the exporter honours the standard
+            ``OTEL_EXPORTER_OTLP_*`` variables (headers, timeout, compression).
+        service_name: ``service.name`` of the resource, unless ``OTEL_SERVICE_NAME`` or
+            ``OTEL_RESOURCE_ATTRIBUTES`` names one.
+        batch: export in a background thread (``BatchSpanProcessor``); ``False`` exports each
+            span as it ends, for short scripts.
+
+    Call :meth:`~opentelemetry.sdk.trace.TracerProvider.shutdown` (or ``force_flush``) before
+    the process exits so that the last spans are written.
+    """
+    redact = redactor or Redactor()
+    if store is None:
+        store = AuditStore(database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+    provider = AuditTracerProvider(
+        content=Content(redact=redact, record=record_content),
+        store=store,
+        resource=_resource(service_name),
+    )
+    targets: list[SpanExporter] = [AuditSpanExporter(store), *exporters]
+    if otlp if otlp is not None else _otlp_configured():
+        targets.append(_otlp_exporter())
+    for exporter in targets:
+        provider.add_span_processor(_processor(RedactingExporter(exporter, redact), batch))
+    return provider
+
+
+def _resource(service_name: str) -> Resource:
+    # OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win; ``service_name`` replaces only the
+    # SDK's placeholder.
+    detected = Resource.create()
+    if str(detected.attributes.get("service.name", "")).startswith("unknown_service"):
+        detected = detected.merge(Resource({"service.name": service_name}))
+    return detected
+
+
+def _processor(exporter: SpanExporter, batch: bool) -> SpanProcessor:
+    return BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+
+
+def _otlp_configured() -> bool:
+    if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return False
+    return any(os.environ.get(name) for name in _OTLP_VARIABLES)
+
+
+def _otlp_exporter() -> SpanExporter:
+    # Imported here: the OTLP exporter pulls in protobuf and an HTTP stack that the in-process
+    # and store-only configurations never need.
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()

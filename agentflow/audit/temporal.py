@@ -1,0 +1,229 @@
+"""One trace per conversation across Temporal: the client side of the audit trail.
+
+Temporal's ``TracingInterceptor`` carries a span context from a client call into the workflow
+it starts, from the workflow into its activities and child workflows, and it emits workflow
+spans only when not replaying. What it cannot know is that a conversation is many client calls
+(start, each message, each human decision, possibly from other processes, days apart): each
+would start a trace of its own. :class:`AuditInterceptor` adds that knowledge:
+
+- starting an ``AgentWorkflow`` opens the conversation's root span (``invoke_agent``), a new
+  trace that every later step joins;
+- an update or signal to any workflow runs in that workflow's trace: the context is the one the
+  workflow was started with, read from the first event of its history (and remembered), so an
+  approval decided from Slack, in another process, joins the conversation whose approval
+  workflow it ends;
+- the updates that matter to an auditor get a span of their own: the user's message (content
+  redacted) and each vote on an approval, with who voted and whether it was accepted;
+- queries are not traced: they change nothing, and clients poll them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Generator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, TracerProvider
+from temporalio.api.common.v1 import Payload
+from temporalio.client import (
+    Client,
+    FetchWorkflowHistoryEventsInput,
+    OutboundInterceptor,
+    QueryWorkflowInput,
+    SignalWorkflowInput,
+    StartWorkflowInput,
+    StartWorkflowUpdateInput,
+    WorkflowHandle,
+    WorkflowHistoryEventFilterType,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
+    WorkflowUpdateStage,
+)
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+from temporalio.worker import Interceptor as WorkerInterceptor
+
+from agentflow.audit.recorder import SpanRecorder, recorder_for
+from agentflow.temporal.contracts import AgentWorkflowInput, ApprovalVote, SendMessage
+
+_REMEMBERED = 4096
+"""Workflows whose trace context a client keeps in memory (each costs one history read)."""
+
+Carrier = dict[str, Any]
+
+
+class AuditInterceptor(TracingInterceptor):
+    """Temporal's tracing interceptor, on agentflow's recorder, with conversations as traces.
+
+    Give it to the client (``connect(address, interceptors=[AuditInterceptor(tracing)])``);
+    workers built from that client use it too. :class:`~agentflow.temporal.AgentClient` and
+    :func:`~agentflow.temporal.create_worker` add it themselves when given a tracer provider.
+    """
+
+    def __init__(self, tracer_provider: TracerProvider) -> None:
+        self.recorder: SpanRecorder = recorder_for(tracer_provider)
+        super().__init__(self.recorder.tracer)
+        self._carriers: OrderedDict[str, Carrier] = OrderedDict()
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _ConversationOutbound(super().intercept_client(next), untraced=next, root=self)
+
+    def remember(self, workflow_id: str, carrier: Carrier) -> None:
+        self._carriers[workflow_id] = carrier
+        self._carriers.move_to_end(workflow_id)
+        while len(self._carriers) > _REMEMBERED:
+            self._carriers.popitem(last=False)
+
+    def remembered(self, workflow_id: str) -> Carrier | None:
+        return self._carriers.get(workflow_id)
+
+    def carrier_from(self, payload: Payload | None) -> Carrier | None:
+        if payload is None or not payload.data:
+            return None
+        carrier = self.payload_converter.from_payloads([payload])[0]
+        return carrier if isinstance(carrier, dict) and carrier else None  # pyright: ignore[reportUnknownVariableType]
+
+
+class _ConversationOutbound(OutboundInterceptor):
+    def __init__(
+        self, next: OutboundInterceptor, *, untraced: OutboundInterceptor, root: AuditInterceptor
+    ) -> None:
+        super().__init__(next)
+        self._untraced = untraced
+        self._root = root
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+        start = input.args[0] if input.args else None
+        if not isinstance(start, AgentWorkflowInput):
+            return await super().start_workflow(input)
+        with self._root.recorder.conversation(
+            conversation_id=input.id, agent=start.agent, user=start.user, links=_caller_link()
+        ):
+            handle = await super().start_workflow(input)
+        carrier = self._root.carrier_from(input.headers.get(self._root.header_key))
+        if carrier is not None:
+            self._root.remember(input.id, carrier)
+        return handle
+
+    async def start_workflow_update(
+        self, input: StartWorkflowUpdateInput
+    ) -> WorkflowUpdateHandle[Any]:
+        with self._in_trace_of(await self._carrier(input.id)):
+            argument = input.args[0] if input.args else None
+            completed = input.wait_for_stage == WorkflowUpdateStage.COMPLETED
+            recorder = self._root.recorder
+            if isinstance(argument, SendMessage):
+                with recorder.user_message(input.id, argument.text) as message:
+                    handle = await super().start_workflow_update(input)
+                    if completed:
+                        try:
+                            message.replied(await handle.result())
+                        except WorkflowUpdateFailedError:
+                            message.rejected()
+                    return handle
+            if isinstance(argument, ApprovalVote):
+                with recorder.approval_vote(input.id, argument) as vote:
+                    handle = await super().start_workflow_update(input)
+                    if completed:
+                        try:
+                            await handle.result()
+                        except WorkflowUpdateFailedError as exc:
+                            vote.rejected(_reason(exc))
+                        else:
+                            vote.accepted()
+                    return handle
+            return await super().start_workflow_update(input)
+
+    async def signal_workflow(self, input: SignalWorkflowInput) -> None:
+        with self._in_trace_of(await self._carrier(input.id)):
+            await super().signal_workflow(input)
+
+    async def query_workflow(self, input: QueryWorkflowInput) -> Any:
+        return await self._untraced.query_workflow(input)
+
+    async def _carrier(self, workflow_id: str) -> Carrier | None:
+        carrier = self._root.remembered(workflow_id)
+        if carrier is None:
+            carrier = await self._started_with(workflow_id)
+            if carrier is not None:
+                self._root.remember(workflow_id, carrier)
+        return carrier
+
+    async def _started_with(self, workflow_id: str) -> Carrier | None:
+        """The trace context in the header of the workflow's first history event."""
+        events = self._untraced.fetch_workflow_history_events(
+            FetchWorkflowHistoryEventsInput(
+                id=workflow_id,
+                run_id=None,
+                page_size=1,
+                next_page_token=None,
+                wait_new_event=False,
+                event_filter_type=WorkflowHistoryEventFilterType.ALL_EVENT,
+                skip_archival=True,
+                rpc_metadata={},
+                rpc_timeout=timedelta(seconds=10),
+            )
+        )
+        try:
+            async for event in events:
+                header = event.workflow_execution_started_event_attributes.header
+                return self._root.carrier_from(header.fields.get(self._root.header_key))
+        except RPCError:
+            # Unknown workflow: the call itself will say so; it just starts no trace of its own.
+            return None
+        return None
+
+    @contextmanager
+    def _in_trace_of(self, carrier: Carrier | None) -> Generator[None]:
+        if carrier is None:
+            yield
+            return
+        token = otel_context.attach(self._root.text_map_propagator.extract(carrier))
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
+
+
+def _caller_link() -> Sequence[Link]:
+    caller = trace.get_current_span().get_span_context()
+    return [Link(caller)] if caller.is_valid else []
+
+
+def _reason(exc: WorkflowUpdateFailedError) -> str:
+    cause = exc.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+
+
+# -- what AgentClient and create_worker call ------------------------------------------------
+
+
+def traced_client(client: Client, tracer_provider: TracerProvider) -> Client:
+    """``client``, or a client on the same connection with an :class:`AuditInterceptor`."""
+    config = client.config()
+    if any(isinstance(i, TracingInterceptor) for i in config["interceptors"]):
+        return client
+    config["interceptors"] = [AuditInterceptor(tracer_provider), *config["interceptors"]]
+    return Client(**config)
+
+
+def worker_tracing(
+    client: Client, tracer_provider: TracerProvider | None
+) -> tuple[SpanRecorder | None, list[WorkerInterceptor]]:
+    """The recorder for a worker's activities and the interceptors the worker must add.
+
+    A worker inherits its client's interceptors: with an :class:`AuditInterceptor` there, the
+    worker records through it; with ``tracer_provider`` given and no tracing interceptor on
+    the client, the worker gets one of its own (never two, or every span would be doubled).
+    """
+    on_client = [i for i in client.config()["interceptors"] if isinstance(i, TracingInterceptor)]
+    if tracer_provider is None:
+        audit = next((i for i in on_client if isinstance(i, AuditInterceptor)), None)
+        return (audit.recorder if audit is not None else None), []
+    extra: list[WorkerInterceptor] = [] if on_client else [AuditInterceptor(tracer_provider)]
+    return recorder_for(tracer_provider), extra

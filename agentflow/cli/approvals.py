@@ -1,0 +1,260 @@
+"""``agentflow approvals``: decide approvals from a terminal, and serve the web inbox.
+
+The local channel for when Slack is not configured. Every decision goes through the same
+:class:`~agentflow.approvals.desk.ApprovalDesk` as Slack and the web inbox, so the same org chart
+rules and the same workflow validator apply. ``--as`` says who you are; like the inbox's
+``?as=``, it is trusted, which is why this is a channel for a developer's machine or an
+operator's shell, not for approvers at large.
+
+Settings come from the environment (see :mod:`agentflow.approvals.settings`), or the options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from agentflow.exceptions import AgentflowError, ApprovalError
+
+if TYPE_CHECKING:
+    from agentflow.approvals.desk import ApprovalDesk
+    from agentflow.approvals.settings import ApprovalSettings
+    from agentflow.temporal.contracts import ApprovalStatus
+
+T = TypeVar("T")
+
+approvals_app = typer.Typer(
+    name="approvals",
+    help="Decide approvals without Slack (list, show, approve, deny) and serve the web inbox.",
+    no_args_is_help=True,
+)
+
+
+def out() -> Console:
+    # Made per use, not at import: the width then follows the terminal (or COLUMNS) of the run.
+    return Console()
+
+
+def err() -> Console:
+    return Console(stderr=True)
+
+
+AsOption = Annotated[str, typer.Option("--as", help="Your employee handle in the org chart.")]
+DigestOption = Annotated[
+    str | None,
+    typer.Option(help="The digest you were shown (a prefix of 12+ characters will do)."),
+]
+
+
+@approvals_app.callback()
+def settings(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None, typer.Option(envvar="DATABASE_URL", help="The org chart's database.")
+    ] = None,
+    temporal_address: Annotated[str | None, typer.Option(envvar="TEMPORAL_ADDRESS")] = None,
+    namespace: Annotated[str | None, typer.Option(envvar="TEMPORAL_NAMESPACE")] = None,
+    task_queue: Annotated[str | None, typer.Option(envvar="AGENTFLOW_TASK_QUEUE")] = None,
+) -> None:
+    from agentflow.approvals.settings import ApprovalSettings
+
+    overrides = {
+        "database_url": database_url,
+        "temporal_address": temporal_address,
+        "temporal_namespace": namespace,
+        "task_queue": task_queue,
+    }
+    base = ApprovalSettings.from_env()
+    ctx.obj = base.model_copy(update={k: v for k, v in overrides.items() if v})
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coroutine)
+    except AgentflowError as exc:
+        err().print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=2) from None
+
+
+async def _desk(ctx: typer.Context) -> ApprovalDesk:
+    from agentflow.approvals.settings import build_desk
+
+    config: ApprovalSettings = ctx.obj
+    return await build_desk(config)
+
+
+@approvals_app.command("list")
+def list_(
+    ctx: typer.Context,
+    as_: Annotated[
+        str | None, typer.Option("--as", help="Only what this employee may decide now.")
+    ] = None,
+) -> None:
+    """List pending approvals (all of them, or those you may decide with --as)."""
+
+    async def run() -> None:
+        desk = await _desk(ctx)
+        pending = await desk.pending(as_)
+        table = Table(
+            "approval", "tool", "requester", "approvers", "why", title="Pending approvals"
+        )
+        for item in pending:
+            request = item.status.request
+            approvers = ", ".join(item.status.current_approvers)
+            if item.delegation is not None:
+                approvers += f" (you stand in for {item.delegation.approver})"
+            table.add_row(
+                item.approval_id,
+                request.tool,
+                request.requester or "?",
+                approvers,
+                "; ".join(request.reasons),
+            )
+        if pending:
+            out().print(table)
+        else:
+            out().print("Nothing waits for a decision" + (f" by {as_}." if as_ else "."))
+
+    _run(run())
+
+
+@approvals_app.command()
+def show(ctx: typer.Context, approval_id: str) -> None:
+    """Show one approval: the exact call, why it needs approval, who may decide, its state."""
+
+    async def run() -> None:
+        desk = await _desk(ctx)
+        out().print(_panel(approval_id, await desk.status(approval_id)))
+
+    _run(run())
+
+
+@approvals_app.command()
+def approve(
+    ctx: typer.Context, approval_id: str, as_: AsOption, digest: DigestOption = None
+) -> None:
+    """Approve APPROVAL_ID as the employee given with --as."""
+    _run(_decide(ctx, approval_id, as_, approve=True, digest=digest, reason=""))
+
+
+@approvals_app.command()
+def deny(
+    ctx: typer.Context,
+    approval_id: str,
+    as_: AsOption,
+    reason: Annotated[str, typer.Option(help="Why: it goes back to the agent and the requester.")],
+    digest: DigestOption = None,
+) -> None:
+    """Deny APPROVAL_ID as the employee given with --as, with a reason."""
+    _run(_decide(ctx, approval_id, as_, approve=False, digest=digest, reason=reason))
+
+
+async def _decide(
+    ctx: typer.Context,
+    approval_id: str,
+    employee: str,
+    *,
+    approve: bool,
+    digest: str | None,
+    reason: str,
+) -> None:
+    desk = await _desk(ctx)
+    status = await desk.status(approval_id)
+    actual = status.request.digest
+    if digest is not None and (len(digest) < 12 or not actual.startswith(digest.lower())):
+        raise ApprovalError(
+            f"the request's digest is {actual[:16]}…, not {digest}: "
+            "it is not the call you were shown (give 12 or more characters)"
+        )
+    out().print(_panel(approval_id, status))
+    result = await desk.decide(approval_id, employee, approve=approve, digest=actual, reason=reason)
+    decision = result.decision
+    by = result.decided_by or decision.approver or "?"
+    if result.decided_by and result.decided_by != decision.approver:
+        by += f" for {decision.approver}"
+    out().print(f"[bold]{decision.outcome}[/] by {by}" + (f": {reason}" if reason else ""))
+
+
+def _panel(approval_id: str, status: ApprovalStatus) -> Panel:
+    request = status.request
+    arguments = "\n".join(f"  {k}: {v}" for k, v in request.arguments.items())
+    reasons = "\n".join(f"  • {r}" for r in request.reasons)
+    body = (
+        f"[bold]{request.tool}[/]\n{arguments}\n"
+        f"requested by {request.requester or '?'}\n"
+        f"why:\n{reasons}\n"
+        f"approvers: {' → '.join(request.approvers) or 'none'} "
+        f"(now: {', '.join(status.current_approvers) or 'none'})\n"
+        f"state: {status.state} · reminders {status.reminders_sent} · "
+        f"escalation {status.escalation_level}\n"
+        f"digest {request.digest}"
+    )
+    return Panel(body, title=approval_id)
+
+
+@approvals_app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve the web inbox and, with Slack configured, the interactivity endpoint."""
+
+    async def run() -> None:
+        import uvicorn
+
+        from agentflow.approvals.settings import build_web_app
+
+        config: ApprovalSettings = ctx.obj
+        desk = await _desk(ctx)
+        app = build_web_app(config, desk)
+        socket = None
+        if config.slack_enabled and config.slack_app_token:
+            from agentflow.approvals.slack import SlackInteractions, connect_socket_mode
+
+            interactions = SlackInteractions(desk, config.slack_client())
+            socket = await connect_socket_mode(
+                interactions, config.slack_app_token, config.slack_client()
+            )
+            err().print("Slack: Socket Mode")
+        elif config.slack_enabled:
+            err().print(f"Slack: interactivity at http://{host}:{port}/slack/interactions")
+        err().print(f"inbox: http://{host}:{port}/approvals?as=YOUR-HANDLE")
+        try:
+            await uvicorn.Server(uvicorn.Config(app, host=host, port=port)).serve()
+        finally:
+            if socket is not None:
+                await socket.close()
+
+    _run(run())
+
+
+org_app = typer.Typer(name="org", help="The org chart approvals are checked against.")
+approvals_app.add_typer(org_app)
+
+
+@org_app.command("load")
+def org_load(ctx: typer.Context, path: Path) -> None:
+    """Add the employees, approval limits and leaves of a JSON file to the org chart."""
+    from pydantic import ValidationError
+
+    from agentflow.approvals.orgchart import OrgChart, OrgChartSpec
+
+    config: ApprovalSettings = ctx.obj
+    try:
+        spec = OrgChartSpec.model_validate_json(path.read_text())
+    except (OSError, ValidationError) as exc:
+        err().print(f"[bold red]error:[/] {path}: {exc}")
+        raise typer.Exit(code=2) from None
+    OrgChart(config.engine()).load(spec)
+    out().print(
+        f"loaded {len(spec.employees)} employees, {len(spec.limits)} limits, "
+        f"{len(spec.leaves)} leaves"
+    )

@@ -1,0 +1,85 @@
+"""The travel agent's company: its org chart, and how its approvals are shown and recorded.
+
+Who approves an out-of-policy trip is not a dict in the code any more: it is the org chart in
+the company database (``agentflow.approvals.OrgChart``). A fresh database gets the demo company
+below; a real one loads its own (``agentflow approvals org load org.json``), with Slack user ids.
+
+    erin (vp) ── dana (director) ── bob (manager) ─┬─ alice
+                                                   └─ carol
+
+Managers approve out-of-policy trips up to 2 500 EUR, directors up to 10 000 (the hard cap of
+the travel policy is lower still, so in practice a director is the last word).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any
+
+from sqlalchemy import Engine
+
+from agentflow import ApprovalRequest, canonical_json
+from agentflow.approvals import ApprovalLedger, EmployeeSpec, OrgChart, OrgChartSpec, schema_version
+from agentflow.approvals.summary import Summariser, Summary
+from examples.travel.inventory import EmbeddedInventory, FlightProvider
+from examples.travel.policy import POLICY, TravelPolicy
+from examples.travel.tools import book_flight
+
+DEMO_ORG = OrgChartSpec(
+    employees=(
+        EmployeeSpec(id="erin", name="Erin Okafor", level="vp"),
+        EmployeeSpec(id="dana", name="Dana Weber", manager="erin", level="director"),
+        EmployeeSpec(id="bob", name="Bob Meier", manager="dana", level="manager"),
+        EmployeeSpec(id="alice", name="Alice Keller", manager="bob"),
+        EmployeeSpec(id="carol", name="Carol Rossi", manager="bob"),
+    ),
+    limits={"manager": 2_500, "director": 10_000, "vp": 50_000},
+)
+
+
+def open_org(engine: Engine, spec: OrgChartSpec = DEMO_ORG) -> OrgChart:
+    """The org chart in ``engine``'s database; an empty one is given ``spec`` first."""
+    org = OrgChart(engine)
+    if spec.employees and org.employee(spec.employees[0].id) is None:
+        org.load(spec)
+    return org
+
+
+def policy_version(policy: TravelPolicy = POLICY) -> str:
+    """Names the policy an approval was asked under, for the approval record."""
+    digest = hashlib.sha256(canonical_json(dataclasses.asdict(policy)).encode()).hexdigest()
+    return f"travel-policy:{digest[:12]}"
+
+
+def open_ledger(engine: Engine, policy: TravelPolicy = POLICY) -> ApprovalLedger:
+    """The approval ledger, recording the policy and the booking tool's schema version."""
+    return ApprovalLedger(
+        engine,
+        policy_version=policy_version(policy),
+        schema_versions={book_flight.name: schema_version(book_flight)},
+    )
+
+
+def trip_summary(flights: FlightProvider | None = None) -> Summariser:
+    """Shows a booking request as a trip: flight, route, times, cabin and the price asked."""
+    provider = flights or EmbeddedInventory()
+
+    def summarise(request: ApprovalRequest) -> Summary:
+        arguments: dict[str, Any] = request.arguments
+        offer = provider.find(str(arguments.get("offer_id", "")))
+        price = arguments.get("price")
+        fields: list[tuple[str, str]] = []
+        if offer is not None:
+            fields += [
+                ("Flight", f"{offer.flight} {offer.origin} → {offer.destination}"),
+                ("Departure", offer.departure.replace("T", " ")),
+                ("Cabin", f"{offer.cabin} ({offer.duration_hours:.1f} h)"),
+            ]
+        else:
+            fields.append(("Offer", str(arguments.get("offer_id"))))
+        if isinstance(price, int | float):
+            fields.append(("Price", f"{price:,.2f} EUR"))
+        return Summary(title=f"Trip for {request.requester or 'an employee'}", fields=tuple(fields))
+
+    return summarise

@@ -1,0 +1,121 @@
+"""With ``OTEL_EXPORTER_OTLP_ENDPOINT`` set, the trail also goes out over OTLP/HTTP, redacted.
+
+The receiver is a tiny HTTP server that decodes the protobuf payload the way a collector does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from agentflow import ApprovalDecision, ApprovalRequest
+from agentflow.audit import AuditHandler, configure_tracing
+from tests.audit.support import CARD, MESSAGE, Bookings, travel_agent, travel_model
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.paths: list[str] = []
+        self.requests: list[ExportTraceServiceRequest] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if self.headers.get("content-encoding") == "gzip":
+                    body = gzip.decompress(body)
+                receiver.paths.append(self.path)
+                receiver.bodies.append(body)
+                receiver.requests.append(ExportTraceServiceRequest.FromString(body))
+                answer = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def spans(self) -> dict[str, dict[str, Any]]:
+        """Every received span's attributes, by span name (the last one wins)."""
+        found: dict[str, dict[str, Any]] = {}
+        for request in self.requests:
+            for resource_spans in request.resource_spans:
+                service = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        attributes = {a.key: _value(a.value) for a in span.attributes}
+                        found[span.name] = attributes | {"service.name": service["service.name"]}
+        return found
+
+
+def _value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [_value(v) for v in value.array_value.values]
+    return getattr(value, kind) if kind else None
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+async def approve(request: ApprovalRequest) -> ApprovalDecision:
+    return ApprovalDecision(digest=request.digest, outcome="approved", approver="bob")
+
+
+async def test_spans_reach_an_otlp_receiver_redacted(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "travel-desk")
+    url = f"sqlite:///{tmp_path_factory.mktemp('audit')}/audit.db"
+    tracing = configure_tracing(database_url=url)  # OTLP because the variable is set
+    model = travel_model()
+    agent = travel_agent("travel", model=model, event_handlers=[AuditHandler(tracing, model=model)])
+    result = await agent.run(MESSAGE, deps=Bookings(), user="alice", approvals=approve)
+    tracing.shutdown()  # flushes the batch
+
+    assert set(receiver.paths) == {"/v1/traces"}
+    spans = receiver.spans()
+    assert spans["invoke_agent agent"]["gen_ai.conversation.id"] == result.conversation_id
+    chat = spans["chat travel-planner"]
+    assert (chat["gen_ai.operation.name"], chat["gen_ai.provider.name"]) == (
+        "chat",
+        "travel-planner",
+    )
+    assert chat["gen_ai.usage.input_tokens"] == 120
+    assert chat["gen_ai.response.finish_reasons"] == ["end_turn"]
+    booking = spans["execute_tool book_flight"]
+    assert booking["gen_ai.tool.call.id"] == "call-book"
+    assert "[CARD ****1111]" in booking["gen_ai.tool.call.arguments"]
+    assert spans["approval decided"]["agentflow.approval.approver"] == "bob"
+    assert chat["service.name"] == "travel-desk"
+    payload = b"".join(receiver.bodies)
+    for secret in (CARD, CARD.replace(" ", ""), "alice@example.com"):
+        assert secret.encode() not in payload
