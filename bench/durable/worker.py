@@ -3,8 +3,9 @@ ADDRESS TASK_QUEUE``.
 
 Every variant gets a ``temporalio.worker.Worker`` with default options; only the workflows,
 activities and plugins differ (the scale test may set ``max_cached_workflows`` through
-``BENCH_DURABLE_MAX_CACHED_WORKFLOWS``; unset by default). The orchestrator talks to the worker over stdin/stdout, one line
-each way (replies are the JSON lines prefixed with :data:`~bench.durable.common.MARKER`):
+``BENCH_DURABLE_MAX_CACHED_WORKFLOWS``; unset by default). The orchestrator talks to the
+worker over stdin/stdout, one line each way (replies are the JSON lines prefixed with
+:data:`~bench.durable.common.MARKER`):
 
 * at start-up the worker answers ``{"ready": ...}`` once it polls its task queue;
 * ``stats`` -> CPU seconds (all threads), current and peak RSS, and the model/tool calls made;
