@@ -10,6 +10,7 @@ from rich.console import Console
 from temporalio.worker import Worker
 
 from agentflow.agent import Agent
+from agentflow.audit import configure_tracing
 from agentflow.cli.loading import load_agent
 from agentflow.exceptions import ConfigurationError
 from agentflow.temporal.devserver import DevServer, connect
@@ -46,13 +47,20 @@ async def run_worker(
 ) -> None:
     queues = _by_queue(references, task_queue)
     client = await connect(address, namespace)
-    workers: list[Worker] = []
-    for queue, entries in queues.items():
-        deps = {agent.name: factory for agent, factory in entries if factory is not None}
-        workers.append(create_worker(client, [a for a, _ in entries], task_queue=queue, deps=deps))
-        names = ", ".join(agent.name for agent, _ in entries)
-        console.print(f"worker for [bold]{names}[/] on {address}, task queue {queue!r}")
-    await asyncio.gather(*(worker.run() for worker in workers))
+    tracing = configure_tracing()
+    try:
+        workers: list[Worker] = []
+        for queue, entries in queues.items():
+            deps = {agent.name: factory for agent, factory in entries if factory is not None}
+            agents = [agent for agent, _ in entries]
+            workers.append(
+                create_worker(client, agents, task_queue=queue, deps=deps, tracer_provider=tracing)
+            )
+            names = ", ".join(agent.name for agent in agents)
+            console.print(f"worker for [bold]{names}[/] on {address}, task queue {queue!r}")
+        await asyncio.gather(*(worker.run() for worker in workers))
+    finally:
+        tracing.shutdown()
 
 
 async def run_dev(
@@ -72,9 +80,12 @@ async def run_dev(
         console.print("starting the embedded Temporal server…")
         await server.start()
         address = server.address
+    tracing = configure_tracing()
     try:
         client = await connect(address)
-        worker = create_worker(client, agents, task_queue=task_queue, deps=deps)
+        worker = create_worker(
+            client, agents, task_queue=task_queue, deps=deps, tracer_provider=tracing
+        )
         console.print(f"Temporal: {address}")
         if server is not None and server.ui_address:
             console.print(f"Temporal UI: http://{server.ui_address}")
@@ -82,5 +93,6 @@ async def run_dev(
         console.print("Ctrl-C stops everything.")
         await worker.run()
     finally:
+        tracing.shutdown()
         if server is not None:
             await server.stop()

@@ -21,7 +21,12 @@ CLI = [sys.executable, "-m", "agentflow.cli"]
 
 
 def start(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
-    env = dict(os.environ, AGENTFLOW_TEST_DB=str(tmp_path / "bookings.db"), COLUMNS="200")
+    env = dict(
+        os.environ,
+        AGENTFLOW_TEST_DB=str(tmp_path / "bookings.db"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'audit.db'}",
+        COLUMNS="200",
+    )
     return subprocess.Popen(
         [*CLI, *args], cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -71,6 +76,18 @@ async def test_dev_serves_conversations_and_stops_cleanly_on_ctrl_c(tmp_path: Pa
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=90) == 0
         assert not port_open(address), "the embedded server outlived agentflow dev"
+
+        # The worker that `agentflow dev` ran recorded the conversation in the audit trail.
+        trace = subprocess.run(
+            [*CLI, "trace", conversation, "--database-url", f"sqlite:///{tmp_path / 'audit.db'}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=dict(os.environ, COLUMNS="200"),
+        )
+        assert trace.returncode == 0, trace.stderr
+        assert "tool book_flight" in trace.stdout and "returned" in trace.stdout
     finally:
         if process.poll() is None:
             process.kill()
