@@ -27,6 +27,7 @@ from agentflow.messages import (
     ToolChoice,
     ToolDefinition,
     ToolResultBlock,
+    ToolUseBlock,
     Usage,
 )
 from agentflow.outcomes import ToolDenied, ToolFailed, ToolNeedsApproval, ToolOutcome, ToolReturned
@@ -107,6 +108,9 @@ class LoopState(BaseModel):
     turn_order: list[str] = Field(default_factory=list)
     results: dict[str, ToolResultBlock] = Field(default_factory=dict)
     pending: dict[str, _Pending] = Field(default_factory=dict)
+    call_ids: set[str] = Field(default_factory=set)
+    """Every tool-call id of the conversation: ids key results and idempotency, so the loop
+    keeps them unique whatever the model sends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +187,10 @@ class AgentLoop:
             if text:
                 s.messages.append(Message(role="assistant", content=(TextBlock(text=text),)))
             return Finish("max_tokens", text or "My answer was cut off (max_tokens reached).")
-        if response.content:
-            s.messages.append(Message(role="assistant", content=response.content))
-        calls = response.tool_calls
+        content = self._unique_call_ids(response.content)
+        if content:
+            s.messages.append(Message(role="assistant", content=content))
+        calls = tuple(b for b in content if isinstance(b, ToolUseBlock))
         if not calls:
             return Finish("completed", response.text)
 
@@ -212,6 +217,26 @@ class AgentLoop:
         if ready:
             return CallTools(tuple(ready))
         return self._turn_complete()
+
+    def _unique_call_ids(self, content: tuple[ContentBlock, ...]) -> tuple[ContentBlock, ...]:
+        """Rename a tool-call id the conversation has already seen (``id~2``, ``id~3``…).
+
+        A reused id would give a second call the first call's idempotency key (so a second
+        booking would silently return the first) and make the transcript invalid.
+        """
+        seen = self.state.call_ids
+        renamed: list[ContentBlock] = []
+        for block in content:
+            if isinstance(block, ToolUseBlock):
+                new_id, n = block.id, 1
+                while new_id in seen:
+                    n += 1
+                    new_id = f"{block.id}~{n}"
+                seen.add(new_id)
+                if new_id != block.id:
+                    block = replace(block, id=new_id)
+            renamed.append(block)
+        return tuple(renamed)
 
     def model_failed(self, error: str) -> Effect:
         return Finish(

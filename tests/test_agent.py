@@ -386,3 +386,22 @@ async def test_function_model_sees_tools_and_system_prompt() -> None:
     result = await Agent(model, tools=[book_flight], system="sys").run("hi")
     assert result.output == "1 sys"
     assert model.requests[0].tools[0].name == "book_flight"
+
+
+async def test_a_reused_tool_call_id_cannot_reuse_an_idempotency_key() -> None:
+    """A model that sends the same id twice still gets two distinct calls, each keyed apart."""
+    ledger = Ledger()
+    same_id = tool_calls(
+        ("book_flight", {"flight_id": "LX14", "price": 100}, "dup"),
+        ("book_flight", {"flight_id": "LX15", "price": 100}, "dup"),
+    )
+    model = FunctionModel(
+        lambda request: same_id if request.messages[-1].content[0].type == "text" else "ok"
+    )
+    agent = Agent(model, tools=[book_flight])
+    first = await agent.run("book both", deps=ledger, user="alice", conversation_id="c")
+    await agent.run("and again", deps=ledger, user="alice", conversation_id="c", state=first.state)
+
+    keys = sorted(key for _, _, key in ledger.bookings)
+    assert keys == ["c:dup", "c:dup~2", "c:dup~3", "c:dup~4"]
+    assert_transcript_valid(first.state.messages)
