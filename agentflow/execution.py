@@ -80,7 +80,7 @@ def _apply_approval(
     """Let an approval turn ``NeedsApproval`` into ``Allow``, and nothing more.
 
     Never over a ``Deny``, and only when it is for this digest, approved, and decided by someone
-    other than the requester who is among the approvers the rule named (if it named any).
+    other than the requester who is among the approvers the rule named (none named: nobody).
     """
     approval = ctx.approval
     if not isinstance(decision, NeedsApproval) or approval is None:
@@ -92,7 +92,8 @@ def _apply_approval(
         problems.append(f"the approval request was {approval.outcome}")
     if approval.approver is None or approval.approver == ctx.user:
         problems.append("a request cannot be approved by its requester or by nobody")
-    elif decision.approvers and approval.approver not in decision.approvers:
+    elif approval.approver not in decision.approvers:
+        # Fail closed: a rule that names no approver lets nobody approve.
         problems.append(f"{approval.approver} is not an authorised approver for this call")
     if problems:
         return Deny(*problems), None

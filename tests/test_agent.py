@@ -405,3 +405,23 @@ async def test_a_reused_tool_call_id_cannot_reuse_an_idempotency_key() -> None:
     keys = sorted(key for _, _, key in ledger.bookings)
     assert keys == ["c:dup", "c:dup~2", "c:dup~3", "c:dup~4"]
     assert_transcript_valid(first.state.messages)
+
+
+async def test_a_rule_that_names_no_approver_lets_nobody_approve() -> None:
+    @precondition
+    def ask_someone(ctx: RunContext[Ledger], args: Any) -> Decision:
+        """Every booking needs approval."""
+        return NeedsApproval("approval required")
+
+    @tool(requires=ask_someone, side_effects=True)
+    def book(ctx: RunContext[Ledger], flight_id: str) -> str:
+        ctx.deps.bookings.append((flight_id, 0.0, ctx.idempotency_key))
+        return "booked"
+
+    ledger = Ledger()
+    model = ScriptedModel([tool_call("book", flight_id="LX14"), "done"])
+    result = await Agent(model, tools=[book]).run(
+        "go", deps=ledger, user="alice", approvals=decide("approved", approver="bob")
+    )
+    assert ledger.bookings == []
+    assert "bob is not an authorised approver" in results(result)[0].content

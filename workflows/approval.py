@@ -94,7 +94,8 @@ class ApprovalWorkflow:
             raise ValueError("a requester cannot approve their own request")
         if vote.delegation is not None:
             self._validate_delegation(vote)
-        elif request.approvers and vote.approver not in self._current_approvers:
+        elif vote.approver not in self._current_approvers:
+            # Fail closed: a request that names no approver can be decided by nobody.
             raise ValueError(f"{vote.approver} is not an authorised approver for this request")
         if not vote.approve and not vote.reason.strip():
             raise ValueError("a denial needs a reason")

@@ -170,3 +170,18 @@ async def test_a_decided_approval_cannot_be_decided_again(harness: Harness) -> N
     with pytest.raises(ApprovalError, match="already approved"):
         await harness.vote(handle, approver="bob", approve=False, reason="changed my mind")
     assert await handle.result() == first
+
+
+async def test_a_request_that_names_no_approver_can_be_decided_by_nobody(harness: Harness) -> None:
+    handle = await harness.client.start_workflow(
+        "ApprovalWorkflow",
+        ApprovalWorkflowInput(
+            request=REQUEST.model_copy(update={"approvers": ()}), conversation_id="c"
+        ),
+        id=f"approval-{uuid.uuid4().hex}",
+        task_queue=harness.queue,
+        result_type=ApprovalResult,
+    )
+    harness.started.append(handle)
+    with pytest.raises(ApprovalError, match="bob is not an authorised approver"):
+        await harness.vote(handle, approver="bob")
