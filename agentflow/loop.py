@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer
 
 from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest
 from agentflow.exceptions import ApprovalError, InvalidArguments, InvalidInput
@@ -111,6 +111,11 @@ class LoopState(BaseModel):
     call_ids: set[str] = Field(default_factory=set)
     """Every tool-call id of the conversation: ids key results and idempotency, so the loop
     keeps them unique whatever the model sends."""
+
+    @field_serializer("call_ids")
+    def _sorted_call_ids(self, call_ids: set[str]) -> list[str]:
+        # Set order depends on the process's hash seed; serialised state must not.
+        return sorted(call_ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,3 +103,25 @@ def test_max_steps_finishes_without_calling_the_model() -> None:
     assert loop.tools_finished([ToolReturned(call_id="a", content="ok")]) == Finish(
         "max_steps", "I stopped because this request needed more steps than I am allowed."
     )
+
+
+def test_serialised_state_does_not_depend_on_the_hash_seed() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "from agentflow import LoopState; "
+        "print(LoopState(call_ids={'c', 'a', 'b', 'zz', 'q'}).model_dump_json())"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in range(4)
+    }
+    assert len(outputs) == 1
+    assert '"call_ids":["a","b","c","q","zz"]' in outputs.pop()
