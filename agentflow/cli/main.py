@@ -44,6 +44,10 @@ from agentflow.cli.chat import chat  # noqa: E402  (commands register after app 
 
 app.command()(chat)
 
+from agentflow.cli.eval import eval_command  # noqa: E402  (commands register after app exists)
+
+app.command(name="eval")(eval_command)
+
 
 def fail(exc: AgentflowError) -> None:
     console.print(f"[bold red]error:[/] {exc}")
