@@ -7,7 +7,13 @@ every call, approvals are bound to the exact call a human saw, and every step is
 from typing import TYPE_CHECKING, Any
 
 from agentflow.agent import Agent, ApprovalHandler
-from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest, canonical_json
+from agentflow.binding import (
+    ApprovalDecision,
+    ApprovalRequest,
+    ApprovalStage,
+    call_digest,
+    canonical_json,
+)
 from agentflow.context import RunContext
 from agentflow.events import Event, EventHandler
 from agentflow.exceptions import (
@@ -19,6 +25,7 @@ from agentflow.exceptions import (
     ModelHTTPError,
     ModelRetry,
     ModelUnavailable,
+    TemporalUnavailable,
     ToolDefinitionError,
 )
 from agentflow.loop import AgentLoop, Limits, LoopState
@@ -65,6 +72,7 @@ __all__ = [
     "ApprovalDecision",
     "ApprovalHandler",
     "ApprovalRequest",
+    "ApprovalStage",
     "call_digest",
     "canonical_json",
     # models and messages
@@ -86,6 +94,7 @@ __all__ = [
     "ModelHTTPError",
     "ModelRetry",
     "ModelUnavailable",
+    "TemporalUnavailable",
     "ToolDefinitionError",
 ]
 

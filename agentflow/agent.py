@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic
 
 from agentflow.binding import ApprovalDecision, ApprovalRequest
@@ -20,8 +20,8 @@ from agentflow.events import (
     RunFinished,
     ToolExecuted,
 )
-from agentflow.exceptions import ConfigurationError, ModelError
-from agentflow.execution import invoke_tool
+from agentflow.exceptions import ApprovalError, ConfigurationError, ModelError
+from agentflow.execution import approve_with_edits, invoke_tool
 from agentflow.loop import (
     AgentLoop,
     AwaitApprovals,
@@ -142,6 +142,39 @@ class Agent(Generic[DepsT]):
         for decision in decisions:
             run.emit(ApprovalDecided(decision=decision))
         return await run.complete(effect)
+
+    async def approve_edited(
+        self,
+        paused: RunResult,
+        request: ApprovalRequest,
+        changes: Mapping[str, Any],
+        *,
+        approver: str,
+        deps: DepsT = None,
+        reason: str = "",
+    ) -> ApprovalDecision:
+        """Approve ``request`` of the ``paused`` run with ``changes``, as ``approver``.
+
+        Returns the decision to pass to :meth:`resume`.
+        The edited call is a new request (see :func:`agentflow.execution.approve_with_edits`):
+        only the fields the policy made editable may change, and the tool's preconditions must
+        allow the edited call under this approval. Raises :class:`ApprovalError` otherwise;
+        nothing changes, and the request can still be approved as it is or denied.
+        """
+        tool = self.tools.get(request.tool)
+        if tool is None:
+            raise ApprovalError(f"this agent has no tool {request.tool!r}")
+        ctx = RunContext(
+            deps=deps,
+            user=request.requester,
+            conversation_id=paused.conversation_id,
+            tool_call_id=request.tool_call_id,
+            messages=paused.state.messages,
+        )
+        approval = ApprovalDecision(
+            digest=request.digest, outcome="approved", approver=approver, reason=reason
+        )
+        return await approve_with_edits(tool, ctx, request, changes, approval)
 
 
 class _Run(Generic[DepsT]):

@@ -14,7 +14,8 @@ Errors, raised *to callers* of agentflow::
     │   ├── ModelHTTPError     the API answered with an error status (status and body kept)
     │   └── ModelUnavailable   no answer at all: connection refused, timeout
     ├── ApprovalError          an approval decision that does not match a pending request
-    └── InvalidInput           a user message that cannot enter the conversation
+    ├── InvalidInput           a user message that cannot enter the conversation
+    └── TemporalUnavailable    Temporal did not answer in time, or could not be reached
 """
 
 from __future__ import annotations
@@ -69,3 +70,11 @@ class ApprovalError(AgentflowError):
 
 class InvalidInput(AgentflowError):
     """A user message that cannot enter the conversation (empty, oversize, wrong moment)."""
+
+
+class TemporalUnavailable(AgentflowError):
+    """Temporal did not answer in time, or could not be reached.
+
+    The request may still have taken effect (an update can land after the client gave up):
+    ask again, or read the conversation or approval, to learn its state.
+    """

@@ -6,14 +6,16 @@ caller of :meth:`Tool.call`, so no path runs a tool around its preconditions.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
-from agentflow.binding import ApprovalRequest, call_digest
+from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest
 from agentflow.context import RunContext
 from agentflow.events import EventHandler, PreconditionChecked
-from agentflow.exceptions import InvalidArguments, ModelRetry
+from agentflow.exceptions import ApprovalError, InvalidArguments, ModelRetry
 from agentflow.loop import ToolCall
 from agentflow.outcomes import ToolDenied, ToolFailed, ToolNeedsApproval, ToolOutcome, ToolReturned
 from agentflow.preconditions import ALLOW, Allow, Deny, Evaluation, NeedsApproval
@@ -63,6 +65,8 @@ async def invoke_tool(
                 requester=ctx.user,
                 approvers=approvers,
                 reasons=reasons,
+                stages=decision.stages,
+                editable=decision.editable,
             )
             return ToolNeedsApproval(call_id=call.id, request=request)
         case Allow():
@@ -79,8 +83,9 @@ def _apply_approval(
 ) -> tuple[Allow | Deny | NeedsApproval, str | None]:
     """Let an approval turn ``NeedsApproval`` into ``Allow``, and nothing more.
 
-    Never over a ``Deny``, and only when it is for this digest, approved, and decided by someone
-    other than the requester who is among the approvers the rule named (none named: nobody).
+    Never over a ``Deny``, and only when it is for this digest, approved, and every stage the
+    rules ask for now was approved by enough distinct people among that stage's approvers, none
+    of them the requester and none counted twice (a rule that names no approver: nobody).
     """
     approval = ctx.approval
     if not isinstance(decision, NeedsApproval) or approval is None:
@@ -90,11 +95,81 @@ def _apply_approval(
         problems.append("the approval was given for different arguments")
     if not approval.approved:
         problems.append(f"the approval request was {approval.outcome}")
-    if approval.approver is None or approval.approver == ctx.user:
-        problems.append("a request cannot be approved by its requester or by nobody")
-    elif approval.approver not in decision.approvers:
-        # Fail closed: a rule that names no approver lets nobody approve.
-        problems.append(f"{approval.approver} is not an authorised approver for this call")
+    problems.extend(_stage_problems(decision, approval, ctx.user))
     if problems:
         return Deny(*problems), None
     return ALLOW, approval.approver
+
+
+def _stage_problems(
+    decision: NeedsApproval, approval: ApprovalDecision, requester: str | None
+) -> list[str]:
+    plan = decision.plan()
+    given = approval.approvals_by_stage()
+    if approval.approver is None or approval.approver == requester:
+        return ["a request cannot be approved by its requester or by nobody"]
+    if len(given) != len(plan):
+        return [f"the approval has {len(given)} stage(s); the rules ask for {len(plan)}"]
+    counted: set[str] = set()
+    problems: list[str] = []
+    for number, (stage, people) in enumerate(zip(plan, given, strict=True), start=1):
+        valid = {p for p in people if p in stage.eligible() and p != requester} - counted
+        if requester is not None and requester in people:
+            problems.append("a request cannot be approved by its requester")
+        for person in sorted(set(people) - set(stage.eligible()) - {requester}):
+            problems.append(f"{person} is not an authorised approver for this call")
+        if len(valid) < stage.required:
+            problems.append(
+                f"stage {number} needs {stage.required} distinct approver(s), has {len(valid)}"
+            )
+        counted |= valid
+    return problems
+
+
+async def approve_with_edits(
+    tool: Tool[Any],
+    ctx: RunContext[Any],
+    request: ApprovalRequest,
+    changes: Mapping[str, Any],
+    approval: ApprovalDecision,
+) -> ApprovalDecision:
+    """The decision that approves ``request`` edited by ``changes``, or :class:`ApprovalError`.
+
+    ``ctx`` is the requester's context (their deps, their user); ``approval`` is the approving
+    decision as it would be without the edit (authority, stage approvals). The edited call is a
+    new request: only the arguments the policy made ``editable`` may change, the result is
+    validated against the tool's arguments model, digested anew, and the tool's preconditions
+    run on it with this approval bound to the new digest. Anything short of ``Allow`` (a hard
+    cap, a rule the approver's authority does not cover) refuses the edit; nothing is changed.
+    """
+    if request.tool != tool.name:
+        raise ApprovalError(f"the request is for {request.tool}, not {tool.name}")
+    if not changes:
+        raise ApprovalError("an edit must change at least one argument")
+    locked = sorted(set(changes) - set(request.editable))
+    if locked:
+        allowed = ", ".join(request.editable) or "none"
+        raise ApprovalError(
+            f"the approver may not change {', '.join(locked)} (editable: {allowed})"
+        )
+    try:
+        args = tool.validate({**request.arguments, **changes})
+    except InvalidArguments as exc:
+        raise ApprovalError(f"the edited call is invalid: {exc.message}") from None
+    arguments = args.model_dump(mode="json")
+    if arguments == request.arguments:
+        raise ApprovalError("the edit changes nothing; approve the request as it is")
+    digest = call_digest(tool.name, arguments)
+    edited = approval.model_copy(
+        update={"digest": digest, "edited_from": request.digest, "arguments": arguments}
+    )
+    if tool.requires is not None:
+        evaluation = await tool.requires.evaluate(dataclasses.replace(ctx, approval=edited), args)
+        decision, _ = _apply_approval(
+            evaluation.decision, dataclasses.replace(ctx, approval=edited), digest
+        )
+        if isinstance(decision, Deny):
+            raise ApprovalError("the edited call is refused: " + "; ".join(decision.reasons))
+        if isinstance(decision, NeedsApproval):  # pragma: no cover - _apply_approval decides
+            raise ApprovalError("the edited call still needs approval")
+    return edited

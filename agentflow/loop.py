@@ -10,13 +10,14 @@ Validation of tool arguments happens here (it is pure): invalid calls never beco
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, Field, field_serializer
 
-from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest
+from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest, canonical_json
 from agentflow.exceptions import ApprovalError, InvalidArguments, InvalidInput
 from agentflow.messages import (
     ContentBlock,
@@ -257,6 +258,9 @@ class AgentLoop:
             name = pending.call.name
             match outcome:
                 case ToolReturned(content=content):
+                    approval = pending.call.approval
+                    if approval is not None and approval.edited_from is not None:
+                        content = with_edit_note(pending.call, approval, content)
                     self._result(outcome.call_id, content, is_error=False)
                 case ToolFailed(message=message):
                     self._error(outcome.call_id, name, message)
@@ -271,20 +275,27 @@ class AgentLoop:
         """Feed human decisions.
 
         Raises :class:`ApprovalError`, leaving the state untouched, for a decision that matches
-        no pending request's digest.
+        no pending request's digest, or whose edit changes an argument the request does not
+        let the approver change, fails validation or does not match its own digest.
         """
         waiting = {
             p.approval_request.digest: p for p in self.state.pending.values() if p.approval_request
         }
         for decision in decisions:
-            if decision.digest not in waiting:
+            if decision.request_digest not in waiting:
                 raise ApprovalError(f"no pending approval with digest {decision.digest[:12]}…")
+        edited = {
+            d.request_digest: self._edited_call(waiting[d.request_digest], d)
+            for d in decisions
+            if d.edited_from is not None and d.approved
+        }
         approved: list[ToolCall] = []
         for decision in decisions:
-            pending = waiting[decision.digest]
+            pending = waiting[decision.request_digest]
             if decision.approved:
                 pending.approval_request = None
-                pending.call = replace(pending.call, approval=decision)
+                call = edited.get(decision.request_digest, pending.call)
+                pending.call = replace(call, approval=decision)
                 approved.append(pending.call)
             else:
                 who = f" by {decision.approver}" if decision.approver else ""
@@ -293,6 +304,31 @@ class AgentLoop:
         if approved:
             return CallTools(tuple(approved))
         return self._after_tools()
+
+    def _edited_call(self, pending: _Pending, decision: ApprovalDecision) -> ToolCall:
+        """The call an approver's edit turns ``pending`` into, checked before anything changes.
+
+        The preconditions (hard caps, the approver's authority) are evaluated again by the
+        executor, on the edited arguments, before the tool runs.
+        """
+        request = pending.approval_request
+        assert request is not None
+        spec = self._tools.get(pending.call.name)
+        if spec is None or decision.arguments is None:
+            raise ApprovalError("an edited approval must carry the edited call's arguments")
+        try:
+            arguments = spec.validate(decision.arguments).model_dump(mode="json")
+        except InvalidArguments as exc:
+            raise ApprovalError(f"the edited call is invalid: {exc.message}") from None
+        names = arguments.keys() | request.arguments.keys()
+        changed = {k for k in names if arguments.get(k) != request.arguments.get(k)}
+        locked = sorted(changed - set(request.editable))
+        if locked:
+            raise ApprovalError(f"the approver may not change {', '.join(locked)}")
+        digest = call_digest(pending.call.name, arguments)
+        if digest != decision.digest:
+            raise ApprovalError("the edited arguments do not match the decision's digest")
+        return replace(pending.call, arguments=arguments, digest=digest)
 
     # -- queries --------------------------------------------------------------------------
 
@@ -389,6 +425,27 @@ def check_user_message(text: str, limits: Limits) -> None:
         raise InvalidInput(
             f"the message has {len(text)} characters; the limit is {limits.max_message_chars}"
         )
+
+
+def with_edit_note(call: ToolCall, approval: ApprovalDecision, content: str) -> str:
+    """An edited call's result, saying so, so that the model reports what actually ran.
+
+    A JSON object result keeps its shape (code that parses results still can) and gains an
+    ``approver_edit`` entry; any other result is prefixed with a sentence.
+    """
+    who = approval.approver or "the approver"
+    try:
+        parsed = json.loads(content)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        note = {"edited_by": who, "executed": {"tool": call.name, "arguments": call.arguments}}
+        return canonical_json({**cast(dict[str, Any], parsed), "approver_edit": note})
+    executed = ", ".join(f"{k}={v!r}" for k, v in sorted(call.arguments.items()))
+    return (
+        f"The approver {who} edited this call before approving it; "
+        f"executed: {call.name}({executed}). Result: {content}"
+    )
 
 
 def waiting_message(requests: Sequence[ApprovalRequest]) -> str:

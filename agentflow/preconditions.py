@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agentflow.binding import ApprovalStage
 from agentflow.context import RunContext
 
 
@@ -33,14 +34,40 @@ class Deny:
 
 @dataclass(frozen=True, init=False, slots=True)
 class NeedsApproval:
-    """The call may run only once an authorised human approves exactly these arguments."""
+    """The call may run only once authorised humans approve exactly these arguments.
+
+    ``approvers`` is a one-stage escalation chain (the first decides, the next is where the
+    request escalates); ``stages`` asks for ordered stages instead, each with its approvers and
+    how many of them must approve. ``editable`` names the arguments an approver may change
+    before approving: the edited call is validated and evaluated again by the same rules, so an
+    edit can never reach what this rule set denies.
+    """
 
     reasons: tuple[str, ...]
     approvers: tuple[str, ...]
+    stages: tuple[ApprovalStage, ...]
+    editable: tuple[str, ...]
 
-    def __init__(self, *reasons: str, approvers: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        *reasons: str,
+        approvers: Sequence[str] = (),
+        stages: Sequence[ApprovalStage] = (),
+        editable: Sequence[str] = (),
+    ) -> None:
+        stages = tuple(stages)
+        if stages and not approvers:
+            approvers = [a for stage in stages for a in stage.eligible()]
         object.__setattr__(self, "reasons", reasons or ("approval required",))
-        object.__setattr__(self, "approvers", tuple(approvers))
+        object.__setattr__(self, "approvers", tuple(dict.fromkeys(approvers)))
+        object.__setattr__(self, "stages", stages)
+        object.__setattr__(self, "editable", tuple(editable))
+
+    def plan(self) -> tuple[ApprovalStage, ...]:
+        """The stages to collect, in order: ``stages``, or the one-stage chain."""
+        if self.stages:
+            return self.stages
+        return (ApprovalStage(approvers=self.approvers[:1], escalate_to=self.approvers[1:]),)
 
 
 Decision = Allow | Deny | NeedsApproval
@@ -155,9 +182,19 @@ def _never(ctx: RunContext[Any], args: Any) -> Decision:  # composites override 
 
 
 def _merge_approvals(pending: Sequence[NeedsApproval]) -> NeedsApproval:
+    """Several rules ask for approval: every one's stages apply, every one's limits on edits.
+
+    Chains alone are merged into one chain (as before stages existed); as soon as one rule asks
+    for stages, each rule's plan becomes stages of the merged request, in rule order. An
+    argument is editable only if every rule lets the approver edit it.
+    """
     reasons = tuple(dict.fromkeys(r for p in pending for r in p.reasons))
     approvers = tuple(dict.fromkeys(a for p in pending for a in p.approvers))
-    return NeedsApproval(*reasons, approvers=approvers)
+    editable = [e for e in pending[0].editable if all(e in p.editable for p in pending[1:])]
+    if not any(p.stages for p in pending):
+        return NeedsApproval(*reasons, approvers=approvers, editable=editable)
+    stages = tuple(dict.fromkeys(stage for p in pending for stage in p.plan()))
+    return NeedsApproval(*reasons, approvers=approvers, stages=stages, editable=editable)
 
 
 def all_of(*parts: Precondition) -> Precondition:

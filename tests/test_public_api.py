@@ -28,6 +28,7 @@ def test_public_names_are_pinned() -> None:
             "ApprovalDecision",
             "ApprovalHandler",
             "ApprovalRequest",
+            "ApprovalStage",
             "call_digest",
             "canonical_json",
             "AnthropicModel",
@@ -46,6 +47,7 @@ def test_public_names_are_pinned() -> None:
             "ModelHTTPError",
             "ModelRetry",
             "ModelUnavailable",
+            "TemporalUnavailable",
             "ToolDefinitionError",
         ]
     )

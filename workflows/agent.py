@@ -223,6 +223,8 @@ class AgentWorkflow:
                 request=request,
                 conversation_id=conversation_id,
                 timers=self._input.options.approval,
+                agent=self._input.agent,
+                messages=tuple(self._loop.state.messages),
             ),
             id=approval_id,
         )

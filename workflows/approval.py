@@ -1,29 +1,54 @@
-"""``ApprovalWorkflow``: one human decision on one exact tool call.
+"""``ApprovalWorkflow``: the human decisions one exact tool call needs.
 
-It notifies the approval channel, waits for a ``decide`` update, reminds, escalates along the
-approver chain and finally expires. The update's validator rejects, before anything enters
-history, a decision from someone who is not a current approver (or their delegate during
-a leave), from the requester, for another digest, or on an approval that is already decided.
+It collects the request's stages in order (``request.plan()``: manager, then a director above
+their limit; two of three directors): each stage notifies its approvers, waits for ``decide``
+updates, reminds, escalates along the stage's ``escalate_to`` and finally expires. A denial at
+any stage ends the approval; a stage is done when ``required`` distinct people approved, and
+nobody (as approver or as delegate) counts twice.
+
+Who may vote is checked in two places:
+
+- the update's validator rejects, before anything enters history, a vote from the requester,
+  for another digest, on a decided approval, from someone who already voted, from someone who is
+  not a current approver and claims no delegation, or whose edit touches a locked argument;
+- the update's handler checks what only the application's database knows, through activities
+  (a validator cannot run one). A vote that claims to stand in for an approver on leave is
+  counted only if the org chart (``agentflow.check_approver``) names the voter as that
+  approver's delegate now: the claim in the vote is never trusted, since anyone able to send
+  Temporal updates could write one. An edit is counted only if ``agentflow.check_edit`` finds the
+  edited call valid and allowed by the tool's preconditions under this approval. When a check
+  refuses, the update fails with an ``ApplicationError`` and the workflow's state is unchanged
+  (the refused update is in history, as accepted then failed: the audit of an attempt).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.binding import ApprovalDecision
+    from agentflow.binding import ApprovalDecision, ApprovalStage
     from agentflow.temporal.contracts import (
         ApprovalNotice,
         ApprovalResult,
         ApprovalStatus,
         ApprovalVote,
         ApprovalWorkflowInput,
+        ApproverCheck,
+        Delegation,
+        EditCheck,
         NoticeKind,
     )
 
 NOTIFY_TIMEOUT = timedelta(seconds=30)
+CHECK_TIMEOUT = timedelta(seconds=30)
+CHECK_RETRY = RetryPolicy(
+    maximum_attempts=3, non_retryable_error_types=["NotAuthorised", "EditRefused"]
+)
 
 
 @workflow.defn(name="ApprovalWorkflow")
@@ -32,32 +57,33 @@ class ApprovalWorkflow:
     def __init__(self, input: ApprovalWorkflowInput) -> None:
         self._input = input
         self._request = input.request
+        self._plan: tuple[ApprovalStage, ...] = input.request.plan()
+        self._stage = 0
         self._level = 0
         self._reminders = 0
+        self._approved: list[list[str]] = [[] for _ in self._plan]
+        self._voters: set[str] = set()
+        """Everyone who has voted, as authority or as delegate: nobody counts twice."""
         self._result: ApprovalResult | None = None
 
     @property
     def _current_approvers(self) -> tuple[str, ...]:
-        return self._request.approvers[: self._level + 1]
+        return self._plan[self._stage].eligible(self._level)
 
     @workflow.run
     async def run(self, input: ApprovalWorkflowInput) -> ApprovalResult:
-        await self._notify("requested")
-        timers = input.timers
-        if await self._decided_within(timers.remind_after):
-            return await self._finish()
-        self._reminders += 1
-        await self._notify("reminder")
-        if await self._decided_within(timers.escalate_after):
-            return await self._finish()
-        if self._level + 1 < len(self._request.approvers):
-            self._level += 1
-            await self._notify("escalated")
-        if await self._decided_within(timers.expire_after):
-            return await self._finish()
+        while True:
+            stage = self._stage
+            if not await self._collect(stage):
+                break
+            if self._result is not None:
+                return await self._finish()
         self._result = ApprovalResult(
             decision=ApprovalDecision(
-                digest=self._request.digest, outcome="expired", reason="nobody decided in time"
+                digest=self._request.digest,
+                outcome="expired",
+                reason="nobody decided in time",
+                stage_approvals=self._stage_approvals(),
             ),
             decided_at=workflow.now(),
             escalation_level=self._level,
@@ -65,23 +91,46 @@ class ApprovalWorkflow:
         await self._notify("expired")
         return self._result
 
+    async def _collect(self, stage: int) -> bool:
+        """Ask the stage's approvers; ``False`` when it expired without a decision."""
+        timers = self._input.timers
+        await self._notify("requested")
+        if await self._moved_within(stage, timers.remind_after):
+            return True
+        self._reminders += 1
+        await self._notify("reminder")
+        if await self._moved_within(stage, timers.escalate_after):
+            return True
+        if self._level < len(self._plan[stage].escalate_to):
+            self._level += 1
+            await self._notify("escalated")
+        return await self._moved_within(stage, timers.expire_after)
+
+    # -- deciding ---------------------------------------------------------------------------
+
     @workflow.update
-    def decide(self, vote: ApprovalVote) -> ApprovalResult:
-        # A delegate decides under the authority of the approver they stand in for: that
-        # approver is who the runtime checks against the chain; the delegate is kept apart.
-        authority = vote.delegation.approver if vote.delegation else vote.approver
-        self._result = ApprovalResult(
-            decision=ApprovalDecision(
-                digest=vote.digest,
-                outcome="approved" if vote.approve else "denied",
-                approver=authority,
-                reason=vote.reason,
-            ),
-            decided_at=workflow.now(),
-            escalation_level=self._level,
-            decided_by=vote.approver,
-        )
-        return self._result
+    async def decide(self, vote: ApprovalVote) -> ApprovalResult:
+        stage, count = self._stage, len(self._approved[self._stage])
+        authority = vote.approver
+        self._check_still_open(stage, count, authority)
+        if vote.delegation is not None:
+            delegation = await self._verified_delegation(vote)
+            authority = delegation.approver
+            self._check_still_open(stage, count, authority)
+        if not vote.approve:
+            return self._end(vote, authority, outcome="denied")
+        edited: ApprovalDecision | None = None
+        if vote.edit is not None:
+            edited = await self._checked_edit(vote, authority)
+            self._check_still_open(stage, count, authority)
+        self._voters |= {authority, vote.approver}
+        self._approved[stage].append(authority)
+        if len(self._approved[stage]) < self._plan[stage].required:
+            return self._partial(vote, authority)
+        if stage + 1 < len(self._plan):
+            self._stage, self._level = stage + 1, 0
+            return self._partial(vote, authority)
+        return self._end(vote, authority, outcome="approved", edited=edited)
 
     @decide.validator
     def _validate_vote(self, vote: ApprovalVote) -> None:
@@ -92,6 +141,8 @@ class ApprovalWorkflow:
             raise ValueError("the decision is for a different call (digest mismatch)")
         if vote.approver == request.requester:
             raise ValueError("a requester cannot approve their own request")
+        if vote.approver in self._voters:
+            raise ValueError(f"{vote.approver} has already voted on this request")
         if vote.delegation is not None:
             self._validate_delegation(vote)
         elif vote.approver not in self._current_approvers:
@@ -99,9 +150,11 @@ class ApprovalWorkflow:
             raise ValueError(f"{vote.approver} is not an authorised approver for this request")
         if not vote.approve and not vote.reason.strip():
             raise ValueError("a denial needs a reason")
+        if vote.edit is not None:
+            self._validate_edit(vote)
 
     def _validate_delegation(self, vote: ApprovalVote) -> None:
-        """A delegate may stand in only for a current approver, and only during the leave."""
+        """Refuse a delegation claim that is wrong on its face; the org chart decides the rest."""
         delegation = vote.delegation
         assert delegation is not None
         if delegation.delegate != vote.approver:
@@ -113,11 +166,135 @@ class ApprovalWorkflow:
                 f"{delegation.approver} is not an authorised approver for this request, "
                 f"so {vote.approver} cannot decide as their delegate"
             )
+        if delegation.approver in self._voters:
+            raise ValueError(f"{delegation.approver} has already voted on this request")
         if not delegation.starts <= workflow.now() < delegation.ends:
             raise ValueError(
                 f"{vote.approver} is not {delegation.approver}'s delegate now (the leave is over "
                 "or has not started)"
             )
+
+    def _validate_edit(self, vote: ApprovalVote) -> None:
+        edit = vote.edit or {}
+        if not vote.approve:
+            raise ValueError("only an approval can edit the request")
+        if not edit:
+            raise ValueError("an edit must change at least one argument")
+        locked = sorted(set(edit) - set(self._request.editable))
+        if locked:
+            allowed = ", ".join(self._request.editable) or "none"
+            raise ValueError(
+                f"the approver may not change {', '.join(locked)} (editable: {allowed})"
+            )
+        stage = self._plan[self._stage]
+        last = self._stage + 1 == len(self._plan)
+        if not last or len(self._approved[self._stage]) + 1 < stage.required:
+            raise ValueError("only the vote that completes the approval can edit the request")
+        if not self._input.agent:
+            raise ValueError("this approval cannot check edits (it names no agent)")
+
+    async def _verified_delegation(self, vote: ApprovalVote) -> Delegation:
+        """The org chart's delegation for the voter now, or the update fails."""
+        check = ApproverCheck(
+            employee=vote.approver,
+            approvers=self._current_approvers,
+            requester=self._request.requester,
+        )
+        delegation: Delegation = await self._check("agentflow.check_approver", check, Delegation)
+        if not delegation.starts <= workflow.now() < delegation.ends:
+            raise ApplicationError(
+                f"{vote.approver} is not {delegation.approver}'s delegate now", type="NotAuthorised"
+            )
+        return delegation
+
+    async def _checked_edit(self, vote: ApprovalVote, authority: str) -> ApprovalDecision:
+        stages = self._stage_approvals()
+        stages = (*stages[:-1], (*stages[-1], authority))
+        approval = ApprovalDecision(
+            digest=self._request.digest,
+            outcome="approved",
+            approver=authority,
+            reason=vote.reason,
+            stage_approvals=stages,
+        )
+        check = EditCheck(
+            agent=self._input.agent,
+            request=self._request,
+            changes=vote.edit or {},
+            approval=approval,
+            conversation_id=self._input.conversation_id,
+            messages=self._input.messages,
+        )
+        return await self._check("agentflow.check_edit", check, ApprovalDecision)
+
+    async def _check(self, activity: str, arg: Any, result_type: type[Any]) -> Any:
+        try:
+            return await workflow.execute_activity(
+                activity,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=CHECK_TIMEOUT,
+                retry_policy=CHECK_RETRY,
+            )
+        except ActivityError as exc:
+            cause = exc.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+            raise ApplicationError(message, type="VoteRefused", non_retryable=True) from None
+
+    def _check_still_open(self, stage: int, count: int, authority: str) -> None:
+        """After an activity, make sure no other vote changed what this one was checked for."""
+        if self._result is not None:
+            raise ApplicationError(f"this approval is already {self._result.decision.outcome}")
+        if self._stage != stage or len(self._approved[stage]) != count:
+            raise ApplicationError("another vote was counted meanwhile; decide again")
+        if authority in self._voters or authority == self._request.requester:
+            raise ApplicationError(f"{authority} may not vote on this request again")
+
+    def _stage_approvals(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(tuple(people) for people in self._approved[: self._stage + 1])
+
+    def _partial(self, vote: ApprovalVote, authority: str) -> ApprovalResult:
+        """A vote counted while the approval still needs more: the result is not final."""
+        return ApprovalResult(
+            decision=ApprovalDecision(
+                digest=self._request.digest,
+                outcome="approved",
+                approver=authority,
+                reason=vote.reason,
+                stage_approvals=self._stage_approvals(),
+            ),
+            decided_at=workflow.now(),
+            escalation_level=self._level,
+            decided_by=vote.approver,
+            complete=False,
+        )
+
+    def _end(
+        self,
+        vote: ApprovalVote,
+        authority: str,
+        *,
+        outcome: str,
+        edited: ApprovalDecision | None = None,
+    ) -> ApprovalResult:
+        # A delegate decides under the authority of the approver they stand in for: that
+        # approver is who the runtime checks against the chain; the delegate is kept apart.
+        decision = edited or ApprovalDecision(
+            digest=vote.digest,
+            outcome="approved" if outcome == "approved" else "denied",
+            approver=authority,
+            reason=vote.reason,
+            stage_approvals=self._stage_approvals(),
+        )
+        self._result = ApprovalResult(
+            decision=decision,
+            decided_at=workflow.now(),
+            escalation_level=self._level,
+            decided_by=vote.approver,
+        )
+        return self._result
+
+    # -- state ------------------------------------------------------------------------------
 
     @workflow.query
     def status(self) -> ApprovalStatus:
@@ -128,11 +305,16 @@ class ApprovalWorkflow:
             current_approvers=self._current_approvers,
             reminders_sent=self._reminders,
             escalation_level=self._level,
+            stage=self._stage,
+            approved_by=self._stage_approvals(),
         )
 
-    async def _decided_within(self, delay: timedelta) -> bool:
+    async def _moved_within(self, stage: int, delay: timedelta) -> bool:
+        """Wait until the approval is decided or ``stage`` is done; ``False`` on timeout."""
         try:
-            await workflow.wait_condition(lambda: self._result is not None, timeout=delay)
+            await workflow.wait_condition(
+                lambda: self._result is not None or self._stage != stage, timeout=delay
+            )
         except TimeoutError:
             return False
         return True

@@ -4,7 +4,8 @@
   delegates, in the application's database; resolves a request's approver chain.
 - :class:`ApprovalDesk`: the path every channel (Slack, web inbox, CLI) takes from a person's
   decision to the approval workflow, checked against the org chart.
-- :class:`ApprovalLedger`: the audit record of each approval and its single-use lock;
+- :class:`ApprovalLedger`: the audit record of each approval (with its proposed, approved and
+  executed calls, :class:`ApprovalCall`) and its single-use lock;
   :class:`LedgerChannel` records an approval's life from the worker.
 
 The Slack channel lives in :mod:`agentflow.approvals.slack` (it needs ``slack-sdk``).
@@ -14,6 +15,7 @@ from agentflow.approvals.desk import ApprovalDesk, PendingApproval
 from agentflow.approvals.ledger import ApprovalLedger, LedgerChannel, schema_version
 from agentflow.approvals.orgchart import EmployeeSpec, LeaveSpec, OrgChart, OrgChartSpec
 from agentflow.approvals.tables import (
+    ApprovalCall,
     ApprovalLimit,
     ApprovalRecord,
     Employee,
@@ -35,6 +37,7 @@ __all__ = [
     "ApprovalDesk",
     "PendingApproval",
     # the ledger
+    "ApprovalCall",
     "ApprovalLedger",
     "ApprovalRecord",
     "LedgerChannel",

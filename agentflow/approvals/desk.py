@@ -6,20 +6,24 @@ vote the workflow will accept, or refuses with a reason and changes nothing:
 1. the person must be in the org chart (an unknown Slack user or handle authorises nothing);
 2. the approval must exist and still be pending, and the digest the person was shown must be the
    digest of the request (a stale or forged button cannot approve another call);
-3. the person must be a current approver of that request, or the delegate of one who is on leave
-   right now, and never the requester.
+3. the person must be a current approver of that request (of the stage now collecting votes),
+   or the delegate of one who is on leave right now, never the requester, and must not have
+   voted on it already;
+4. an edit may change only the arguments the request lets the approver change; the workflow has
+   the edited call validated and checked by the tool's preconditions before it counts the vote.
 
-The workflow's update validator checks the same rules again (requester, chain, digest, leave
-window, already decided) against its own state: the desk is the friendly refusal, the validator
-is the guarantee.
+The workflow checks the same rules again against its own state, and asks the org chart itself
+who stands in for whom (a vote's delegation is a claim, never trusted): the desk is the friendly
+refusal, the workflow is the guarantee.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -122,6 +126,8 @@ class ApprovalDesk:
         request = status.request
         if employee_id == request.requester:
             raise ApprovalError("a requester cannot approve their own request")
+        if any(employee_id in people for people in status.approved_by):
+            raise ApprovalError(f"{employee_id} has already voted on this request")
         if not status.current_approvers:
             # No chain was resolved for this request: nobody is authorised (fail closed).
             raise ApprovalError("this request names no approvers, so nobody may decide it")
@@ -140,11 +146,16 @@ class ApprovalDesk:
         approve: bool,
         digest: str,
         reason: str = "",
+        edit: Mapping[str, Any] | None = None,
     ) -> ApprovalResult:
         """Approve or deny as ``employee_id`` the request whose digest ``digest`` they saw.
 
+        ``edit`` approves the request with these arguments changed (a new call, checked by the
+        workflow against the tool's arguments model and preconditions). The result is
+        ``complete=False`` while a stage or a later stage still needs votes.
+
         Raises :class:`ApprovalError` and changes nothing when any rule in the module docstring
-        is broken, or when the workflow's validator refuses the vote.
+        is broken, or when the workflow refuses the vote.
         """
         self.employee(employee_id)
         status = await self.status(approval_id)
@@ -156,15 +167,25 @@ class ApprovalDesk:
         delegation = self.authority(employee_id, status)
         if not approve and not reason.strip():
             raise ApprovalError("a denial needs a reason")
+        if edit is not None:
+            if not approve:
+                raise ApprovalError("only an approval can edit the request")
+            locked = sorted(set(edit) - set(request.editable))
+            if locked:
+                allowed = ", ".join(request.editable) or "none"
+                raise ApprovalError(
+                    f"the approver may not change {', '.join(locked)} (editable: {allowed})"
+                )
         vote = ApprovalVote(
             digest=digest,
             approver=employee_id,
             approve=approve,
             reason=reason.strip(),
             delegation=delegation,
+            edit=None if edit is None else dict(edit),
         )
         result = await self.agents.decide(approval_id, vote)
-        if self.ledger is not None:
+        if self.ledger is not None and result.complete:
             conversation_id = approval_id.split("/approval/", 1)[0]
             self.ledger.record_request(approval_id, conversation_id, request)
             self.ledger.record_result(approval_id, result)

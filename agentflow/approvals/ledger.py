@@ -7,6 +7,9 @@ workers racing must still not turn one approval into two purchases. So a side-ef
 who won. The same execution retried (same idempotency key) finds its own claim and goes on; any
 other execution is refused.
 
+Three calls stay distinct (:class:`~agentflow.approvals.tables.ApprovalCall`): the one the model
+proposed, the one the approver approved (the same, or their edit of it), the one executed.
+
 The record is written from three places, each idempotently, so that it is complete whichever
 of them ran: the approval channel (request, escalation, outcome — see :class:`LedgerChannel`),
 the :class:`~agentflow.approvals.desk.ApprovalDesk` (the decision it handed to the workflow),
@@ -23,9 +26,9 @@ from typing import Any
 
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
-from agentflow.approvals.tables import ApprovalRecord, create_tables, now
+from agentflow.approvals.tables import ApprovalCall, ApprovalRecord, create_tables, now
 from agentflow.binding import ApprovalDecision, ApprovalRequest, canonical_json
 from agentflow.context import RunContext
 from agentflow.temporal.channel import ApprovalChannel
@@ -59,6 +62,12 @@ class ApprovalLedger:
         with Session(self.engine) as session:
             return session.get(ApprovalRecord, approval_id)
 
+    def calls(self, approval_id: str) -> dict[str, ApprovalCall]:
+        """The approval's calls by role: ``proposed``, ``approved``, ``executed`` (once known)."""
+        with Session(self.engine) as session:
+            query = select(ApprovalCall).where(ApprovalCall.approval_id == approval_id)
+            return {call.role: call for call in session.exec(query).all()}
+
     # -- recording -----------------------------------------------------------------------------
 
     def record_request(
@@ -80,6 +89,7 @@ class ApprovalLedger:
             requested_at=now(),
         )
         self._insert_if_absent(record)
+        self._record_call(approval_id, "proposed", request.tool, request.digest, request.arguments)
 
     def record_result(self, approval_id: str, result: ApprovalResult) -> None:
         """Write the outcome once; a record already decided keeps its first outcome."""
@@ -100,6 +110,12 @@ class ApprovalLedger:
         )
         with self.engine.begin() as connection:
             connection.execute(statement)
+        record = self.get(approval_id)
+        if decision.approved and record is not None and record.digest == decision.request_digest:
+            arguments = decision.arguments
+            if arguments is None:
+                arguments = json.loads(record.arguments)
+            self._record_call(approval_id, "approved", record.tool, decision.digest, arguments)
 
     def record_notice(self, notice: ApprovalNotice) -> None:
         """What :class:`LedgerChannel` does with each notice of an approval's life."""
@@ -127,6 +143,10 @@ class ApprovalLedger:
         """
         if not decision.approved:
             return False
+        approved = self.calls(approval_id).get("approved")
+        if approved is not None and approved.digest != decision.digest:
+            # The approver approved another call than the one about to run.
+            return False
         self._insert_if_absent(
             ApprovalRecord(
                 approval_id=approval_id,
@@ -135,7 +155,7 @@ class ApprovalLedger:
                 tool_call_id=tool_call_id,
                 schema_version=self.schema_versions.get(tool, ""),
                 policy_version=self.policy_version,
-                digest=decision.digest,
+                digest=decision.request_digest,
                 requester=requester,
                 state="approved",
                 authority=decision.approver,
@@ -147,7 +167,7 @@ class ApprovalLedger:
             update(ApprovalRecord)
             .where(
                 col(ApprovalRecord.approval_id) == approval_id,
-                col(ApprovalRecord.digest) == decision.digest,
+                col(ApprovalRecord.digest) == decision.request_digest,
                 col(ApprovalRecord.state).in_(("approved", "pending")),
                 col(ApprovalRecord.consumed_at).is_(None),
             )
@@ -159,12 +179,23 @@ class ApprovalLedger:
             )
         )
         with self.engine.begin() as connection:
-            if connection.execute(claim).rowcount == 1:
-                return True
+            claimed = connection.execute(claim).rowcount == 1
         record = self.get(approval_id)
+        if claimed and record is not None:
+            # The executor ran exactly the call whose digest the decision carries (it refuses
+            # any other): the edited arguments when the approver edited, else the proposed ones.
+            arguments = decision.arguments
+            if arguments is None:
+                arguments = json.loads(record.arguments)
+            self._record_call(approval_id, "executed", tool, decision.digest, arguments)
+            return True
         # A retry of the execution that already holds the claim may go on (its tool is
         # idempotent under the same key); nobody else may.
-        return record is not None and record.digest == decision.digest and record.consumed_by == key
+        return (
+            record is not None
+            and record.digest == decision.request_digest
+            and record.consumed_by == key
+        )
 
     def use(self, ctx: RunContext[Any], tool: str) -> bool:
         """:meth:`consume` the approval a tool body received in ``ctx`` (``False`` if none).
@@ -183,6 +214,33 @@ class ApprovalLedger:
             conversation_id=ctx.conversation_id,
             tool_call_id=ctx.tool_call_id,
         )
+
+    def _record_call(
+        self, approval_id: str, role: str, tool: str, digest: str, arguments: dict[str, Any]
+    ) -> None:
+        """Write one of the approval's calls once; the first writer's row stands."""
+        with Session(self.engine) as session:
+            found = session.exec(
+                select(ApprovalCall).where(
+                    ApprovalCall.approval_id == approval_id, ApprovalCall.role == role
+                )
+            ).first()
+            if found is not None:
+                return
+            session.add(
+                ApprovalCall(
+                    approval_id=approval_id,
+                    role=role,
+                    tool=tool,
+                    digest=digest,
+                    arguments=canonical_json(arguments),
+                    recorded_at=now(),
+                )
+            )
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
 
     def _insert_if_absent(self, record: ApprovalRecord) -> None:
         with Session(self.engine) as session:

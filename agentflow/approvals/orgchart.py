@@ -10,6 +10,10 @@ may approve the amount (:class:`~agentflow.approvals.tables.ApprovalLimit`): a m
 small overspend, a director above the manager's limit. The first is the approver, the next is
 where the request escalates. The requester is never in their own chain, and a cycle in the data
 ends the walk instead of looping.
+
+When the line manager must always sign and a senior level must sign too above the manager's
+limit, :meth:`OrgChart.approval_stages` gives ordered stages instead (manager, then director);
+:meth:`OrgChart.level_stage` gives an M-of-N stage (two of the company's directors).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from agentflow.approvals.tables import ApprovalLimit, Employee, Leave, create_tables, utc
+from agentflow.binding import ApprovalStage
 from agentflow.temporal.contracts import Delegation
 
 
@@ -115,6 +120,60 @@ class OrgChart:
                 if limit is not None and amount <= limit:
                     chain.append(person.id)
         return tuple(chain)
+
+    def approval_stages(self, requester: str, amount: float) -> tuple[ApprovalStage, ...]:
+        """The manager's stage, then (above the manager's limit) the nearest senior who may.
+
+        Within the amount the manager may approve, one stage: the manager, escalating to the
+        next person above who may approve it. Above it, two ordered stages: the manager signs
+        first, then the nearest person up the line whose level may approve ``amount`` (escalating
+        to the next such). Empty when nobody may approve that much: refuse (fail closed).
+        """
+        with Session(self.engine) as session:
+            limits = {row.level: row.max_amount for row in session.exec(select(ApprovalLimit))}
+            line = self._line(session, requester)
+        if not line:
+            return ()
+        able = [
+            p.id for p in line if (limits.get(p.level) is not None and amount <= limits[p.level])
+        ]
+        if not able:
+            return ()
+        manager = line[0].id
+        if able[0] == manager:
+            return (
+                ApprovalStage(approvers=(manager,), escalate_to=tuple(able[1:2]), name="manager"),
+            )
+        senior = next(p for p in line if p.id == able[0])
+        return (
+            ApprovalStage(approvers=(manager,), name="manager"),
+            ApprovalStage(approvers=(senior.id,), escalate_to=tuple(able[1:2]), name=senior.level),
+        )
+
+    def level_stage(
+        self, level: str, required: int, *, exclude: Iterable[str] = ()
+    ) -> ApprovalStage | None:
+        """``required`` of everyone at ``level`` (minus ``exclude``); ``None`` if too few."""
+        excluded = set(exclude)
+        with Session(self.engine) as session:
+            query = select(Employee).where(Employee.level == level).order_by(col(Employee.id))
+            people = tuple(e.id for e in session.exec(query).all() if e.id not in excluded)
+        if len(people) < required:
+            return None
+        return ApprovalStage(approvers=people, required=required, name=f"{required} of {level}")
+
+    @staticmethod
+    def _line(session: Session, requester: str) -> list[Employee]:
+        """The people above ``requester``, nearest first; a cycle ends the walk."""
+        line: list[Employee] = []
+        person = session.get(Employee, requester)
+        seen = {requester}
+        while person is not None and person.manager_id and person.manager_id not in seen:
+            seen.add(person.manager_id)
+            person = session.get(Employee, person.manager_id)
+            if person is not None:
+                line.append(person)
+        return line
 
     def delegation(
         self, delegate: str, approvers: Sequence[str], at: datetime

@@ -12,6 +12,9 @@ by name::
     SLACK_SIGNING_SECRET    verifies Slack's HTTP requests (required for the HTTP endpoint)
     SLACK_APP_TOKEN         xapp-…: Socket Mode instead of a public HTTP endpoint
     SLACK_API_URL           another Web API base URL (a local stand-in in tests)
+    AGENTFLOW_PUBLIC_URL    the web app's public base URL: approval messages link to the
+                            conversation's timeline under it
+    AGENTFLOW_AUDITORS      comma-separated handles who may read every conversation's timeline
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, create_engine
@@ -35,7 +38,11 @@ if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
     from starlette.applications import Starlette
 
+    from agentflow.audit.store import AuditStore
+
 DEFAULT_DATABASE_URL = "sqlite:///.agentflow/agentflow.db"
+AUDIT_DATABASE_URL = "sqlite:///.agentflow/audit.db"
+"""``agentflow.audit.DEFAULT_DATABASE_URL``, repeated: importing it would load the audit store."""
 
 
 class ApprovalSettings(BaseModel):
@@ -49,6 +56,8 @@ class ApprovalSettings(BaseModel):
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
     slack_api_url: str | None = None
+    public_url: str | None = None
+    auditors: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApprovalSettings:
@@ -66,6 +75,17 @@ class ApprovalSettings(BaseModel):
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             slack_app_token=get("SLACK_APP_TOKEN"),
             slack_api_url=get("SLACK_API_URL"),
+            public_url=get("AGENTFLOW_PUBLIC_URL"),
+            auditors=tuple(
+                a.strip() for a in (get("AGENTFLOW_AUDITORS") or "").split(",") if a.strip()
+            ),
+        )
+
+    @property
+    def audit_database_url(self) -> str:
+        """Where ``configure_tracing`` writes the trail: ``DATABASE_URL``, else its own default."""
+        return (
+            AUDIT_DATABASE_URL if self.database_url == DEFAULT_DATABASE_URL else self.database_url
         )
 
     @property
@@ -106,8 +126,37 @@ def approval_channel(
     if settings.slack_enabled:
         from agentflow.approvals.slack.channel import SlackChannel
 
-        then = SlackChannel(settings.slack_client(), OrgChart(engine), summarise=summarise)
+        then = SlackChannel(
+            settings.slack_client(),
+            OrgChart(engine),
+            summarise=summarise,
+            public_url=settings.public_url,
+        )
     return LedgerChannel(ledger or ApprovalLedger(engine), then)
+
+
+class WorkerApprovals(TypedDict):
+    """The approval options of ``create_worker``: ``create_worker(..., **worker_approvals(s))``."""
+
+    channel: ApprovalChannel
+    org: OrgChart
+
+
+def worker_approvals(
+    settings: ApprovalSettings,
+    engine: Engine | None = None,
+    *,
+    ledger: ApprovalLedger | None = None,
+    summarise: Summariser = default_summary,
+) -> WorkerApprovals:
+    """What a worker needs for approvals: where notices go, and who stands in for whom.
+
+    The channel is :func:`approval_channel` (the ledger, then Slack when ``SLACK_BOT_TOKEN`` is
+    set, else the log); the org chart lets the approval workflow verify a delegate's vote.
+    """
+    engine = engine or settings.engine()
+    channel = approval_channel(settings, engine, ledger=ledger, summarise=summarise)
+    return WorkerApprovals(channel=channel, org=OrgChart(engine))
 
 
 async def build_desk(settings: ApprovalSettings, engine: Engine | None = None) -> ApprovalDesk:
@@ -122,9 +171,17 @@ async def build_desk(settings: ApprovalSettings, engine: Engine | None = None) -
 
 
 def build_web_app(
-    settings: ApprovalSettings, desk: ApprovalDesk, *, summarise: Summariser = default_summary
+    settings: ApprovalSettings,
+    desk: ApprovalDesk,
+    *,
+    summarise: Summariser = default_summary,
+    audit: AuditStore | None = None,
 ) -> Starlette:
-    """The web app with the Slack endpoint when Slack is configured for HTTP."""
+    """The web app with the Slack endpoint when Slack is configured for HTTP.
+
+    With ``audit`` (``AuditStore(settings.audit_database_url)``), it also serves each
+    conversation's timeline to its user, its approvers and ``AGENTFLOW_AUDITORS``.
+    """
     from agentflow.approvals.slack.interactions import SlackInteractions
     from agentflow.web.app import create_app
 
@@ -137,5 +194,10 @@ def build_web_app(
             )
         slack = SlackInteractions(desk, settings.slack_client())
     return create_app(
-        desk, slack=slack, signing_secret=settings.slack_signing_secret, summarise=summarise
+        desk,
+        slack=slack,
+        signing_secret=settings.slack_signing_secret,
+        summarise=summarise,
+        audit=audit,
+        auditors=settings.auditors,
     )

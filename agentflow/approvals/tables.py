@@ -104,6 +104,28 @@ class ApprovalRecord(SQLModel, table=True):
     """The idempotency key of the one execution that used the approval."""
 
 
+class ApprovalCall(SQLModel, table=True):
+    """One of the calls an approval involves, kept apart: proposed, approved, executed.
+
+    The model *proposed* a call; the approver *approved* it as it was or edited (a cheaper
+    fare: a new call, with its own digest); the runtime *executed* the call the approval was
+    for. One row per role and approval, written once.
+    """
+
+    __tablename__ = "agentflow_approval_call"  # pyright: ignore[reportAssignmentType]
+    __table_args__ = (UniqueConstraint("approval_id", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    approval_id: str = Field(index=True)
+    role: str
+    """proposed, approved or executed."""
+    tool: str
+    digest: str
+    arguments: str
+    """Canonical JSON of the call's arguments."""
+    recorded_at: datetime = _when()
+
+
 class SlackPost(SQLModel, table=True):
     """A Slack message posted about an approval, so it can be updated and never posted twice.
 
@@ -125,7 +147,7 @@ class SlackPost(SQLModel, table=True):
     ts: str
 
 
-TABLES = (Employee, ApprovalLimit, Leave, ApprovalRecord, SlackPost)
+TABLES = (Employee, ApprovalLimit, Leave, ApprovalRecord, ApprovalCall, SlackPost)
 
 
 def create_tables(engine: Engine) -> None:

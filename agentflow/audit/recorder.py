@@ -135,6 +135,8 @@ class SpanRecorder:
             attributes[attrs.CONVERSATION_ID] = notice.conversation_id
             if notice.decision is not None:
                 attributes.update(attrs.approval_decision(notice.decision, content=self.content))
+            if notice.result is not None and notice.result.decided_by:
+                attributes[attrs.APPROVAL_DECIDED_BY] = notice.result.decided_by
             span.set_attributes(attributes)
         span.end()
 

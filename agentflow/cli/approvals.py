@@ -136,12 +136,48 @@ def show(ctx: typer.Context, approval_id: str) -> None:
     _run(run())
 
 
+EditOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--edit",
+        help="Approve with this argument changed, as field=value; repeatable. "
+        "Only the fields the policy lets approvers edit; the edited call is checked again.",
+    ),
+]
+
+
 @approvals_app.command()
 def approve(
-    ctx: typer.Context, approval_id: str, as_: AsOption, digest: DigestOption = None
+    ctx: typer.Context,
+    approval_id: str,
+    as_: AsOption,
+    digest: DigestOption = None,
+    edit: EditOption = None,
 ) -> None:
-    """Approve APPROVAL_ID as the employee given with --as."""
-    _run(_decide(ctx, approval_id, as_, approve=True, digest=digest, reason=""))
+    """Approve APPROVAL_ID as the employee given with --as (optionally with --edit)."""
+
+    async def run() -> None:
+        changes = parse_edits(edit or [])
+        await _decide(ctx, approval_id, as_, approve=True, digest=digest, reason="", edit=changes)
+
+    _run(run())
+
+
+def parse_edits(items: list[str]) -> dict[str, Any] | None:
+    """``["price=980", "offer_id=LX318"]`` -> ``{"price": "980", "offer_id": "LX318"}``.
+
+    Values stay text: the tool's arguments model converts them (``"980"`` to a number where the
+    field is one) when the edited call is validated, and refuses what it cannot convert.
+    """
+    if not items:
+        return None
+    changes: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise ApprovalError(f"--edit takes field=value, not {item!r}")
+        changes[name.strip()] = raw
+    return changes
 
 
 @approvals_app.command()
@@ -164,6 +200,7 @@ async def _decide(
     approve: bool,
     digest: str | None,
     reason: str,
+    edit: dict[str, Any] | None = None,
 ) -> None:
     desk = await _desk(ctx)
     status = await desk.status(approval_id)
@@ -174,12 +211,33 @@ async def _decide(
             "it is not the call you were shown (give 12 or more characters)"
         )
     out().print(_panel(approval_id, status))
-    result = await desk.decide(approval_id, employee, approve=approve, digest=actual, reason=reason)
+    result = await desk.decide(
+        approval_id, employee, approve=approve, digest=actual, reason=reason, edit=edit
+    )
     decision = result.decision
     by = result.decided_by or decision.approver or "?"
     if result.decided_by and result.decided_by != decision.approver:
         by += f" for {decision.approver}"
+    if not result.complete:
+        out().print(f"your approval is counted (by {by}); the request still needs more approvals")
+        return
     out().print(f"[bold]{decision.outcome}[/] by {by}" + (f": {reason}" if reason else ""))
+    if decision.arguments is not None:
+        executed = ", ".join(f"{k}={v}" for k, v in decision.arguments.items())
+        out().print(f"edited: the call that will run is {status.request.tool}({executed})")
+        out().print(f"digest {decision.digest}")
+
+
+def _stages(status: ApprovalStatus) -> str:
+    plan = status.request.plan()
+    if len(plan) == 1 and plan[0].required == 1:
+        return ""
+    lines = [
+        f"  stage {n}: {stage.required} of {', '.join(stage.eligible())}"
+        + (" ← now" if n - 1 == status.stage else "")
+        for n, stage in enumerate(plan, start=1)
+    ]
+    return "stages:\n" + "\n".join(lines) + "\n"
 
 
 def _panel(approval_id: str, status: ApprovalStatus) -> Panel:
@@ -192,6 +250,8 @@ def _panel(approval_id: str, status: ApprovalStatus) -> Panel:
         f"why:\n{reasons}\n"
         f"approvers: {' → '.join(request.approvers) or 'none'} "
         f"(now: {', '.join(status.current_approvers) or 'none'})\n"
+        f"{_stages(status)}"
+        f"editable by the approver: {', '.join(request.editable) or 'nothing'}\n"
         f"state: {status.state} · reminders {status.reminders_sent} · "
         f"escalation {status.escalation_level}\n"
         f"digest {request.digest}"
@@ -211,10 +271,12 @@ def serve(
         import uvicorn
 
         from agentflow.approvals.settings import build_web_app
+        from agentflow.audit.store import AuditStore
 
         config: ApprovalSettings = ctx.obj
         desk = await _desk(ctx)
-        app = build_web_app(config, desk)
+        audit = AuditStore(config.audit_database_url)
+        app = build_web_app(config, desk, audit=audit)
         socket = None
         if config.slack_enabled and config.slack_app_token:
             from agentflow.approvals.slack import SlackInteractions, connect_socket_mode

@@ -10,6 +10,7 @@ from rich.console import Console
 from temporalio.worker import Worker
 
 from agentflow.agent import Agent
+from agentflow.approvals.settings import ApprovalSettings, worker_approvals
 from agentflow.audit import configure_tracing
 from agentflow.cli.loading import load_agent
 from agentflow.exceptions import ConfigurationError
@@ -47,6 +48,9 @@ async def run_worker(
 ) -> None:
     queues = _by_queue(references, task_queue)
     client = await connect(address, namespace)
+    # Approval notices go to the ledger and Slack (when SLACK_BOT_TOKEN is set); the org chart
+    # lets the approval workflow check a delegate's vote against the recorded leave.
+    approvals = worker_approvals(ApprovalSettings.from_env())
     tracing = configure_tracing()
     try:
         workers: list[Worker] = []
@@ -54,7 +58,14 @@ async def run_worker(
             deps = {agent.name: factory for agent, factory in entries if factory is not None}
             agents = [agent for agent, _ in entries]
             workers.append(
-                create_worker(client, agents, task_queue=queue, deps=deps, tracer_provider=tracing)
+                create_worker(
+                    client,
+                    agents,
+                    task_queue=queue,
+                    deps=deps,
+                    tracer_provider=tracing,
+                    **approvals,
+                )
             )
             names = ", ".join(agent.name for agent in agents)
             console.print(f"worker for [bold]{names}[/] on {address}, task queue {queue!r}")
@@ -80,11 +91,12 @@ async def run_dev(
         console.print("starting the embedded Temporal server…")
         await server.start()
         address = server.address
+    approvals = worker_approvals(ApprovalSettings.from_env())
     tracing = configure_tracing()
     try:
         client = await connect(address)
         worker = create_worker(
-            client, agents, task_queue=task_queue, deps=deps, tracer_provider=tracing
+            client, agents, task_queue=task_queue, deps=deps, tracer_provider=tracing, **approvals
         )
         console.print(f"Temporal: {address}")
         if server is not None and server.ui_address:

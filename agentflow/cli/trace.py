@@ -146,11 +146,10 @@ def _approval_label(a: dict[str, Any]) -> str:
     if attrs.APPROVAL_OUTCOME in a:
         outcome = str(a[attrs.APPROVAL_OUTCOME])
         colour = "green" if outcome == "approved" else "red"
-        by = (
-            f" by [bold]{escape(str(a[attrs.APPROVAL_APPROVER]))}[/]"
-            if a.get(attrs.APPROVAL_APPROVER)
-            else ""
-        )
+        approver, person = a.get(attrs.APPROVAL_APPROVER), a.get(attrs.APPROVAL_DECIDED_BY)
+        by = f" by [bold]{escape(str(person or approver))}[/]" if person or approver else ""
+        if person and approver and person != approver:
+            by += f" (for {escape(str(approver))}, on leave)"
         why = (
             f": {escape(str(a[attrs.APPROVAL_DECISION_REASON]))}"
             if a.get(attrs.APPROVAL_DECISION_REASON)

@@ -9,18 +9,27 @@ a span here, in the activity, where it runs once per attempt: workflow code re-r
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
 from opentelemetry.trace import NoOpTracer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agentflow.audit.recorder import SpanRecorder
+from agentflow.binding import ApprovalDecision
 from agentflow.context import RunContext
-from agentflow.exceptions import ConfigurationError, ModelError, ModelHTTPError
-from agentflow.execution import invoke_tool
+from agentflow.exceptions import ApprovalError, ConfigurationError, ModelError, ModelHTTPError
+from agentflow.execution import approve_with_edits, invoke_tool
 from agentflow.messages import ModelResponse
 from agentflow.temporal.channel import ApprovalChannel, LogChannel
 from agentflow.temporal.contracts import (
     ApprovalNotice,
+    ApproverCheck,
+    Delegation,
+    EditCheck,
     ModelCallInput,
     ToolCallInput,
     ToolCallResult,
@@ -28,13 +37,26 @@ from agentflow.temporal.contracts import (
 from agentflow.temporal.registry import registered
 
 
+class DelegationLookup(Protocol):
+    """Who stands in for whom, from the application's database (an ``OrgChart`` is one)."""
+
+    def delegation(
+        self, delegate: str, approvers: Sequence[str], at: datetime
+    ) -> Delegation | None: ...
+
+
 class AgentActivities:
     """The activities a worker hosts; one instance serves every registered agent."""
 
     def __init__(
-        self, channel: ApprovalChannel | None = None, *, recorder: SpanRecorder | None = None
+        self,
+        channel: ApprovalChannel | None = None,
+        *,
+        recorder: SpanRecorder | None = None,
+        org: DelegationLookup | None = None,
     ) -> None:
         self.channel: ApprovalChannel = channel or LogChannel()
+        self.org = org
         # A recorder on a no-op tracer records nothing and builds no attributes.
         self.recorder = recorder or SpanRecorder(NoOpTracer())
 
@@ -87,3 +109,49 @@ class AgentActivities:
         await self.channel.notify(notice)
         # Recorded once the humans have actually been told.
         self.recorder.approval_notice(notice, since=activity.info().scheduled_time)
+
+    @activity.defn(name="agentflow.check_approver")
+    async def check_approver(self, check: ApproverCheck) -> Delegation:
+        """The org chart's delegation that lets ``check.employee`` vote now, or a refusal.
+
+        The approval workflow runs this for every vote that claims a delegation, so that who
+        stands in for whom comes from the database, never from the vote. A worker without an
+        org chart refuses every delegation (fail closed).
+        """
+        if self.org is None:
+            raise _refusal(
+                "delegations cannot be verified: this worker has no org chart", "NotAuthorised"
+            )
+        org = self.org
+        delegation = await asyncio.to_thread(
+            org.delegation, check.employee, check.approvers, datetime.now(UTC)
+        )
+        if delegation is None or delegation.approver == check.requester:
+            raise _refusal(
+                f"{check.employee} is not an authorised approver for this request", "NotAuthorised"
+            )
+        return delegation
+
+    @activity.defn(name="agentflow.check_edit")
+    async def check_edit(self, check: EditCheck) -> ApprovalDecision:
+        """The approving decision for the edited call, or a refusal naming the broken rules."""
+        try:
+            entry = registered(check.agent)
+            tool = entry.agent.tools[check.request.tool]
+        except (ConfigurationError, KeyError) as exc:
+            raise _refusal(f"the edit cannot be checked: {exc}", "EditRefused") from exc
+        ctx = RunContext(
+            deps=entry.deps(),
+            user=check.request.requester,
+            conversation_id=check.conversation_id,
+            tool_call_id=check.request.tool_call_id,
+            messages=check.messages,
+        )
+        try:
+            return await approve_with_edits(tool, ctx, check.request, check.changes, check.approval)
+        except ApprovalError as exc:
+            raise _refusal(str(exc), "EditRefused") from exc
+
+
+def _refusal(message: str, kind: str) -> ApplicationError:
+    return ApplicationError(message, type=kind, non_retryable=True)

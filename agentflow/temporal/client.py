@@ -2,13 +2,21 @@
 
 The web app, the CLI and Slack all go through :class:`AgentClient`; none of them talks to the
 workflows directly, so validation errors come back the same way everywhere.
+
+Temporal's own failures come back as agentflow errors too: an update that times out, or a
+server that cannot be reached, raises :class:`~agentflow.exceptions.TemporalUnavailable` with a
+one-line message. A decision is idempotent by its content: each vote is sent under an update id
+derived from it, and a vote retried after a timeout that had in fact landed returns the result
+it got then (read from the approval's history), not "already approved".
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from temporalio.client import (
@@ -16,11 +24,13 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
-from agentflow.exceptions import ApprovalError, InvalidInput
+from agentflow.binding import canonical_json
+from agentflow.exceptions import ApprovalError, InvalidInput, TemporalUnavailable
 from agentflow.temporal.contracts import (
     AgentReply,
     AgentWorkflowInput,
@@ -51,7 +61,9 @@ class AgentClient:
         *,
         task_queue: str = DEFAULT_TASK_QUEUE,
         tracer_provider: TracerProvider | None = None,
+        rpc_timeout: timedelta | None = None,
     ) -> None:
+        """``rpc_timeout`` bounds each update call (default: Temporal's, which waits on)."""
         if tracer_provider is not None:
             # Conversations become traces in the audit trail (see agentflow.audit).
             from agentflow.audit.temporal import traced_client
@@ -59,6 +71,7 @@ class AgentClient:
             client = traced_client(client, tracer_provider)
         self.client = client
         self.task_queue = task_queue
+        self.rpc_timeout = rpc_timeout
 
     async def start_conversation(
         self,
@@ -81,7 +94,7 @@ class AgentClient:
     async def send(self, conversation_id: str, text: str) -> AgentReply:
         """Send a message and wait for the reply (``awaiting_approval`` while one waits)."""
         try:
-            return await _update(
+            return await self._update(
                 self._conversation(conversation_id),
                 "send_message",
                 SendMessage(text=text),
@@ -95,12 +108,25 @@ class AgentClient:
     ) -> AsyncIterator[Step | AgentReply]:
         """Send a message and yield each step as it happens, then the reply."""
         handle = self._conversation(conversation_id)
-        seen = len(await handle.query("steps", 0, result_type=list[Step]))
+        # Step indexes run on across continue-as-new: start after the last one, whichever run
+        # holds it, not at this run's count.
+        current = await handle.query("steps", 0, result_type=list[Step])
+        if current:
+            seen = current[-1].index + 1
+        else:
+            seen = (await self._run_origin(conversation_id, (await handle.describe()).run_id))[1]
         reply_task = asyncio.create_task(self.send(conversation_id, text))
         try:
             while True:
                 done = reply_task.done()
-                for step in await handle.query("steps", seen, result_type=list[Step]):
+                # Polls ask the latest run; the last one pages back, in case the turn ended
+                # with a continue-as-new that the poll before did not see.
+                steps = (
+                    await self.steps(conversation_id, seen)
+                    if done
+                    else await handle.query("steps", seen, result_type=list[Step])
+                )
+                for step in steps:
                     seen = step.index + 1
                     yield step
                 if done:
@@ -113,7 +139,7 @@ class AgentClient:
 
     async def wait_for_turn(self, conversation_id: str, turn: int) -> AgentReply:
         """The final reply of ``turn``, once its approvals are decided and the agent answered."""
-        return await _update(
+        return await self._update(
             self._conversation(conversation_id), "wait_for_turn", WaitForTurn(turn=turn), AgentReply
         )
 
@@ -121,9 +147,34 @@ class AgentClient:
         return await self._conversation(conversation_id).query("transcript", result_type=Transcript)
 
     async def steps(self, conversation_id: str, since: int = 0) -> list[Step]:
-        return await self._conversation(conversation_id).query(
-            "steps", since, result_type=list[Step]
-        )
+        """Steps with ``index >= since``, those of runs before a continue-as-new included.
+
+        Each run answers for its own steps (a closed run's query is answered by a worker
+        replaying it) and starts at the index its input carries, so earlier runs are asked only
+        when ``since`` lies before the run that was asked last.
+        """
+        run_id: str | None = (await self._conversation(conversation_id).describe()).run_id
+        found: list[Step] = []
+        while run_id:
+            previous, offset = await self._run_origin(conversation_id, run_id)
+            handle = self.client.get_workflow_handle(conversation_id, run_id=run_id)
+            found = await handle.query("steps", since, result_type=list[Step]) + found
+            if since >= offset:
+                break
+            run_id = previous
+        return found
+
+    async def _run_origin(self, conversation_id: str, run_id: str) -> tuple[str | None, int]:
+        """The run this one continued as new from (``None``: the first) and its first step."""
+        handle = self.client.get_workflow_handle(conversation_id, run_id=run_id)
+        async for event in handle.fetch_history_events(page_size=1):
+            started = event.workflow_execution_started_event_attributes
+            (start,) = await self.client.data_converter.decode(
+                started.input.payloads, [AgentWorkflowInput]
+            )
+            offset = cast(AgentWorkflowInput, start).step_offset
+            return started.continued_execution_run_id or None, offset
+        return None, 0
 
     async def pending_approvals(
         self, conversation_id: str | None = None
@@ -161,15 +212,27 @@ class AgentClient:
         """Approve or deny.
 
         Raises :class:`ApprovalError` for a decision the workflow refuses (wrong approver, other
-        digest, already decided); nothing is changed then.
+        digest, already decided); nothing is changed then. Sending the same vote again returns
+        the result it got the first time.
         """
         handle = self.client.get_workflow_handle(approval_id)
         try:
-            return await _update(handle, "decide", vote, ApprovalResult)
+            return await self._update(handle, "decide", vote, ApprovalResult, id=vote_id(vote))
         except WorkflowUpdateFailedError as exc:
-            raise ApprovalError(_reason(exc)) from exc
+            refused = exc
+        except TemporalUnavailable as exc:
+            landed = await self._landed(approval_id, vote)
+            if landed is not None:
+                return landed
+            raise TemporalUnavailable(
+                f"Temporal did not confirm the decision on {approval_id} in time; it may still "
+                "be recorded: read the approval's status before deciding again"
+            ) from exc
         except RPCError as exc:
             # A closed approval no longer accepts updates; say why in the validator's words.
+            landed = await self._landed(approval_id, vote)
+            if landed is not None:
+                return landed
             try:
                 state = (await self.approval_status(approval_id)).state
             except RPCError:
@@ -177,15 +240,76 @@ class AgentClient:
                     f"approval {approval_id} cannot be decided: {exc.message}"
                 ) from exc
             raise ApprovalError(f"this approval is already {state}") from exc
+        # Refused now; but if this very vote landed before (a retry after a timeout), its
+        # result then is the truthful answer.
+        landed = await self._landed(approval_id, vote)
+        if landed is not None:
+            return landed
+        raise ApprovalError(_reason(refused)) from refused
+
+    async def _landed(self, approval_id: str, vote: ApprovalVote) -> ApprovalResult | None:
+        """The result ``vote`` got if the approval's history holds it as accepted and completed."""
+        handle = self.client.get_workflow_handle(approval_id)
+        converter = self.client.data_converter
+        mine: set[str] = set()
+        try:
+            async for event in handle.fetch_history_events():
+                if event.HasField("workflow_execution_update_accepted_event_attributes"):
+                    request = event.workflow_execution_update_accepted_event_attributes
+                    update = request.accepted_request
+                    if update.input.name != "decide":
+                        continue
+                    (sent,) = await converter.decode(update.input.args.payloads, [ApprovalVote])
+                    if sent == vote:
+                        mine.add(update.meta.update_id)
+                elif event.HasField("workflow_execution_update_completed_event_attributes"):
+                    completed = event.workflow_execution_update_completed_event_attributes
+                    if completed.meta.update_id in mine and completed.outcome.HasField("success"):
+                        payloads = completed.outcome.success.payloads
+                        (result,) = await converter.decode(payloads, [ApprovalResult])
+                        return cast(ApprovalResult, result)
+        except RPCError:
+            return None  # no such approval, or no answer: the caller reports its own error
+        return None
+
+    async def _update(
+        self,
+        handle: WorkflowHandle[Any, Any],
+        name: str,
+        arg: Any,
+        result_type: type[R],
+        *,
+        id: str | None = None,
+    ) -> R:
+        """Run an update; Temporal's timeouts and connection errors become agentflow's."""
+        try:
+            # The by-name overload's ``args`` parameter is unknown to pyright.
+            result = await handle.execute_update(  # pyright: ignore[reportUnknownMemberType]
+                name, arg, result_type=result_type, id=id, rpc_timeout=self.rpc_timeout
+            )
+        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            if isinstance(exc.__cause__, asyncio.CancelledError):
+                raise exc.__cause__ from None  # the caller cancelled: not Temporal's failure
+            raise TemporalUnavailable(
+                f"Temporal did not answer the {name} update on {handle.id} in time"
+            ) from exc
+        except RPCError as exc:
+            if exc.status in _UNREACHABLE:
+                raise TemporalUnavailable(f"cannot reach Temporal: {exc.message}") from exc
+            raise
+        return cast(R, result)
 
     def _conversation(self, conversation_id: str) -> WorkflowHandle[object, object]:
         return self.client.get_workflow_handle(conversation_id)
 
 
-async def _update(handle: WorkflowHandle[Any, Any], name: str, arg: Any, result_type: type[R]) -> R:
-    # One place for the untyped by-name overload (its ``args`` parameter is unknown to pyright).
-    result = await handle.execute_update(name, arg, result_type=result_type)  # pyright: ignore[reportUnknownMemberType]
-    return cast(R, result)
+_UNREACHABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED})
+
+
+def vote_id(vote: ApprovalVote) -> str:
+    """The update id of a vote: the same vote, sent twice, is one update to Temporal."""
+    digest = hashlib.sha256(canonical_json(vote.model_dump(mode="json")).encode()).hexdigest()
+    return f"vote-{digest[:40]}"
 
 
 def _reason(exc: WorkflowUpdateFailedError) -> str:

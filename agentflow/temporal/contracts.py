@@ -124,13 +124,19 @@ class ApprovalWorkflowInput(_Contract):
     request: ApprovalRequest
     conversation_id: str
     timers: ApprovalTimers = ApprovalTimers()
+    agent: str = ""
+    """The registered agent whose tool the request is for: an approver's edit is checked
+    against that tool's arguments model and preconditions (no agent: edits are refused)."""
+    messages: tuple[Message, ...] = ()
+    """The conversation when the call was proposed: rules that read it judge an edit on it."""
 
 
 class Delegation(_Contract):
     """``delegate`` may decide in ``approver``'s place from ``starts`` until ``ends`` (leave).
 
-    Resolved from the org chart when the vote is made; the workflow still checks the window
-    against its own clock, so a vote prepared before the leave ended cannot be used after it.
+    Resolved from the org chart when the vote is made. In a vote it is only a claim: the
+    approval workflow reads the delegation from the org chart again (``agentflow.check_approver``)
+    and checks the window against its own clock before it counts the vote.
     """
 
     approver: str
@@ -148,7 +154,31 @@ class ApprovalVote(_Contract):
     approve: bool
     reason: str = ""
     delegation: Delegation | None = None
-    """Set when ``approver`` decides as the delegate of an approver on leave."""
+    """Set when ``approver`` decides as the delegate of an approver on leave: a claim, which
+    the workflow verifies against the org chart before it counts the vote."""
+    edit: dict[str, Any] | None = None
+    """Arguments the approver changes before approving (only those the request lets them)."""
+
+
+class ApproverCheck(_Contract):
+    """Input of the ``agentflow.check_approver`` activity: may ``employee`` stand in now?"""
+
+    employee: str
+    approvers: tuple[str, ...]
+    """The approvers ``employee`` claims to stand in for one of (the stage's current ones)."""
+    requester: str | None
+
+
+class EditCheck(_Contract):
+    """Input of the ``agentflow.check_edit`` activity: is this edit of the request allowed?"""
+
+    agent: str
+    request: ApprovalRequest
+    changes: dict[str, Any]
+    approval: ApprovalDecision
+    """The approving decision without the edit (authority, approvals per stage)."""
+    conversation_id: str = ""
+    messages: tuple[Message, ...] = ()
 
 
 class ApprovalResult(_Contract):
@@ -158,6 +188,9 @@ class ApprovalResult(_Contract):
     escalation_level: int = 0
     decided_by: str | None = None
     """The person who decided: the approver, or their delegate (see ``decision.approver``)."""
+    complete: bool = True
+    """``False`` for a vote that was counted while the approval needs more (another approver
+    of the stage, or a later stage): ``decision`` then reports that vote, not an outcome."""
 
 
 class ApprovalStatus(_Contract):
@@ -166,6 +199,10 @@ class ApprovalStatus(_Contract):
     current_approvers: tuple[str, ...]
     reminders_sent: int
     escalation_level: int
+    stage: int = 0
+    """The stage now collecting votes (0-based; see ``request.plan()``)."""
+    approved_by: tuple[tuple[str, ...], ...] = ()
+    """Per stage so far, the authorities who approved."""
 
 
 NoticeKind = Literal["requested", "reminder", "escalated", "decided", "expired"]

@@ -49,10 +49,10 @@ from typing import Any, Self
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from agentflow.exceptions import ConfigurationError
+from agentflow.temporal.converter import data_converter
 
 __all__ = [
     "CLI_ENV_VAR",
@@ -156,15 +156,16 @@ async def connect(address: str, namespace: str = "default", **kwargs: Any) -> Cl
         address: ``host:port`` of the frontend, e.g. ``DevServer.address``.
         namespace: The namespace the client works in.
         **kwargs: Passed to :meth:`temporalio.client.Client.connect` (``interceptors``,
-            ``tls``, ``api_key``, ...). ``data_converter`` defaults to temporalio's pydantic
-            converter, since run inputs and results are pydantic models; ``connect_timeout``
+            ``tls``, ``api_key``, ...). ``data_converter`` defaults to agentflow's (temporalio's
+            pydantic converter with a process-wide validator cache, see
+            :mod:`agentflow.temporal.converter`); ``connect_timeout``
             defaults to 10 seconds.
 
     Raises:
         ConfigurationError: Nothing answers at ``address`` (refused, unknown host, timeout, not
             a Temporal server); the message says how to get a server.
     """
-    kwargs.setdefault("data_converter", pydantic_data_converter)
+    kwargs.setdefault("data_converter", data_converter)
     kwargs.setdefault("connect_timeout", timedelta(seconds=10))
     try:
         return await Client.connect(address, namespace=namespace, **kwargs)

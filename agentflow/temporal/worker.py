@@ -10,7 +10,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agentflow.agent import Agent
-from agentflow.temporal.activities import AgentActivities
+from agentflow.temporal.activities import AgentActivities, DelegationLookup
 from agentflow.temporal.channel import ApprovalChannel
 from agentflow.temporal.registry import DepsFactory, register_agent
 
@@ -44,6 +44,7 @@ def create_worker(
     deps: Mapping[str, DepsFactory] | None = None,
     channel: ApprovalChannel | None = None,
     tracer_provider: TracerProvider | None = None,
+    org: DelegationLookup | None = None,
     **worker_options: Any,
 ) -> Worker:
     """Register ``agents`` in this process and build a worker for their conversations.
@@ -57,6 +58,8 @@ def create_worker(
         tracer_provider: record every step in the audit trail (see
             :func:`agentflow.audit.configure_tracing`). Without it, steps are recorded when the
             client carries an :class:`agentflow.audit.AuditInterceptor`.
+        org: the org chart (:class:`agentflow.approvals.OrgChart`) that says who stands in for
+            an approver on leave. Without it, votes cast as a delegate are refused.
         worker_options: passed to ``temporalio.worker.Worker``.
     """
     for agent in agents:
@@ -67,12 +70,18 @@ def create_worker(
     recorder, interceptors = worker_tracing(client, tracer_provider)
     if interceptors:
         worker_options["interceptors"] = [*worker_options.get("interceptors", ()), *interceptors]
-    activities = AgentActivities(channel, recorder=recorder)
+    activities = AgentActivities(channel, recorder=recorder, org=org)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=workflow_classes(),
-        activities=[activities.model_call, activities.tool_call, activities.notify_approval],
+        activities=[
+            activities.model_call,
+            activities.tool_call,
+            activities.notify_approval,
+            activities.check_approver,
+            activities.check_edit,
+        ],
         workflow_runner=worker_options.pop("workflow_runner", workflow_runner()),
         **worker_options,
     )

@@ -9,15 +9,20 @@ believes a ``?as=`` query parameter: like the CLI's ``--as``, it is for a laptop
 network. Behind an authenticating proxy use :func:`header_identity`. Each form carries an HMAC
 of (person, approval, digest) under a per-app secret, so another site cannot make a logged-in
 approver's browser post a decision (CSRF).
+
+When the policy lets approvers edit some arguments (``request.editable``), a third form approves
+with those arguments changed; the edited call is checked by the workflow like any other edit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Callable
 from html import escape
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -70,11 +75,14 @@ class Inbox:
         summarise: Summariser = default_summary,
         identify: Identify = dev_identity,
         secret: bytes | None = None,
+        conversation_link: Callable[[str], str] | None = None,
     ) -> None:
         self.desk = desk
         self.summarise = summarise
         self.identify = identify
         self.secret = secret or secrets.token_bytes(32)
+        self.conversation_link = conversation_link
+        """From an approval id to its conversation's timeline (``None``: no link shown)."""
 
     async def page(self, request: Request) -> Response:
         employee = self.identify(request)
@@ -106,6 +114,11 @@ class Inbox:
         if not hmac.compare_digest(token, self._token(employee, approval_id, digest)):
             return _html("", "<p>This form is not valid for you; reload the inbox.</p>", 403)
         approve = form.get("decision") == "approve"
+        edit = {
+            key.removeprefix(EDIT_PREFIX): str(value)
+            for key, value in form.multi_items()
+            if key.startswith(EDIT_PREFIX)
+        }
         try:
             result = await self.desk.decide(
                 approval_id,
@@ -113,8 +126,13 @@ class Inbox:
                 approve=approve,
                 digest=digest,
                 reason=str(form.get("reason", "")),
+                edit=edit or None,
             )
             message = f"{result.decision.outcome.capitalize()}: {approval_id}"
+            if not result.complete:
+                message = f"Your approval is counted; {approval_id} needs more approvals"
+            elif result.decision.arguments is not None:
+                message += " (approved with your edits)"
         except ApprovalError as exc:
             message = f"Not recorded: {exc}"
         back = {"message": message} | ({"as": employee} if "as" in request.query_params else {})
@@ -148,17 +166,48 @@ class Inbox:
             f'<input type="hidden" name="token" '
             f'value="{self._token(employee, item.approval_id, req.digest)}">'
         )
+        link = ""
+        if self.conversation_link is not None:
+            href = self.conversation_link(item.approval_id)
+            if "as" in request.query_params:
+                href += "?" + urlencode({"as": employee})
+            link = f' · <a class="timeline" href="{escape(href)}">View conversation</a>'
         return (
             f"<article><h2>{escape(summary.title)}</h2>{note}<dl>{details}</dl>"
             f"<p><strong>Why it needs approval</strong></p><ul>{reasons}</ul>"
             f"<p><code>{escape(item.approval_id)}</code> · "
-            f"digest <code>{req.digest[:16]}</code></p>"
+            f"digest <code>{req.digest[:16]}</code>{link}</p>"
             f'<form method="post" action="{escape(action)}">{hidden}'
             '<button name="decision" value="approve">Approve</button></form>'
             f'<form method="post" action="{escape(action)}">{hidden}'
             '<input name="reason" required placeholder="Reason for denying"> '
-            '<button name="decision" value="deny">Deny</button></form></article>'
+            '<button name="decision" value="deny">Deny</button></form>'
+            f"{_edit_form(action, hidden, req.editable, req.arguments)}</article>"
         )
+
+
+EDIT_PREFIX = "edit."
+
+
+def _edit_form(
+    action: str, hidden: str, editable: tuple[str, ...], arguments: dict[str, Any]
+) -> str:
+    """Approve with the editable arguments changed (none editable: no form)."""
+    if not editable:
+        return ""
+    fields = "".join(
+        f'<label>{escape(name)} <input name="{escape(EDIT_PREFIX + name)}" '
+        f'value="{escape(_shown(arguments.get(name)))}"></label> '
+        for name in editable
+    )
+    return (
+        f'<form method="post" action="{escape(action)}">{hidden}{fields}'
+        '<button name="decision" value="approve">Approve with these changes</button></form>'
+    )
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _html(title: str, body: str, status: int = 200) -> HTMLResponse:

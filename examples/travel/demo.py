@@ -1,10 +1,11 @@
 """``make demo``: the travel agent on embedded defaults, end to end.
 
-Starts the embedded Temporal server (SQLite file under ``.agentflow/``), a worker and the
-travel agent (Claude with ``ANTHROPIC_API_KEY``, otherwise the offline planner), then either
-chats with you in the terminal, or — with ``DEMO_SCRIPT=1`` or without a terminal — plays a
-scripted conversation: an in-policy booking, then an out-of-policy one that the manager
-approves.
+Starts the embedded Temporal server (SQLite file under ``.agentflow/``), a worker, the
+travel agent (Claude with ``ANTHROPIC_API_KEY``, otherwise the offline planner) and the web app
+(the employees' chat at ``/chat``, the approvers' inbox at ``/approvals``; ``DEMO_PORT``, default
+8000), then either chats with you in the terminal, or — with ``DEMO_SCRIPT=1`` or without a
+terminal — plays a scripted conversation: an in-policy booking, then an out-of-policy one that
+the manager approves.
 """
 
 from __future__ import annotations
@@ -13,14 +14,21 @@ import asyncio
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
+import uvicorn
 from rich.console import Console
 from rich.panel import Panel
+from starlette.applications import Starlette
 
+from agentflow.approvals import ApprovalDesk
 from agentflow.temporal import AgentClient, ApprovalVote, DevServer, Step, create_worker
+from agentflow.web import Card, CardRenderer, Chat, create_app
 from examples.travel.agent import travel_agent
+from examples.travel.org import trip_summary
 
 DATA = Path(".agentflow")
 SCRIPT = (
@@ -48,18 +56,114 @@ async def main(scripted: bool) -> int:
         async with create_worker(client, [agent], task_queue=queue, deps={agent.name: deps}):
             agents = AgentClient(client, task_queue=queue)
             console.print(f"Temporal dev server at {server.address}; worker on {queue!r}")
-            conversation = await agents.start_conversation(agent.name, user="alice")
-            console.print(f"Conversation {conversation} as [bold]alice[/] (manager: bob)\n")
-            for text in SCRIPT if scripted else _ask():
-                if not await _turn(agents, conversation, text, scripted) and scripted:
-                    return 1
+            company = deps()
+            assert company.org is not None
+            desk = ApprovalDesk(agents, company.org, ledger=company.ledger)
+            port = 0 if scripted else int(os.environ.get("DEMO_PORT", "8000"))
+            chat = Chat(agents, agent.name, cards=TRAVEL_CARDS)
+            async with serve(web_app(desk, chat), port) as url:
+                console.print(f"Web chat: [bold]{url}/chat?as=alice[/]")
+                console.print(f"Approvals inbox: [bold]{url}/approvals?as=bob[/]")
+                return await _converse(agents, agent.name, scripted)
     return 0
 
 
-def _ask() -> Iterator[str]:
-    console.print("Ask for a flight ('flight from ZRH to JFK on 2026-12-20'); empty line quits.")
-    while line := console.input("[bold]alice>[/] ").strip():
+async def _converse(agents: AgentClient, agent: str, scripted: bool) -> int:
+    conversation = await agents.start_conversation(agent, user="alice")
+    console.print(f"Conversation {conversation} as [bold]alice[/] (manager: bob)\n")
+    async for text in _script() if scripted else _ask():
+        if not await _turn(agents, conversation, text, scripted) and scripted:
+            return 1
+    return 0
+
+
+def web_app(desk: ApprovalDesk, chat: Chat) -> Starlette:
+    """The inbox and the chat; ``?as=`` names the person (a laptop demo, not a network)."""
+    return create_app(desk, summarise=trip_summary(), chat=chat)
+
+
+class _Server(uvicorn.Server):
+    """Leaves Ctrl-C to the demo, which stops the web app, the worker and Temporal together."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@asynccontextmanager
+async def serve(app: Starlette, port: int) -> AsyncIterator[str]:
+    """Runs ``app`` with uvicorn on this event loop (port 0: any free port); yields its URL."""
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # the server could not start (e.g. the port is taken): say why
+                raise RuntimeError(f"the web app did not start on port {port}")
+            await asyncio.sleep(0.05)
+        (listener,) = server.servers
+        host, bound = listener.sockets[0].getsockname()[:2]
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def _offer_card(offer: dict[str, Any], badge: str = "") -> Card:
+    return Card(
+        title=f"{offer['flight']} {offer['origin']} → {offer['destination']}",
+        badge=badge,
+        fields=(
+            ("Departs", offer["departure"].replace("T", " ")),
+            ("Arrives", offer["arrival"].replace("T", " ")),
+            ("Cabin", f"{offer['cabin']} ({offer['duration_hours']:.1f} h)"),
+            ("Price", f"{offer['price']:,.2f} EUR"),
+        ),
+        notes=tuple(f"Out of policy: {issue}" for issue in offer.get("policy_issues", ())),
+    )
+
+
+def _offer_cards(offers: Sequence[dict[str, Any]]) -> list[Card]:
+    return [_offer_card(offer, f"Option {n}") for n, offer in enumerate(offers, start=1)]
+
+
+def _booking_card(booking: dict[str, Any]) -> Card:
+    fields = [
+        ("Flight", booking["flight"]),
+        ("Departs", booking["departure"].replace("T", " ")),
+        ("Cabin", booking["cabin"]),
+        ("Price", f"{booking['price']:,.2f} EUR"),
+    ]
+    if booking.get("approved_by"):
+        fields.append(("Approved by", booking["approved_by"]))
+    status = "Booked" if booking.get("status", "booked") == "booked" else "Cancelled"
+    return Card(title=f"{status}: booking #{booking['id']}", fields=tuple(fields))
+
+
+TRAVEL_CARDS: dict[str, CardRenderer] = {
+    "search_flights": _offer_cards,
+    "show_offer": lambda offer: [_offer_card(offer)],
+    "book_flight": lambda booking: [_booking_card(booking)],
+    "cancel_trip": lambda booking: [_booking_card(booking)],
+    "list_my_trips": lambda trips: [_booking_card(trip) for trip in trips],
+}
+"""How the chat page shows the travel tools' results: offers, bookings and trips as cards."""
+
+
+async def _script() -> AsyncIterator[str]:
+    for line in SCRIPT:
         yield line
+
+
+async def _ask() -> AsyncIterator[str]:
+    console.print("Ask for a flight ('flight from ZRH to JFK on 2026-12-20'); empty line quits.")
+    # Read in a thread: the web app serves from this event loop while the terminal waits.
+    while line := (await _input("[bold]alice>[/] ")).strip():
+        yield line
+
+
+async def _input(prompt: str) -> str:
+    return await asyncio.to_thread(console.input, prompt)
 
 
 async def _turn(agents: AgentClient, conversation: str, text: str, scripted: bool) -> bool:
@@ -86,7 +190,7 @@ async def _turn(agents: AgentClient, conversation: str, text: str, scripted: boo
                     border_style="magenta",
                 )
             )
-            approve = scripted or console.input(f"[bold]{approver}[/], approve? [y/N] ") == "y"
+            approve = scripted or await _input(f"[bold]{approver}[/], approve? [y/N] ") == "y"
             vote = ApprovalVote(
                 digest=request.digest,
                 approver=approver,

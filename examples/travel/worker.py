@@ -1,7 +1,7 @@
 """A travel worker whose approvals go to Slack, or to the log when Slack is not configured.
 
-``agentflow dev`` runs workers with the log channel; this is the worker to run when approvers
-should get Slack messages::
+``agentflow dev`` and ``agentflow worker`` do the same with any agent; this module shows the
+pieces for a worker you assemble yourself::
 
     export DATABASE_URL=sqlite:///.agentflow/agentflow.db  # bookings, org chart, ledger
     export SLACK_BOT_TOKEN=xoxb-…                          # optional: Slack
@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import asyncio
 
+from opentelemetry.sdk.trace import TracerProvider
 from temporalio.worker import Worker
 
 from agentflow.approvals.settings import ApprovalSettings, approval_channel
+from agentflow.audit import configure_tracing
 from agentflow.temporal import connect, create_worker
 from examples.travel.agent import travel_agent
 from examples.travel.org import trip_summary
 
 
-async def build_worker(settings: ApprovalSettings) -> Worker:
+async def build_worker(
+    settings: ApprovalSettings, tracer_provider: TracerProvider | None = None
+) -> Worker:
     agent, deps = travel_agent()
     company = deps()
     channel = approval_channel(
@@ -30,14 +34,25 @@ async def build_worker(settings: ApprovalSettings) -> Worker:
     )
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     return create_worker(
-        client, [agent], task_queue=settings.task_queue, deps={agent.name: deps}, channel=channel
+        client,
+        [agent],
+        task_queue=settings.task_queue,
+        deps={agent.name: deps},
+        channel=channel,
+        org=company.org,
+        tracer_provider=tracer_provider,
     )
 
 
 async def main() -> None:
-    worker = await build_worker(ApprovalSettings.from_env())
-    print(f"travel worker on task queue {worker.task_queue!r}", flush=True)
-    await worker.run()
+    settings = ApprovalSettings.from_env()
+    tracing = configure_tracing(database_url=settings.audit_database_url)
+    try:
+        worker = await build_worker(settings, tracing)
+        print(f"travel worker on task queue {worker.task_queue!r}", flush=True)
+        await worker.run()
+    finally:
+        tracing.shutdown()  # the last spans reach the audit store
 
 
 if __name__ == "__main__":

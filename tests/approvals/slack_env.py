@@ -111,7 +111,9 @@ async def slack_env(
     interactions = SlackInteractions(desk, web_client)
     app = create_app(desk, slack=interactions, signing_secret=SIGNING_SECRET, summarise=summarise)
     transport = httpx.ASGITransport(app=app)
-    worker = create_worker(client, agents or [], task_queue=queue, deps=deps, channel=channel)
+    worker = create_worker(
+        client, agents or [], task_queue=queue, deps=deps, channel=channel, org=org
+    )
     try:
         async with worker, httpx.AsyncClient(transport=transport, base_url="http://app") as http:
             yield SlackEnv(client, queue, org, ledger, fake, desk, interactions, http, worker)

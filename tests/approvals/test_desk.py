@@ -76,7 +76,7 @@ async def env(dev_server: DevServer, sqlite_engine: Engine) -> AsyncIterator[Des
     org = seed(OrgChart(sqlite_engine))
     ledger = ApprovalLedger(sqlite_engine)
     agents = AgentClient(client, task_queue=queue)
-    async with create_worker(client, [], task_queue=queue, channel=RecordingChannel()):
+    async with create_worker(client, [], task_queue=queue, channel=RecordingChannel(), org=org):
         yield Desk(ApprovalDesk(agents, org, ledger=ledger), agents, org, ledger, queue)
 
 
@@ -226,3 +226,62 @@ async def test_a_delegate_cannot_approve_their_own_request(env: Desk) -> None:
     with pytest.raises(ApprovalError, match="requester cannot approve"):
         await env.agents.decide(approval_id, vote)
     assert await env.untouched(approval_id)
+
+
+async def test_a_delegation_the_org_chart_does_not_have_is_refused(env: Desk) -> None:
+    """A vote sent straight to Temporal claiming to stand in for bob counts for nothing: the
+    workflow asks the org chart, which knows no such leave."""
+    approval_id, request = await env.start()
+    now = datetime.now(UTC)
+    forged = ApprovalVote(
+        digest=request.digest,
+        approver="mallory",
+        approve=True,
+        delegation=Delegation(
+            approver="bob",
+            delegate="mallory",
+            starts=now - timedelta(hours=1),
+            ends=now + timedelta(hours=1),
+        ),
+    )
+    with pytest.raises(ApprovalError, match="mallory is not an authorised approver"):
+        await env.agents.decide(approval_id, forged)
+    status = await env.agents.approval_status(approval_id)
+    assert (status.state, status.approved_by) == ("pending", ((),))
+    assert env.ledger.get(approval_id) is None
+
+    # Once the org chart has the leave, the delegate's vote counts, under bob's authority.
+    env.org.add_leave("bob", "mallory", now - timedelta(hours=2), now + timedelta(hours=2))
+    result = await env.desk.decide(approval_id, "mallory", approve=True, digest=request.digest)
+    assert (result.decision.approver, result.decided_by) == ("bob", "mallory")
+
+
+async def test_a_worker_without_an_org_chart_refuses_every_delegation(
+    env: Desk, dev_server: DevServer
+) -> None:
+    client = await dev_server.client()
+    queue = f"no-org-{uuid.uuid4().hex}"
+    now = datetime.now(UTC)
+    env.org.add_leave("bob", "carol", now - timedelta(hours=1), now + timedelta(hours=1))
+    async with create_worker(client, [], task_queue=queue, channel=RecordingChannel()):
+        request = await env.request()
+        approval_id = f"conv-{uuid.uuid4().hex}/approval/{request.tool_call_id}"
+        await client.start_workflow(
+            "ApprovalWorkflow",
+            ApprovalWorkflowInput(request=request, conversation_id="c"),
+            id=approval_id,
+            task_queue=queue,
+        )
+        vote = ApprovalVote(
+            digest=request.digest,
+            approver="carol",
+            approve=True,
+            delegation=env.org.delegation("carol", ("bob",), now),
+        )
+        with pytest.raises(ApprovalError, match="no org chart"):
+            await env.agents.decide(approval_id, vote)
+        assert (await env.agents.approval_status(approval_id)).state == "pending"
+        result = await env.agents.decide(
+            approval_id, ApprovalVote(digest=request.digest, approver="bob", approve=True)
+        )
+        assert result.decision.approver == "bob"

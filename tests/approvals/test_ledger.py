@@ -124,3 +124,35 @@ def test_a_tool_uses_the_approval_from_its_context(engine: Engine) -> None:
     assert not ledger.use(RunContext(deps=None, user="alice"), "book_flight")
     record = ledger.get(APPROVAL_ID)
     assert record is not None and record.consumed_by == "conv-1:call-1"
+
+
+def test_an_edited_approval_keeps_the_three_calls_apart(engine: Engine) -> None:
+    """Proposed, approved (edited) and executed calls are stored; only the edited call runs."""
+    ledger = ApprovalLedger(engine)
+    ledger.record_request(APPROVAL_ID, "conv-1", REQUEST)
+    cheaper = {"offer_id": "LX318-2026-12-16-Y"}
+    edited = ApprovalDecision(
+        digest=call_digest("book_flight", cheaper),
+        outcome="approved",
+        approver="bob",
+        edited_from=DIGEST,
+        arguments=cheaper,
+    )
+    ledger.record_result(APPROVAL_ID, ApprovalResult(decision=edited, decided_at=datetime.now(UTC)))
+    assert set(ledger.calls(APPROVAL_ID)) == {"proposed", "approved"}
+
+    # The proposed call was not what bob approved: its digest cannot use the approval.
+    assert not consume(ledger, "conv-1:call-1", APPROVED)
+    assert consume(ledger, "conv-1:call-1", edited)
+    assert consume(ledger, "conv-1:call-1", edited)  # the same execution, retried
+    assert not consume(ledger, "conv-1:call-2", edited)
+
+    calls = ledger.calls(APPROVAL_ID)
+    assert [(role, calls[role].digest) for role in ("proposed", "approved", "executed")] == [
+        ("proposed", DIGEST),
+        ("approved", edited.digest),
+        ("executed", edited.digest),
+    ]
+    assert calls["executed"].arguments == '{"offer_id":"LX318-2026-12-16-Y"}'
+    record = ledger.get(APPROVAL_ID)
+    assert record is not None and (record.digest, record.consumed_by) == (DIGEST, "conv-1:call-1")

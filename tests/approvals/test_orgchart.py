@@ -89,3 +89,37 @@ def test_loading_a_chart_writes_managers_before_their_reports(sqlite_engine: Eng
     assert org.approver_chain("ann", 500) == ("ben", "cy")
     assert org.approver_chain("ann", 5_000) == ("cy",)
     assert org.delegates_of("ben", NOW) == ["cy"]
+
+
+@pytest.mark.parametrize(
+    ("amount", "stages"),
+    [
+        # Within the manager's limit: one stage, escalating to the next who may approve it.
+        (1_500, [(("bob",), ("dana",), "manager")]),
+        # Above it: the manager signs, then the nearest senior whose limit covers the amount.
+        (5_000, [(("bob",), (), "manager"), (("dana",), ("erin",), "director")]),
+        (50_000, [(("bob",), (), "manager"), (("erin",), (), "vp")]),
+        # Nobody may approve that much: no stages, so the caller must refuse.
+        (500_000, []),
+    ],
+)
+def test_approval_stages_add_a_senior_above_the_managers_limit(
+    org: OrgChart, amount: float, stages: list[tuple[tuple[str, ...], tuple[str, ...], str]]
+) -> None:
+    found = org.approval_stages("alice", amount)
+    assert [(s.approvers, s.escalate_to, s.name) for s in found] == stages
+    assert all(s.required == 1 for s in found)
+
+
+def test_approval_stages_of_someone_without_a_manager_are_empty(org: OrgChart) -> None:
+    assert org.approval_stages("erin", 10) == ()
+    assert org.approval_stages("nobody", 10) == ()
+
+
+def test_level_stage_asks_m_of_n_and_never_the_excluded(org: OrgChart) -> None:
+    org.add_employee("dirk", "Dirk Director", manager="erin", level="director")
+    org.add_employee("dora", "Dora Director", manager="erin", level="director")
+    stage = org.level_stage("director", 2, exclude=["dora"])
+    assert stage is not None
+    assert (stage.approvers, stage.required) == (("dana", "dirk"), 2)
+    assert org.level_stage("director", 3, exclude=["dora"]) is None

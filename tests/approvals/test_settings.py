@@ -9,7 +9,12 @@ from sqlalchemy import Engine, create_engine
 
 from agentflow import ApprovalRequest, ConfigurationError, call_digest
 from agentflow.approvals import ApprovalDesk, LedgerChannel, OrgChart
-from agentflow.approvals.settings import ApprovalSettings, approval_channel, build_web_app
+from agentflow.approvals.settings import (
+    ApprovalSettings,
+    approval_channel,
+    build_web_app,
+    worker_approvals,
+)
 from agentflow.approvals.slack import SlackChannel, SlackInteractions
 from agentflow.temporal import AgentClient, DevServer, LogChannel
 from agentflow.temporal.contracts import ApprovalNotice
@@ -101,3 +106,15 @@ async def test_the_travel_worker_is_wired_from_the_environment(
     assert worker.task_queue == "travel-worker-test"
     org = OrgChart(create_engine(f"sqlite:///{tmp_path / 'travel.db'}"))
     assert org.approver_chain("alice", 1_000) == ("bob", "dana")
+
+
+async def test_worker_approvals_carry_the_slack_channel_and_the_org_chart(
+    sqlite_engine: Engine,
+) -> None:
+    settings = ApprovalSettings(slack_bot_token=FakeSlack.TOKEN, slack_api_url="http://x/")
+    options = worker_approvals(settings, sqlite_engine)
+    channel = options["channel"]
+    assert isinstance(channel, LedgerChannel) and isinstance(channel.then, SlackChannel)
+    assert options["org"].engine is sqlite_engine
+    without = worker_approvals(ApprovalSettings(), sqlite_engine)["channel"]
+    assert isinstance(without, LedgerChannel) and isinstance(without.then, LogChannel)

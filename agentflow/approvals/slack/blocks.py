@@ -24,6 +24,8 @@ DENY_CALLBACK = "agentflow_deny_reason"
 REASON_BLOCK = "reason"
 REASON_INPUT = "reason"
 ACTIONS_BLOCK = "agentflow_decision"
+VIEW_ACTION = "agentflow_view_conversation"
+"""A link button: Slack still sends ``block_actions`` for it, which decide nothing."""
 
 Block = dict[str, Any]
 
@@ -107,8 +109,13 @@ def request_blocks(
     summary: Summary,
     requester: str,
     note: str | None = None,
+    timeline_url: str | None = None,
 ) -> list[Block]:
-    """The message an approver receives: the request, why, who asks, Approve and Deny."""
+    """The message an approver receives: the request, why, who asks, Approve and Deny.
+
+    With ``timeline_url``, a "View conversation" link button opens the conversation's audit
+    timeline in the browser, so the approver can read what led to the request.
+    """
     blocks = _details(approval_id, request, summary, requester)
     if note:
         blocks.append({"type": "context", "elements": [_text(note)]})
@@ -135,7 +142,19 @@ def request_blocks(
             ],
         }
     )
+    if timeline_url:
+        blocks[-1]["elements"].append(view_button(timeline_url))
     return blocks
+
+
+def view_button(url: str) -> Block:
+    """A Block Kit link button (``url``, no ``value``): opens ``url``, never decides."""
+    return {
+        "type": "button",
+        "action_id": VIEW_ACTION,
+        "text": {"type": "plain_text", "text": "View conversation"},
+        "url": url[:3000],
+    }
 
 
 def closed_blocks(

@@ -16,6 +16,7 @@ activity failing forever would also hold up the decision it announces.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable
 from typing import TypeVar
@@ -24,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session, col, select
 
+from agentflow.approvals.links import timeline_url
 from agentflow.approvals.orgchart import OrgChart
 from agentflow.approvals.slack.api import Posted, SlackApi, slack_error
 from agentflow.approvals.slack.blocks import closed_blocks, escape, person, request_blocks
@@ -54,11 +56,18 @@ class SlackChannel:
     """Posts approval requests to approvers in Slack and keeps the messages up to date."""
 
     def __init__(
-        self, client: AsyncWebClient, org: OrgChart, *, summarise: Summariser = default_summary
+        self,
+        client: AsyncWebClient,
+        org: OrgChart,
+        *,
+        summarise: Summariser = default_summary,
+        public_url: str | None = None,
     ) -> None:
         self.slack = SlackApi(client)
         self.org = org
         self.summarise = summarise
+        self.public_url = public_url
+        """The web app's public base URL: requests then link to the conversation's timeline."""
 
     async def notify(self, notice: ApprovalNotice) -> None:
         match notice.kind:
@@ -95,6 +104,9 @@ class SlackChannel:
             summary=self._summary(notice),
             requester=self._person(people, notice.request.requester),
             note=note,
+            timeline_url=(
+                timeline_url(self.public_url, notice.conversation_id) if self.public_url else None
+            ),
         )
         for recipient in recipients:
             if self._post(notice.workflow_id, "request", recipient) is not None:
@@ -168,6 +180,16 @@ class SlackChannel:
         who = self._person(people, result.decided_by or decision.approver)
         if result.decided_by and result.decided_by != decision.approver:
             who += f" (for {self._person(people, decision.approver)}, on leave)"
+        if decision.outcome == "approved" and decision.arguments is not None:
+            changed = ", ".join(
+                f"{escape(name)} = {escape(json.dumps(value))}"
+                for name, value in sorted(decision.arguments.items())
+                if notice.request.arguments.get(name) != value
+            )
+            return (
+                f":white_check_mark: *Approved with edits* by {who}: {changed} "
+                f"(executed call digest `{decision.digest[:16]}`)."
+            )
         if decision.outcome == "approved":
             return f":white_check_mark: *Approved* by {who}."
         return f":x: *Denied* by {who}: {escape(decision.reason)}"

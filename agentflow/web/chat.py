@@ -1,0 +1,496 @@
+"""``/chat``: the employee's web chat with a durable agent.
+
+The page is a thin view of the conversation's ``AgentWorkflow``: every request reads the state
+from the workflow (its transcript, its steps and its pending approvals), so a reload, a second
+tab or a restarted web process shows the same conversation. The browser keeps nothing but the
+conversation id in its URL.
+
+Progress reaches the page by **short polling** of ``GET /chat/{id}/state``, not Server-Sent
+Events. The workflow has no push channel: whoever streams must poll its queries anyway, so SSE
+would only move the same polling into the web process, and add a long-lived connection per open
+tab that proxies buffer or cut, and that must be resumed after every drop. A poll is one short,
+idempotent request that returns the whole view; it needs no cursor, survives restarts of
+either side, and lets any number of web processes serve the same conversation.
+
+Who is chatting is the job of the same :data:`~agentflow.web.inbox.Identify` callable as the
+inbox; only the employee who started a conversation may read it or write to it. Each form and
+each message carries an HMAC of (employee, conversation) under a per-app secret (CSRF). Model
+and tool text is never put into HTML by the server: it travels as JSON, and the page's script
+renders it with ``textContent``, so ``<script>`` in a message shows as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from html import escape
+from importlib.resources import files
+from string import Template
+from typing import Any, cast
+from urllib.parse import quote, urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from temporalio.client import (
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from agentflow.binding import ApprovalRequest
+from agentflow.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
+from agentflow.temporal.client import AgentClient
+from agentflow.temporal.contracts import AgentWorkflowInput, SendMessage, Step
+from agentflow.web.inbox import Identify, dev_identity
+from agentflow.web.timeline import timeline_path
+from workflows.ids import approval_workflow_id
+
+CONVERSATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+"""Ids this page accepts in its URLs; anything else is refused before Temporal is asked."""
+MAX_BODY_BYTES = 64 * 1024
+"""A message form larger than this is refused unread (the agent's own limit is far lower)."""
+ACCEPT_WAIT = 0.25
+"""Seconds a POST waits to learn whether the workflow refused the message (see ``_submit``)."""
+OWNER_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, kw_only=True)
+class Card:
+    """One thing a tool returned, shown as a card (an offer, a booking, a trip)."""
+
+    title: str
+    fields: tuple[tuple[str, str], ...] = ()
+    badge: str = ""
+    """A short label in the corner, e.g. ``Option 2``."""
+    notes: tuple[str, ...] = ()
+    """Warnings worth the employee's attention, e.g. the policy rules an offer breaks."""
+
+
+CardRenderer = Callable[[Any], Sequence[Card]]
+"""Turns a tool's parsed JSON result into cards; the chat has one per tool name that needs it."""
+
+
+class ChatError(Exception):
+    """A request the chat refuses: ``status`` and a message the employee can read."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class _View:
+    """What ``GET /chat/{id}/state`` returns, built from the workflow's queries."""
+
+    items: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    busy: bool = False
+    waiting: list[str] = field(default_factory=list[str])
+    activity: str = ""
+    user_messages: int = 0
+
+
+class Chat:
+    """The chat pages and their JSON endpoints, on top of an :class:`AgentClient`.
+
+    ``agent`` is the registered agent new conversations talk to; ``cards`` maps a tool name to
+    the function that shows its result as cards; ``secret`` signs the forms (give every web
+    process the same one; by default each process draws its own).
+    """
+
+    def __init__(
+        self,
+        agents: AgentClient,
+        agent: str,
+        *,
+        identify: Identify = dev_identity,
+        secret: bytes | None = None,
+        cards: Mapping[str, CardRenderer] | None = None,
+        timeline: Callable[[str], str] = timeline_path,
+    ) -> None:
+        self.agents = agents
+        self.agent = agent
+        self.identify = identify
+        self.secret = secret or secrets.token_bytes(32)
+        self.cards = dict(cards or {})
+        self.timeline = timeline
+        self._owners: OrderedDict[str, str | None] = OrderedDict()
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/chat", self.home, methods=["GET"]),
+            Route("/chat", self.start, methods=["POST"]),
+            Route("/chat/static/{name}", _asset, methods=["GET"]),
+            Route("/chat/{conversation_id}", self.page, methods=["GET"]),
+            Route("/chat/{conversation_id}/state", self.state, methods=["GET"]),
+            Route("/chat/{conversation_id}/messages", self.send, methods=["POST"]),
+        ]
+
+    # -- pages ------------------------------------------------------------------------------
+
+    async def home(self, request: Request) -> Response:
+        employee = self.identify(request)
+        if employee is None:
+            form = (
+                '<form method="get"><label>Your handle <input name="as" required></label> '
+                "<button>Open the chat</button></form>"
+            )
+            return _page("Chat", form)
+        action = "/chat" + _as_query(request, employee)
+        form = (
+            f'<form method="post" action="{escape(action)}">'
+            f'<input type="hidden" name="token" value="{self._token(employee, "")}">'
+            "<button>Start a new conversation</button></form>"
+        )
+        body = f"<p>Signed in as <strong>{escape(employee)}</strong>.</p>{form}"
+        return _page("Chat", body)
+
+    async def start(self, request: Request) -> Response:
+        employee = self.identify(request)
+        if employee is None:
+            return _page("Chat", "<p>Who are you? Open the chat with your handle.</p>", 401)
+        form = await request.form()
+        if not self._valid(str(form.get("token", "")), employee, ""):
+            return _page("Chat", "<p>This form is not valid for you; reload the chat.</p>", 403)
+        try:
+            conversation_id = await self.agents.start_conversation(self.agent, user=employee)
+        except RPCError as exc:
+            body = f"<p>No conversation can be started now: {escape(exc.message)}</p>"
+            return _page("Chat", body, 503)
+        self._remember(conversation_id, employee)
+        target = f"/chat/{quote(conversation_id, safe='')}" + _as_query(request, employee)
+        return RedirectResponse(target, status_code=303)
+
+    async def page(self, request: Request) -> Response:
+        try:
+            employee, conversation_id = await self._authorise(request)
+        except ChatError as exc:
+            return _page("Chat", f"<p>{escape(str(exc))}</p>", exc.status)
+        query = _as_query(request, employee)
+        base = f"/chat/{quote(conversation_id, safe='')}"
+        html = _TEMPLATE.substitute(
+            employee=escape(employee),
+            agent=escape(self.agent),
+            conversation_id=escape(conversation_id),
+            state_url=escape(base + "/state" + query),
+            send_url=escape(base + "/messages" + query),
+            new_url=escape("/chat" + query),
+            token=self._token(employee, conversation_id),
+            timeline_url=escape(self.timeline(conversation_id)),
+            script_url=escape("/chat/static/chat.js"),
+            style_url=escape("/chat/static/chat.css"),
+        )
+        return HTMLResponse(html)
+
+    # -- JSON endpoints ---------------------------------------------------------------------
+
+    async def state(self, request: Request) -> Response:
+        try:
+            _, conversation_id = await self._authorise(request)
+            view = await self._view(conversation_id)
+        except ChatError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return JSONResponse(asdict(view), headers={"Cache-Control": "no-store"})
+
+    async def send(self, request: Request) -> Response:
+        try:
+            employee, conversation_id = await self._authorise(request)
+            length = request.headers.get("content-length", "")
+            if not length.isdigit():
+                raise ChatError(411, "the message must be sent with its length")
+            if int(length) > MAX_BODY_BYTES:
+                raise ChatError(413, "the message is too long")
+            form = await request.form()
+            if not self._valid(str(form.get("token", "")), employee, conversation_id):
+                raise ChatError(403, "this page is not valid for you any more; reload it")
+            await self._submit(conversation_id, str(form.get("text", "")))
+        except ChatError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return JSONResponse({"accepted": True}, status_code=202)
+
+    # -- talking to the workflow ------------------------------------------------------------
+
+    async def _submit(self, conversation_id: str, text: str) -> None:
+        """Hand the message to the workflow and return once it is accepted, not answered.
+
+        The ``send_message`` update's validator refuses unusable input (empty, too long) before
+        anything enters history; a refused update completes at once, so a short wait for the
+        result tells refusal from acceptance without waiting for the agent's reply, which the
+        page then follows by polling.
+        """
+        handle = self.agents.client.get_workflow_handle(conversation_id)
+        try:
+            update = await handle.start_update(  # pyright: ignore[reportUnknownMemberType]
+                "send_message",
+                SendMessage(text=text),
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+            )
+        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            raise ChatError(504, "no answer from the conversation; reload before retrying") from exc
+        except RPCError as exc:
+            raise ChatError(409, f"the conversation cannot take messages: {exc.message}") from exc
+        outcome = asyncio.ensure_future(update.result())
+        outcome.add_done_callback(_retrieve)
+        done, _ = await asyncio.wait({outcome}, timeout=ACCEPT_WAIT)
+        if not done:
+            outcome.cancel()  # accepted, and the agent is still answering: the page polls
+            return
+        try:
+            outcome.result()
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+            raise ChatError(400, reason) from exc
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            return  # accepted; the reply is the page's to poll for
+
+    async def _view(self, conversation_id: str) -> _View:
+        try:
+            # Steps first: the transcript read after them holds everything they report (a reply
+            # step never shows up without its message), so the view is never "done" too early.
+            steps = await self.agents.steps(conversation_id)
+            transcript = await self.agents.transcript(conversation_id)
+            pending = {r.tool_call_id: r for r in transcript.pending_approvals}
+            current: dict[str, tuple[str, ...]] = {}
+            for call_id in pending:
+                status = await self.agents.approval_status(
+                    approval_workflow_id(conversation_id, call_id)
+                )
+                current[call_id] = status.current_approvers
+        except RPCError as exc:
+            raise ChatError(503, f"the conversation cannot be read now: {exc.message}") from exc
+        view = _View()
+        decisions = _decisions(conversation_id, steps)
+        replies = {s.turn: s for s in steps if s.kind == "reply"}
+        results = {
+            b.tool_use_id: b
+            for m in transcript.messages
+            for b in m.content
+            if isinstance(b, ToolResultBlock)
+        }
+        running: list[str] = []
+        turn = 0
+        for message in transcript.messages:
+            if message.role == "assistant":
+                running = self._assistant(view, message, results, pending, current, decisions)
+                continue
+            # Each text the employee sent is one turn. After a turn that ended without an
+            # answer, the next one joins the same user message, so count blocks, not messages.
+            for block in message.content:
+                if isinstance(block, TextBlock):
+                    self._close_turn(view, replies.get(turn))
+                    turn += 1
+                    view.items.append({"kind": "user", "text": block.text})
+                    running = []
+        self._close_turn(view, replies.get(turn))
+        view.user_messages = turn
+        last_reply = replies.get(turn)
+        finished = last_reply is not None or _answered(transcript.messages)
+        for call_id, request in pending.items():
+            view.waiting.extend(a for a in current.get(call_id, request.approvers))
+        view.busy = turn > 0 and not finished and not (view.waiting and not running)
+        if running:
+            view.activity = "Running " + ", ".join(running) + "…"
+        elif view.busy:
+            view.activity = "Thinking…"
+        elif view.waiting:
+            view.activity = "Waiting for approval from " + ", ".join(view.waiting)
+        return view
+
+    def _assistant(
+        self,
+        view: _View,
+        message: Message,
+        results: Mapping[str, ToolResultBlock],
+        pending: Mapping[str, ApprovalRequest],
+        current: Mapping[str, tuple[str, ...]],
+        decisions: Mapping[str, dict[str, Any]],
+    ) -> list[str]:
+        """Adds the message's text and tool calls to the view; returns the calls still running."""
+        running: list[str] = []
+        if message.text:
+            view.items.append({"kind": "agent", "text": message.text})
+        for call in message.tool_calls:
+            result = results.get(call.id)
+            request = pending.get(call.id)
+            if request is not None:
+                approvers = list(current.get(call.id, request.approvers))
+                view.items.append(_tool_item(call, "awaiting_approval"))
+                view.items.append(
+                    {
+                        "kind": "approval",
+                        "status": "pending",
+                        "approvers": approvers,
+                        "reasons": list(request.reasons),
+                    }
+                )
+                continue
+            if call.id in decisions:
+                view.items.append(decisions[call.id])
+            if result is None:
+                running.append(call.name)
+                view.items.append(_tool_item(call, "running"))
+            elif result.is_error:
+                view.items.append(_tool_item(call, "failed") | {"error": result.content})
+            else:
+                view.items.append(_tool_item(call, "done"))
+                cards = self._cards(call.name, result.content)
+                if cards:
+                    view.items.append({"kind": "cards", "tool": call.name, "cards": cards})
+        return running
+
+    def _cards(self, tool: str, content: str) -> list[dict[str, Any]]:
+        render = self.cards.get(tool)
+        if render is None:
+            return []
+        try:
+            return [asdict(card) for card in render(json.loads(content))]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return []  # an unexpected shape is still in the agent's own words; no cards then
+
+    @staticmethod
+    def _close_turn(view: _View, reply: Step | None) -> None:
+        """A turn that ended without an answer (model down, limits) says so in the chat."""
+        status = reply.data.get("status") if reply is not None else None
+        if reply is not None and status not in ("completed", "awaiting_approval"):
+            view.items.append({"kind": "error", "status": status, "text": reply.summary})
+
+    # -- who may see what -------------------------------------------------------------------
+
+    async def _authorise(self, request: Request) -> tuple[str, str]:
+        employee = self.identify(request)
+        if employee is None:
+            raise ChatError(401, "Who are you? Open the chat with your handle.")
+        conversation_id = str(request.path_params["conversation_id"])
+        if not CONVERSATION_ID.match(conversation_id):
+            raise ChatError(404, "there is no such conversation")
+        owner = await self._owner(conversation_id)
+        if owner != employee:
+            # Someone else's conversation is refused like a missing one: no probing for ids.
+            raise ChatError(404, "there is no such conversation")
+        return employee, conversation_id
+
+    async def _owner(self, conversation_id: str) -> str | None:
+        """Who started the conversation, from the workflow's own start event.
+
+        Read from history rather than from the browser or a side table, so conversations
+        started from the CLI or Slack are covered too; the answer never changes, so it is
+        cached.
+        """
+        if conversation_id in self._owners:
+            self._owners.move_to_end(conversation_id)
+            return self._owners[conversation_id]
+        handle = self.agents.client.get_workflow_handle(conversation_id)
+        try:
+            async for event in handle.fetch_history_events():
+                started = event.workflow_execution_started_event_attributes
+                if started.workflow_type.name != "AgentWorkflow":
+                    return None
+                converter = self.agents.client.data_converter
+                (start,) = await converter.decode(started.input.payloads, [AgentWorkflowInput])
+                self._remember(conversation_id, start.user)
+                return start.user
+        except RPCError as exc:
+            if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                return None
+            raise ChatError(503, f"the conversation cannot be read now: {exc.message}") from exc
+        return None
+
+    def _remember(self, conversation_id: str, owner: str | None) -> None:
+        self._owners[conversation_id] = owner
+        while len(self._owners) > OWNER_CACHE_SIZE:
+            self._owners.popitem(last=False)
+
+    def _token(self, employee: str, conversation_id: str) -> str:
+        message = f"chat\n{employee}\n{conversation_id}".encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+
+    def _valid(self, token: str, employee: str, conversation_id: str) -> bool:
+        return hmac.compare_digest(token, self._token(employee, conversation_id))
+
+
+def _decisions(conversation_id: str, steps: Sequence[Step]) -> dict[str, dict[str, Any]]:
+    """Decided approvals by tool call id, from the workflow's approval steps."""
+    calls = {
+        str(s.data.get("digest")): str(s.data.get("approval_id"))
+        for s in steps
+        if s.kind == "approval_requested"
+    }
+    prefix = approval_workflow_id(conversation_id, "")
+    found: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        approval_id = calls.get(str(step.data.get("digest")), "")
+        if step.kind == "approval_decided" and approval_id.startswith(prefix):
+            found[approval_id.removeprefix(prefix)] = {
+                "kind": "approval",
+                "status": step.data.get("outcome", step.summary),
+                "approver": step.data.get("approver"),
+                "reason": step.data.get("reason", ""),
+            }
+    return found
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Marks a dropped wait's outcome as seen, so asyncio does not log it as lost."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _answered(messages: Sequence[Message]) -> bool:
+    """The last message is the agent's answer (no tool call left to run)."""
+    return bool(messages) and messages[-1].role == "assistant" and not messages[-1].tool_calls
+
+
+def _tool_item(call: ToolUseBlock, status: str) -> dict[str, Any]:
+    arguments: object = call.input
+    summary = ""
+    if isinstance(arguments, dict):
+        pairs = cast(dict[str, Any], arguments).items()
+        summary = ", ".join(f"{key}={value}" for key, value in pairs)
+    return {"kind": "tool", "tool": call.name, "status": status, "arguments": summary}
+
+
+def _as_query(request: Request, employee: str) -> str:
+    """Carries ``?as=`` on to the next URL when that is how the employee was identified."""
+    return "?" + urlencode({"as": employee}) if "as" in request.query_params else ""
+
+
+_PACKAGE = files("agentflow.web")
+_TEMPLATE = Template(_PACKAGE.joinpath("templates", "chat.html").read_text("utf-8"))
+# The page's two assets, read once from the package. A fixed table rather than Starlette's
+# StaticFiles: no path from the URL ever reaches the file system, and the routes stay plain
+# ``Route`` objects that mount anywhere in the app.
+_ASSETS = {
+    name: (_PACKAGE.joinpath("static", name).read_bytes(), media_type)
+    for name, media_type in (
+        ("chat.js", "text/javascript; charset=utf-8"),
+        ("chat.css", "text/css; charset=utf-8"),
+    )
+}
+
+
+async def _asset(request: Request) -> Response:
+    asset = _ASSETS.get(str(request.path_params["name"]))
+    if asset is None:
+        return Response("not found", status_code=404, media_type="text/plain")
+    content, media_type = asset
+    return Response(content, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<link rel="stylesheet" href="/chat/static/chat.css"></head>
+<body><main class="narrow"><h1>{title}</h1>{body}</main></body></html>"""
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(_PAGE.format(title=escape(title), body=body), status_code=status)

@@ -1,0 +1,148 @@
+"""``AgentClient`` when Temporal is slow: agentflow errors, and decisions that are idempotent.
+
+Real dev server. A workflow whose task queue has no worker cannot accept an update, so an
+update call with a short RPC timeout times out for real; the update itself stays admitted and
+lands once a worker comes, which is exactly the case a retrying approver runs into.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from agentflow import (
+    AgentflowError,
+    ApprovalError,
+    ApprovalRequest,
+    TemporalUnavailable,
+    call_digest,
+)
+from agentflow.temporal import AgentClient, ApprovalVote, DevServer, create_worker
+from agentflow.temporal.client import vote_id
+from agentflow.temporal.contracts import ApprovalWorkflowInput
+from agentflow.testing.channels import RecordingChannel
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+ARGS = {"flight_id": "LX14", "price": 2400.0}
+REQUEST = ApprovalRequest(
+    tool="book_flight",
+    tool_call_id="call-book",
+    arguments=ARGS,
+    digest=call_digest("book_flight", ARGS),
+    requester="alice",
+    approvers=("bob", "carol"),
+    reasons=("fare 2400 is above the 1000 cap",),
+)
+SHORT = timedelta(seconds=1)
+
+
+async def test_an_update_that_times_out_is_an_agentflow_error(dev_server: DevServer) -> None:
+    queue = f"nobody-{uuid.uuid4().hex}"  # no worker serves it: the update is never accepted
+    agents = AgentClient(await dev_server.client(), task_queue=queue, rpc_timeout=SHORT)
+    conversation = await agents.start_conversation("travel", user="alice")
+    with pytest.raises(TemporalUnavailable) as raised:
+        await agents.send(conversation, "a flight to Zurich")
+    assert isinstance(raised.value, AgentflowError)
+    assert str(raised.value) == (
+        f"Temporal did not answer the send_message update on {conversation} in time"
+    )
+    await agents.client.get_workflow_handle(conversation).terminate("test finished")
+
+
+async def test_cancelling_a_call_stays_a_cancellation(dev_server: DevServer) -> None:
+    queue = f"nobody-{uuid.uuid4().hex}"
+    agents = AgentClient(await dev_server.client(), task_queue=queue)
+    conversation = await agents.start_conversation("travel", user="alice")
+    task = asyncio.create_task(agents.send(conversation, "a flight to Zurich"))
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await agents.client.get_workflow_handle(conversation).terminate("test finished")
+
+
+async def test_a_vote_that_landed_after_a_timeout_is_reported_truthfully(
+    dev_server: DevServer,
+) -> None:
+    client = await dev_server.client()
+    queue = f"late-{uuid.uuid4().hex}"
+    approval_id = f"conv-{uuid.uuid4().hex}/approval/call-book"
+    await client.start_workflow(
+        "ApprovalWorkflow",
+        ApprovalWorkflowInput(request=REQUEST, conversation_id="conv-late"),
+        id=approval_id,
+        task_queue=queue,
+    )
+    agents = AgentClient(client, task_queue=queue, rpc_timeout=SHORT)
+    bob = ApprovalVote(digest=REQUEST.digest, approver="bob", approve=True, reason="ok")
+
+    # No worker yet: bob's click times out, and the error says what that means.
+    with pytest.raises(TemporalUnavailable) as raised:
+        await agents.decide(approval_id, bob)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message == (
+        f"Temporal did not confirm the decision on {approval_id} in time; it may still be "
+        "recorded: read the approval's status before deciding again"
+    )
+
+    # The worker comes; the admitted update lands after all.
+    channel = RecordingChannel()
+    async with create_worker(client, [], task_queue=queue, channel=channel):
+        for _ in range(100):
+            if "decided" in channel.kinds(approval_id):
+                break
+            await asyncio.sleep(0.05)
+        assert (await agents.approval_status(approval_id)).state == "approved"
+        handle = client.get_workflow_handle(approval_id)
+        await handle.result()
+
+        # bob retries the very same vote: it is reported as what happened, not as an error.
+        retried = await agents.decide(approval_id, bob)
+        assert (retried.decision.outcome, retried.decision.approver) == ("approved", "bob")
+        assert retried.decided_by == "bob"
+        assert retried.decision.digest == REQUEST.digest
+
+        # Another vote, or the same person saying something else, is refused truthfully.
+        for other in (
+            ApprovalVote(digest=REQUEST.digest, approver="carol", approve=True),
+            bob.model_copy(update={"reason": "changed my mind"}),
+            bob.model_copy(update={"approve": False, "reason": "no"}),
+        ):
+            with pytest.raises(ApprovalError, match="already approved"):
+                await agents.decide(approval_id, other)
+
+    # Exactly one decision is in the history.
+    history = await handle.fetch_history()
+    completed = [
+        e
+        for e in history.events
+        if e.HasField("workflow_execution_update_completed_event_attributes")
+    ]
+    assert len(completed) == 1
+
+
+async def test_a_vote_sent_twice_while_open_is_one_update(dev_server: DevServer) -> None:
+    client = await dev_server.client()
+    queue = f"twice-{uuid.uuid4().hex}"
+    approval_id = f"conv-{uuid.uuid4().hex}/approval/call-book"
+    async with create_worker(client, [], task_queue=queue, channel=RecordingChannel()):
+        await client.start_workflow(
+            "ApprovalWorkflow",
+            ApprovalWorkflowInput(request=REQUEST, conversation_id="conv-twice"),
+            id=approval_id,
+            task_queue=queue,
+        )
+        agents = AgentClient(client, task_queue=queue)
+        denial = ApprovalVote(digest=REQUEST.digest, approver="bob", approve=False, reason="no")
+        first, second = await asyncio.gather(
+            agents.decide(approval_id, denial), agents.decide(approval_id, denial)
+        )
+        assert first == second
+        assert first.decision.outcome == "denied"
+    assert vote_id(denial) == vote_id(denial.model_copy())
+    assert vote_id(denial) != vote_id(denial.model_copy(update={"reason": "No"}))

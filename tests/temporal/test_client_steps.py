@@ -1,0 +1,77 @@
+"""Steps survive continue-as-new: ``AgentClient.steps`` pages back through earlier runs.
+
+A conversation continues as new once it holds ``continue_as_new_after_messages`` messages; each
+run answers the ``steps`` query for its own steps only. The client follows the chain of runs
+(each run's first event names the run it continued from and carries its first step index).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from agentflow.temporal import (
+    AgentClient,
+    AgentReply,
+    DevServer,
+    DurableOptions,
+    Step,
+    create_worker,
+)
+from tests.audit.support import Bookings, travel_agent
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+MESSAGE = "A flight to Geneva please"
+# The planner searches and books in the first turn; later turns answer from the search alone.
+FIRST = [
+    "user_message",
+    "model_call",
+    "tool_call",
+    "model_call",
+    "tool_call",
+    "model_call",
+    "reply",
+]
+LATER = ["user_message", "model_call", "tool_call", "model_call", "reply"]
+
+
+async def test_steps_page_back_across_continue_as_new(dev_server: DevServer) -> None:
+    client = await dev_server.client()
+    queue = f"steps-{uuid.uuid4().hex}"
+    agent = travel_agent(f"travel-{uuid.uuid4().hex[:8]}")
+    bookings = Bookings()
+    async with create_worker(
+        client, [agent], task_queue=queue, deps={agent.name: lambda: bookings}
+    ):
+        agents = AgentClient(client, task_queue=queue)
+        # Each turn leaves six messages: the conversation continues as new after every turn.
+        conversation = await agents.start_conversation(
+            agent.name, user="carol", options=DurableOptions(continue_as_new_after_messages=4)
+        )
+        for _ in range(3):
+            assert (await agents.send(conversation, MESSAGE)).status == "completed"
+        handle = client.get_workflow_handle(conversation)
+        first = (await handle.describe()).run_id
+        # Three turns, three closed runs, and a fourth that waits for the next message.
+        assert await handle.query("steps", 0, result_type=list[Step]) == []
+
+        steps = await agents.steps(conversation)
+        assert [s.index for s in steps] == list(range(17))
+        assert [s.kind for s in steps] == FIRST + LATER * 2
+        assert [s.turn for s in steps] == [1] * 7 + [2] * 5 + [3] * 5
+        # From inside an earlier run, from a run's first step, past the end.
+        assert [s.index for s in await agents.steps(conversation, 3)] == list(range(3, 17))
+        assert [s.index for s in await agents.steps(conversation, 12)] == list(range(12, 17))
+        assert await agents.steps(conversation, 17) == []
+        assert await agents.steps(conversation, -5) == steps  # hostile: the same, no error
+
+        # Streaming the next turn yields exactly its steps, numbered on from the last one.
+        streamed = [item async for item in agents.stream(conversation, MESSAGE)]
+        *new, reply = streamed
+        assert isinstance(reply, AgentReply) and reply.status == "completed"
+        assert [s.index for s in new if isinstance(s, Step)] == list(range(17, 22))
+        assert [s.kind for s in new if isinstance(s, Step)] == LATER
+        assert [s.index for s in await agents.steps(conversation)] == list(range(22))
+        assert (await handle.describe()).run_id != first

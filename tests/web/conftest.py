@@ -1,0 +1,94 @@
+"""One running travel stack for the web tests: Temporal, a worker, the web app on a real port.
+
+Everything is real and local: ``temporal server start-dev`` from the venv, the travel agent on
+the offline planner with the demo company in a SQLite file, and the web app served by uvicorn
+on a free port, all on pytest-asyncio's session loop. Tests here therefore carry::
+
+    pytestmark = pytest.mark.asyncio(loop_scope="session")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import Engine
+
+from agentflow import Agent, ModelRequest, ModelResponse, RunContext, tool
+from agentflow.approvals import ApprovalDesk
+from agentflow.exceptions import ConfigurationError
+from agentflow.temporal import AgentClient, DevServer, create_worker
+from agentflow.testing import FunctionModel, tool_call
+from agentflow.web import Chat
+from examples.travel.agent import build_agent
+from examples.travel.demo import TRAVEL_CARDS, serve, web_app
+from examples.travel.org import open_ledger, open_org
+from examples.travel.store import open_store
+from examples.travel.tools import TravelDeps
+
+SECRET = b"web-tests-secret"
+PROBE = "chat-probe"
+"""A second agent for what the travel agent never does on cue: echo, hang in a tool, fail."""
+
+
+def _probe_model(request: ModelRequest) -> ModelResponse | str:
+    last = request.messages[-1]
+    results = [b for b in last.content if b.type == "tool_result"]
+    if results:
+        return f"the tool said: {results[0].content}"
+    text = [b.text for b in last.content if b.type == "text"][-1]  # the latest of a merged turn
+    if text == "hold":
+        return tool_call("hold", id=f"toolu_hold_{len(request.messages)}")
+    if text == "fail":
+        raise ConfigurationError("the model is switched off for this test")
+    return f"echo: {text}"
+
+
+@tool
+async def hold(ctx: RunContext[asyncio.Event]) -> str:
+    """Waits until the test opens the gate, so the page can be seen while a tool runs."""
+    await ctx.deps.wait()
+    return "released"
+
+
+def probe_agent() -> Agent[asyncio.Event]:
+    return Agent(FunctionModel(_probe_model), tools=[hold], name=PROBE)
+
+
+@dataclass(frozen=True)
+class Stack:
+    url: str
+    agents: AgentClient
+    desk: ApprovalDesk
+    chat: Chat
+    engine: Engine
+    agent: str
+    gate: asyncio.Event
+    """Opens the probe agent's ``hold`` tool."""
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    database: Path = tmp_path_factory.mktemp("web") / "travel.db"
+    engine = open_store(f"sqlite:///{database}")
+    deps = TravelDeps(engine=engine, org=open_org(engine), ledger=open_ledger(engine))
+    agent, probe, gate = build_agent(), probe_agent(), asyncio.Event()
+    async with DevServer() as server:
+        client = await server.client()
+        queue = f"web-{uuid.uuid4().hex[:8]}"
+        factories = {agent.name: lambda: deps, PROBE: lambda: gate}
+        async with create_worker(client, [agent, probe], task_queue=queue, deps=factories):
+            agents = AgentClient(client, task_queue=queue)
+            assert deps.org is not None
+            desk = ApprovalDesk(agents, deps.org, ledger=deps.ledger)
+            chat = Chat(agents, agent.name, cards=TRAVEL_CARDS, secret=SECRET)
+            async with serve(web_app(desk, chat), 0) as url:
+                try:
+                    yield Stack(url, agents, desk, chat, engine, agent.name, gate)
+                finally:
+                    gate.set()  # a test that failed while holding must not block the worker
