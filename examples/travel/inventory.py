@@ -21,6 +21,20 @@ from examples.travel.policy import Offer
 
 # Carrier by the origin's country (the home carrier flies the route); others fly as "XF".
 CARRIERS = {"CH": "LX", "DE": "LH", "GB": "BA", "FR": "AF", "US": "UA", "NL": "KL", "SG": "SQ"}
+CARRIER_NAMES = {
+    "LX": "Swiss",
+    "LH": "Lufthansa",
+    "BA": "British Airways",
+    "AF": "Air France",
+    "UA": "United",
+    "KL": "KLM",
+    "SQ": "Singapore Airlines",
+    "XF": "Xpress Flights",
+}
+FARE_RULES = {
+    "economy": "Changes 70 EUR before departure; not refundable; 1 checked bag of 23 kg.",
+    "business": "Changes free; refundable until 24 h before departure; 2 checked bags of 32 kg.",
+}
 DEPARTURE_SLOTS = ("06:40", "09:15", "12:50", "16:25", "19:05")
 CABIN_FACTOR = {"economy": 1.0, "business": 3.4}
 CRUISE_KMH = 820.0
@@ -116,6 +130,8 @@ class EmbeddedInventory:
             duration_hours=hours,
             cabin=cabin,
             price=round(price, 2),
+            carrier=CARRIER_NAMES[carrier],
+            fare_rules=FARE_RULES[cabin],
         )
 
     def _draw(self, *parts: str) -> int:

@@ -24,7 +24,8 @@ from agentflow import (
 )
 from agentflow.approvals import ApprovalLedger, OrgChart
 from examples.travel.inventory import EmbeddedInventory, FlightProvider
-from examples.travel.policy import POLICY, TravelPolicy
+from examples.travel.policy import POLICY, Offer, PolicyCheck, TravelPolicy
+from examples.travel.quotes import quote
 from examples.travel.store import Booking, book_once, cancel, find_booking, trips_of
 
 
@@ -70,10 +71,32 @@ def employee_asked_to_cancel(ctx: Ctx, args: Any) -> Decision:
     return Deny("the employee has not asked to cancel; ask them first")
 
 
+def _quote(ctx: Ctx, offer_id: str) -> Offer | None:
+    """The offer as the inventory quotes it now, asked once per call (see ``quotes``)."""
+    return quote(ctx, ctx.deps.flights, offer_id)
+
+
+def _approver_chain(ctx: Ctx, price: float) -> tuple[str, ...]:
+    """Who may approve ``price`` for the employee: from the org chart, never from the model."""
+    org = ctx.deps.org
+    return tuple(org.approver_chain(ctx.user, price)) if org and ctx.user else ()
+
+
+@precondition
+def traveller_is_the_employee(ctx: Ctx, args: Any) -> Decision:
+    """The traveller is the signed-in employee (never a name the model gives), who must be known."""
+    if not ctx.user:
+        return Deny("nobody is signed in: a trip is only booked for the employee asking")
+    org = ctx.deps.org
+    if org is not None and org.employee(ctx.user) is None:
+        return Deny(f"{ctx.user} is not an employee in the org chart")
+    return Allow()
+
+
 @precondition
 def quote_still_valid(ctx: Ctx, args: Any) -> Decision:
     """The offer must still exist at the quoted price (a new price needs a new confirmation)."""
-    offer = ctx.deps.flights.find(args.offer_id)
+    offer = _quote(ctx, args.offer_id)
     if offer is None:
         return Deny(f"unknown offer {args.offer_id}")
     if abs(offer.price - args.price) > 0.005:
@@ -84,35 +107,32 @@ def quote_still_valid(ctx: Ctx, args: Any) -> Decision:
 @precondition
 def under_hard_cap(ctx: Ctx, args: Any) -> Decision:
     """No trip above the hard cap is ever booked, approved or not."""
-    offer = ctx.deps.flights.find(args.offer_id)
+    offer = _quote(ctx, args.offer_id)
     if offer is None:
         return Deny(f"unknown offer {args.offer_id}")
-    cap = ctx.deps.policy.hard_cap
-    return (
-        Deny(f"{offer.price:.0f} EUR is above the hard cap of {cap:.0f} EUR")
-        if (offer.price > cap)
-        else Allow()
-    )
+    above = ctx.deps.policy.above_hard_cap(offer)
+    return Deny(above.text) if above else Allow()
 
 
 @precondition
 def in_policy_or_approved(ctx: Ctx, args: Any) -> Decision:
     """Out-of-policy trips need approval from the employee's reporting line for this offer."""
-    offer = ctx.deps.flights.find(args.offer_id)
+    offer = _quote(ctx, args.offer_id)
     if offer is None:
         return Deny(f"unknown offer {args.offer_id}")
     broken = ctx.deps.policy.broken_rules(offer)
     if not broken:
         return Allow()
     # The chain comes from the org chart (limits by level), never from the model.
-    org = ctx.deps.org
-    chain = org.approver_chain(ctx.user or "", offer.price) if org and ctx.user else ()
+    chain = _approver_chain(ctx, offer.price)
     if not chain:
         return Deny(
             f"out of policy and nobody in your reporting line may approve {offer.price:.0f} EUR",
             *broken,
         )
-    return NeedsApproval(*broken, approvers=chain)
+    # The approver may pick another offer (a cheaper fare, a lower cabin): the edited call is
+    # checked by these same rules, so it never passes the hard cap or their authority.
+    return NeedsApproval(*broken, approvers=chain, editable=("offer_id", "price"))
 
 
 @tool
@@ -140,8 +160,46 @@ def search_flights(
     ]
 
 
+@tool
+def show_offer(ctx: Ctx, offer_id: str) -> dict[str, Any]:
+    """Show one offer as the inventory quotes it now: carrier, times, cabin, fare and its rules.
+
+    Args:
+        offer_id: the offer_id from search_flights.
+    """
+    offer = _quote(ctx, offer_id)
+    if offer is None:
+        raise ModelRetry(f"unknown offer {offer_id}; search again")
+    check = ctx.deps.policy.check(offer)
+    return offer.model_dump() | {
+        "in_policy": check.in_policy,
+        "policy_issues": [v.text for v in check.violations],
+    }
+
+
+@tool
+def check_policy(ctx: Ctx, offer_id: str) -> dict[str, Any]:
+    """Say whether an offer is within the travel policy: every rule it breaks, in words.
+
+    Args:
+        offer_id: the offer_id from search_flights.
+    """
+    offer = _quote(ctx, offer_id)
+    if offer is None:
+        raise ModelRetry(f"unknown offer {offer_id}; search again")
+    check: PolicyCheck = ctx.deps.policy.check(offer)
+    approvers = _approver_chain(ctx, offer.price) if check.bookable and not check.in_policy else ()
+    return check.model_dump() | {"approvers": list(approvers)}
+
+
 @tool(
-    requires=all_of(employee_confirmed, quote_still_valid, under_hard_cap, in_policy_or_approved),
+    requires=all_of(
+        employee_confirmed,
+        traveller_is_the_employee,
+        quote_still_valid,
+        under_hard_cap,
+        in_policy_or_approved,
+    ),
     side_effects=True,
 )
 def book_flight(ctx: Ctx, offer_id: str, price: float) -> dict[str, Any]:
@@ -151,7 +209,7 @@ def book_flight(ctx: Ctx, offer_id: str, price: float) -> dict[str, Any]:
         offer_id: the offer_id from search_flights.
         price: the price in EUR shown to the employee; the offer is re-quoted and must match.
     """
-    offer = ctx.deps.flights.find(offer_id)
+    offer = _quote(ctx, offer_id)  # the very quote the preconditions judged
     assert offer is not None  # quote_still_valid has checked it
     ledger = ctx.deps.ledger
     if ctx.approval is not None and ledger is not None and not ledger.use(ctx, "book_flight"):
@@ -204,4 +262,4 @@ def cancel_trip(ctx: Ctx, booking_id: int) -> dict[str, Any]:
     return cancel(ctx.deps.engine, booking_id).model_dump(exclude={"idempotency_key"})
 
 
-TOOLS = [search_flights, book_flight, list_my_trips, cancel_trip]
+TOOLS = [search_flights, show_offer, check_policy, book_flight, list_my_trips, cancel_trip]
