@@ -5,7 +5,8 @@ travel agent (Claude with ``ANTHROPIC_API_KEY``, otherwise the offline planner) 
 (the employees' chat at ``/chat``, the approvers' inbox at ``/approvals``; ``DEMO_PORT``, default
 8000), then either chats with you in the terminal, or — with ``DEMO_SCRIPT=1`` or without a
 terminal — plays a scripted conversation: an in-policy booking, then an out-of-policy one that
-the manager approves.
+the manager approves. Every step goes to the audit trail (SQLite under ``.agentflow/``), which
+the web app shows per conversation and ``agentflow trace`` renders in the terminal.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from rich.panel import Panel
 from starlette.applications import Starlette
 
 from agentflow.approvals import ApprovalDesk
+from agentflow.approvals.links import timeline_path
+from agentflow.approvals.settings import ApprovalSettings
+from agentflow.audit import AuditStore, configure_tracing
 from agentflow.temporal import AgentClient, ApprovalVote, DevServer, Step, create_worker
 from agentflow.web import Card, CardRenderer, Chat, create_app
 from examples.travel.agent import travel_agent
@@ -50,36 +54,60 @@ async def main(scripted: bool) -> int:
     agent, deps = travel_agent()
     if agent.model.name == "offline-travel-planner":
         console.print("[yellow]No ANTHROPIC_API_KEY: running on the offline travel planner.[/]")
-    async with DevServer(db_file=DATA / "temporal.db", log_file=DATA / "temporal.log") as server:
-        client = await server.client()
-        queue = f"travel-demo-{uuid.uuid4().hex[:6]}"
-        async with create_worker(client, [agent], task_queue=queue, deps={agent.name: deps}):
-            agents = AgentClient(client, task_queue=queue)
-            console.print(f"Temporal dev server at {server.address}; worker on {queue!r}")
-            company = deps()
-            assert company.org is not None
-            desk = ApprovalDesk(agents, company.org, ledger=company.ledger)
-            port = 0 if scripted else int(os.environ.get("DEMO_PORT", "8000"))
-            chat = Chat(agents, agent.name, cards=TRAVEL_CARDS)
-            async with serve(web_app(desk, chat), port) as url:
-                console.print(f"Web chat: [bold]{url}/chat?as=alice[/]")
-                console.print(f"Approvals inbox: [bold]{url}/approvals?as=bob[/]")
-                return await _converse(agents, agent.name, scripted)
-    return 0
+    company = deps()
+    assert company.org is not None
+    # The audit trail goes where `agentflow trace` and `agentflow audit verify` look for it.
+    tracing = configure_tracing(database_url=ApprovalSettings.from_env().audit_database_url)
+    assert tracing.store is not None
+    try:
+        async with DevServer(db_file=DATA / "temporal.db", log_file=DATA / "temporal.log") as srv:
+            client = await srv.client()
+            queue = f"travel-demo-{uuid.uuid4().hex[:6]}"
+            async with create_worker(
+                client,
+                [agent],
+                task_queue=queue,
+                deps={agent.name: deps},
+                org=company.org,
+                tracer_provider=tracing,
+            ):
+                agents = AgentClient(client, task_queue=queue, tracer_provider=tracing)
+                console.print(f"Temporal dev server at {srv.address}; worker on {queue!r}")
+                desk = ApprovalDesk(agents, company.org, ledger=company.ledger)
+                port = 0 if scripted else int(os.environ.get("DEMO_PORT", "8000"))
+                chat = Chat(agents, agent.name, cards=TRAVEL_CARDS)
+                async with serve(web_app(desk, chat, tracing.store), port) as url:
+                    _link("Web chat", f"{url}/chat?as=alice")
+                    _link("Approvals inbox", f"{url}/approvals?as=bob")
+                    return await _converse(agents, agent.name, scripted, url)
+    finally:
+        tracing.shutdown()  # the last steps reach the audit store
 
 
-async def _converse(agents: AgentClient, agent: str, scripted: bool) -> int:
+async def _converse(agents: AgentClient, agent: str, scripted: bool, url: str) -> int:
     conversation = await agents.start_conversation(agent, user="alice")
-    console.print(f"Conversation {conversation} as [bold]alice[/] (manager: bob)\n")
+    console.print(f"Conversation {conversation} as [bold]alice[/] (manager: bob)")
+    _link("Audit trail", f"{url}{timeline_path(conversation)}?as=alice")
+    console.print(f"In a terminal: agentflow trace {conversation}\n", soft_wrap=True)
+    if not scripted:
+        console.print(
+            "To see an approval: ask for business class on a short flight ('business class "
+            "flight from ZRH to LHR on 2026-12-16', then 'book option 1'): the booking waits "
+            "for bob, who decides here, in the inbox, or with `agentflow approvals`.\n"
+        )
     async for text in _script() if scripted else _ask():
         if not await _turn(agents, conversation, text, scripted) and scripted:
             return 1
     return 0
 
 
-def web_app(desk: ApprovalDesk, chat: Chat) -> Starlette:
-    """The inbox and the chat; ``?as=`` names the person (a laptop demo, not a network)."""
-    return create_app(desk, summarise=trip_summary(), chat=chat)
+def _link(name: str, url: str) -> None:
+    console.print(f"{name}: [bold]{url}[/]", soft_wrap=True)  # a URL stays on one line
+
+
+def web_app(desk: ApprovalDesk, chat: Chat, audit: AuditStore | None = None) -> Starlette:
+    """Inbox, chat and timelines; ``?as=`` names the person (a laptop demo, not a network)."""
+    return create_app(desk, summarise=trip_summary(), chat=chat, audit=audit)
 
 
 class _Server(uvicorn.Server):

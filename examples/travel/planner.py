@@ -59,6 +59,8 @@ def plan(request: ModelRequest) -> ModelResponse:
         )
     if BOOK.search(text):
         return _book(request, text, call_id)
+    if re.search(r"\bmy (trips|bookings)\b", text, re.I):  # "show my trips" is not an offer
+        return tool_call("list_my_trips", id=call_id)
     if POLICY.search(text) or SHOW.search(text):
         tool = "check_policy" if POLICY.search(text) else "show_offer"
         offer_ids = _offers_meant(request, text)

@@ -15,10 +15,11 @@ from agentflow.approvals.slack.blocks import (
 )
 from agentflow.approvals.slack.channel import SlackChannel
 from agentflow.approvals.slack.interactions import SlackInteractions
-from agentflow.approvals.slack.socket import connect_socket_mode, socket_listener
+from agentflow.approvals.slack.socket import ApprovalSocket, connect_socket_mode, socket_listener
 
 __all__ = [
     "APPROVE_ACTION",
+    "ApprovalSocket",
     "DENY_ACTION",
     "DENY_CALLBACK",
     "Posted",
