@@ -5,8 +5,11 @@ this module is the one place that does, so a missing or inconsistent variable is
 by name::
 
     DATABASE_URL            the org chart and the approval ledger (default: a SQLite file)
-    TEMPORAL_ADDRESS        host:port of the Temporal frontend (default 127.0.0.1:7233)
-    TEMPORAL_NAMESPACE      default "default"
+    TEMPORAL_*              where Temporal is and how to reach it, as Temporal's own tools
+                            read it: TEMPORAL_ADDRESS (default 127.0.0.1:7233),
+                            TEMPORAL_NAMESPACE (default "default"), TEMPORAL_API_KEY,
+                            TEMPORAL_TLS_*, TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE (see
+                            agentflow.temporal.connection)
     AGENTFLOW_TASK_QUEUE    the task queue the approvals' workers serve (default "agentflow")
     SLACK_BOT_TOKEN         xoxb-…: turns the Slack channel on
     SLACK_SIGNING_SECRET    verifies Slack's HTTP requests (required for the HTTP endpoint)
@@ -24,8 +27,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy import Engine, create_engine
+from temporalio.service import TLSConfig
 
 from agentflow.approvals.desk import ApprovalDesk
 from agentflow.approvals.ledger import ApprovalLedger, LedgerChannel
@@ -33,12 +37,15 @@ from agentflow.approvals.orgchart import OrgChart
 from agentflow.approvals.summary import Summariser, default_summary
 from agentflow.exceptions import ConfigurationError
 from agentflow.temporal.channel import ApprovalChannel, LogChannel
+from agentflow.temporal.connection import DEFAULT_ADDRESS, DEFAULT_NAMESPACE, TemporalConfig
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
     from slack_sdk.web.async_client import AsyncWebClient
     from starlette.applications import Starlette
 
     from agentflow.audit.store import AuditStore
+    from agentflow.web.inbox import Identify
 
 DEFAULT_DATABASE_URL = "sqlite:///.agentflow/agentflow.db"
 AUDIT_DATABASE_URL = "sqlite:///.agentflow/audit.db"
@@ -46,11 +53,14 @@ AUDIT_DATABASE_URL = "sqlite:///.agentflow/audit.db"
 
 
 class ApprovalSettings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     database_url: str = DEFAULT_DATABASE_URL
-    temporal_address: str = "127.0.0.1:7233"
-    temporal_namespace: str = "default"
+    temporal_address: str = DEFAULT_ADDRESS
+    temporal_namespace: str = DEFAULT_NAMESPACE
+    temporal_api_key: SecretStr | None = Field(default=None, repr=False)
+    temporal_tls: bool | TLSConfig = Field(default=False, repr=False)
+    temporal_rpc_metadata: dict[str, str] = Field(default_factory=dict[str, str], repr=False)
     task_queue: str = "agentflow"
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
@@ -66,10 +76,14 @@ class ApprovalSettings(BaseModel):
         def get(name: str) -> str | None:
             return env.get(name) or None
 
+        temporal = TemporalConfig.load(environ=env)
         return cls(
             database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            temporal_address=get("TEMPORAL_ADDRESS") or "127.0.0.1:7233",
-            temporal_namespace=get("TEMPORAL_NAMESPACE") or "default",
+            temporal_address=temporal.address,
+            temporal_namespace=temporal.namespace,
+            temporal_api_key=temporal.api_key,
+            temporal_tls=temporal.tls,
+            temporal_rpc_metadata=temporal.rpc_metadata,
             task_queue=get("AGENTFLOW_TASK_QUEUE") or "agentflow",
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -80,6 +94,25 @@ class ApprovalSettings(BaseModel):
                 a.strip() for a in (get("AGENTFLOW_AUDITORS") or "").split(",") if a.strip()
             ),
         )
+
+    def temporal(self) -> TemporalConfig:
+        """The Temporal connection these settings describe: ``await settings.temporal().connect()``.
+
+        Raises:
+            ConfigurationError: The address or namespace is malformed.
+        """
+        return TemporalConfig.build(
+            address=self.temporal_address,
+            namespace=self.temporal_namespace,
+            api_key=self.temporal_api_key,
+            tls=self.temporal_tls,
+            rpc_metadata=self.temporal_rpc_metadata,
+        )
+
+    def with_temporal(self, address: str | None, namespace: str | None) -> ApprovalSettings:
+        """These settings with the address and namespace given (command-line options) instead."""
+        update = {"temporal_address": address, "temporal_namespace": namespace}
+        return self.model_copy(update={k: v for k, v in update.items() if v is not None})
 
     @property
     def audit_database_url(self) -> str:
@@ -159,14 +192,22 @@ def worker_approvals(
     return WorkerApprovals(channel=channel, org=OrgChart(engine))
 
 
-async def build_desk(settings: ApprovalSettings, engine: Engine | None = None) -> ApprovalDesk:
-    """Connect to Temporal and open the org chart and ledger: what every channel decides with."""
+async def build_desk(
+    settings: ApprovalSettings,
+    engine: Engine | None = None,
+    *,
+    tracer_provider: TracerProvider | None = None,
+) -> ApprovalDesk:
+    """Connect to Temporal and open the org chart and ledger: what every channel decides with.
+
+    With ``tracer_provider`` (see :func:`agentflow.audit.configure_tracing`) every vote the desk
+    hands on, accepted or refused by the workflow, is a span in the conversation's trace.
+    """
     from agentflow.temporal.client import AgentClient
-    from agentflow.temporal.devserver import connect
 
     engine = engine or settings.engine()
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
-    agents = AgentClient(client, task_queue=settings.task_queue)
+    client = await settings.temporal().connect()
+    agents = AgentClient(client, task_queue=settings.task_queue, tracer_provider=tracer_provider)
     return ApprovalDesk(agents, OrgChart(engine), ledger=ApprovalLedger(engine))
 
 
@@ -176,14 +217,17 @@ def build_web_app(
     *,
     summarise: Summariser = default_summary,
     audit: AuditStore | None = None,
+    identify: Identify | None = None,
 ) -> Starlette:
     """The web app with the Slack endpoint when Slack is configured for HTTP.
 
     With ``audit`` (``AuditStore(settings.audit_database_url)``), it also serves each
-    conversation's timeline to its user, its approvers and ``AGENTFLOW_AUDITORS``.
+    conversation's timeline to its user, its approvers and ``AGENTFLOW_AUDITORS``. ``identify``
+    says who is asking (default: ``?as=``, for a laptop; see :mod:`agentflow.web.inbox`).
     """
     from agentflow.approvals.slack.interactions import SlackInteractions
     from agentflow.web.app import create_app
+    from agentflow.web.inbox import dev_identity
 
     slack = None
     if settings.slack_enabled and settings.slack_app_token is None:
@@ -200,4 +244,5 @@ def build_web_app(
         summarise=summarise,
         audit=audit,
         auditors=settings.auditors,
+        identify=identify or dev_identity,
     )

@@ -12,6 +12,7 @@ Settings come from the environment (see :mod:`agentflow.approvals.settings`), or
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -21,7 +22,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from agentflow.exceptions import AgentflowError, ApprovalError
+from agentflow.exceptions import AgentflowError, ApprovalError, ConfigurationError
 
 if TYPE_CHECKING:
     from agentflow.approvals.desk import ApprovalDesk
@@ -59,19 +60,25 @@ def settings(
     database_url: Annotated[
         str | None, typer.Option(envvar="DATABASE_URL", help="The org chart's database.")
     ] = None,
-    temporal_address: Annotated[str | None, typer.Option(envvar="TEMPORAL_ADDRESS")] = None,
-    namespace: Annotated[str | None, typer.Option(envvar="TEMPORAL_NAMESPACE")] = None,
+    temporal_address: Annotated[
+        str | None,
+        typer.Option(help="host:port of Temporal, over TEMPORAL_ADDRESS and the config profile."),
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option(help="Temporal namespace, over TEMPORAL_NAMESPACE.")
+    ] = None,
     task_queue: Annotated[str | None, typer.Option(envvar="AGENTFLOW_TASK_QUEUE")] = None,
 ) -> None:
     from agentflow.approvals.settings import ApprovalSettings
 
-    overrides = {
-        "database_url": database_url,
-        "temporal_address": temporal_address,
-        "temporal_namespace": namespace,
-        "task_queue": task_queue,
-    }
-    base = ApprovalSettings.from_env()
+    overrides = {"database_url": database_url, "task_queue": task_queue}
+    try:
+        # TEMPORAL_* (API key, TLS, profile) as Temporal's tools read them; the options win.
+        base = ApprovalSettings.from_env().with_temporal(temporal_address, namespace)
+        base.temporal()  # a malformed address or namespace is refused before any command runs
+    except AgentflowError as exc:
+        err().print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=2) from None
     ctx.obj = base.model_copy(update={k: v for k, v in overrides.items() if v})
 
 
@@ -83,11 +90,16 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(code=2) from None
 
 
-async def _desk(ctx: typer.Context) -> ApprovalDesk:
+async def _desk(ctx: typer.Context, *, batch: bool = False) -> ApprovalDesk:
+    """The desk, recording each vote it hands on (accepted or refused) in the audit trail."""
     from agentflow.approvals.settings import build_desk
+    from agentflow.audit import configure_tracing
 
     config: ApprovalSettings = ctx.obj
-    return await build_desk(config)
+    # A one-shot command writes its spans as they end; `serve` batches them.
+    tracing = configure_tracing(database_url=config.audit_database_url, batch=batch)
+    ctx.call_on_close(tracing.shutdown)
+    return await build_desk(config, tracer_provider=tracing)
 
 
 @approvals_app.command("list")
@@ -264,6 +276,15 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    identity_header: Annotated[
+        str | None,
+        typer.Option(
+            help="Take the person from this request header (e.g. X-Forwarded-User) instead of "
+            "?as=. Only behind a proxy that authenticates people, sets this header and strips "
+            "it from what clients send.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the web inbox and, with Slack configured, the interactivity endpoint."""
 
@@ -272,30 +293,52 @@ def serve(
 
         from agentflow.approvals.settings import build_web_app
         from agentflow.audit.store import AuditStore
+        from agentflow.web.inbox import header_identity
 
+        header = None if identity_header is None else _header_name(identity_header)
+        identify = None if header is None else header_identity(header)
         config: ApprovalSettings = ctx.obj
-        desk = await _desk(ctx)
+        desk = await _desk(ctx, batch=True)
         audit = AuditStore(config.audit_database_url)
-        app = build_web_app(config, desk, audit=audit)
+        app = build_web_app(config, desk, audit=audit, identify=identify)
         socket = None
+        drain = _nothing_to_drain
         if config.slack_enabled and config.slack_app_token:
             from agentflow.approvals.slack import SlackInteractions, connect_socket_mode
 
             interactions = SlackInteractions(desk, config.slack_client())
+            drain = interactions.drain
             socket = await connect_socket_mode(
                 interactions, config.slack_app_token, config.slack_client()
             )
             err().print("Slack: Socket Mode")
         elif config.slack_enabled:
             err().print(f"Slack: interactivity at http://{host}:{port}/slack/interactions")
-        err().print(f"inbox: http://{host}:{port}/approvals?as=YOUR-HANDLE")
+        if header is not None:
+            err().print(f"inbox: http://{host}:{port}/approvals (person from {header})")
+        else:
+            err().print(f"inbox: http://{host}:{port}/approvals?as=YOUR-HANDLE")
         try:
             await uvicorn.Server(uvicorn.Config(app, host=host, port=port)).serve()
         finally:
             if socket is not None:
                 await socket.close()
+                await drain()  # clicks already acknowledged still reach their workflows
 
     _run(run())
+
+
+async def _nothing_to_drain() -> None:
+    return None
+
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # an HTTP token (RFC 9110)
+
+
+def _header_name(name: str) -> str:
+    if not _HEADER_NAME.match(name):
+        raise ConfigurationError(f"--identity-header must be an HTTP header name, not {name!r}")
+    return name
 
 
 org_app = typer.Typer(name="org", help="The org chart approvals are checked against.")

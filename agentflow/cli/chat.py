@@ -9,10 +9,12 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
+from agentflow.approvals.settings import ApprovalSettings
+from agentflow.audit import configure_tracing
 from agentflow.exceptions import AgentflowError, InvalidInput
 from agentflow.temporal.client import AgentClient
+from agentflow.temporal.connection import TemporalConfig
 from agentflow.temporal.contracts import AgentReply, Step
-from agentflow.temporal.devserver import connect
 
 STEP_STYLE = {
     "tool_call": "cyan",
@@ -27,13 +29,30 @@ def chat(
     conversation: Annotated[
         str | None, typer.Option(help="Continue this conversation instead of starting one.")
     ] = None,
-    temporal_address: Annotated[str, typer.Option(envvar="TEMPORAL_ADDRESS")] = "127.0.0.1:7233",
-    task_queue: Annotated[str, typer.Option()] = "agentflow",
+    temporal_address: Annotated[
+        str | None,
+        typer.Option(
+            help="host:port of the Temporal frontend, over TEMPORAL_ADDRESS and the config "
+            "file's profile (default 127.0.0.1:7233).",
+            show_default=False,
+        ),
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            help="Temporal namespace, over TEMPORAL_NAMESPACE and the profile (default 'default').",
+            show_default=False,
+        ),
+    ] = None,
+    task_queue: Annotated[
+        str, typer.Option(envvar="AGENTFLOW_TASK_QUEUE", help="The agent's task queue.")
+    ] = "agentflow",
 ) -> None:
     """Chat with AGENT as USER; replies waiting for approval are followed until decided."""
     console = Console()
     try:
-        asyncio.run(_chat(console, agent, user, conversation, temporal_address, task_queue))
+        config = TemporalConfig.load(temporal_address, namespace)
+        asyncio.run(_chat(console, agent, user, conversation, config, task_queue))
     except AgentflowError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(code=2) from None
@@ -46,10 +65,22 @@ async def _chat(
     agent: str,
     user: str,
     conversation: str | None,
-    address: str,
+    config: TemporalConfig,
     task_queue: str,
 ) -> None:
-    agents = AgentClient(await connect(address), task_queue=task_queue)
+    # The conversation's root span, each message and each step join one trace in the audit
+    # trail only if the client that starts it records too.
+    tracing = configure_tracing(database_url=ApprovalSettings.from_env().audit_database_url)
+    try:
+        agents = AgentClient(await config.connect(), task_queue=task_queue, tracer_provider=tracing)
+        await _converse(console, agents, agent, user, conversation)
+    finally:
+        tracing.shutdown()
+
+
+async def _converse(
+    console: Console, agents: AgentClient, agent: str, user: str, conversation: str | None
+) -> None:
     if conversation is None:
         conversation = await agents.start_conversation(agent, user=user)
     console.print(f"[dim]conversation {conversation} — empty line or Ctrl-D to leave[/]")

@@ -37,7 +37,24 @@ AgentOption = Annotated[
         help="An agent to serve, as package.module:name[@task-queue] (repeat for several).",
     ),
 ]
-QueueOption = Annotated[str, typer.Option(help="Temporal task queue.")]
+QueueOption = Annotated[
+    str, typer.Option(envvar="AGENTFLOW_TASK_QUEUE", help="Temporal task queue.")
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        help="host:port of the Temporal frontend, over TEMPORAL_ADDRESS and the config file's "
+        "profile (default 127.0.0.1:7233).",
+        show_default=False,
+    ),
+]
+NamespaceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Temporal namespace, over TEMPORAL_NAMESPACE and the profile (default 'default').",
+        show_default=False,
+    ),
+]
 
 
 from agentflow.cli.chat import chat  # noqa: E402  (commands register after app exists)
@@ -57,17 +74,21 @@ def fail(exc: AgentflowError) -> None:
 @app.command()
 def worker(
     agent: AgentOption,
-    temporal_address: Annotated[
-        str, typer.Option(envvar="TEMPORAL_ADDRESS", help="host:port of the Temporal frontend.")
-    ] = "127.0.0.1:7233",
-    namespace: Annotated[str, typer.Option(envvar="TEMPORAL_NAMESPACE")] = "default",
+    temporal_address: AddressOption = None,
+    namespace: NamespaceOption = None,
     task_queue: QueueOption = "agentflow",
 ) -> None:
-    """Run a worker for AGENTs' conversations and approvals (Ctrl-C stops it)."""
+    """Run a worker for AGENTs' conversations and approvals (Ctrl-C stops it).
+
+    Temporal is reached as Temporal's own tools reach it: the config file's profile, then the
+    TEMPORAL_* variables (TEMPORAL_API_KEY, TEMPORAL_TLS_*, ...), then these options.
+    """
     from agentflow.cli.stack import run_worker
+    from agentflow.temporal.connection import TemporalConfig
 
     try:
-        asyncio.run(run_worker(agent, temporal_address, namespace, task_queue, console))
+        config = TemporalConfig.load(temporal_address, namespace)
+        asyncio.run(run_worker(agent, config, task_queue, console))
     except AgentflowError as exc:
         fail(exc)
     except KeyboardInterrupt:
@@ -79,7 +100,18 @@ def dev(
     agent: AgentOption,
     temporal_address: Annotated[
         str | None,
-        typer.Option(help="Use this Temporal cluster instead of starting the embedded server."),
+        typer.Option(
+            help="Use this Temporal cluster instead of starting the embedded server "
+            "(reached with the TEMPORAL_* variables and the config file's profile)."
+        ),
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            help="Namespace, over TEMPORAL_NAMESPACE (default 'default'); the embedded server "
+            "creates it.",
+            show_default=False,
+        ),
     ] = None,
     data_dir: Annotated[
         Path, typer.Option(help="Where the embedded server keeps its SQLite file.")
@@ -91,7 +123,7 @@ def dev(
     from agentflow.cli.stack import run_dev
 
     try:
-        asyncio.run(run_dev(agent, temporal_address, data_dir, task_queue, ui, console))
+        asyncio.run(run_dev(agent, temporal_address, namespace, data_dir, task_queue, ui, console))
     except AgentflowError as exc:
         fail(exc)
     except KeyboardInterrupt:

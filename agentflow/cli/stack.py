@@ -14,7 +14,8 @@ from agentflow.approvals.settings import ApprovalSettings, worker_approvals
 from agentflow.audit import configure_tracing
 from agentflow.cli.loading import load_agent
 from agentflow.exceptions import ConfigurationError
-from agentflow.temporal.devserver import DevServer, connect
+from agentflow.temporal.connection import TemporalConfig
+from agentflow.temporal.devserver import DevServer
 from agentflow.temporal.registry import DepsFactory
 from agentflow.temporal.worker import create_worker
 
@@ -44,10 +45,10 @@ def _by_queue(
 
 
 async def run_worker(
-    references: list[str], address: str, namespace: str, task_queue: str, console: Console
+    references: list[str], config: TemporalConfig, task_queue: str, console: Console
 ) -> None:
     queues = _by_queue(references, task_queue)
-    client = await connect(address, namespace)
+    client = await config.connect()
     # Approval notices go to the ledger and Slack (when SLACK_BOT_TOKEN is set); the org chart
     # lets the approval workflow check a delegate's vote against the recorded leave.
     approvals = worker_approvals(ApprovalSettings.from_env())
@@ -68,7 +69,10 @@ async def run_worker(
                 )
             )
             names = ", ".join(agent.name for agent in agents)
-            console.print(f"worker for [bold]{names}[/] on {address}, task queue {queue!r}")
+            console.print(
+                f"worker for [bold]{names}[/] on {config.address}, namespace "
+                f"{config.namespace!r}, task queue {queue!r}"
+            )
         await asyncio.gather(*(worker.run() for worker in workers))
     finally:
         tracing.shutdown()
@@ -77,30 +81,38 @@ async def run_worker(
 async def run_dev(
     references: list[str],
     address: str | None,
+    namespace: str | None,
     data_dir: Path,
     task_queue: str,
     ui: bool,
     console: Console,
 ) -> None:
     agents, deps = _agents(references)
+    # The namespace follows TEMPORAL_NAMESPACE (and the profile) like every other command's, so
+    # `agentflow chat` and `agentflow approvals` find the conversations without more options.
+    config = TemporalConfig.load(address, namespace)
     server: DevServer | None = None
     if address is None:
         server = DevServer(
-            db_file=data_dir / "temporal.db", ui=ui, log_file=data_dir / "temporal.log"
+            db_file=data_dir / "temporal.db",
+            ui=ui,
+            log_file=data_dir / "temporal.log",
+            namespace=config.namespace,
         )
         console.print("starting the embedded Temporal server…")
         await server.start()
-        address = server.address
+        # The embedded server speaks plain gRPC on 127.0.0.1: no TLS, no API key.
+        config = TemporalConfig(address=server.address, namespace=config.namespace)
     approvals = worker_approvals(ApprovalSettings.from_env())
     tracing = configure_tracing()
     try:
-        client = await connect(address)
+        client = await config.connect()
         worker = create_worker(
             client, agents, task_queue=task_queue, deps=deps, tracer_provider=tracing, **approvals
         )
-        console.print(f"Temporal: {address}")
+        console.print(f"Temporal: {config.address} (namespace {config.namespace!r})")
         if server is not None and server.ui_address:
-            console.print(f"Temporal UI: http://{server.ui_address}")
+            console.print(f"Temporal UI: {server.ui_address}")
         console.print(f"worker: {', '.join(a.name for a in agents)} on {task_queue!r}")
         console.print("Ctrl-C stops everything.")
         await worker.run()

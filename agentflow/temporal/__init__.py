@@ -2,6 +2,7 @@
 
 from agentflow.temporal.channel import ApprovalChannel, LogChannel
 from agentflow.temporal.client import AgentClient
+from agentflow.temporal.connection import TemporalConfig
 from agentflow.temporal.contracts import (
     AgentReply,
     ApprovalNotice,
@@ -18,6 +19,7 @@ from agentflow.temporal.registry import register_agent
 from agentflow.temporal.worker import DEFAULT_TASK_QUEUE, create_worker
 
 __all__ = [
+    "TemporalConfig",
     "DEFAULT_TASK_QUEUE",
     "AgentClient",
     "AgentReply",

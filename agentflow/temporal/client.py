@@ -5,7 +5,8 @@ workflows directly, so validation errors come back the same way everywhere.
 
 Temporal's own failures come back as agentflow errors too: an update that times out, or a
 server that cannot be reached, raises :class:`~agentflow.exceptions.TemporalUnavailable` with a
-one-line message. A decision is idempotent by its content: each vote is sent under an update id
+one-line message (a client made with ``lazy=True`` first connects on its first call, and so
+first fails there). A decision is idempotent by its content: each vote is sent under an update id
 derived from it, and a vote retried after a timeout that had in fact landed returns the result
 it got then (read from the approval's history), not "already approved".
 """
@@ -15,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -43,6 +45,7 @@ from agentflow.temporal.contracts import (
     Transcript,
     WaitForTurn,
 )
+from agentflow.temporal.devserver import connect_failure_reason
 from agentflow.temporal.worker import DEFAULT_TASK_QUEUE
 from workflows.ids import approval_workflow_id
 
@@ -50,6 +53,20 @@ if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
 R = TypeVar("R")
+
+
+@asynccontextmanager
+async def _reaching_temporal() -> AsyncGenerator[None]:
+    """A lazy client's failed first connection becomes :class:`TemporalUnavailable`, in one line.
+
+    temporalio raises a bare ``RuntimeError`` carrying the transport's debug dump then.
+    """
+    try:
+        yield
+    except RuntimeError as exc:
+        if not str(exc).startswith("Failed client connect"):
+            raise
+        raise TemporalUnavailable(f"cannot reach Temporal: {connect_failure_reason(exc)}") from None
 
 
 class AgentClient:
@@ -73,6 +90,7 @@ class AgentClient:
         self.task_queue = task_queue
         self.rpc_timeout = rpc_timeout
 
+    @_reaching_temporal()
     async def start_conversation(
         self,
         agent: str,
@@ -91,6 +109,7 @@ class AgentClient:
         )
         return conversation_id
 
+    @_reaching_temporal()
     async def send(self, conversation_id: str, text: str) -> AgentReply:
         """Send a message and wait for the reply (``awaiting_approval`` while one waits)."""
         try:
@@ -110,7 +129,8 @@ class AgentClient:
         handle = self._conversation(conversation_id)
         # Step indexes run on across continue-as-new: start after the last one, whichever run
         # holds it, not at this run's count.
-        current = await handle.query("steps", 0, result_type=list[Step])
+        async with _reaching_temporal():
+            current = await handle.query("steps", 0, result_type=list[Step])
         if current:
             seen = current[-1].index + 1
         else:
@@ -137,15 +157,18 @@ class AgentClient:
             if not reply_task.done():
                 reply_task.cancel()
 
+    @_reaching_temporal()
     async def wait_for_turn(self, conversation_id: str, turn: int) -> AgentReply:
         """The final reply of ``turn``, once its approvals are decided and the agent answered."""
         return await self._update(
             self._conversation(conversation_id), "wait_for_turn", WaitForTurn(turn=turn), AgentReply
         )
 
+    @_reaching_temporal()
     async def transcript(self, conversation_id: str) -> Transcript:
         return await self._conversation(conversation_id).query("transcript", result_type=Transcript)
 
+    @_reaching_temporal()
     async def steps(self, conversation_id: str, since: int = 0) -> list[Step]:
         """Steps with ``index >= since``, those of runs before a continue-as-new included.
 
@@ -176,6 +199,7 @@ class AgentClient:
             return started.continued_execution_run_id or None, offset
         return None, 0
 
+    @_reaching_temporal()
     async def pending_approvals(
         self, conversation_id: str | None = None
     ) -> list[tuple[str, ApprovalStatus]]:
@@ -204,10 +228,12 @@ class AgentClient:
                 found.append((approval_id, status))
         return found
 
+    @_reaching_temporal()
     async def approval_status(self, approval_id: str) -> ApprovalStatus:
         handle = self.client.get_workflow_handle(approval_id)
         return await handle.query("status", result_type=ApprovalStatus)
 
+    @_reaching_temporal()
     async def decide(self, approval_id: str, vote: ApprovalVote) -> ApprovalResult:
         """Approve or deny.
 

@@ -60,6 +60,7 @@ __all__ = [
     "DevServer",
     "DevServerError",
     "connect",
+    "connect_failure_reason",
     "temporal_cli_path",
     "test_server_path",
 ]
@@ -172,15 +173,15 @@ async def connect(address: str, namespace: str = "default", **kwargs: Any) -> Cl
     except (RuntimeError, RPCError, ValueError) as exc:
         # `from None`: the reason is in the message; the bridge's Rust traceback adds nothing.
         raise ConfigurationError(
-            f"cannot reach Temporal at {address}: {_connect_reason(exc)}; start one with "
-            "`agentflow dev` or pass --temporal-address"
+            f"cannot reach Temporal at {address}: {connect_failure_reason(exc)}; start one with "
+            "`agentflow dev`, or set TEMPORAL_ADDRESS or pass --temporal-address"
         ) from None
 
 
 _QUOTED_REASON = re.compile(r'(?:message|error): "([^"]+)"')
 
 
-def _connect_reason(exc: BaseException) -> str:
+def connect_failure_reason(exc: BaseException) -> str:
     """The human part of a bridge error (``Connection refused``), not the whole Rust debug dump."""
     text = str(exc)
     match = _QUOTED_REASON.search(text)
@@ -414,7 +415,7 @@ class DevServer:
                     return
                 if not isinstance(error, RuntimeError | RPCError):
                     raise error
-                last_error = _connect_reason(error)
+                last_error = connect_failure_reason(error)
             elif probe.cancelled():
                 last_error = f"no answer within {_PROBE_TIMEOUT:g}s"
             code = process.poll()

@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 
 from agentflow.approvals.settings import ApprovalSettings, approval_channel
 from agentflow.audit import configure_tracing
-from agentflow.temporal import connect, create_worker
+from agentflow.temporal import create_worker
 from examples.travel.agent import travel_agent
 from examples.travel.org import trip_summary
 
@@ -32,7 +32,7 @@ async def build_worker(
     channel = approval_channel(
         settings, company.engine, ledger=company.ledger, summarise=trip_summary(company.flights)
     )
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    client = await settings.temporal().connect()  # TEMPORAL_* / the temporal CLI's profile
     return create_worker(
         client,
         [agent],

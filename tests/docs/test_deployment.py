@@ -27,7 +27,8 @@ async def start(env: dict[str, str]) -> asyncio.subprocess.Process:
 
 
 def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OTEL_"))}
+    prefixes = ("SLACK_", "OTEL_", "TEMPORAL_", "AGENTFLOW_TASK_QUEUE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env.pop("ANTHROPIC_API_KEY", None)
     return env | {"DATABASE_URL": f"sqlite:///{tmp_path / 'company.db'}"} | extra
 
@@ -35,9 +36,18 @@ def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
 async def test_the_worker_serves_conversations_records_them_and_stops_on_sigterm(
     tmp_path: Path,
 ) -> None:
-    async with DevServer() as server:
+    async with DevServer(namespace="travel") as server:
+        # Where Temporal is comes from a profile of the temporal CLI's config file, as in
+        # production; the environment picks the profile.
+        profiles = tmp_path / "temporal.toml"
+        profiles.write_text(
+            f'[profile.local]\naddress = "{server.address}"\nnamespace = "travel"\n'
+        )
         env = environment(
-            tmp_path, TEMPORAL_ADDRESS=server.address, AGENTFLOW_TASK_QUEUE="deploy-docs"
+            tmp_path,
+            TEMPORAL_CONFIG_FILE=str(profiles),
+            TEMPORAL_PROFILE="local",
+            AGENTFLOW_TASK_QUEUE="deploy-docs",
         )
         worker = await start(env)
         assert worker.stdout is not None
@@ -65,11 +75,15 @@ async def test_the_worker_serves_conversations_records_them_and_stops_on_sigterm
 
 
 async def test_half_an_mtls_configuration_is_refused_by_name(tmp_path: Path) -> None:
-    env = environment(tmp_path, TEMPORAL_TLS_CERT=str(tmp_path / "client.pem"))
+    (tmp_path / "client.pem").write_text("CERT")
+    env = environment(tmp_path, TEMPORAL_TLS_CLIENT_CERT_PATH=str(tmp_path / "client.pem"))
     worker = await start(env)
     out, _ = await asyncio.wait_for(worker.communicate(), timeout=60)
     assert worker.returncode == 1
-    assert "error: set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY, or neither" in out.decode()
+    assert out.decode().startswith(
+        "error: a TLS client certificate needs its private key: set both "
+        "TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH"
+    ), out.decode()
 
 
 async def test_an_unreachable_cluster_is_one_clear_line(tmp_path: Path) -> None:
