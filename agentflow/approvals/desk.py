@@ -15,6 +15,10 @@ vote the workflow will accept, or refuses with a reason and changes nothing:
 The workflow checks the same rules again against its own state, and asks the org chart itself
 who stands in for whom (a vote's delegation is a claim, never trusted): the desk is the friendly
 refusal, the workflow is the guarantee.
+
+Every refusal leaves an audit record (when the desk's client records to the audit trail): who
+tried, through which channel, on which approval and digest, and why it was refused, in the
+trace of the approval's conversation.
 """
 
 from __future__ import annotations
@@ -25,11 +29,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from opentelemetry import context as otel_context
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentflow.approvals.ledger import ApprovalLedger
+from agentflow.approvals.links import conversation_of
 from agentflow.approvals.orgchart import OrgChart
 from agentflow.approvals.tables import Employee, now
+from agentflow.audit.temporal import AuditInterceptor, audit_interceptor
+from agentflow.binding import ApprovalRequest
 from agentflow.exceptions import ApprovalError
 from agentflow.temporal.client import AgentClient
 from agentflow.temporal.contracts import ApprovalResult, ApprovalStatus, ApprovalVote, Delegation
@@ -66,6 +74,8 @@ class ApprovalDesk:
         self.org = org
         self.ledger = ledger
         self.clock = clock
+        self._audit = audit_interceptor(agents.client)
+        """Records refusals, in the conversation's trace; ``None`` without a tracer provider."""
 
     def employee(self, employee_id: str) -> Employee:
         """The employee, or :class:`ApprovalError` for anyone the org chart does not know."""
@@ -147,16 +157,62 @@ class ApprovalDesk:
         digest: str,
         reason: str = "",
         edit: Mapping[str, Any] | None = None,
+        channel: str | None = None,
+        channel_user: str | None = None,
     ) -> ApprovalResult:
         """Approve or deny as ``employee_id`` the request whose digest ``digest`` they saw.
 
         ``edit`` approves the request with these arguments changed (a new call, checked by the
         workflow against the tool's arguments model and preconditions). The result is
-        ``complete=False`` while a stage or a later stage still needs votes.
+        ``complete=False`` while a stage or a later stage still needs votes. ``channel``
+        (``slack``, ``web``, ``cli``) and ``channel_user`` (the person's id there, such as a
+        Slack user id) name where the decision came from in the audit trail.
 
         Raises :class:`ApprovalError` and changes nothing when any rule in the module docstring
-        is broken, or when the workflow refuses the vote.
+        is broken, or when the workflow refuses the vote. A refusal by the desk is recorded (see
+        :meth:`record_refusal`); one by the workflow is recorded with the vote it refused.
         """
+        try:
+            request, delegation = await self._check(
+                approval_id, employee_id, approve=approve, digest=digest, reason=reason, edit=edit
+            )
+        except ApprovalError as exc:
+            await self.record_refusal(
+                approval_id,
+                employee_id,
+                approve=approve,
+                digest=digest,
+                reason=str(exc),
+                channel=channel,
+                channel_user=channel_user,
+            )
+            raise
+        vote = ApprovalVote(
+            digest=digest,
+            approver=employee_id,
+            approve=approve,
+            reason=reason.strip(),
+            delegation=delegation,
+            edit=None if edit is None else dict(edit),
+        )
+        result = await self.agents.decide(approval_id, vote)
+        if self.ledger is not None and result.complete:
+            conversation_id = approval_id.split("/approval/", 1)[0]
+            self.ledger.record_request(approval_id, conversation_id, request)
+            self.ledger.record_result(approval_id, result)
+        return result
+
+    async def _check(
+        self,
+        approval_id: str,
+        employee_id: str,
+        *,
+        approve: bool,
+        digest: str,
+        reason: str,
+        edit: Mapping[str, Any] | None,
+    ) -> tuple[ApprovalRequest, Delegation | None]:
+        """The request and the authority to decide it, or :class:`ApprovalError` saying why not."""
         self.employee(employee_id)
         status = await self.status(approval_id)
         request = status.request
@@ -176,17 +232,56 @@ class ApprovalDesk:
                 raise ApprovalError(
                     f"the approver may not change {', '.join(locked)} (editable: {allowed})"
                 )
-        vote = ApprovalVote(
-            digest=digest,
-            approver=employee_id,
+        return request, delegation
+
+    async def record_refusal(
+        self,
+        approval_id: str,
+        employee_id: str | None,
+        *,
+        approve: bool,
+        digest: str,
+        reason: str,
+        channel: str | None = None,
+        channel_user: str | None = None,
+    ) -> None:
+        """Leave an audit record of a decision refused before it reached the workflow.
+
+        :meth:`decide` calls it for its own refusals; a channel calls it for those it makes
+        itself (a Slack user who is not in the org chart: ``employee_id`` is then ``None``).
+        The record joins the trace of the approval's conversation when that can be found, and
+        nothing is recorded when the desk's client has no tracer provider.
+        """
+        audit = self._audit
+        if audit is None:
+            return
+        context = await self._trace_context(audit, approval_id)
+        audit.recorder.vote_refused(
+            approval_id=approval_id,
+            conversation_id=conversation_of(approval_id),
+            person=employee_id,
             approve=approve,
-            reason=reason.strip(),
-            delegation=delegation,
-            edit=None if edit is None else dict(edit),
+            digest=digest,
+            reason=reason,
+            channel=channel,
+            channel_user=channel_user,
+            context=context,
         )
-        result = await self.agents.decide(approval_id, vote)
-        if self.ledger is not None and result.complete:
-            conversation_id = approval_id.split("/approval/", 1)[0]
-            self.ledger.record_request(approval_id, conversation_id, request)
-            self.ledger.record_result(approval_id, result)
-        return result
+
+    async def _trace_context(
+        self, audit: AuditInterceptor, approval_id: str
+    ) -> otel_context.Context | None:
+        # The approval workflow's trace is its conversation's; an approval that does not exist
+        # may still name a conversation that does. A failed lookup costs the record its place
+        # in the trace, never the refusal itself.
+        candidates = dict.fromkeys((approval_id, conversation_of(approval_id)))
+        for workflow_id in candidates:
+            try:
+                context = await asyncio.wait_for(
+                    audit.trace_context(self.agents.client, workflow_id), STATUS_TIMEOUT
+                )
+            except (RPCError, TimeoutError):
+                continue
+            if context is not None:
+                return context
+        return None

@@ -201,7 +201,8 @@ async def build_desk(
     """Connect to Temporal and open the org chart and ledger: what every channel decides with.
 
     With ``tracer_provider`` (see :func:`agentflow.audit.configure_tracing`) every vote the desk
-    hands on, accepted or refused by the workflow, is a span in the conversation's trace.
+    hands on, accepted or refused by the workflow, and every decision the desk refuses itself,
+    is a span in the conversation's trace.
     """
     from agentflow.temporal.client import AgentClient
 
@@ -218,12 +219,14 @@ def build_web_app(
     summarise: Summariser = default_summary,
     audit: AuditStore | None = None,
     identify: Identify | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
     """The web app with the Slack endpoint when Slack is configured for HTTP.
 
     With ``audit`` (``AuditStore(settings.audit_database_url)``), it also serves each
     conversation's timeline to its user, its approvers and ``AGENTFLOW_AUDITORS``. ``identify``
     says who is asking (default: ``?as=``, for a laptop; see :mod:`agentflow.web.inbox`).
+    ``tracer_provider`` (the desk's) records each Slack request the endpoint rejects.
     """
     from agentflow.approvals.slack.interactions import SlackInteractions
     from agentflow.web.app import create_app
@@ -245,4 +248,5 @@ def build_web_app(
         audit=audit,
         auditors=settings.auditors,
         identify=identify or dev_identity,
+        tracer_provider=tracer_provider,
     )

@@ -157,6 +157,64 @@ class SpanRecorder:
                 span.set_attributes(attributes)
             yield VoteStep(span, self.content)
 
+    def vote_refused(
+        self,
+        *,
+        approval_id: str,
+        conversation_id: str | None,
+        person: str | None,
+        approve: bool,
+        digest: str,
+        reason: str,
+        channel: str | None = None,
+        channel_user: str | None = None,
+        context: otel_context.Context | None = None,
+    ) -> None:
+        """A zero-length span for a decision refused before it reached the approval workflow.
+
+        ``context`` puts it in the conversation's trace; without one it starts a trace of its
+        own, never the caller's (a refusal is no step of whatever request carried it). What the
+        person supplied is recorded shortened: it is untrusted and may be anything.
+        """
+        span = self.tracer.start_span(
+            "approval vote refused", context=context or otel_context.Context()
+        )
+        if span.is_recording():
+            attributes: Attributes = {
+                attrs.KIND: "vote",
+                attrs.APPROVAL_ID: _clip(approval_id),
+                attrs.VOTE_APPROVE: approve,
+                attrs.APPROVAL_DIGEST: _clip(digest),
+                attrs.VOTE_RESULT: "refused",
+                attrs.VOTE_REJECTION: self.content.redact(_clip(reason) or ""),
+            }
+            attrs.put(attributes, attrs.CONVERSATION_ID, _clip(conversation_id))
+            attrs.put(attributes, attrs.APPROVAL_APPROVER, _clip(person))
+            attrs.put(attributes, attrs.VOTE_CHANNEL, _clip(channel))
+            attrs.put(attributes, attrs.VOTE_CHANNEL_USER, _clip(channel_user))
+            span.set_attributes(attributes)
+            span.set_status(Status(StatusCode.ERROR))
+        span.end()
+
+    def slack_request_rejected(
+        self, *, reason: str, timestamp: str | None, client_address: str | None
+    ) -> None:
+        """A zero-length span, in a trace of its own, for a Slack request rejected unread.
+
+        Nothing of the body is recorded: it is unverified, so nothing in it can be trusted to
+        name a conversation or a person, and it may be large.
+        """
+        span = self.tracer.start_span(
+            "slack request rejected", kind=SpanKind.SERVER, context=otel_context.Context()
+        )
+        if span.is_recording():
+            attributes: Attributes = {attrs.KIND: "slack_request", attrs.SLACK_REJECTION: reason}
+            attrs.put(attributes, attrs.SLACK_TIMESTAMP, _clip(timestamp, _SHORT))
+            attrs.put(attributes, attrs.CLIENT_ADDRESS, _clip(client_address, _SHORT))
+            span.set_attributes(attributes)
+            span.set_status(Status(StatusCode.ERROR))
+        span.end()
+
     # -- the conversation (client) ------------------------------------------------------------
 
     @contextmanager
@@ -205,6 +263,17 @@ class SpanRecorder:
                     span.set_attribute(attrs.ERROR_TYPE, type(exc).__name__)
                     span.set_status(Status(StatusCode.ERROR, self.content.redact(str(exc))))
                 raise
+
+
+_LONG = 256
+_SHORT = 64
+
+
+def _clip(text: str | None, limit: int = _LONG) -> str | None:
+    """``text`` cut to ``limit`` characters (marked with an ellipsis): for untrusted values."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
 
 
 def _ids(agent: str | None, conversation_id: str | None) -> Attributes:

@@ -20,7 +20,7 @@ would start a trace of its own. :class:`AuditInterceptor` adds that knowledge:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, TracerProvider
 from temporalio.api.common.v1 import Payload
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import (
     Client,
     FetchWorkflowHistoryEventsInput,
@@ -53,6 +54,9 @@ from agentflow.temporal.contracts import AgentWorkflowInput, ApprovalVote, SendM
 
 _REMEMBERED = 4096
 """Workflows whose trace context a client keeps in memory (each costs one history read)."""
+
+_HISTORY_TIMEOUT = timedelta(seconds=10)
+"""How long reading a workflow's first history event (its trace context) may take."""
 
 Carrier = dict[str, Any]
 
@@ -81,6 +85,44 @@ class AuditInterceptor(TracingInterceptor):
 
     def remembered(self, workflow_id: str) -> Carrier | None:
         return self._carriers.get(workflow_id)
+
+    async def carrier_of(
+        self, workflow_id: str, history: Callable[[], AsyncIterator[HistoryEvent]]
+    ) -> Carrier | None:
+        """The trace context ``workflow_id`` was started with, remembered or read from history.
+
+        ``history()`` yields the workflow's events; the first one's header carries the context.
+        ``None`` for an unknown workflow or one started untraced.
+        """
+        carrier = self.remembered(workflow_id)
+        if carrier is not None:
+            return carrier
+        try:
+            async for event in history():
+                header = event.workflow_execution_started_event_attributes.header
+                carrier = self.carrier_from(header.fields.get(self.header_key))
+                break
+        except RPCError:
+            # Unknown workflow: the call itself will say so; it just starts no trace of its own.
+            return None
+        if carrier is not None:
+            self.remember(workflow_id, carrier)
+        return carrier
+
+    async def trace_context(self, client: Client, workflow_id: str) -> otel_context.Context | None:
+        """The context of the trace ``workflow_id`` runs in, for a span recorded outside it.
+
+        This is how a refused decision joins the conversation whose approval it was refused on.
+        """
+
+        def history() -> AsyncIterator[HistoryEvent]:
+            handle = client.get_workflow_handle(workflow_id)
+            return handle.fetch_history_events(
+                page_size=1, skip_archival=True, rpc_timeout=_HISTORY_TIMEOUT
+            )
+
+        carrier = await self.carrier_of(workflow_id, history)
+        return None if carrier is None else self.text_map_propagator.extract(carrier)
 
     def carrier_from(self, payload: Payload | None) -> Carrier | None:
         if payload is None or not payload.data:
@@ -147,36 +189,22 @@ class _ConversationOutbound(OutboundInterceptor):
         return await self._untraced.query_workflow(input)
 
     async def _carrier(self, workflow_id: str) -> Carrier | None:
-        carrier = self._root.remembered(workflow_id)
-        if carrier is None:
-            carrier = await self._started_with(workflow_id)
-            if carrier is not None:
-                self._root.remember(workflow_id, carrier)
-        return carrier
-
-    async def _started_with(self, workflow_id: str) -> Carrier | None:
-        """The trace context in the header of the workflow's first history event."""
-        events = self._untraced.fetch_workflow_history_events(
-            FetchWorkflowHistoryEventsInput(
-                id=workflow_id,
-                run_id=None,
-                page_size=1,
-                next_page_token=None,
-                wait_new_event=False,
-                event_filter_type=WorkflowHistoryEventFilterType.ALL_EVENT,
-                skip_archival=True,
-                rpc_metadata={},
-                rpc_timeout=timedelta(seconds=10),
+        def history() -> AsyncIterator[HistoryEvent]:
+            return self._untraced.fetch_workflow_history_events(
+                FetchWorkflowHistoryEventsInput(
+                    id=workflow_id,
+                    run_id=None,
+                    page_size=1,
+                    next_page_token=None,
+                    wait_new_event=False,
+                    event_filter_type=WorkflowHistoryEventFilterType.ALL_EVENT,
+                    skip_archival=True,
+                    rpc_metadata={},
+                    rpc_timeout=_HISTORY_TIMEOUT,
+                )
             )
-        )
-        try:
-            async for event in events:
-                header = event.workflow_execution_started_event_attributes.header
-                return self._root.carrier_from(header.fields.get(self._root.header_key))
-        except RPCError:
-            # Unknown workflow: the call itself will say so; it just starts no trace of its own.
-            return None
-        return None
+
+        return await self._root.carrier_of(workflow_id, history)
 
     @contextmanager
     def _in_trace_of(self, carrier: Carrier | None) -> Generator[None]:
@@ -201,6 +229,12 @@ def _reason(exc: WorkflowUpdateFailedError) -> str:
 
 
 # -- what AgentClient and create_worker call ------------------------------------------------
+
+
+def audit_interceptor(client: Client) -> AuditInterceptor | None:
+    """The :class:`AuditInterceptor` ``client`` records through, if it has one."""
+    found = (i for i in client.config()["interceptors"] if isinstance(i, AuditInterceptor))
+    return next(found, None)
 
 
 def traced_client(client: Client, tracer_provider: TracerProvider) -> Client:

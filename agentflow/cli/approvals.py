@@ -27,9 +27,13 @@ from agentflow.exceptions import AgentflowError, ApprovalError, ConfigurationErr
 if TYPE_CHECKING:
     from agentflow.approvals.desk import ApprovalDesk
     from agentflow.approvals.settings import ApprovalSettings
+    from agentflow.audit.setup import AuditTracerProvider
     from agentflow.temporal.contracts import ApprovalStatus
 
 T = TypeVar("T")
+
+CLI = "cli"
+"""How decisions from here are named in the audit trail."""
 
 approvals_app = typer.Typer(
     name="approvals",
@@ -93,13 +97,19 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 async def _desk(ctx: typer.Context, *, batch: bool = False) -> ApprovalDesk:
     """The desk, recording each vote it hands on (accepted or refused) in the audit trail."""
     from agentflow.approvals.settings import build_desk
+
+    return await build_desk(ctx.obj, tracer_provider=_tracing(ctx, batch=batch))
+
+
+def _tracing(ctx: typer.Context, *, batch: bool = False) -> AuditTracerProvider:
+    """The audit trail's tracer provider, shut down (flushed) when the command ends."""
     from agentflow.audit import configure_tracing
 
     config: ApprovalSettings = ctx.obj
     # A one-shot command writes its spans as they end; `serve` batches them.
     tracing = configure_tracing(database_url=config.audit_database_url, batch=batch)
     ctx.call_on_close(tracing.shutdown)
-    return await build_desk(config, tracer_provider=tracing)
+    return tracing
 
 
 @approvals_app.command("list")
@@ -215,16 +225,37 @@ async def _decide(
     edit: dict[str, Any] | None = None,
 ) -> None:
     desk = await _desk(ctx)
-    status = await desk.status(approval_id)
+    try:
+        status = await desk.status(approval_id)
+    except ApprovalError as exc:
+        await desk.record_refusal(
+            approval_id,
+            employee,
+            approve=approve,
+            digest=digest or "",
+            reason=str(exc),
+            channel=CLI,
+        )
+        raise
     actual = status.request.digest
     if digest is not None and (len(digest) < 12 or not actual.startswith(digest.lower())):
-        raise ApprovalError(
+        refusal = ApprovalError(
             f"the request's digest is {actual[:16]}…, not {digest}: "
             "it is not the call you were shown (give 12 or more characters)"
         )
+        await desk.record_refusal(
+            approval_id, employee, approve=approve, digest=digest, reason=str(refusal), channel=CLI
+        )
+        raise refusal
     out().print(_panel(approval_id, status))
     result = await desk.decide(
-        approval_id, employee, approve=approve, digest=actual, reason=reason, edit=edit
+        approval_id,
+        employee,
+        approve=approve,
+        digest=actual,
+        reason=reason,
+        edit=edit,
+        channel=CLI,
     )
     decision = result.decision
     by = result.decided_by or decision.approver or "?"
@@ -291,16 +322,17 @@ def serve(
     async def run() -> None:
         import uvicorn
 
-        from agentflow.approvals.settings import build_web_app
+        from agentflow.approvals.settings import build_desk, build_web_app
         from agentflow.audit.store import AuditStore
         from agentflow.web.inbox import header_identity
 
         header = None if identity_header is None else _header_name(identity_header)
         identify = None if header is None else header_identity(header)
         config: ApprovalSettings = ctx.obj
-        desk = await _desk(ctx, batch=True)
+        tracing = _tracing(ctx, batch=True)
+        desk = await build_desk(config, tracer_provider=tracing)
         audit = AuditStore(config.audit_database_url)
-        app = build_web_app(config, desk, audit=audit, identify=identify)
+        app = build_web_app(config, desk, audit=audit, identify=identify, tracer_provider=tracing)
         socket = None
         drain = _nothing_to_drain
         if config.slack_enabled and config.slack_app_token:

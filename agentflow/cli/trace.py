@@ -129,9 +129,13 @@ def _label(node: SpanNode) -> str:
         result = str(a.get(attrs.VOTE_RESULT, "?"))
         colour = "green" if result == "accepted" else "red"
         why = f": {escape(str(a[attrs.VOTE_REJECTION]))}" if attrs.VOTE_REJECTION in a else ""
+        voter = a.get(attrs.APPROVAL_APPROVER)
+        if voter is None:  # not in the org chart: the channel's own identity is all there is
+            voter = f"{a.get(attrs.VOTE_CHANNEL_USER, '?')} (not in the org chart)"
+        via = f" (via {escape(str(a[attrs.VOTE_CHANNEL]))})" if attrs.VOTE_CHANNEL in a else ""
         return (
-            f"[yellow]vote[/] by [bold]{escape(str(a.get(attrs.APPROVAL_APPROVER)))}[/]: "
-            f"{choice} → [{colour}]{result}{why}[/]"
+            f"[yellow]vote[/] by [bold]{escape(str(voter))}[/]: "
+            f"{choice} → [{colour}]{result}{why}[/]{via}"
         )
     if node.name.startswith("StartChildWorkflow:"):
         ids = {n.attributes.get(attrs.APPROVAL_ID) for n in node.walk()} - {None}

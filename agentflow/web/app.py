@@ -35,6 +35,8 @@ from agentflow.web.timeline import ROUTE as TIMELINE_ROUTE
 from agentflow.web.timeline import Timeline, conversation_of, timeline_path
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+
     from agentflow.audit.store import AuditStore
     from agentflow.web.chat import Chat
 
@@ -62,11 +64,13 @@ def create_app(
     audit: AuditStore | None = None,
     auditors: Collection[str] = (),
     chat: Chat | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
     """Build the app. ``slack`` needs ``signing_secret``: no endpoint runs unverified.
 
     ``audit`` serves each conversation's timeline from that audit store (to its user, its
-    approvers, and the ``auditors``; see :mod:`agentflow.web.timeline`).
+    approvers, and the ``auditors``; see :mod:`agentflow.web.timeline`). ``tracer_provider``
+    records each Slack request the endpoint rejects (the desk records refused decisions itself).
     """
     inbox = Inbox(
         desk,
@@ -94,7 +98,7 @@ def create_app(
         routes.append(
             Route(
                 "/slack/interactions",
-                SlackEndpoint(slack, signing_secret).respond,
+                SlackEndpoint(slack, signing_secret, tracer_provider=tracer_provider).respond,
                 methods=["POST"],
             )
         )

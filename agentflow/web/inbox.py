@@ -127,6 +127,7 @@ class Inbox:
                 digest=digest,
                 reason=str(form.get("reason", "")),
                 edit=edit or None,
+                channel="web",
             )
             message = f"{result.decision.outcome.capitalize()}: {approval_id}"
             if not result.complete:

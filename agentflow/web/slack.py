@@ -4,14 +4,19 @@ Order matters. The raw body is read (with a size cap) and its signature checked 
 slack-sdk's :class:`~slack_sdk.signature.SignatureVerifier` *before* it is parsed: a forged
 request (wrong signature) or a stale or replayed one (timestamp more than five minutes away)
 gets 401 and is never decoded, so nothing in it can reach the desk. A replay inside the five
-minutes decides nothing twice: the workflow accepts one decision per approval.
+minutes decides nothing twice: the workflow accepts one decision per approval (and the desk
+records the refused second decision).
+
+With a tracer provider, each rejected request leaves a ``slack request rejected`` span in a
+trace of its own: why, the timestamp header, the peer's address — and nothing of the body,
+which is unverified and may be large.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
 from slack_sdk.signature import Clock, SignatureVerifier
@@ -19,6 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from agentflow.approvals.slack.interactions import SlackInteractions
+from agentflow.audit.recorder import SpanRecorder, recorder_for
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 log = logging.getLogger("agentflow.web.slack")
 
@@ -26,22 +35,39 @@ MAX_BODY = 256 * 1024
 """Bytes; Slack's interaction payloads are a few kilobytes."""
 
 
+MAX_SKEW = 5 * 60
+"""Seconds a request's timestamp may be from now (slack-sdk's verifier checks the same)."""
+
+
 class SlackEndpoint:
     """The ASGI endpoint for Slack's Interactivity Request URL."""
 
     def __init__(
-        self, interactions: SlackInteractions, signing_secret: str, *, clock: Clock | None = None
+        self,
+        interactions: SlackInteractions,
+        signing_secret: str,
+        *,
+        clock: Clock | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
+        """``tracer_provider`` records each rejected request in the audit trail."""
         self.interactions = interactions
-        self.verifier = SignatureVerifier(signing_secret, **({"clock": clock} if clock else {}))
+        self.clock = clock or Clock()
+        self.verifier = SignatureVerifier(signing_secret, clock=self.clock)
+        self.recorder: SpanRecorder | None = (
+            None if tracer_provider is None else recorder_for(tracer_provider)
+        )
 
     async def respond(self, request: Request) -> Response:
         """The request handler (a method: Starlette would take a callable object for ASGI)."""
         body = await _read(request)
         if body is None:
+            self._rejected(request, f"body larger than {MAX_BODY} bytes")
             return PlainTextResponse("request too large", status_code=413)
-        if not self._verified(body, request):
-            log.warning("rejected a Slack request with a bad or stale signature")
+        rejection = self._rejection(body, request)
+        if rejection is not None:
+            log.warning("rejected a Slack request: %s", rejection)
+            self._rejected(request, rejection)
             return PlainTextResponse("invalid signature", status_code=401)
         try:
             payload = json.loads(parse_qs(body.decode())["payload"][0])
@@ -52,13 +78,29 @@ class SlackEndpoint:
         answer = await self.interactions.handle(cast(dict[str, Any], payload))
         return Response(status_code=200) if answer is None else JSONResponse(answer)
 
-    def _verified(self, body: bytes, request: Request) -> bool:
+    def _rejection(self, body: bytes, request: Request) -> str | None:
+        """Why the request is not Slack's, now; ``None`` when it is."""
         timestamp = request.headers.get("x-slack-request-timestamp")
         signature = request.headers.get("x-slack-signature")
+        if not timestamp or not signature:
+            return "missing signature or timestamp"
         try:
-            return self.verifier.is_valid(body, timestamp, signature)
-        except ValueError:  # a timestamp that is not a number
-            return False
+            sent = int(timestamp)
+        except ValueError:
+            return "malformed timestamp"
+        if abs(self.clock.now() - sent) > MAX_SKEW:
+            return "timestamp more than five minutes from now (stale or replayed)"
+        if not self.verifier.is_valid(body, timestamp, signature):
+            return "bad signature"
+        return None
+
+    def _rejected(self, request: Request, reason: str) -> None:
+        if self.recorder is not None:
+            self.recorder.slack_request_rejected(
+                reason=reason,
+                timestamp=request.headers.get("x-slack-request-timestamp"),
+                client_address=request.client.host if request.client is not None else None,
+            )
 
 
 async def _read(request: Request) -> bytes | None:

@@ -237,6 +237,8 @@ def _label(node: SpanNode) -> str:
         )
     if step == "approval":
         return _approval_label(a)
+    if step == "vote" and a.get(attrs.VOTE_RESULT) == "refused":
+        return _refused_vote_label(a)
     if step == "vote":
         choice = "approve" if a.get(attrs.VOTE_APPROVE) else "deny"
         why = f": {_e(a[attrs.VOTE_REJECTION])}" if attrs.VOTE_REJECTION in a else ""
@@ -254,6 +256,21 @@ def _label(node: SpanNode) -> str:
         )
         return f"<b>{_e(node.name.split(':', 1)[1])}</b> <code>{_e(', '.join(ids))}</code>"
     return _e(node.name)
+
+
+def _refused_vote_label(a: dict[str, Any]) -> str:
+    """A decision the desk refused: who tried, what, through which channel, and why not."""
+    person = a.get(attrs.APPROVAL_APPROVER)
+    handle = a.get(attrs.VOTE_CHANNEL_USER)
+    who = f"<b>{_e(person)}</b>" if person is not None else "someone not in the org chart"
+    if handle is not None:
+        who += f" (<code>{_e(handle)}</code>)"
+    choice = "approve" if a.get(attrs.VOTE_APPROVE) else "deny"
+    via = f" via {_e(a[attrs.VOTE_CHANNEL])}" if attrs.VOTE_CHANNEL in a else ""
+    return (
+        f"✗ <b>vote</b> by {who} refused — {_e(a.get(attrs.VOTE_REJECTION, '?'))} "
+        f'<span class="dur">({choice}{via})</span>'
+    )
 
 
 def _approval_label(a: dict[str, Any]) -> str:

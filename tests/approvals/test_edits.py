@@ -285,12 +285,13 @@ async def test_cli_approves_with_edits(durable: Durable) -> None:
     async def cli(*args: str) -> tuple[int, str, str]:
         command = ["approvals", "approve", approval_id, "--as", "bob", *args]
         result = await asyncio.to_thread(CliRunner().invoke, app, command, env=environment)
-        return result.exit_code, result.stdout, result.stderr
+        # An unexpected exception (exit code 1) is part of the message when an assertion fails.
+        return result.exit_code, result.stdout, result.stderr + repr(result.exception)
 
     code, _, error = await cli("--edit", "price=6000")
-    assert code == 2 and "above the hard cap" in error
+    assert code == 2 and "above the hard cap" in error, (code, error)
     code, _, error = await cli("--edit", "price")
-    assert code == 2 and "field=value" in error
+    assert code == 2 and "field=value" in error, (code, error)
     assert (await durable.agents.approval_status(approval_id)).state == "pending"
 
     code, output, _ = await cli("--edit", "flight_id=LX16", "--edit", "price=1800")

@@ -11,7 +11,8 @@ message and tells the requester: the one place that announces outcomes, whicheve
 decision came from.
 
 Who clicked is Slack's ``user.id`` of the verified payload, mapped to an employee through the
-org chart; nothing in the payload that the user could have typed names an approver.
+org chart; nothing in the payload that the user could have typed names an approver. Every
+refused click (a stranger's included) leaves an audit record naming that Slack user.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from agentflow.exceptions import ApprovalError
 log = logging.getLogger("agentflow.approvals.slack")
 
 Payload = Mapping[str, Any]
+
+CHANNEL = "slack"
+"""How decisions from here are named in the audit trail."""
 
 
 def _get(data: Any, *path: str) -> Any:
@@ -93,7 +97,8 @@ class SlackInteractions:
         approval_id, digest = parsed
         employee = self.desk.org.by_slack_user(user)
         if employee is None:
-            self._spawn(self._tell(user, channel, "You are not in the org chart: nothing changed."))
+            approve = action_id == APPROVE_ACTION
+            self._spawn(self._stranger(approval_id, digest, user, channel, approve=approve))
             return
         if action_id == APPROVE_ACTION:
             self._spawn(self._decide(approval_id, digest, employee.id, user, channel, None))
@@ -126,7 +131,7 @@ class SlackInteractions:
         channel = channel if isinstance(channel, str) else None
         employee = self.desk.org.by_slack_user(user)
         if employee is None:
-            self._spawn(self._tell(user, channel, "You are not in the org chart: nothing changed."))
+            self._spawn(self._stranger(approval_id, digest, user, channel, approve=False))
             return None
         self._spawn(self._decide(approval_id, digest, employee.id, user, channel, reason))
         return None
@@ -142,10 +147,31 @@ class SlackInteractions:
     ) -> None:
         try:
             await self.desk.decide(
-                approval_id, employee, approve=reason is None, digest=digest, reason=reason or ""
+                approval_id,
+                employee,
+                approve=reason is None,
+                digest=digest,
+                reason=reason or "",
+                channel=CHANNEL,
+                channel_user=user,
             )
         except ApprovalError as exc:
             await self._tell(user, channel, f"Your decision was not recorded: {exc}")
+
+    async def _stranger(
+        self, approval_id: str, digest: str, user: str, channel: str | None, *, approve: bool
+    ) -> None:
+        """A Slack user the org chart does not know tried to decide: record it, tell them."""
+        await self.desk.record_refusal(
+            approval_id,
+            None,
+            approve=approve,
+            digest=digest,
+            reason="the Slack user is not in the org chart",
+            channel=CHANNEL,
+            channel_user=user,
+        )
+        await self._tell(user, channel, "You are not in the org chart: nothing changed.")
 
     async def _tell(self, user: str, channel: str | None, text: str) -> None:
         try:
