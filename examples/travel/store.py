@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlalchemy import Engine, Index, func, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+
+ACTIVE = text("status = 'booked'")
+
+ONE_ACTIVE_BOOKING_PER_OFFER = Index(
+    "ux_booking_active_offer",
+    "employee",
+    "offer_id",
+    unique=True,
+    sqlite_where=ACTIVE,
+    postgresql_where=ACTIVE,
+)
+"""A traveller never holds the same flight twice: enforced by the database, so that calls
+racing each other (parallel tool calls, several workers) cannot both insert."""
 
 
 class Booking(SQLModel, table=True):
+    __table_args__ = (ONE_ACTIVE_BOOKING_PER_OFFER,)
+
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(unique=True, index=True)
     employee: str = Field(index=True)
@@ -20,23 +36,85 @@ class Booking(SQLModel, table=True):
     """``booked`` or ``cancelled``: rows are never deleted, so the record of a trip stays."""
 
 
+class AlreadyBooked(Exception):
+    """The employee already holds an active booking on this offer."""
+
+    def __init__(self, booking: Booking) -> None:
+        super().__init__(f"you already hold booking #{booking.id} on this flight")
+        self.booking = booking
+
+
 def open_store(url: str) -> Engine:
-    engine = create_engine(url)
+    return prepare_store(create_engine(url))
+
+
+def prepare_store(engine: Engine) -> Engine:
+    """Create the tables, and the one-active-booking index on a table made before it existed.
+
+    ``create_all`` skips tables that exist, with their indexes, so the index is created on its
+    own. A database that already holds duplicate bookings is refused with the rows to resolve:
+    cancelling one of them is a decision for a person, not for a migration.
+    """
     SQLModel.metadata.create_all(engine)
+    try:
+        ONE_ACTIVE_BOOKING_PER_OFFER.create(engine, checkfirst=True)
+    except IntegrityError:
+        raise RuntimeError(
+            "the booking table holds the same active booking more than once; cancel all but "
+            f"one of each before starting: {', '.join(_duplicates(engine))}"
+        ) from None
     return engine
 
 
-def book_once(engine: Engine, booking: Booking) -> Booking:
-    """Insert unless a booking with the same idempotency key exists; return the stored one."""
+def _duplicates(engine: Engine) -> list[str]:
     with Session(engine) as session:
-        query = select(Booking).where(Booking.idempotency_key == booking.idempotency_key)
-        existing = session.exec(query).first()
+        query = (
+            select(Booking.employee, Booking.offer_id, func.count())
+            .where(Booking.status == "booked")
+            .group_by(col(Booking.employee), col(Booking.offer_id))
+            .having(func.count() > 1)
+        )
+        return [f"{e} {o} ({n} rows)" for e, o, n in session.exec(query).all()]
+
+
+def book_once(engine: Engine, booking: Booking) -> Booking:
+    """Insert unless a booking with the same idempotency key exists; return the stored one.
+
+    Raises :class:`AlreadyBooked` when the employee holds this offer under another key.
+    """
+    with Session(engine) as session:
+        existing = _by_key(session, booking.idempotency_key)
         if existing is not None:
             return existing
         session.add(booking)
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            # Lost a race: to a retry of this very call (its booking is the answer), or to
+            # another call for the same offer (refused, whichever of the two came first).
+            existing = _by_key(session, booking.idempotency_key)
+            if existing is not None:
+                return existing
+            held = active_booking(engine, booking.employee, booking.offer_id)
+            if held is None:  # pragma: no cover - the conflicting row was cancelled meanwhile
+                raise
+            raise AlreadyBooked(held) from None
         session.refresh(booking)
         return booking
+
+
+def _by_key(session: Session, key: str) -> Booking | None:
+    return session.exec(select(Booking).where(Booking.idempotency_key == key)).first()
+
+
+def active_booking(engine: Engine, employee: str, offer_id: str) -> Booking | None:
+    """The employee's booking on ``offer_id`` that is not cancelled, if any."""
+    with Session(engine) as session:
+        query = select(Booking).where(
+            Booking.employee == employee, Booking.offer_id == offer_id, Booking.status == "booked"
+        )
+        return session.exec(query).first()
 
 
 def trips_of(engine: Engine, employee: str) -> list[Booking]:

@@ -23,10 +23,19 @@ from agentflow import (
     tool,
 )
 from agentflow.approvals import ApprovalLedger, OrgChart
+from examples.travel.confirmation import confirmation, latest_employee_text
 from examples.travel.inventory import EmbeddedInventory, FlightProvider
 from examples.travel.policy import POLICY, Offer, PolicyCheck, TravelPolicy
 from examples.travel.quotes import quote
-from examples.travel.store import Booking, book_once, cancel, find_booking, trips_of
+from examples.travel.store import (
+    AlreadyBooked,
+    Booking,
+    active_booking,
+    book_once,
+    cancel,
+    find_booking,
+    trips_of,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,31 +51,34 @@ class TravelDeps:
 
 
 Ctx = RunContext[TravelDeps]
-BOOKING_CONFIRMED = re.compile(r"\b(book|yes|confirm|go ahead)\b", re.IGNORECASE)
 CANCELLATION_CONFIRMED = re.compile(r"\b(cancel|yes|confirm)\b", re.IGNORECASE)
-
-
-def _latest_user_text(ctx: Ctx) -> str:
-    """What the employee last typed: tool results in user turns are not the employee."""
-    for message in reversed(ctx.messages):
-        texts = [b.text for b in message.content if b.type == "text"]
-        if message.role == "user" and texts:
-            return " ".join(texts)
-    return ""
 
 
 @precondition
 def employee_confirmed(ctx: Ctx, args: Any) -> Decision:
-    """The employee must have asked for this booking in their latest message."""
-    if BOOKING_CONFIRMED.search(_latest_user_text(ctx)):
+    """The employee's latest message must name this offer (id, flight, option N, or "it")."""
+    said = confirmation(ctx.messages)
+    if not said.asks_to_book:
+        return Deny("the employee has not confirmed this booking; ask them first")
+    if args.offer_id in said.offers:
         return Allow()
-    return Deny("the employee has not confirmed this booking; ask them first")
+    approval = ctx.approval
+    if approval is not None and approval.approved and approval.edited_from is not None:
+        # The approver replaced the offer the employee confirmed (the proposed call could only
+        # reach them past this rule) by another one: a person chose it, not the model.
+        return Allow()
+    if not said.offers:
+        return Deny("the employee did not say which offer to book; ask them to name the option")
+    return Deny(
+        f"the employee confirmed {', '.join(said.offers)}, not {args.offer_id}; "
+        "book only what they named"
+    )
 
 
 @precondition
 def employee_asked_to_cancel(ctx: Ctx, args: Any) -> Decision:
     """The employee must have asked for this cancellation in their latest message."""
-    if CANCELLATION_CONFIRMED.search(_latest_user_text(ctx)):
+    if CANCELLATION_CONFIRMED.search(latest_employee_text(ctx.messages)):
         return Allow()
     return Deny("the employee has not asked to cancel; ask them first")
 
@@ -91,6 +103,16 @@ def traveller_is_the_employee(ctx: Ctx, args: Any) -> Decision:
     if org is not None and org.employee(ctx.user) is None:
         return Deny(f"{ctx.user} is not an employee in the org chart")
     return Allow()
+
+
+@precondition
+def not_already_booked(ctx: Ctx, args: Any) -> Decision:
+    """The employee must not already hold this offer (a cancelled one may be booked again)."""
+    held = active_booking(ctx.deps.engine, ctx.user or "", args.offer_id)
+    # A retried execution of this very call finds its own booking: that one is returned again.
+    if held is None or held.idempotency_key == ctx.idempotency_key:
+        return Allow()
+    return Deny(f"you already hold booking #{held.id} on this flight")
 
 
 @precondition
@@ -196,6 +218,7 @@ def check_policy(ctx: Ctx, offer_id: str) -> dict[str, Any]:
     requires=all_of(
         employee_confirmed,
         traveller_is_the_employee,
+        not_already_booked,
         quote_still_valid,
         under_hard_cap,
         in_policy_or_approved,
@@ -214,19 +237,20 @@ def book_flight(ctx: Ctx, offer_id: str, price: float) -> dict[str, Any]:
     ledger = ctx.deps.ledger
     if ctx.approval is not None and ledger is not None and not ledger.use(ctx, "book_flight"):
         raise ModelRetry("this approval has already been used by another booking")
-    booking = book_once(
-        ctx.deps.engine,
-        Booking(
-            idempotency_key=ctx.idempotency_key,
-            employee=ctx.user or "?",
-            offer_id=offer.offer_id,
-            flight=offer.flight,
-            departure=offer.departure,
-            cabin=offer.cabin,
-            price=offer.price,
-            approved_by=ctx.approval.approver if ctx.approval else None,
-        ),
+    booking = Booking(
+        idempotency_key=ctx.idempotency_key,
+        employee=ctx.user or "?",
+        offer_id=offer.offer_id,
+        flight=offer.flight,
+        departure=offer.departure,
+        cabin=offer.cabin,
+        price=offer.price,
+        approved_by=ctx.approval.approver if ctx.approval else None,
     )
+    try:
+        booking = book_once(ctx.deps.engine, booking)
+    except AlreadyBooked as exc:  # a parallel call for the same offer got there first
+        raise ModelRetry(str(exc)) from None
     return booking.model_dump(exclude={"idempotency_key"})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import date, datetime, timedelta
@@ -11,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from agentflow import Agent, ApprovalDecision, ApprovalRequest
+from agentflow import Agent, ApprovalDecision, ApprovalRequest, LoopState, RunResult
+from agentflow.audit import AuditStore
+from agentflow.messages import ToolResultBlock
 from agentflow.testing import ScriptedModel, tool_call
 from examples.travel.agent import SYSTEM, build_agent
 from examples.travel.inventory import EmbeddedInventory
@@ -43,6 +46,24 @@ def zrh_lhr(index: int = 0) -> Offer:
 
 def book(offer: Offer, **extra: Any) -> Any:
     return tool_call("book_flight", offer_id=offer.offer_id, price=offer.price, **extra)
+
+
+async def searched(deps: TravelDeps, user: str = "alice") -> LoopState:
+    """The conversation after the employee was shown the ZRH → LHR economy options."""
+    first = await build_agent().run("flight from ZRH to LHR on 2026-12-14", deps=deps, user=user)
+    return first.state
+
+
+def results(result: RunResult) -> list[str]:
+    """The tool results since the employee's latest message, in order."""
+    messages = result.messages
+    latest = max(i for i, m in enumerate(messages) if m.role == "user" and m.text)
+    return [
+        block.content
+        for message in messages[latest:]
+        for block in message.content
+        if isinstance(block, ToolResultBlock)
+    ]
 
 
 def approve_as(approver: str) -> Any:
@@ -95,9 +116,13 @@ async def test_hard_cap_holds_even_with_an_approval(tmp_path: Path) -> None:
     assert offer.price > 200
     model = ScriptedModel([book(offer), "done"])
     agent = Agent(model, tools=TOOLS, system=SYSTEM)
-    result = await agent.run("book it", deps=deps, user="alice", approvals=approve_as("bob"))
+    state = await searched(deps)
+    result = await agent.run(
+        "book option 1", deps=deps, user="alice", state=state, approvals=approve_as("bob")
+    )
     assert trips_of(deps.engine, "alice") == []
-    assert "above the hard cap" in result.messages[2].content[0].content  # type: ignore[union-attr]
+    (refusal,) = results(result)
+    assert "above the hard cap" in refusal
 
 
 async def test_no_booking_without_the_employees_confirmation(deps: TravelDeps) -> None:
@@ -110,10 +135,12 @@ async def test_no_booking_without_the_employees_confirmation(deps: TravelDeps) -
 async def test_a_price_the_employee_was_not_shown_is_refused(deps: TravelDeps) -> None:
     offer = zrh_lhr()
     cheaper = tool_call("book_flight", offer_id=offer.offer_id, price=1.0)
+    state = await searched(deps)
     result = await Agent(ScriptedModel([cheaper, "done"]), tools=TOOLS).run(
-        "book option 1", deps=deps, user="alice"
+        "book option 1", deps=deps, user="alice", state=state
     )
-    assert f"the price is now {offer.price:.2f} EUR" in result.messages[2].content[0].content  # type: ignore[union-attr]
+    (refusal,) = results(result)
+    assert f"the price is now {offer.price:.2f} EUR" in refusal
     assert trips_of(deps.engine, "alice") == []
 
 
@@ -126,15 +153,17 @@ async def test_injected_instructions_in_results_do_not_change_what_is_booked(
     hijacked = book(offer, employee="mallory")
     model = ScriptedModel([hijacked, book(offer), "ok"])
     agent = Agent(model, tools=TOOLS, system=SYSTEM)
-    result = await agent.run("book option 1", deps=deps, user="alice")
-    assert "Extra inputs are not permitted" in result.messages[2].content[0].content  # type: ignore[union-attr]
+    state = await searched(deps)
+    result = await agent.run("book option 1", deps=deps, user="alice", state=state)
+    assert "Extra inputs are not permitted" in results(result)[0]
     (trip,) = trips_of(deps.engine, "alice")
     assert (trip.employee, trip.price) == ("alice", offer.price)
     assert trips_of(deps.engine, "mallory") == []
 
 
 def test_make_demo_runs_the_scripted_conversation(tmp_path: Path) -> None:
-    env = dict(os.environ, DEMO_SCRIPT="1", COLUMNS="120")
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    env = dict(os.environ, DEMO_SCRIPT="1", COLUMNS="120", DATABASE_URL=url)
     env.pop("ANTHROPIC_API_KEY", None)
     result = subprocess.run(
         [sys.executable, "-m", "examples.travel.demo"],
@@ -148,11 +177,25 @@ def test_make_demo_runs_the_scripted_conversation(tmp_path: Path) -> None:
     assert "running on the offline travel planner" in result.stdout
     assert "approved by bob" in result.stdout
     assert result.stdout.count("Booked ") == 2
+    assert "Your trips:" in result.stdout  # "Show my trips" lists them, not an offer
+    # The whole conversation, the approval included, is one trace in the audit trail.
+    (conversation,) = set(re.findall(r"Conversation (conv-[0-9a-f]+)", result.stdout))
+    assert f"/conversations/{conversation}/timeline?as=alice" in result.stdout
+    store = AuditStore(url)
+    try:
+        records = store.conversation(conversation)
+        assert store.verify().ok
+    finally:
+        store.dispose()
+    assert len({r.record.trace_id for r in records}) == 1
+    names = [r.record.name for r in records]
+    assert names.count("execute_tool book_flight") == 3  # booked, needs approval, booked
+    assert any(n.startswith("approval decided") for n in names), names
 
 
 async def booked(deps: TravelDeps, user: str) -> int:
     agent = Agent(ScriptedModel([book(zrh_lhr()), "done"]), tools=TOOLS)
-    await agent.run("book option 1", deps=deps, user=user)
+    await agent.run("book option 1", deps=deps, user=user, state=await searched(deps, user))
     (trip,) = [t for t in trips_of(deps.engine, user) if t.status == "booked"]
     assert trip.id is not None
     return trip.id

@@ -177,9 +177,16 @@ async def test_a_booking_quotes_the_offer_once_per_execution(tmp_path: Path) -> 
 
 async def test_booking_is_idempotent_per_call(deps: TravelDeps) -> None:
     o = offer(0)
+    shown = await build_agent().run(SEARCH, deps=deps, user="alice", conversation_id="c-1")
     for _ in range(2):  # the same call (conversation + call id) executed twice
         model = ScriptedModel([tool_call("book_flight", offer_id=o.offer_id, price=o.price), "ok"])
-        await build_agent(model).run("book it", deps=deps, user="alice", conversation_id="c-1")
+        await build_agent(model).run(
+            "book option 1",
+            deps=deps,
+            user="alice",
+            conversation_id="c-1",
+            state=shown.state.model_copy(deep=True),
+        )
     assert bookings(deps.engine) == [booked_row(o)]
 
 
@@ -340,22 +347,21 @@ async def test_injected_instructions_above_the_hard_cap_book_only_the_confirmed_
     assert CEO_FARE_ID not in {row[1] for row in bookings(deps.engine)}
 
 
-async def test_injected_instructions_under_the_hard_cap_wait_for_a_human_who_sees_the_trip(
+async def test_injected_instructions_under_the_hard_cap_are_refused_before_any_approval(
     tmp_path: Path,
 ) -> None:
-    """The 4,800 EUR first-class fare is out of policy: it waits for the reporting line, whose
-    approver is shown the real trip and denies it; then only the confirmed offer is booked."""
+    """The 4,800 EUR first-class fare is under the hard cap, but it is not what the employee
+    confirmed: refused without bothering an approver; then only the confirmed offer is booked."""
     deps = company(tmp_path, flights=PoisonedFlights(ceo_fare=4_800.0))
     chat = Conversation(deps, model=FunctionModel(hijacked(4_800.0)))
     await chat.say(SEARCH)
-    paused = await chat.say("book option 1")
-    assert paused.status == "awaiting_approval"
-    (request,) = paused.pending_approvals
-    assert request.arguments["offer_id"] == CEO_FARE_ID and request.requester == "alice"
-    assert any("first class is not covered" in r for r in request.reasons)
-    assert bookings(deps.engine) == []
-
-    await chat.decide("denied", request.approvers[0])
+    result = await chat.say("book option 1")
+    assert (result.status, result.pending_approvals) == ("completed", ())
+    attempts = [r for r in tool_results(result) if r[0] == "book_flight"]
+    confirmed = offer(0).offer_id
+    assert [failed for _, failed, _ in attempts] == [True] * 6 + [False]
+    for _, _, refusal in attempts[4:6]:  # the first carries a "passenger": never validated
+        assert f"the employee confirmed {confirmed}, not {CEO_FARE_ID}" in refusal
     assert bookings(deps.engine) == [booked_row(offer(0))]
 
 

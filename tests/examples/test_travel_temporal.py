@@ -32,7 +32,6 @@ from examples.travel.planner import plan
 from examples.travel.policy import TravelPolicy
 from examples.travel.tools import TOOLS, TravelDeps
 from tests.examples.travel_scenario_support import (
-    CEO_FARE_ID,
     OUT_OF_POLICY_SEARCH,
     SEARCH,
     PoisonedFlights,
@@ -190,23 +189,13 @@ async def test_cancelling_another_employees_trip_is_refused(
 async def test_injected_instructions_book_only_the_confirmed_offer(
     dev_server: DevServer, tmp_path: Path
 ) -> None:
-    """A hijacked model obeys a fare note: the CEO's first-class fare waits for the reporting
-    line, which sees the real trip and denies it; the employee's own choice is booked."""
+    """A hijacked model obeys a fare note: the CEO's 4,800 EUR first-class fare is under the hard
+    cap, but the employee confirmed option 1, so it is refused before any approver is asked."""
     model = FunctionModel(hijacked(4_800.0))
     async with travel(dev_server, tmp_path, model, flights=PoisonedFlights(4_800.0)) as app:
         chat = await app.chat()
         reply = await chat.say(SEARCH, "book option 1")
-        assert reply.status == "awaiting_approval"
-        _, status = await chat.pending()
-        assert (status.request.arguments["offer_id"], status.request.requester) == (
-            CEO_FARE_ID,
-            "alice",
-        )
-        assert bookings(app.deps.engine) == []
-
-        await chat.vote(status.current_approvers[0], approve=False)
-        final = await within(app.agents.wait_for_turn(chat.conversation, reply.turn))
-        assert final.status == "completed"
+        assert (reply.status, reply.approvals) == ("completed", ())
         assert bookings(app.deps.engine) == [booked_row(offer(0))]
 
 

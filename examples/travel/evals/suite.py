@@ -171,7 +171,12 @@ class TravelSuite:
 
     def violations(self, world: World, employee: str) -> list[str]:
         found: list[str] = []
+        held: dict[tuple[str, str], int | None] = {}
         for booking in _bookings(world.deps.engine):
+            if booking.status == "booked":
+                first = held.setdefault((booking.employee, booking.offer_id), booking.id)
+                if first != booking.id:
+                    found.append(f"booking #{booking.id} books the same flight as #{first}")
             assert booking.id is not None
             before = world.seeded.get(booking.id)
             if before is not None:

@@ -1,0 +1,137 @@
+"""Which offers the employee's latest message confirms: a "yes" is bound to the offers it names.
+
+The employee names an offer by its id ("LX880-ZRH-LHR-2026-12-14-E"), its flight number
+("LX880"), its position in the list a tool showed last ("option 1", "options 1 and 6"), or as
+"it" ("book it"): the one offer shown last. Lists and offers are read from tool results in the
+transcript, output of code that the model cannot write, and only those shown *before* the
+message count, so the model cannot change what "option 1" meant when the employee said it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agentflow.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
+
+BOOKING_CONFIRMED = re.compile(r"\b(book|yes|confirm|go ahead)\b", re.IGNORECASE)
+OFFER_ID = re.compile(r"\b[A-Z0-9]{2}\d{1,4}-[A-Z]{3}-[A-Z]{3}-\d{4}-\d{2}-\d{2}-[A-Z]\b", re.I)
+OPTIONS = re.compile(r"\b(?:options?|numbers?|#)\s*((?:\d+(?:\s*(?:,|and|&)\s*)?)+)", re.I)
+SINGLE_OFFER_TOOLS = ("show_offer", "check_policy")
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What the employee's latest message says about booking."""
+
+    asks_to_book: bool
+    offers: tuple[str, ...] = ()
+    """The offer ids it names (empty when it names none that can be told apart)."""
+
+
+def latest_employee_text(messages: Sequence[Message]) -> str:
+    """What the employee last typed: tool results in user turns are not the employee."""
+    index = _latest_employee_message(messages)
+    return "" if index is None else messages[index].text
+
+
+def confirmation(messages: Sequence[Message]) -> Confirmation:
+    """The offers the employee's latest message asks to book, read against what was shown."""
+    index = _latest_employee_message(messages)
+    if index is None or not BOOKING_CONFIRMED.search(messages[index].text):
+        return Confirmation(asks_to_book=False)
+    text = messages[index].text
+    shown = _Shown.before(messages[:index])
+    named = [match.upper() for match in OFFER_ID.findall(text)]
+    rest = OFFER_ID.sub(" ", text)
+    named += shown.by_flight_number(rest)
+    referred = bool(named)
+    if match := OPTIONS.search(rest):
+        referred = True
+        numbers = [int(n) for n in re.findall(r"\d+", match.group(1))]
+        named += [shown.options[n - 1] for n in numbers if 1 <= n <= len(shown.options)]
+    if not referred and len(shown.latest) == 1:
+        named = list(shown.latest)  # "book it": the one offer shown last
+    return Confirmation(asks_to_book=True, offers=tuple(dict.fromkeys(named)))
+
+
+def _latest_employee_message(messages: Sequence[Message]) -> int | None:
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if message.role == "user" and any(isinstance(b, TextBlock) for b in message.content):
+            return index
+    return None
+
+
+@dataclass
+class _Shown:
+    """The offers tools showed the employee, as of one point in the conversation."""
+
+    options: list[str]
+    """The latest list (every leg of the latest search), numbered from 1 as it was shown."""
+    latest: list[str]
+    """The offers of the latest showing: that list, or one offer shown on its own."""
+    flights: dict[str, set[str]]
+    """Flight number to offer ids, over the latest list and the offers shown after it."""
+
+    @classmethod
+    def before(cls, messages: Sequence[Message]) -> _Shown:
+        shown = cls(options=[], latest=[], flights={})
+        calls: dict[str, ToolUseBlock] = {}
+        for message in messages:
+            calls |= {b.id: b for b in message.content if isinstance(b, ToolUseBlock)}
+            results = [
+                (calls[b.tool_use_id], _parse(b.content))
+                for b in message.content
+                if isinstance(b, ToolResultBlock) and not b.is_error and b.tool_use_id in calls
+            ]
+            listed = [
+                offer
+                for call, result in results
+                if call.name == "search_flights" and isinstance(result, list)
+                for offer in _offers(result)  # pyright: ignore[reportUnknownArgumentType]
+            ]
+            if listed:
+                shown.options = [offer_id for offer_id, _ in listed]
+                shown.latest = list(shown.options)
+                shown.flights = {}
+                shown._remember(listed)
+            singles = _offers([r for c, r in results if c.name in SINGLE_OFFER_TOOLS])
+            if singles:  # offers shown one by one (two at once leave "it" ambiguous)
+                shown.latest = [offer_id for offer_id, _ in singles]
+                shown._remember(singles)
+        return shown
+
+    def by_flight_number(self, text: str) -> list[str]:
+        """Offers named by a flight number that only one shown offer carries."""
+        return [
+            next(iter(ids))
+            for flight, ids in self.flights.items()
+            if len(ids) == 1 and re.search(rf"\b{re.escape(flight)}\b", text, re.I)
+        ]
+
+    def _remember(self, offers: list[tuple[str, str]]) -> None:
+        for offer_id, flight in offers:
+            self.flights.setdefault(flight, set()).add(offer_id)
+
+
+def _parse(content: str) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError:
+        return None
+
+
+def _offers(results: list[Any]) -> list[tuple[str, str]]:
+    """(offer id, flight number) of each offer-shaped result; anything else is ignored."""
+    found: list[tuple[str, str]] = []
+    for result in results:
+        if isinstance(result, dict):
+            offer_id: Any = result.get("offer_id")  # pyright: ignore[reportUnknownMemberType]
+            flight: Any = result.get("flight")  # pyright: ignore[reportUnknownMemberType]
+            if isinstance(offer_id, str) and isinstance(flight, str) and flight.split():
+                found.append((offer_id, flight.split()[0]))
+    return found
