@@ -9,6 +9,9 @@ below; a real one loads its own (``agentflow approvals org load org.json``), wit
 
 Managers approve out-of-policy trips up to 2 500 EUR, directors up to 10 000 (the hard cap of
 the travel policy is lower still, so in practice a director is the last word).
+
+Each demo person also has a travel profile (``DEMO_PROFILES``: home airport, office). A company
+of realistic size comes from ``python -m examples.travel.seed``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy import Engine
 from agentflow import ApprovalRequest, canonical_json
 from agentflow.approvals import ApprovalLedger, EmployeeSpec, OrgChart, OrgChartSpec, schema_version
 from agentflow.approvals.summary import Summariser, Summary
+from examples.travel.company import EmployeeProfile, record_policy, save_profiles
 from examples.travel.inventory import EmbeddedInventory, FlightProvider
 from examples.travel.policy import POLICY, TravelPolicy
 from examples.travel.tools import book_flight
@@ -36,6 +40,44 @@ DEMO_ORG = OrgChartSpec(
     ),
     limits={"manager": 2_500, "director": 10_000, "vp": 50_000},
 )
+DEMO_PROFILES = (
+    EmployeeProfile(
+        employee_id="erin",
+        home_airport="ZRH",
+        office="Zurich",
+        department="Executive",
+        cost_centre="EXE-ZRH",
+    ),
+    EmployeeProfile(
+        employee_id="dana",
+        home_airport="FRA",
+        office="Frankfurt",
+        department="Engineering",
+        cost_centre="ENG-FRA",
+    ),
+    EmployeeProfile(
+        employee_id="bob",
+        home_airport="ZRH",
+        office="Zurich",
+        department="Engineering",
+        cost_centre="ENG-ZRH",
+    ),
+    EmployeeProfile(
+        employee_id="alice",
+        home_airport="ZRH",
+        office="Zurich",
+        department="Engineering",
+        cost_centre="ENG-ZRH",
+    ),
+    EmployeeProfile(
+        employee_id="carol",
+        home_airport="ZRH",
+        office="Zurich",
+        department="Engineering",
+        cost_centre="ENG-ZRH",
+    ),
+)
+"""Where the demo people work and fly from (the travel side of ``DEMO_ORG``)."""
 
 
 def open_org(engine: Engine, spec: OrgChartSpec = DEMO_ORG) -> OrgChart:
@@ -43,6 +85,8 @@ def open_org(engine: Engine, spec: OrgChartSpec = DEMO_ORG) -> OrgChart:
     org = OrgChart(engine)
     if spec.employees and org.employee(spec.employees[0].id) is None:
         org.load(spec)
+        if spec is DEMO_ORG:
+            save_profiles(engine, DEMO_PROFILES)
     return org
 
 
@@ -53,7 +97,12 @@ def policy_version(policy: TravelPolicy = POLICY) -> str:
 
 
 def open_ledger(engine: Engine, policy: TravelPolicy = POLICY) -> ApprovalLedger:
-    """The approval ledger, recording the policy and the booking tool's schema version."""
+    """The approval ledger, recording the policy and the booking tool's schema version.
+
+    The policy's parameters are recorded under its version too (``company.policy_record``), so
+    the version an approval carries can be traced to the rules it was asked under.
+    """
+    record_policy(engine, policy_version(policy), policy)
     return ApprovalLedger(
         engine,
         policy_version=policy_version(policy),

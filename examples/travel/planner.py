@@ -20,6 +20,8 @@ from agentflow.testing import text_response, tool_call, tool_calls
 
 DATE = r"(\d{4}-\d{2}-\d{2})"
 ROUTE = re.compile(rf"from\s+([A-Za-z]{{3}})\s+to\s+([A-Za-z]{{3}})\s+on\s+{DATE}", re.I)
+FROM_HOME = re.compile(rf"\bto\s+([A-Za-z]{{3}})\s+on\s+{DATE}", re.I)
+"""A trip with no origin ("a flight to LHR on ..."): it starts at the employee's home airport."""
 NEXT_LEG = re.compile(rf"\bthen\s+(?:on\s+)?(?:to\s+)?([A-Za-z]{{3}})\s+on\s+{DATE}", re.I)
 MULTI_CITY = re.compile(r"\bto\b.+\bthen\b", re.I)
 OPTIONS = re.compile(r"\b(?:options?|numbers?|#)\s*((?:\d+(?:\s*(?:,|and|&)\s*)?)+)", re.I)
@@ -52,6 +54,12 @@ def plan(request: ModelRequest) -> ModelResponse:
     text = " ".join(b.text for b in last.content if b.type == "text")
     if match := ROUTE.search(text):
         return _search(text, match, call_id)
+    if (match := FROM_HOME.search(text)) and not MULTI_CITY.search(text):
+        cabin = "business" if "business" in text.lower() else "economy"
+        destination, day = match.group(1).upper(), match.group(2)
+        return tool_call(
+            "search_flights", destination=destination, day=day, cabin=cabin, id=call_id
+        )
     if MULTI_CITY.search(text) and not BOOK.search(text):
         return text_response(
             OFFLINE + "Which airports and dates, leg by leg? For example: 'flight from JFK to "

@@ -23,6 +23,7 @@ from agentflow import (
     tool,
 )
 from agentflow.approvals import ApprovalLedger, OrgChart
+from examples.travel.company import home_airport
 from examples.travel.confirmation import confirmation, latest_employee_text
 from examples.travel.inventory import EmbeddedInventory, FlightProvider
 from examples.travel.policy import POLICY, Offer, PolicyCheck, TravelPolicy
@@ -160,19 +161,23 @@ def in_policy_or_approved(ctx: Ctx, args: Any) -> Decision:
 @tool
 def search_flights(
     ctx: Ctx,
-    origin: Annotated[str, Field(pattern=r"^[A-Z]{3}$")],
     destination: Annotated[str, Field(pattern=r"^[A-Z]{3}$")],
     day: date,
+    origin: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None,
     cabin: Literal["economy", "business"] = "economy",
 ) -> list[dict[str, Any]]:
     """Search flights on one day and say which offers are within the travel policy.
 
     Args:
-        origin: IATA code of the departure airport, e.g. ZRH.
         destination: IATA code of the arrival airport.
         day: the departure date.
+        origin: IATA code of the departure airport, e.g. ZRH; omit it to fly from the
+            employee's home airport.
         cabin: economy or business.
     """
+    origin = origin or _home_airport(ctx)
+    if origin is None:
+        raise ModelRetry("no origin given and no home airport on file: ask where they fly from")
     offers = ctx.deps.flights.search(origin, destination, day, cabin)
     if not offers:
         raise ModelRetry(f"no flights between {origin} and {destination}; check the codes")
@@ -180,6 +185,13 @@ def search_flights(
         offer.model_dump() | {"policy_issues": ctx.deps.policy.broken_rules(offer)}
         for offer in offers
     ]
+
+
+def _home_airport(ctx: Ctx) -> str | None:
+    """The signed-in employee's home airport, from their profile in the company database."""
+    if ctx.deps.org is None or not ctx.user:
+        return None
+    return home_airport(ctx.deps.engine, ctx.user)
 
 
 @tool

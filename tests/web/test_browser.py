@@ -34,7 +34,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
-BUSINESS = "I need a business class flight from ZRH to LHR on 2026-12-16"
+# A day no other web test books: the web tests share one database, and a traveller holds one
+# booking per flight.
+BUSINESS = "I need a business class flight from ZRH to LHR on 2026-12-18"
 TIMEOUT_MS = 30_000
 
 expect.set_options(timeout=TIMEOUT_MS)
@@ -93,8 +95,6 @@ async def open_new_chat(context: BrowserContext, url: str, employee: str) -> Pag
 async def test_an_out_of_policy_trip_is_booked_once_the_manager_approves_in_the_inbox(
     stack: Stack, context: BrowserContext
 ) -> None:
-    # carol, not alice: the web tests share one database, where alice already holds option 1,
-    # and a traveller never holds the same flight twice.
     chat = await open_new_chat(context, stack.url, "carol")
     conversation_id = chat.url.split("/chat/", 1)[1].split("?", 1)[0]
     timeline = chat.locator("#timeline")
