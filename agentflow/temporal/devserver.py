@@ -79,6 +79,10 @@ _PROBE_TIMEOUT = 5.0
 class DevServerError(ConfigurationError):
     """The dev server exited or never accepted connections; the message ends with its log tail."""
 
+    port_taken: bool = False
+    """Its log says a port was already in use (the reason can be far above the tail: the server
+    logs it, then panics with a long stack trace)."""
+
 
 # --------------------------------------------------------------------------- binaries
 
@@ -296,7 +300,7 @@ class DevServer:
             try:
                 await self._spawn_and_wait(binary)
             except DevServerError as exc:
-                if attempt + 1 < attempts and "address already in use" in str(exc):
+                if attempt + 1 < attempts and exc.port_taken:
                     continue
                 raise
             self._port_given = self._ui_port_given = True  # restarts keep these addresses
@@ -420,10 +424,14 @@ class DevServer:
                 last_error = f"no answer within {_PROBE_TIMEOUT:g}s"
             code = process.poll()
             if code is not None:
-                raise DevServerError(
+                port_taken = self._log_says("address already in use")
+                cause = f" (a port is already in use: {self.address})" if port_taken else ""
+                error = DevServerError(
                     f"the Temporal dev server exited with code {code} before accepting "
-                    f"connections on {self.address}{self._log_tail()}"
+                    f"connections on {self.address}{cause}{self._log_tail()}"
                 )
+                error.port_taken = port_taken
+                raise error
             if time.monotonic() >= deadline:
                 raise DevServerError(
                     f"the Temporal dev server did not answer on {self.address} within "
@@ -459,6 +467,16 @@ class DevServer:
             self._log_path.unlink(missing_ok=True)
         self._log_path = None
         self._owns_log = False
+
+    def _log_says(self, text: str) -> bool:
+        """Whether the start of the log (where a failed bind is reported) contains ``text``."""
+        if self._log_path is None:
+            return False
+        try:
+            with self._log_path.open("rb") as log:
+                return text.encode() in log.read(65536)
+        except OSError:
+            return False
 
     def _log_tail(self) -> str:
         if self._log_path is None:

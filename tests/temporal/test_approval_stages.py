@@ -3,6 +3,7 @@ three directors, a denial at any stage ends the approval, nobody counts twice.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -69,7 +70,20 @@ class Stages:
             result_type=ApprovalResult,
         )
         self.started.append(handle)
+        await self.asked(handle)
         return handle
+
+    async def asked(self, handle: WorkflowHandle[object, ApprovalResult]) -> None:
+        """Wait for the first request to reach the channel, as an approver does before voting.
+
+        A vote sent before the workflow's first task would be handled before the first stage is
+        ever announced, and that stage's request (then stale) is not sent.
+        """
+        for _ in range(200):
+            if "requested" in self.channel.kinds(handle.id):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{handle.id} never asked for approval")
 
     async def vote(
         self, handle: WorkflowHandle[object, ApprovalResult], approver: str, **kw: object

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from agentflow.exceptions import ConfigurationError
+from agentflow.temporal import devserver
 from agentflow.temporal.devserver import (
     CLI_ENV_VAR,
     TEST_SERVER_ENV_VAR,
@@ -224,3 +225,20 @@ async def test_time_skipping_env_skips_timers(time_skipping_env: WorkflowEnviron
             )
     assert result == "woke"
     assert time.monotonic() - started < 10
+
+
+async def test_a_picked_port_taken_before_the_server_binds_it_is_picked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The race the retry is for: between picking a free port and the server binding it,
+    # something else takes it. The server logs the failed bind, then panics with a long stack
+    # trace, so the cause is far above the log's tail.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        picks = iter([taken.getsockname()[1]])
+        free_port = devserver._free_port  # pyright: ignore[reportPrivateUsage]
+        monkeypatch.setattr(devserver, "_free_port", lambda: next(picks, None) or free_port())
+        async with DevServer() as server:
+            assert server.port != taken.getsockname()[1]
+            assert (await (await server.client()).count_workflows()).count == 0
