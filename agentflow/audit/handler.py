@@ -104,14 +104,19 @@ class AuditHandler:
             case PreconditionChecked(call=call):
                 run.preconditions[call.id] = (event, now)
             case ToolExecuted(call=call, outcome=outcome, duration_s=duration):
-                span = self._child(run, f"execute_tool {call.name}", now - _ns(duration))
+                checked = run.preconditions.pop(call.id, None)
+                # The tool's duration covers its body; its preconditions were decided just
+                # before, and their span must lie within the tool's.
+                start = now - _ns(duration)
+                if checked is not None:
+                    start = min(start, checked[1])
+                span = self._child(run, f"execute_tool {call.name}", start)
                 span.set_attributes(
                     attrs.tool_call(
                         call.name, call.id, call.arguments, call.digest, content=content
                     )
                 )
                 span.set_attributes(attrs.tool_outcome(outcome, content=content))
-                checked = run.preconditions.pop(call.id, None)
                 if checked is not None:
                     recorder.precondition(checked[0], parent=span, at_ns=checked[1])
                 if outcome.kind == "failed":
