@@ -311,3 +311,21 @@ async def test_socket_mode_acknowledges_with_the_handlers_answer(env: SlackEnv) 
     assert sent[1].payload is None
     result = await env.result(approval_id)
     assert (result.decision.outcome, result.decision.reason) == ("denied", "too dear")
+
+
+async def test_a_click_after_expiry_changes_nothing(env: SlackEnv) -> None:
+    quick = timedelta(milliseconds=300)
+    timers = ApprovalTimers(remind_after=quick, escalate_after=quick, expire_after=quick)
+    approval_id, _ = await env.start_approval(timers)
+    call = await request_to(env, approval_id)
+    expired = await env.result(approval_id)
+    assert expired.decision.outcome == "expired"
+
+    # bob's button is still in an old copy of the message: the click decides nothing.
+    assert (await env.send(clicked(call, APPROVE_ACTION, "U0BOB"))).status_code == 200
+    await env.interactions.drain()
+    assert await env.result(approval_id) == expired
+    (refusal,) = env.slack.of("chat.postEphemeral", user="U0BOB")
+    assert "expired" in refusal.args["text"]
+    record = env.ledger.get(approval_id)
+    assert record is not None and record.state == "expired"
