@@ -21,6 +21,7 @@ from rich.tree import Tree
 
 from agentflow.audit import attributes as attrs
 from agentflow.audit.tree import SpanNode, by_trace, conversation_json, span_trees, steps_only
+from agentflow.audit.view import VERDICT_MARKS, Field, approval, details, shorten
 
 DatabaseUrlOption = Annotated[
     str | None,
@@ -32,7 +33,7 @@ DatabaseUrlOption = Annotated[
     ),
 ]
 
-_VERDICT_MARKS = {"allow": "[green]✓[/]", "deny": "[red]✗[/]", "needs_approval": "[yellow]?[/]"}
+_MARK_COLOURS = {"✓": "green", "✗": "red", "?": "yellow"}
 _TEXT_LIMIT = 120
 
 
@@ -79,7 +80,7 @@ def _add(parent: Tree, node: SpanNode) -> None:
     label = f"{_label(node)}  [dim]{_duration(end - start)}[/]"
     if node.record.status == "error":
         message = node.record.status_message
-        label += f"  [red]error{': ' + escape(_short(message)) if message else ''}[/]"
+        label += f"  [red]error{': ' + escape(shorten(message, _TEXT_LIMIT)) if message else ''}[/]"
     branch = parent.add(Text.from_markup(label))
     for line in _details(node):
         branch.add(Text.from_markup(line))
@@ -101,7 +102,11 @@ def _label(node: SpanNode) -> str:
     if step == "user_message":
         reply = f" → {a[attrs.REPLY_STATUS]}" if attrs.REPLY_STATUS in a else ""
         text = a.get(attrs.USER_MESSAGE)
-        shown = f'"{escape(_short(str(text)))}"' if text is not None else "[dim](content off)[/]"
+        shown = (
+            f'"{escape(shorten(str(text), _TEXT_LIMIT))}"'
+            if text is not None
+            else "[dim](content off)[/]"
+        )
         return f"[cyan]user[/] {shown}{reply}"
     if step == "chat":
         reasons = ", ".join(a.get(attrs.FINISH_REASONS, ())) or "no answer"
@@ -119,7 +124,7 @@ def _label(node: SpanNode) -> str:
     if step == "precondition":
         decision = str(a.get(attrs.DECISION, "?"))
         by = a.get(attrs.APPROVED_BY)
-        return f"precondition → {_VERDICT_MARKS.get(decision, '')} {decision}" + (
+        return f"precondition → {_mark(VERDICT_MARKS.get(decision, ''))} {decision}" + (
             f" (approved by {escape(str(by))})" if by else ""
         )
     if step == "approval":
@@ -145,73 +150,37 @@ def _label(node: SpanNode) -> str:
 
 
 def _approval_label(a: dict[str, Any]) -> str:
-    event = str(a.get(attrs.APPROVAL_EVENT, "?"))
-    digest = str(a.get(attrs.APPROVAL_DIGEST, ""))[:12]
-    if attrs.APPROVAL_OUTCOME in a:
-        outcome = str(a[attrs.APPROVAL_OUTCOME])
-        colour = "green" if outcome == "approved" else "red"
-        approver, person = a.get(attrs.APPROVAL_APPROVER), a.get(attrs.APPROVAL_DECIDED_BY)
-        by = f" by [bold]{escape(str(person or approver))}[/]" if person or approver else ""
-        if person and approver and person != approver:
-            by += f" (for {escape(str(approver))}, on leave)"
-        why = (
-            f": {escape(str(a[attrs.APPROVAL_DECISION_REASON]))}"
-            if a.get(attrs.APPROVAL_DECISION_REASON)
-            else ""
-        )
-        return f"[yellow]approval {event}[/] → [{colour}]{outcome}[/]{by}{why} [dim]{digest}[/]"
-    approvers = ", ".join(map(str, a.get(attrs.APPROVAL_APPROVERS, ()))) or "anyone authorised"
-    requester = a.get(attrs.APPROVAL_REQUESTER)
-    source = f" for {escape(str(requester))}" if requester else ""
-    return f"[yellow]approval {event}[/]{source} → {escape(approvers)} [dim]{digest}[/]"
+    v = approval(a)
+    event, digest = v.event, (v.digest or "")[:12]
+    if v.outcome is not None:
+        colour = "green" if v.outcome == "approved" else "red"
+        by = f" by [bold]{escape(v.decided_by)}[/]" if v.decided_by else ""
+        if v.on_behalf_of:
+            by += f" (for {escape(v.on_behalf_of)}, on leave)"
+        why = f": {escape(v.reason)}" if v.reason else ""
+        return f"[yellow]approval {event}[/] → [{colour}]{v.outcome}[/]{by}{why} [dim]{digest}[/]"
+    source = f" for {escape(v.requester)}" if v.requester else ""
+    return f"[yellow]approval {event}[/]{source} → {escape(v.approvers)} [dim]{digest}[/]"
 
 
 def _details(node: SpanNode) -> list[str]:
     """Leaf lines under a step: what went in, what came out, why."""
-    a = node.attributes
     lines: list[str] = []
-    # An approval's arguments and reasons are shown once, where it was requested.
-    requested = node.step != "approval" or a.get(attrs.APPROVAL_EVENT) == "requested"
-    for key, label in (
-        (attrs.TOOL_ARGUMENTS, "arguments"),
-        (attrs.TOOL_RESULT, "result"),
-        (attrs.APPROVAL_ARGUMENTS, "arguments"),
-    ):
-        if key in a and requested:
-            lines.append(f"[dim]{label}:[/] {escape(_short(str(a[key])))}")
-    for key in (attrs.TOOL_REASONS, attrs.APPROVAL_REASONS):
-        for reason in a.get(key, ()) if requested else ():
-            lines.append(f"[dim]reason:[/] {escape(str(reason))}")
-    if node.step == "chat" and attrs.OUTPUT_MESSAGES in a:
-        lines.append(f"[dim]answer:[/] {escape(_short(_answer(str(a[attrs.OUTPUT_MESSAGES]))))}")
-    for event in node.record.events:
-        if event.get("name") != attrs.RULE_EVENT:
-            continue
-        rule: dict[str, Any] = event.get("attributes", {})
-        verdict = str(rule.get(attrs.RULE_VERDICT, "?"))
-        reasons = "; ".join(map(str, rule.get(attrs.RULE_REASONS, ())))
-        name = escape(str(rule.get(attrs.RULE_NAME)))
-        lines.append(
-            f"{_VERDICT_MARKS.get(verdict, '·')} rule [bold]{name}[/]: {verdict}"
-            f"{' — ' + escape(reasons) if reasons else ''}"
-        )
+    for line in details(node, limit=_TEXT_LIMIT):
+        if isinstance(line, Field):
+            lines.append(f"[dim]{line.label}:[/] {escape(line.text)}")
+        else:
+            reasons = f" — {escape(line.reasons)}" if line.reasons else ""
+            lines.append(
+                f"{_mark(line.mark())} rule [bold]{escape(str(line.name))}[/]: "
+                f"{line.verdict}{reasons}"
+            )
     return lines
 
 
-def _answer(output: str) -> str:
-    """The text and tool calls of a model answer, from ``gen_ai.output.messages``."""
-    try:
-        messages: list[dict[str, Any]] = json.loads(output)
-    except ValueError:
-        return output
-    parts: list[str] = []
-    for message in messages:
-        for part in message.get("parts", []):
-            if part.get("type") == "text":
-                parts.append(str(part.get("content", "")))
-            elif part.get("type") == "tool_call":
-                parts.append(f"{part.get('name')}({json.dumps(part.get('arguments'))})")
-    return " · ".join(parts)
+def _mark(mark: str) -> str:
+    colour = _MARK_COLOURS.get(mark)
+    return f"[{colour}]{mark}[/]" if colour else mark
 
 
 def _tokens(a: dict[str, Any]) -> str:
@@ -226,8 +195,3 @@ def _duration(ns: int) -> str:
     if ns >= 1_000_000_000:
         return f"{ns / 1e9:.2f} s"
     return f"{ns / 1e6:.1f} ms"
-
-
-def _short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"

@@ -21,7 +21,6 @@ Anyone else gets 403 and nothing of the conversation, not even whether it exists
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from html import escape
@@ -36,6 +35,7 @@ from agentflow.approvals.links import conversation_of, timeline_path, timeline_u
 from agentflow.approvals.orgchart import OrgChart
 from agentflow.audit import attributes as attrs
 from agentflow.audit.tree import SpanNode, conversation_json, span_trees, steps_only
+from agentflow.audit.view import VERDICT_MARKS, Field, approval, details, shorten
 from agentflow.web.inbox import Identify, dev_identity
 
 __all__ = ["ROUTE", "Timeline", "conversation_of", "timeline_path", "timeline_url"]
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from agentflow.audit.store import AuditStore, StoredRecord, Verification
 
 _TEXT_LIMIT = 400
-_VERDICT_MARKS = {"allow": "✓", "deny": "✗", "needs_approval": "?"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,7 +214,11 @@ def _label(node: SpanNode) -> str:
     if step == "user_message":
         reply = f" → {_e(a[attrs.REPLY_STATUS])}" if attrs.REPLY_STATUS in a else ""
         text = a.get(attrs.USER_MESSAGE)
-        shown = f"“{_e(_short(str(text)))}”" if text is not None else "<i>(content off)</i>"
+        shown = (
+            f"“{_e(shorten(str(text), _TEXT_LIMIT))}”"
+            if text is not None
+            else "<i>(content off)</i>"
+        )
         return f"<b>user</b> {shown}{reply}"
     if step == "chat":
         reasons = ", ".join(map(str, a.get(attrs.FINISH_REASONS, ()))) or "no answer"
@@ -232,7 +235,7 @@ def _label(node: SpanNode) -> str:
     if step == "precondition":
         decision = str(a.get(attrs.DECISION, "?"))
         by = a.get(attrs.APPROVED_BY)
-        return f"<b>precondition</b> → {_VERDICT_MARKS.get(decision, '')} {_e(decision)}" + (
+        return f"<b>precondition</b> → {VERDICT_MARKS.get(decision, '')} {_e(decision)}" + (
             f" (approved by <b>{_e(by)}</b>)" if by else ""
         )
     if step == "approval":
@@ -274,73 +277,31 @@ def _refused_vote_label(a: dict[str, Any]) -> str:
 
 
 def _approval_label(a: dict[str, Any]) -> str:
-    event = _e(a.get(attrs.APPROVAL_EVENT, "?"))
-    digest = (
-        f" · digest <code>{_e(a[attrs.APPROVAL_DIGEST])}</code>"
-        if attrs.APPROVAL_DIGEST in a
-        else ""
-    )
-    if attrs.APPROVAL_OUTCOME in a:
-        approver, person = a.get(attrs.APPROVAL_APPROVER), a.get(attrs.APPROVAL_DECIDED_BY)
-        by = f" by <b>{_e(person or approver)}</b>" if person or approver else ""
-        if person and approver and person != approver:
-            by += f" (for <b>{_e(approver)}</b>, on leave)"
-        why = (
-            f": {_e(a[attrs.APPROVAL_DECISION_REASON])}"
-            if a.get(attrs.APPROVAL_DECISION_REASON)
-            else ""
-        )
-        return f"<b>approval {event}</b> → {_e(a[attrs.APPROVAL_OUTCOME])}{by}{why}{digest}"
-    approvers = ", ".join(map(str, a.get(attrs.APPROVAL_APPROVERS, ()))) or "anyone authorised"
-    requester = (
-        f" for <b>{_e(a[attrs.APPROVAL_REQUESTER])}</b>" if a.get(attrs.APPROVAL_REQUESTER) else ""
-    )
-    return f"<b>approval {event}</b>{requester} → {_e(approvers)}{digest}"
+    v = approval(a)
+    event = _e(v.event)
+    digest = f" · digest <code>{_e(v.digest)}</code>" if v.digest is not None else ""
+    if v.outcome is not None:
+        by = f" by <b>{_e(v.decided_by)}</b>" if v.decided_by else ""
+        if v.on_behalf_of:
+            by += f" (for <b>{_e(v.on_behalf_of)}</b>, on leave)"
+        why = f": {_e(v.reason)}" if v.reason else ""
+        return f"<b>approval {event}</b> → {_e(v.outcome)}{by}{why}{digest}"
+    requester = f" for <b>{_e(v.requester)}</b>" if v.requester else ""
+    return f"<b>approval {event}</b>{requester} → {_e(v.approvers)}{digest}"
 
 
 def _details(node: SpanNode) -> list[str]:
     """What went in, what came out, and why: the lines under a step."""
-    a = node.attributes
     lines: list[str] = []
-    requested = node.step != "approval" or a.get(attrs.APPROVAL_EVENT) == "requested"
-    for key, label in (
-        (attrs.TOOL_ARGUMENTS, "arguments"),
-        (attrs.TOOL_RESULT, "result"),
-        (attrs.APPROVAL_ARGUMENTS, "arguments"),
-    ):
-        if key in a and requested:
-            lines.append(f"{label}: <code>{_e(_short(str(a[key])))}</code>")
-    for key in (attrs.TOOL_REASONS, attrs.APPROVAL_REASONS):
-        for reason in a.get(key, ()) if requested else ():
-            lines.append(f"reason: {_e(reason)}")
-    if node.step == "chat" and attrs.OUTPUT_MESSAGES in a:
-        lines.append(f"answer: {_e(_short(_answer(str(a[attrs.OUTPUT_MESSAGES]))))}")
-    for event in node.record.events:
-        if event.get("name") != attrs.RULE_EVENT:
-            continue
-        rule: dict[str, Any] = event.get("attributes", {})
-        verdict = str(rule.get(attrs.RULE_VERDICT, "?"))
-        reasons = "; ".join(map(str, rule.get(attrs.RULE_REASONS, ())))
-        lines.append(
-            f"{_VERDICT_MARKS.get(verdict, '·')} rule <b>{_e(rule.get(attrs.RULE_NAME, '?'))}</b>: "
-            f"{_e(verdict)}{' — ' + _e(reasons) if reasons else ''}"
-        )
+    for line in details(node, limit=_TEXT_LIMIT):
+        if isinstance(line, Field):
+            text = f"<code>{_e(line.text)}</code>" if line.data else _e(line.text)
+            lines.append(f"{line.label}: {text}")
+        else:
+            name = _e(line.name if line.name is not None else "?")
+            reasons = f" — {_e(line.reasons)}" if line.reasons else ""
+            lines.append(f"{line.mark()} rule <b>{name}</b>: {_e(line.verdict)}{reasons}")
     return lines
-
-
-def _answer(output: str) -> str:
-    try:
-        messages: list[dict[str, Any]] = json.loads(output)
-    except ValueError:
-        return output
-    parts: list[str] = []
-    for message in messages:
-        for part in message.get("parts", []):
-            if part.get("type") == "text":
-                parts.append(str(part.get("content", "")))
-            elif part.get("type") == "tool_call":
-                parts.append(f"{part.get('name')}({json.dumps(part.get('arguments'))})")
-    return " · ".join(parts)
 
 
 def _tokens(a: dict[str, Any]) -> str:
@@ -355,11 +316,6 @@ def _tokens(a: dict[str, Any]) -> str:
 
 def _duration(ns: int) -> str:
     return f"{ns / 1e9:.2f} s" if ns >= 1_000_000_000 else f"{ns / 1e6:.1f} ms"
-
-
-def _short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
 
 
 def _e(value: object) -> str:
