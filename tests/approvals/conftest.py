@@ -12,20 +12,17 @@ tables.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine
 
 from agentflow.approvals import OrgChart
 from agentflow.temporal.devserver import DevServer
 from tests.approvals.org import seed
-
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from tests.databases import engine_for
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -34,39 +31,14 @@ async def dev_server() -> AsyncIterator[DevServer]:
         yield server
 
 
-def _postgres_engine() -> Iterator[Engine]:
-    schema = f"agentflow_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES, connect_args={"connect_timeout": 2})
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
-    except OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server at 127.0.0.1:5432 ({exc.orig})")
-    engine = create_engine(POSTGRES, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "postgresql":
-        yield from _postgres_engine()
-        return
-    engine = create_engine(f"sqlite:///{tmp_path / 'approvals.db'}", connect_args={"timeout": 30})
-    yield engine
-    engine.dispose()
+    yield from engine_for(request.param, tmp_path / "approvals.db", "agentflow_test")
 
 
 @pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'approvals.db'}", connect_args={"timeout": 30})
-    yield engine
-    engine.dispose()
+    yield from engine_for("sqlite", tmp_path / "approvals.db", "agentflow_test")
 
 
 @pytest.fixture

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, create_engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
@@ -45,38 +43,15 @@ from examples.travel.seed import (
 )
 from examples.travel.store import prepare_store
 from examples.travel.tools import TravelDeps
+from tests.databases import engine_for, sqlite_engine
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 RANK = {level: rank for rank, level in enumerate(reversed(LEVELS))}
-
-
-def _sqlite(path: Path) -> Engine:
-    return create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A fresh database: a SQLite file, or a PostgreSQL schema of its own dropped afterwards."""
-    if request.param == "sqlite":
-        engine = _sqlite(tmp_path / "company.db")
-        yield engine
-        engine.dispose()
-        return
-    schema = f"travel_seed_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES, connect_args={"connect_timeout": 2})
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
-    except OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server at 127.0.0.1:5432 ({exc.orig})")
-    engine = create_engine(POSTGRES, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    yield from engine_for(request.param, tmp_path / "company.db", "travel_seed")
 
 
 def employees_of(engine: Engine) -> dict[str, Employee]:
@@ -94,10 +69,10 @@ def profiles_of(engine: Engine) -> dict[str, EmployeeProfile]:
 
 def test_same_seed_gives_the_same_company_byte_for_byte(engine: Engine, tmp_path: Path) -> None:
     seed_company(engine, employees=120, seed=7)
-    other = _sqlite(tmp_path / "other.db")
+    other = sqlite_engine(tmp_path / "other.db")
     seed_company(other, employees=120, seed=7)
     assert export_company(engine) == export_company(other)
-    different = _sqlite(tmp_path / "different.db")
+    different = sqlite_engine(tmp_path / "different.db")
     seed_company(different, employees=120, seed=8)
     assert export_company(different) != export_company(engine)
 
@@ -191,7 +166,7 @@ def test_another_seed_is_refused_unless_reset(engine: Engine, tmp_path: Path) ->
     assert export_company(engine) == before
 
     seed_company(engine, employees=30, seed=5, reset=True)
-    fresh = _sqlite(tmp_path / "fresh.db")
+    fresh = sqlite_engine(tmp_path / "fresh.db")
     seed_company(fresh, employees=30, seed=5)
     assert export_company(engine) == export_company(fresh)
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, inspect, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, inspect
 from sqlmodel import Session, col, select
 
 from agentflow import Agent, LoopState, RunContext, RunResult
@@ -41,40 +39,17 @@ from examples.travel.store import (
     prepare_store,
 )
 from examples.travel.tools import TOOLS, TravelDeps, book_flight
+from tests.databases import engine_for
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 FLIGHTS = EmbeddedInventory(seed=7, today=date(2026, 11, 25))
 SEARCH = "flight from ZRH to LHR on 2026-12-14"
 OPTIONS = FLIGHTS.search("ZRH", "LHR", date(2026, 12, 14), "economy")
 """The five economy offers the search shows, in order: option 1 is LX880."""
 
 
-def _postgres() -> Iterator[Engine]:
-    schema = f"travel_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES, connect_args={"connect_timeout": 2})
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
-    except OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server at 127.0.0.1:5432 ({exc.orig})")
-    engine = create_engine(POSTGRES, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "postgresql":
-        yield from _postgres()
-        return
-    engine = create_engine(f"sqlite:///{tmp_path / 'travel.db'}", connect_args={"timeout": 30})
-    yield engine
-    engine.dispose()
+    yield from engine_for(request.param, tmp_path / "travel.db", "travel_test")
 
 
 @pytest.fixture
