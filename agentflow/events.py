@@ -30,6 +30,18 @@ class ModelFailed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ModelRetrying:
+    """A model call failed in a way that may pass; the adapter waits ``delay_s``, then retries.
+
+    ``attempt`` is the attempt that failed (1 for the first request); ``error`` says what failed.
+    """
+
+    attempt: int
+    delay_s: float
+    error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PreconditionChecked:
     call: ToolCall
     evaluation: Evaluation
@@ -62,6 +74,7 @@ class RunFinished:
 Event = (
     ModelCalled
     | ModelFailed
+    | ModelRetrying
     | PreconditionChecked
     | ToolExecuted
     | ApprovalRequested

@@ -12,7 +12,8 @@ Errors, raised *to callers* of agentflow::
     ├── ToolDefinitionError    a function cannot be turned into a tool
     ├── ModelError             a model call failed after the retries the adapter allows
     │   ├── ModelHTTPError     the API answered with an error status (status and body kept)
-    │   └── ModelUnavailable   no answer at all: connection refused, timeout
+    │   ├── ModelUnavailable   no answer at all: connection refused, timeout
+    │   └── ModelResponseError an answer that cannot be read (what was wrong kept in ``detail``)
     ├── ApprovalError          an approval decision that does not match a pending request
     ├── InvalidInput           a user message that cannot enter the conversation
     └── TemporalUnavailable    Temporal did not answer in time, or could not be reached
@@ -62,6 +63,18 @@ class ModelHTTPError(ModelError):
 
 class ModelUnavailable(ModelError):
     """The model could not be reached (connection error or timeout) after retries."""
+
+
+class ModelResponseError(ModelError):
+    """The API answered, but not with a message we can read (bad JSON, missing fields, ...).
+
+    The message is one sentence for a person; ``detail`` says what exactly was wrong, for the
+    trace. It is not retried: the same request would likely be answered (and billed) the same.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("the model's answer could not be understood")
+        self.detail = detail
 
 
 class ApprovalError(AgentflowError):

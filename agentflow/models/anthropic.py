@@ -4,19 +4,45 @@ This module is the one seam between agentflow and the ``anthropic`` SDK: it turn
 :mod:`agentflow.messages` into Messages API parameters and the API's answer back, and SDK
 exceptions into :class:`~agentflow.exceptions.ModelError` subclasses. Nothing else imports the SDK.
 
-Retries are left to the SDK's client, which already retries connection errors, timeouts and HTTP
-408/409/429/5xx (529 "overloaded" included) with exponential backoff and jitter, honouring the
-server's ``retry-after``/``retry-after-ms`` headers. Hand-written retries on top would multiply
-with those; so whatever this adapter raises has already been retried ``max_retries`` times.
+**One retry layer, here.** The SDK client runs with ``max_retries=0`` and the adapter retries
+itself, following a :class:`~agentflow.models.retries.RetryPolicy`. The SDK's own retries are
+switched off because they obey any ``retry-after`` the server sends, however long
+(``retry-after: 120`` stalls a step for two minutes per retry), because they wait silently (a
+user sees nothing, where the adapter reports each wait through
+:func:`~agentflow.models.retries.report_retry`), and because a retry layer hidden inside the
+client multiplies, unseen, with the one a durable driver (a Temporal activity's retry policy)
+adds on top: with a single layer, whatever :meth:`AnthropicModel.request` raises has been tried
+``1 + max_retries`` times, and the driver can decide knowingly whether to try again.
+
+Retried: connection errors and timeouts; HTTP 408, 409, 429 and 5xx (529 "overloaded"
+included); the same errors when a stream reports them after its 200 (an ``overloaded_error``
+event). A response's ``x-should-retry: true``/``false`` header overrides that; its
+``retry-after-ms``/``retry-after`` header sets the wait, capped at
+:attr:`RetryPolicy.max_retry_after <agentflow.models.retries.RetryPolicy.max_retry_after>`.
+An answer that cannot be read (:class:`~agentflow.exceptions.ModelResponseError`) is not
+retried: the same request would be billed again for, most likely, the same answer.
+
+**Long outputs are streamed.** The SDK refuses to send a non-streaming request that it expects
+to outlast its 10-minute default timeout; a smaller timeout just cuts a long generation off, to
+be requested and billed again. So a request whose ``max_tokens`` is above
+:data:`STREAMING_MAX_TOKENS` (or the lower limit the SDK keeps for some models) is streamed and
+the stream accumulated into one message; smaller ones are plain requests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
 
 import anthropic
 from anthropic import AsyncAnthropic
+
+# The SDK's per-model limits below which it allows a non-streaming request (see
+# STREAMING_MAX_TOKENS); read from the SDK so that they follow it, from a private module because
+# it exports them nowhere else.
+from anthropic._constants import MODEL_NONSTREAMING_TOKENS
 from anthropic.types import (
     AssistantMessageParam,
     CacheControlEphemeralParam,
@@ -28,11 +54,15 @@ from anthropic.types import (
     ToolUseBlockParam,
     UserMessageParam,
 )
-from anthropic.types import Message as APIMessage
-from anthropic.types import TextBlock as APITextBlock
-from anthropic.types import ToolUseBlock as APIToolUseBlock
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from agentflow.exceptions import ConfigurationError, ModelError, ModelHTTPError, ModelUnavailable
+from agentflow.exceptions import (
+    ConfigurationError,
+    ModelError,
+    ModelHTTPError,
+    ModelResponseError,
+    ModelUnavailable,
+)
 from agentflow.messages import (
     ContentBlock,
     Message,
@@ -46,8 +76,18 @@ from agentflow.messages import (
     ToolUseBlock,
     Usage,
 )
+from agentflow.models.retries import RetryPolicy, parse_retry_after, report_retry
 
-__all__ = ["AnthropicModel"]
+__all__ = ["STREAMING_MAX_TOKENS", "AnthropicModel"]
+
+STREAMING_MAX_TOKENS = 21_333
+"""The largest ``max_tokens`` sent without streaming; a larger request is streamed.
+
+Mirrors the SDK's guard (``_calculate_nonstreaming_timeout`` in ``anthropic._base_client``): it
+reckons with 128,000 output tokens an hour and refuses a non-streaming request that could run
+past its 10-minute default timeout, that is one asking for more than 128,000 / 6 tokens. Models
+with a lower limit in the SDK's ``MODEL_NONSTREAMING_TOKENS`` are streamed above that limit.
+"""
 
 _EPHEMERAL: CacheControlEphemeralParam = {"type": "ephemeral"}
 
@@ -65,19 +105,49 @@ _STOP_REASONS: dict[str, StopReason] = {
     "model_context_window_exceeded": "max_tokens",
 }
 
+# An error a stream reports after its 200 carries only its type: the status the API gives the
+# same error when it can still say so in the status line.
+_ERROR_TYPE_STATUS: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+class _Params(TypedDict):
+    """What both ``messages.create`` and ``messages.stream`` are given."""
+
+    model: str
+    max_tokens: int
+    system: list[TextBlockParam] | anthropic.Omit
+    messages: list[MessageParam]
+    tools: list[ToolParam] | anthropic.Omit
+    tool_choice: ToolChoiceParam | anthropic.Omit
+
 
 class AnthropicModel:
     """A :class:`~agentflow.models.base.Model` backed by ``anthropic.AsyncAnthropic``.
 
     Args:
         model: The Claude model to call, e.g. ``"claude-sonnet-5"``.
-        client: A ready SDK client; when given, ``api_key``, ``base_url``, ``max_retries`` and
-            ``timeout`` are ignored and no API key check is made.
+        client: A ready SDK client; when given, ``api_key``, ``base_url`` and ``timeout`` are
+            ignored and no API key check is made. Its connection pool, credentials, headers and
+            timeout are used as they are, but not its retries: the adapter retries (see the
+            module docstring), so a client with ``max_retries`` above 0 is called through
+            ``client.with_options(max_retries=0)``.
         api_key: The API key; defaults to the ``ANTHROPIC_API_KEY`` environment variable.
         base_url: The API's base URL; when ``None`` the SDK reads ``ANTHROPIC_BASE_URL`` and
             otherwise uses ``https://api.anthropic.com``.
-        max_retries: How many times the SDK retries a retryable failure before giving up.
-        timeout: Seconds allowed for one HTTP attempt.
+        retry: How failures that may pass are retried; ``RetryPolicy()`` when ``None``.
+        timeout: Seconds allowed for one HTTP attempt; ``None`` keeps the SDK's default (10
+            minutes, 5 seconds to connect).
 
     Raises:
         ConfigurationError: No ``client`` was given and no API key is available.
@@ -90,8 +160,8 @@ class AnthropicModel:
         client: AsyncAnthropic | None = None,
         api_key: str | None = None,
         base_url: str | None = None,
-        max_retries: int = 4,
-        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
     ) -> None:
         if client is None:
             key = api_key or os.environ.get("ANTHROPIC_API_KEY")
@@ -100,13 +170,17 @@ class AnthropicModel:
                     "AnthropicModel needs an API key: set the ANTHROPIC_API_KEY environment "
                     "variable or pass api_key=..."
                 )
-            # The SDK does the retrying (see the module docstring) and reads ANTHROPIC_BASE_URL
-            # itself when base_url is None.
+            # The SDK reads ANTHROPIC_BASE_URL itself when base_url is None.
             client = AsyncAnthropic(
-                api_key=key, base_url=base_url, max_retries=max_retries, timeout=timeout
+                api_key=key,
+                base_url=base_url,
+                max_retries=0,
+                timeout=anthropic.not_given if timeout is None else timeout,
             )
         self._model = model
         self._client = client
+        self._calls = client.with_options(max_retries=0) if client.max_retries else client
+        self._retry = retry or RetryPolicy()
 
     @property
     def name(self) -> str:
@@ -114,45 +188,134 @@ class AnthropicModel:
 
     @property
     def client(self) -> AsyncAnthropic:
-        """The SDK client this model calls."""
+        """The SDK client this model was given or built."""
         return self._client
 
+    @property
+    def retry(self) -> RetryPolicy:
+        """How this model retries failures that may pass."""
+        return self._retry
+
     async def request(self, request: ModelRequest) -> ModelResponse:
-        """Perform one Messages API call.
+        """Perform one Messages API call, retried as the module docstring says.
+
+        Each wait before a retry is reported through
+        :func:`~agentflow.models.retries.report_retry`.
 
         Raises:
-            ModelHTTPError: The API answered with an error status (after the SDK's retries, if
-                the status is a retryable one).
+            ModelHTTPError: The API answered with an error status (after the retries, if the
+                status is a retryable one).
             ModelUnavailable: The API could not be reached, or did not answer in time, on any
                 attempt.
-            ModelError: The API's answer could not be understood.
+            ModelResponseError: The API's answer could not be understood.
         """
-        system: list[TextBlockParam] | anthropic.Omit = anthropic.omit
-        if request.system:
-            system = [{"type": "text", "text": request.system, "cache_control": _EPHEMERAL}]
-        tools: list[ToolParam] | anthropic.Omit = anthropic.omit
-        tool_choice: ToolChoiceParam | anthropic.Omit = anthropic.omit
-        if request.tools:
-            tools = _tools_param(request.tools)
-            tool_choice = _tool_choice_param(request.tool_choice)
+        params = _params(self._model, request)
+        streamed = request.max_tokens > _streaming_threshold(self._model)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if streamed:
+                    return await self._stream(params)
+                return await self._create(params)
+            except anthropic.APIError as err:
+                error = _model_error(err)
+                if attempt > self._retry.max_retries or not _retryable(err):
+                    raise error from err
+                retry_after = None
+                if isinstance(err, anthropic.APIStatusError):
+                    retry_after = parse_retry_after(err.response.headers)
+                delay = self._retry.delay(attempt, retry_after)
+                report_retry(attempt, delay, str(error))
+                await asyncio.sleep(delay)
+
+    async def _create(self, params: _Params) -> ModelResponse:
+        raw = await self._calls.messages.with_raw_response.create(**params)
+        # The SDK builds its message objects without validating them, and gives back text when
+        # the body is not JSON; so read the body ourselves, and check what we use of it.
+        body = await raw.read()
         try:
-            message = await self._client.messages.create(
-                model=self._model,
-                max_tokens=request.max_tokens,
-                system=system,
-                messages=[_message_param(m) for m in request.messages],
-                tools=tools,
-                tool_choice=tool_choice,
-            )
-        except anthropic.APIStatusError as err:
-            raise ModelHTTPError(err.status_code, err.api_message or err.message, err.body) from err
-        except anthropic.APIConnectionError as err:
-            raise ModelUnavailable(
-                f"could not reach the Anthropic API at {err.request.url}: {err.message}"
-            ) from err
-        except anthropic.APIError as err:
-            raise ModelError(f"Anthropic API call failed: {err.message}") from err
+            message = _WireMessage.model_validate_json(body)
+        except ValidationError as err:
+            raise _unreadable(err) from err
         return _model_response(message)
+
+    async def _stream(self, params: _Params) -> ModelResponse:
+        stopped = False
+        async with self._calls.messages.stream(**params) as stream:
+            try:
+                async for event in stream:
+                    stopped = stopped or event.type == "message_stop"
+                snapshot = stream.current_message_snapshot.to_dict(warnings=False)
+            except anthropic.APIError:
+                raise
+            except Exception as err:
+                # The SDK parses and accumulates the events: what it raises on events it cannot
+                # use (bad JSON, a delta for a block never started, ...) is an unreadable answer.
+                detail = f"malformed stream: {type(err).__name__}"
+                raise ModelResponseError(f"{detail}: {err}" if str(err) else detail) from err
+        if not stopped:
+            raise ModelResponseError("the stream ended before its message_stop event")
+        try:
+            message = _WireMessage.model_validate(snapshot)
+        except ValidationError as err:
+            raise _unreadable(err) from err
+        return _model_response(message)
+
+
+def _streaming_threshold(model: str) -> int:
+    return min(STREAMING_MAX_TOKENS, MODEL_NONSTREAMING_TOKENS.get(model, STREAMING_MAX_TOKENS))
+
+
+def _params(model: str, request: ModelRequest) -> _Params:
+    system: list[TextBlockParam] | anthropic.Omit = anthropic.omit
+    if request.system:
+        system = [{"type": "text", "text": request.system, "cache_control": _EPHEMERAL}]
+    tools: list[ToolParam] | anthropic.Omit = anthropic.omit
+    tool_choice: ToolChoiceParam | anthropic.Omit = anthropic.omit
+    if request.tools:
+        tools = _tools_param(request.tools)
+        tool_choice = _tool_choice_param(request.tool_choice)
+    return _Params(
+        model=model,
+        max_tokens=request.max_tokens,
+        system=system,
+        messages=[_message_param(m) for m in request.messages],
+        tools=tools,
+        tool_choice=tool_choice,
+    )
+
+
+def _status(err: anthropic.APIStatusError) -> int:
+    if err.status_code >= 400:
+        return err.status_code
+    # An error event inside a stream that had answered 200.
+    return _ERROR_TYPE_STATUS.get(err.type or "", 500)
+
+
+def _retryable(err: anthropic.APIError) -> bool:
+    if isinstance(err, anthropic.APIConnectionError):  # timeouts included
+        return True
+    if not isinstance(err, anthropic.APIStatusError):
+        return False
+    should_retry = err.response.headers.get("x-should-retry")
+    if should_retry in ("true", "false"):
+        return should_retry == "true"
+    status = _status(err)
+    return status in (408, 409, 429) or status >= 500
+
+
+def _model_error(err: anthropic.APIError) -> ModelError:
+    if isinstance(err, anthropic.APIStatusError):
+        return ModelHTTPError(_status(err), err.api_message or err.message, err.body)
+    if isinstance(err, anthropic.APIConnectionError):
+        return ModelUnavailable(
+            f"could not reach the Anthropic API at {err.request.url}: {err.message}"
+        )
+    if isinstance(err, anthropic.APIResponseValidationError):
+        # Only a client built with _strict_response_validation raises it.
+        return ModelResponseError(err.message)
+    return ModelError(f"Anthropic API call failed: {err.message}")
 
 
 def _message_param(message: Message) -> MessageParam:
@@ -198,17 +361,50 @@ def _tool_choice_param(choice: ToolChoice) -> ToolChoiceParam:
     return {"type": "tool", "name": choice}
 
 
-def _model_response(message: APIMessage) -> ModelResponse:
-    content: list[ContentBlock] = []
-    for block in message.content:
-        if isinstance(block, APITextBlock):
-            content.append(TextBlock(text=block.text))
-        elif isinstance(block, APIToolUseBlock):
-            content.append(ToolUseBlock(id=block.id, name=block.name, input=block.input))
-        # Other blocks (thinking, server tool results, ...) have no counterpart in our messages.
+class _Wire(BaseModel):
+    """What we read of the API's answer; fields we do not use are not checked."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class _WireUsage(_Wire):
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+
+
+class _WireMessage(_Wire):
+    model: str
+    # Blocks are checked one by one (see _content): a block type newer than this adapter is
+    # skipped, not refused.
+    content: list[dict[str, Any]]
+    stop_reason: str | None = None
+    usage: _WireUsage
+
+
+class _WireText(_Wire):
+    text: str
+
+
+class _WireToolUse(_Wire):
+    id: str
+    name: str
+    input: Any
+
+
+def _unreadable(err: ValidationError, where: str = "") -> ModelResponseError:
+    problems: list[str] = []
+    for problem in err.errors(include_url=False, include_input=False):
+        location = ".".join(str(part) for part in (where, *problem["loc"]) if part != "")
+        problems.append(f"{location}: {problem['msg']}" if location else problem["msg"])
+    return ModelResponseError("; ".join(problems))
+
+
+def _model_response(message: _WireMessage) -> ModelResponse:
     usage = message.usage
     return ModelResponse(
-        content=tuple(content),
+        content=_content(message.content),
         stop_reason=_STOP_REASONS.get(message.stop_reason or ""),
         usage=Usage(
             input_tokens=usage.input_tokens,
@@ -218,3 +414,21 @@ def _model_response(message: APIMessage) -> ModelResponse:
         ),
         model=message.model,
     )
+
+
+def _content(blocks: Sequence[Mapping[str, Any]]) -> tuple[ContentBlock, ...]:
+    content: list[ContentBlock] = []
+    for index, block in enumerate(blocks):
+        try:
+            match block.get("type"):
+                case "text":
+                    content.append(TextBlock(text=_WireText.model_validate(block).text))
+                case "tool_use":
+                    call = _WireToolUse.model_validate(block)
+                    content.append(ToolUseBlock(id=call.id, name=call.name, input=call.input))
+                case _:
+                    # Thinking, server tool results, ... have no counterpart in our messages.
+                    pass
+        except ValidationError as err:
+            raise _unreadable(err, f"content.{index}") from err
+    return tuple(content)

@@ -1,9 +1,9 @@
 """A local stand-in for the Anthropic Messages API, for tests.
 
 Tests point the real ``anthropic`` SDK at it (``base_url``), so they exercise the SDK's own request
-encoding, retries and error handling instead of a mock of them. Responses are scripted and served
-in order, one per request; every request that arrives is recorded with its decoded body and
-headers::
+encoding, error handling and stream parsing instead of a mock of them. Responses are scripted and
+served in order, one per request; every request that arrives is recorded with its decoded body
+and headers::
 
     with FakeAnthropicServer(
         error_response(529, "overloaded_error", "Overloaded", headers={"retry-after-ms": "10"}),
@@ -12,6 +12,12 @@ headers::
         model = AnthropicModel(api_key="test", base_url=server.base_url)
         ...
     assert len(server.requests) == 2
+
+A request that asks for a stream (``"stream": true``, as ``client.messages.stream(...)`` sends)
+and is scripted a 200 message body gets that message as a server-sent event stream
+(:func:`message_events`), so the SDK's stream parser and accumulator run on it. Odd streams
+(an ``error`` event after the 200, a stream cut short) are scripted event by event with
+:func:`stream_response`.
 
 When the script runs out the server answers 500 with ``x-should-retry: false`` (so the SDK does not
 retry it) and a message saying so, which makes a missing scripted response easy to spot.
@@ -28,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 __all__ = [
     "FakeAnthropicServer",
@@ -37,7 +43,10 @@ __all__ = [
     "error_body",
     "error_response",
     "message_body",
+    "message_events",
     "message_response",
+    "sse_body",
+    "stream_response",
 ]
 
 
@@ -45,8 +54,10 @@ __all__ = [
 class ScriptedResponse:
     """One answer the server gives, in order.
 
-    ``body`` is sent as JSON unless it is ``bytes`` (sent as is). ``delay`` (seconds) is slept
-    before answering, e.g. to provoke a client timeout.
+    ``body`` is sent as JSON unless it is ``bytes`` (sent as is), or as an event stream when the
+    request asked for one and this is a 200 message body. A ``content-type`` in ``headers``
+    replaces the server's own. ``delay`` (seconds) is slept before answering, e.g. to provoke a
+    client timeout.
     """
 
     status: int = 200
@@ -118,6 +129,81 @@ def error_response(
 ) -> ScriptedResponse:
     """An error answer with status ``status`` and an :func:`error_body`."""
     return ScriptedResponse(status, error_body(error_type, message), dict(headers or {}))
+
+
+SSEEvent = tuple[str, object]
+"""An event name and its data: JSON-encoded unless it is ``str`` (sent as is, e.g. broken JSON)."""
+
+
+def message_events(body: Mapping[str, Any]) -> list[SSEEvent]:
+    """The event stream the Messages API sends for ``body`` (a :func:`message_body`).
+
+    ``message_start`` (the message with no content and no stop reason), then for each block
+    ``content_block_start``, its deltas (text and tool input each in two pieces, so that the
+    client has to put them together) and ``content_block_stop``, then ``message_delta`` with the
+    stop reason and usage, and ``message_stop``.
+    """
+    usage: dict[str, Any] = dict(body.get("usage") or {})
+    start: dict[str, Any] = {**body, "content": [], "stop_reason": None, "stop_sequence": None}
+    start["usage"] = {**usage, "output_tokens": 1}
+    events: list[SSEEvent] = [("message_start", {"type": "message_start", "message": start})]
+    events.append(("ping", {"type": "ping"}))
+    for index, block in enumerate(body.get("content") or []):
+        first, deltas = _block_events(block)
+        events.append(
+            ("content_block_start", {"type": "content_block_start", "index": index, **first})
+        )
+        for delta in deltas:
+            event = {"type": "content_block_delta", "index": index, "delta": delta}
+            events.append(("content_block_delta", event))
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    delta = {"stop_reason": body.get("stop_reason"), "stop_sequence": body.get("stop_sequence")}
+    events.append(("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
+    events.append(("message_stop", {"type": "message_stop"}))
+    return events
+
+
+def _block_events(block: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    match block.get("type"):
+        case "text":
+            text = str(block.get("text", ""))
+            pieces = [text[: len(text) // 2], text[len(text) // 2 :]]
+            deltas = [{"type": "text_delta", "text": piece} for piece in pieces]
+            return {"content_block": {**block, "text": ""}}, deltas
+        case "tool_use":
+            arguments = json.dumps(block.get("input", {}))
+            pieces = [arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]]
+            deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in pieces]
+            return {"content_block": {**block, "input": {}}}, deltas
+        case "thinking":
+            deltas = [
+                {"type": "thinking_delta", "thinking": block.get("thinking", "")},
+                {"type": "signature_delta", "signature": block.get("signature", "")},
+            ]
+            return {"content_block": {**block, "thinking": "", "signature": ""}}, deltas
+        case _:
+            return {"content_block": dict(block)}, []
+
+
+def sse_body(events: Sequence[SSEEvent]) -> bytes:
+    """``events`` encoded as a ``text/event-stream`` body."""
+    chunks: list[str] = []
+    for name, data in events:
+        encoded = data if isinstance(data, str) else json.dumps(data)
+        chunks.append(f"event: {name}\ndata: {encoded}\n\n")
+    return "".join(chunks).encode()
+
+
+def stream_response(
+    events: Sequence[SSEEvent], *, headers: Mapping[str, str] | None = None
+) -> ScriptedResponse:
+    """A 200 event stream made of exactly ``events``, e.g. one that fails half-way.
+
+    For instance ``stream_response([*message_events(body)[:3], ("error", overloaded)])``.
+    """
+    return ScriptedResponse(
+        200, sse_body(events), {"content-type": "text/event-stream", **(headers or {})}
+    )
 
 
 _SCRIPT_EXHAUSTED = ScriptedResponse(
@@ -222,24 +308,34 @@ class FakeAnthropicServer:
                     not_found = error_body("not_found_error", f"no route for POST {self.path}")
                     self._send(ScriptedResponse(404, not_found, {"x-should-retry": "false"}))
                     return
-                self._send(owner._record_and_pop(recorded))
+                streamed = _field(body, "stream") is True
+                self._send(owner._record_and_pop(recorded), streamed=streamed)
 
-            def _send(self, response: ScriptedResponse) -> None:
+            def _send(self, response: ScriptedResponse, *, streamed: bool = False) -> None:
                 if response.delay > 0:
                     time.sleep(response.delay)
                 if isinstance(response.body, bytes):
                     payload = response.body
                     content_type = "application/octet-stream"
+                elif (
+                    streamed
+                    and response.status == 200
+                    and _field(response.body, "type") == "message"
+                ):
+                    payload = sse_body(message_events(cast(Mapping[str, Any], response.body)))
+                    content_type = "text/event-stream"
                 else:
                     payload = json.dumps(response.body).encode()
                     content_type = "application/json"
+                headers = {name.lower(): value for name, value in response.headers.items()}
+                content_type = headers.pop("content-type", content_type)
                 # The client may have given up (e.g. timed out) before the answer comes.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.send_response(response.status)
                     self.send_header("content-type", content_type)
                     self.send_header("content-length", str(len(payload)))
                     self.send_header("request-id", f"req_fake_{len(owner.requests)}")
-                    for name, value in response.headers.items():
+                    for name, value in headers.items():
                         self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(payload)
@@ -248,3 +344,8 @@ class FakeAnthropicServer:
                 pass  # keep test output quiet
 
         return Handler
+
+
+def _field(body: object, name: str) -> object:
+    """``body[name]`` when ``body`` is a JSON object that has it, else ``None``."""
+    return cast(Mapping[str, object], body).get(name) if isinstance(body, Mapping) else None
