@@ -4,6 +4,10 @@ The digest is SHA-256 over the canonical JSON of ``{"arguments": ..., "tool": ..
 keys, no insignificant whitespace, UTF-8). A changed price, flight or date is a different digest,
 so an approval given for one call can never authorise another.
 
+Digests are canonical for decimals: :func:`canonical_arguments` writes every ``Decimal`` by its
+value alone (``2613.00`` and ``2613`` as ``"2613"``, ``2.50`` as ``"2.5"``, ``-0`` as ``"0"``, no
+exponent), so the same amount is the same call however the model or an approver wrote it.
+
 An approver who *edits* a call (a cheaper fare, a lower cabin, within the fields the policy lets
 them change) approves a new call: the decision carries the edited arguments and their own
 digest, and names the digest it was edited from. Who must approve is a sequence of
@@ -12,9 +16,16 @@ stages (:class:`ApprovalStage`: manager, then finance; two of three directors), 
 
 from __future__ import annotations
 
+import enum
+import functools
 import hashlib
 import json
-from typing import Any, Literal
+import types
+import uuid
+from collections.abc import Iterable
+from datetime import date, time, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +42,99 @@ def call_digest(tool: str, arguments: dict[str, Any]) -> str:
     """SHA-256 hex digest of a tool call with its validated, JSON-mode arguments."""
     payload = canonical_json({"arguments": arguments, "tool": tool})
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def canonical_arguments(args: BaseModel) -> dict[str, Any]:
+    """The validated arguments in JSON mode with every ``Decimal`` canonical: a digest's input.
+
+    A model that can hold no ``Decimal`` (decided once per model class) is dumped as it is.
+    """
+    dumped = args.model_dump(mode="json")
+    if not _may_hold_decimal(type(args)):
+        return dumped
+    return _with_canonical_decimals(args.model_dump(), dumped)
+
+
+_MAX_PLAIN_EXPONENT = 100
+"""Beyond this many zeros a canonical decimal keeps its exponent (no amount comes near)."""
+
+
+def _canonical_decimal(value: Decimal) -> str:
+    """``value`` written by its value alone: no trailing zeros, no exponent, ``0`` for any zero.
+
+    A number whose plain form would be absurdly long (``1E+999999999``) keeps an exponent, in
+    the same canonical digits, rather than be written out in full.
+    """
+    if not value.is_finite():
+        return str(value)
+    sign, digits, exponent = value.as_tuple()
+    text = "".join(map(str, digits)).rstrip("0")
+    if not text:
+        return "0"
+    exponent = cast(int, exponent) + len(digits) - len(text)
+    if abs(exponent) > _MAX_PLAIN_EXPONENT:
+        plain = f"{text}E{exponent:+d}"
+    elif exponent >= 0:
+        plain = text + "0" * exponent
+    else:
+        whole, fraction = text[:exponent], text[exponent:].rjust(-exponent, "0")
+        plain = f"{whole or '0'}.{fraction}"
+    return f"-{plain}" if sign else plain
+
+
+def _with_canonical_decimals(python: Any, dumped: Any) -> Any:
+    """``dumped``, a JSON-mode dump, with its decimals canonical.
+
+    ``python`` is the Python-mode dump of the same arguments: the same shape, with the decimals
+    still ``Decimal``. Where a serializer of the model changed the shape, ``dumped`` stays.
+    """
+    if isinstance(python, Decimal):
+        return _canonical_decimal(python)
+    if isinstance(python, dict) and isinstance(dumped, dict):
+        values = list(cast(dict[Any, Any], python).values())
+        items = list(cast(dict[str, Any], dumped).items())
+        if len(values) == len(items):
+            pairs = zip(values, items, strict=True)
+            return {key: _with_canonical_decimals(item, value) for item, (key, value) in pairs}
+    elif isinstance(python, list | tuple | set | frozenset) and isinstance(dumped, list):
+        values, listed = list(cast(Iterable[Any], python)), cast(list[Any], dumped)
+        if len(values) == len(listed):
+            pairs = zip(values, listed, strict=True)
+            return [_with_canonical_decimals(item, value) for item, value in pairs]
+    return cast(Any, dumped)
+
+
+_NO_DECIMAL = (str, bytes, int, float, date, time, timedelta, uuid.UUID, enum.Enum, types.NoneType)
+"""Types whose Python-mode dump is never a ``Decimal``."""
+_GENERICS = {list, tuple, set, frozenset, dict, Union, types.UnionType}
+
+
+@functools.cache
+def _may_hold_decimal(model: type[BaseModel]) -> bool:
+    """Whether a dump of ``model`` may contain a ``Decimal`` (anything unknown: it may)."""
+    seen: set[type[BaseModel]] = set()
+
+    def may(annotation: Any) -> bool:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            return may(get_args(annotation)[0])
+        if origin is Literal:
+            return any(isinstance(arg, Decimal) for arg in get_args(annotation))
+        if origin in _GENERICS:
+            return any(may(arg) for arg in get_args(annotation) if arg is not ...)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return fields(annotation)
+        return not (isinstance(annotation, type) and issubclass(annotation, _NO_DECIMAL))
+
+    def fields(cls: type[BaseModel]) -> bool:
+        if cls in seen:
+            return False
+        seen.add(cls)
+        if cls.model_config.get("extra") == "allow" or cls.model_computed_fields:
+            return True
+        return any(may(info.annotation) for info in cls.model_fields.values())
+
+    return fields(model)
 
 
 class ApprovalStage(BaseModel):

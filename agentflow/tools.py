@@ -3,22 +3,45 @@
 The arguments model is built from the signature with pydantic, the description from the
 docstring (Google-style ``Args:`` entries describe the parameters), and a parameter annotated
 :class:`RunContext` is injected by the runtime and never shown to the model.
+
+Non-finite numbers (NaN, infinities, as floats or decimals) never reach a precondition or a tool
+body: every comparison with NaN is false, so ``abs(quote - price) > 0.005`` would let it pass.
+:meth:`Tool.validate`, the one validation point of every path, refuses them wherever they sit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections.abc
+import dataclasses
+import enum
 import inspect
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any, Generic, cast, get_args, get_origin, get_type_hints, overload
+import math
+import types
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import date, time, timedelta
+from decimal import Decimal
+from typing import (
+    Annotated,
+    Any,
+    Generic,
+    Literal,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+    overload,
+)
 
 import docstring_parser
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, InitErrorDetails
 
 from agentflow.context import DepsT, RunContext
 from agentflow.exceptions import InvalidArguments, ToolDefinitionError
@@ -73,6 +96,12 @@ class Tool(Generic[DepsT]):
         self.args_model, self.context_param, summary = _build_arguments(function, self.name)
         self._parameters = tuple(self.args_model.model_fields)
         """The model's parameter names, looked up once: ``model_fields`` is slow to read."""
+        self._walk_for_non_finite = any(
+            _may_hide_non_finite(info.annotation, info.metadata)
+            for info in self.args_model.model_fields.values()
+        )
+        """The model's own config refuses NaN and infinities in plain fields and containers;
+        decided once per tool, only other shapes (nested models, ``Any``) need the values walked."""
         self.description = _describe(description or summary, requires)
         self.definition = ToolDefinition(
             name=self.name,
@@ -99,7 +128,10 @@ class Tool(Generic[DepsT]):
         if not isinstance(raw, dict):
             raise InvalidArguments(f"arguments must be a JSON object, got {type(raw).__name__}")
         try:
-            return self.args_model.model_validate(raw)
+            args = self.args_model.model_validate(raw)
+            if self._walk_for_non_finite:
+                _refuse_non_finite(args)
+            return args
         except ValidationError as exc:
             raise InvalidArguments(_format_errors(exc)) from None
         except RecursionError:
@@ -135,6 +167,88 @@ def _format_errors(exc: ValidationError) -> str:
             shown = shown[:77] + "..."
         lines.append(f"- {location}: {error['msg']} (got {shown})")
     return "\n".join(lines) + "\nFix the arguments and call the tool again."
+
+
+_FINITE_BY_CONFIG = (str, bytes, int, float, Decimal, date, time, timedelta, uuid.UUID, enum.Enum)
+"""Leaf types the arguments model's ``allow_inf_nan=False`` governs, or that hold no number."""
+_CONTAINERS = {
+    list,
+    tuple,
+    set,
+    frozenset,
+    dict,
+    Union,
+    types.UnionType,
+    collections.abc.Sequence,
+    collections.abc.MutableSequence,
+    collections.abc.Set,
+    collections.abc.MutableSet,
+    collections.abc.Mapping,
+    collections.abc.MutableMapping,
+}
+"""Generic types whose arguments the arguments model validates under its own config."""
+
+
+def _may_hide_non_finite(annotation: Any, metadata: Sequence[Any] = ()) -> bool:
+    """Whether a value of ``annotation`` may hold a NaN or an infinity past the model's config.
+
+    Anything not known to be governed by it (a nested model with its own config, ``Any``, a
+    custom validator, a field that allows NaN) answers yes: the values are then walked.
+    """
+    if any(_may_run_code(item) for item in metadata):
+        return True
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        base, *extra = get_args(annotation)
+        return _may_hide_non_finite(base, extra)
+    if origin is Literal or annotation is None or annotation is types.NoneType:
+        return False
+    if origin in _CONTAINERS:
+        return any(_may_hide_non_finite(arg) for arg in get_args(annotation) if arg is not ...)
+    if origin is None and isinstance(annotation, type):
+        return not issubclass(annotation, _FINITE_BY_CONFIG)
+    return True
+
+
+def _may_run_code(metadata: Any) -> bool:
+    """A constraint that lets NaN through, or metadata that builds its own schema (validators)."""
+    return getattr(metadata, "allow_inf_nan", None) is True or hasattr(
+        metadata, "__get_pydantic_core_schema__"
+    )
+
+
+def _refuse_non_finite(args: BaseModel) -> None:
+    errors = [
+        InitErrorDetails(type="finite_number", loc=loc, input=value)
+        for loc, value in _non_finite(args, ())
+    ]
+    if errors:
+        raise ValidationError.from_exception_data(type(args).__name__, errors)
+
+
+def _non_finite(
+    value: Any, loc: tuple[str | int, ...]
+) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    """Where NaN and infinities sit in validated arguments, with the values found there."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            yield loc, value
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            yield loc, value
+    elif isinstance(value, BaseModel):
+        for name, item in {**value.__dict__, **(value.__pydantic_extra__ or {})}.items():
+            yield from _non_finite(item, (*loc, name))
+    elif isinstance(value, dict):
+        for key, item in cast(dict[Any, Any], value).items():
+            yield from _non_finite(key, (*loc, str(key)))
+            yield from _non_finite(item, (*loc, str(key)))
+    elif isinstance(value, list | tuple | set | frozenset):
+        for index, item in enumerate(cast(list[Any], value)):
+            yield from _non_finite(item, (*loc, index))
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            yield from _non_finite(getattr(value, field.name, None), (*loc, field.name))
 
 
 def _describe(summary: str, requires: Precondition | None) -> str:
@@ -182,7 +296,7 @@ def _build_arguments(
 
     model = create_model(
         f"{tool_name}_arguments",
-        __config__=ConfigDict(extra="forbid", use_attribute_docstrings=False),
+        __config__=ConfigDict(extra="forbid", use_attribute_docstrings=False, allow_inf_nan=False),
         **fields,
     )
     return model, context_param, summary or tool_name

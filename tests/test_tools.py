@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import pytest
@@ -220,3 +221,80 @@ async def test_sync_and_async_bodies_receive_typed_arguments_and_context() -> No
     assert await a.call(RunContext(deps=None), a.validate({"day": "2026-12-01"})) == date(
         2026, 12, 1
     )
+
+
+class Fare(BaseModel):
+    amount: float
+    currency: str = "EUR"
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        ({"price": "NaN"}, "price"),
+        ({"price": "Infinity"}, "price"),
+        ({"price": "-inf"}, "price"),
+        ({"price": float("nan")}, "price"),
+        ('{"price": NaN}', "price"),  # json.loads reads the NaN token as a float
+        ('{"price": -Infinity}', "price"),
+        ({"price": 1, "total": "sNaN"}, "total"),
+        ({"price": 1, "fares": [{"amount": "NaN"}]}, "fares.0.amount"),
+        ({"price": 1, "by_day": {"mon": {"amount": "Infinity"}}}, "by_day.mon.amount"),
+        ({"price": 1, "fares": [Fare(amount=float("nan"))]}, "fares.0.amount"),  # not revalidated
+        ({"price": 1, "note": {"tip": [float("inf")]}}, "note.tip.0"),
+        ({"price": 1, "loose": "nan"}, "loose"),
+    ],
+)
+def test_non_finite_numbers_are_refused_anywhere_in_the_arguments(raw: Any, where: str) -> None:
+    def pay(
+        price: float,
+        total: Decimal = Decimal(0),
+        fares: list[Fare] | None = None,
+        by_day: dict[str, Fare] | None = None,
+        note: Any = None,
+        loose: Annotated[float, Field(allow_inf_nan=True)] = 0.0,
+    ) -> None:
+        pass
+
+    with pytest.raises(InvalidArguments) as info:
+        tool(pay).validate(raw)
+    assert f"- {where}: Input should be a finite number" in info.value.message
+
+
+def test_finite_numbers_pass_and_every_broken_one_is_named() -> None:
+    def pay(fares: list[Fare], note: Any = None) -> None:
+        pass
+
+    t = tool(pay)
+    args = t.validate({"fares": [{"amount": 1.5}], "note": {"n": [1, 2.5, "x"]}})
+    assert args.model_dump()["fares"] == [{"amount": 1.5, "currency": "EUR"}]
+    with pytest.raises(InvalidArguments) as info:
+        t.validate({"fares": [{"amount": "nan"}, {"amount": 2}, {"amount": "-inf"}]})
+    assert info.value.message.startswith("2 validation error(s):")
+    assert "- fares.2.amount: Input should be a finite number (got -inf)" in info.value.message
+
+
+def test_only_tools_whose_shapes_escape_the_models_config_walk_their_arguments() -> None:
+    """The walk costs time on every call: plain fields and containers never pay for it."""
+
+    def plain(
+        a: float,
+        b: Decimal,
+        c: list[float],
+        d: dict[str, tuple[Decimal, ...]] | None,
+        e: Annotated[float, Field(gt=0)],
+        f: Literal["x"],
+        g: Cabin,
+        h: date,
+    ) -> None:
+        pass
+
+    def nested(fares: list[Fare]) -> None:
+        pass
+
+    def anything(note: Any) -> None:
+        pass
+
+    tools = [tool(fn) for fn in (plain, nested, anything)]
+    walks = [t._walk_for_non_finite for t in tools]  # pyright: ignore[reportPrivateUsage]
+    assert walks == [False, True, True]

@@ -1,6 +1,7 @@
 """An approver edits the call: a smaller refund, checked again by the same rules."""
 
 import asyncio
+from decimal import Decimal
 
 from agentflow import (
     Agent,
@@ -15,7 +16,7 @@ from agentflow import (
 from agentflow.messages import ToolResultBlock
 from agentflow.testing import ScriptedModel, tool_call
 
-paid: list[float] = []
+paid: list[Decimal] = []
 
 
 @precondition
@@ -31,7 +32,7 @@ def refund_policy(ctx: RunContext[None], args) -> Allow | Deny | NeedsApproval:
 
 
 @tool(requires=refund_policy, side_effects=True)
-def refund(order: str, amount: float) -> str:
+def refund(order: str, amount: Decimal) -> str:
     """Refund an order."""
     paid.append(amount)
     return f"refunded {amount} EUR on {order}"
@@ -58,7 +59,7 @@ async def main() -> None:
         if isinstance(block, ToolResultBlock)
     )
     print("the model read:", result.content)
-    assert paid == [120.0]
+    assert paid == [Decimal("120")]
 
 
 asyncio.run(main())

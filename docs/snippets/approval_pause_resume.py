@@ -1,11 +1,12 @@
 """An approval in-process: the run pauses, a human decides, the run resumes."""
 
 import asyncio
+from decimal import Decimal
 
 from agentflow import Agent, Allow, ApprovalDecision, NeedsApproval, RunContext, precondition, tool
 from agentflow.testing import ScriptedModel, tool_call
 
-paid: list[float] = []
+paid: list[Decimal] = []
 
 
 @precondition
@@ -17,7 +18,7 @@ def small_or_approved(ctx: RunContext[None], args) -> Allow | NeedsApproval:
 
 
 @tool(requires=small_or_approved, side_effects=True)
-def refund(order: str, amount: float) -> str:
+def refund(order: str, amount: Decimal) -> str:
     """Refund an order."""
     paid.append(amount)
     return f"refunded {amount} EUR on {order}"
@@ -35,7 +36,7 @@ async def main() -> None:
     decision = ApprovalDecision(digest=request.digest, outcome="approved", approver="lee")
     done = await agent.resume(paused, [decision], user="sam")
     print(done.status, "-", done.output)
-    assert paid == [240.0]
+    assert paid == [Decimal("240")]
 
 
 asyncio.run(main())

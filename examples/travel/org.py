@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import Engine
@@ -127,8 +128,19 @@ def trip_summary(flights: FlightProvider | None = None) -> Summariser:
             ]
         else:
             fields.append(("Offer", str(arguments.get("offer_id"))))
-        if isinstance(price, int | float):
-            fields.append(("Price", f"{price:,.2f} EUR"))
+        if (shown := _price(price)) is not None:
+            fields.append(("Price", shown))
         return Summary(title=f"Trip for {request.requester or 'an employee'}", fields=tuple(fields))
 
     return summarise
+
+
+def _price(value: Any) -> str | None:
+    """The price asked, as people read it (``2,400.00 EUR``); arguments carry it as a string."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        amount = Decimal(str(value))
+        return f"{amount.quantize(Decimal('0.01')):,} EUR" if amount.is_finite() else None
+    except InvalidOperation:  # not a number, or too large to show in cents
+        return None

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -122,9 +123,17 @@ def quote_still_valid(ctx: Ctx, args: Any) -> Decision:
     offer = _quote(ctx, args.offer_id)
     if offer is None:
         return Deny(f"unknown offer {args.offer_id}")
-    if abs(offer.price - args.price) > 0.005:
-        return Deny(f"the price is now {offer.price:.2f} EUR, not {args.price:.2f}; search again")
+    if _in_cents(offer.price) != args.price:
+        return Deny(f"the price is now {offer.price:.2f} EUR, not {args.price}; search again")
     return Allow()
+
+
+def _in_cents(price: float) -> Decimal:
+    """The inventory's fare (a float) as the exact amount in cents it stands for: 640.1 -> 640.10.
+
+    A requested price must equal it exactly: the employee was shown cents, not a range.
+    """
+    return Decimal(str(price)).quantize(Decimal("0.01"))
 
 
 @precondition
@@ -237,7 +246,7 @@ def check_policy(ctx: Ctx, offer_id: str) -> dict[str, Any]:
     ),
     side_effects=True,
 )
-def book_flight(ctx: Ctx, offer_id: str, price: float) -> dict[str, Any]:
+def book_flight(ctx: Ctx, offer_id: str, price: Decimal) -> dict[str, Any]:
     """Book an offer for the employee at the price they were shown.
 
     Args:

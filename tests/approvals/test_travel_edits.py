@@ -12,12 +12,13 @@ import pytest
 
 from agentflow import Agent, ApprovalError, call_digest
 from agentflow.approvals import ApprovalDesk, LedgerChannel
+from agentflow.binding import canonical_arguments
 from agentflow.temporal import AgentClient, DevServer, create_worker
 from agentflow.testing import FunctionModel
 from agentflow.testing.channels import RecordingChannel
 from examples.travel.agent import SYSTEM
 from examples.travel.planner import plan
-from examples.travel.tools import TOOLS
+from examples.travel.tools import TOOLS, book_flight
 from tests.examples.travel_scenario_support import (
     CEO_FARE_ID,
     OUT_OF_POLICY_SEARCH,
@@ -76,13 +77,14 @@ async def test_bob_picks_the_economy_fare_and_cannot_pick_one_above_the_cap(
         result = await desk.decide(
             approval_id, "bob", approve=True, digest=request.digest, edit=edit
         )
-        assert result.decision.digest == call_digest("book_flight", edit)
+        edited = canonical_arguments(book_flight.validate(edit))  # the price is a Decimal
+        assert result.decision.digest == call_digest("book_flight", edited)
 
         final = await agents.wait_for_turn(conversation, reply.turn)
         assert final.status == "completed"
         assert bookings(deps.engine) == [booked_row(economy, "alice", "bob")]
         calls = deps.ledger.calls(approval_id)
         assert json.loads(calls["proposed"].arguments) == request.arguments
-        assert json.loads(calls["approved"].arguments) == edit
-        assert json.loads(calls["executed"].arguments) == edit
+        assert json.loads(calls["approved"].arguments) == edited
+        assert json.loads(calls["executed"].arguments) == edited
         assert calls["proposed"].digest == request.digest != calls["executed"].digest

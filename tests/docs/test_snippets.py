@@ -23,10 +23,10 @@ EXPECTED = {
         "completed - Refund done.",
     ],
     "approval_edit.py": [
-        "refused: the edited call is refused: refund of 900.0 EUR is above the 500 EUR cap",
-        "approved: {'order': 'A-17', 'amount': 120.0} - a new digest: True",
+        "refused: the edited call is refused: refund of 900 EUR is above the 500 EUR cap",
+        "approved: {'order': 'A-17', 'amount': '120'} - a new digest: True",
         "the model read: The approver lee edited this call before approving it; "
-        "executed: refund(amount=120.0, order='A-17'). Result: refunded 120.0 EUR on A-17",
+        "executed: refund(amount='120', order='A-17'). Result: refunded 120 EUR on A-17",
     ],
     "durable_conversation.py": ["completed - Hello from a workflow."],
     # docs/tutorial.md; tests/docs/test_tutorial.py compares their whole output with the page.
