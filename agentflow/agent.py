@@ -36,6 +36,7 @@ from agentflow.loop import (
 )
 from agentflow.messages import ToolChoice
 from agentflow.models.base import Model
+from agentflow.models.retries import retry_listener
 from agentflow.result import RunResult
 from agentflow.tools import Tool
 
@@ -53,6 +54,8 @@ class Agent(Generic[DepsT]):
         limits: bounds on each run.
         tool_choice: ``auto``, ``any``, ``none`` or a tool name.
         event_handlers: observers called with every step (audit trail, UI).
+        raise_tool_errors: let an unexpected exception from a tool body (or a precondition)
+            propagate out of the run instead of becoming an error result for the model.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class Agent(Generic[DepsT]):
         tool_choice: ToolChoice = "auto",
         event_handlers: Sequence[EventHandler] = (),
         name: str = "agent",
+        raise_tool_errors: bool = False,
     ) -> None:
         names = [t.name for t in tools]
         duplicates = {n for n in names if names.count(n) > 1}
@@ -77,6 +81,9 @@ class Agent(Generic[DepsT]):
         self.tool_choice: ToolChoice = tool_choice
         self.event_handlers = tuple(event_handlers)
         self.name = name
+        self.raise_tool_errors = raise_tool_errors
+        self._spent: set[str] = set()
+        """Approvals this agent has accepted (see :meth:`spend_approvals`): one use each."""
 
     def new_loop(self, state: LoopState | None = None) -> AgentLoop:
         return AgentLoop(
@@ -135,13 +142,38 @@ class Agent(Generic[DepsT]):
         user: str | None = None,
         approvals: ApprovalHandler | None = None,
     ) -> RunResult:
-        """Continue a run that stopped at ``awaiting_approval`` with the humans' decisions."""
+        """Continue a run that stopped at ``awaiting_approval`` with the humans' decisions.
+
+        Raises :class:`ApprovalError`, changing nothing, for a decision that does not name one
+        of this run's pending requests (its conversation, tool call and digest), or that this
+        agent has already accepted once.
+        """
         loop = self.new_loop(paused.state)
-        effect = loop.approvals_decided(decisions)
+        effect = self.accept_approvals(loop, decisions, paused.conversation_id)
         run = _Run(self, loop, deps, user, paused.conversation_id, approvals)
         for decision in decisions:
             run.emit(ApprovalDecided(decision=decision))
         return await run.complete(effect)
+
+    def accept_approvals(
+        self, loop: AgentLoop, decisions: Sequence[ApprovalDecision], conversation_id: str
+    ) -> Effect:
+        """Feed ``decisions`` to ``loop``, each approval at most once in this agent's life.
+
+        In-process, single use needs no database: the agent remembers what it accepted, so a
+        saved copy of a paused run cannot be resumed twice with one decision. Raises
+        :class:`ApprovalError`, changing nothing, for a decision from another conversation or
+        already used. Durable paths keep single use in the approval ledger
+        (:mod:`agentflow.approvals.ledger`).
+        """
+        if any(d.conversation_id != conversation_id for d in decisions):
+            raise ApprovalError("the decision was given in another conversation")
+        keys = [d.approval_key for d in decisions if d.approved]
+        if any(key in self._spent for key in keys):
+            raise ApprovalError("this approval has already been used")
+        effect = loop.approvals_decided(decisions)
+        self._spent.update(keys)
+        return effect
 
     async def approve_edited(
         self,
@@ -171,9 +203,7 @@ class Agent(Generic[DepsT]):
             tool_call_id=request.tool_call_id,
             messages=paused.state.messages,
         )
-        approval = ApprovalDecision(
-            digest=request.digest, outcome="approved", approver=approver, reason=reason
-        )
+        approval = request.approve(approver, reason=reason)
         return await approve_with_edits(tool, ctx, request, changes, approval)
 
 
@@ -234,7 +264,11 @@ class _Run(Generic[DepsT]):
             case CallModel(request=request):
                 started = time.perf_counter()
                 try:
-                    response = await self.agent.model.request(request)
+                    if self.observed:
+                        with retry_listener(self.emit):
+                            response = await self.agent.model.request(request)
+                    else:
+                        response = await self.agent.model.request(request)
                 except ModelError as exc:
                     self.emit(ModelFailed(request=request, error=str(exc)))
                     return loop.model_failed(str(exc))
@@ -243,10 +277,12 @@ class _Run(Generic[DepsT]):
                     self.emit(ModelCalled(request=request, response=response, duration_s=elapsed))
                 return loop.model_responded(response)
             case CallTools(calls=calls):
-                if len(calls) == 1:
-                    outcomes = [await self._invoke(calls[0])]
-                else:
-                    outcomes = await asyncio.gather(*(self._invoke(c) for c in calls))
+                outcomes: list[Any] = []
+                for batch in loop.batches(calls):
+                    if len(batch) == 1:
+                        outcomes.append(await self._invoke(batch[0]))
+                    else:
+                        outcomes.extend(await asyncio.gather(*(self._invoke(c) for c in batch)))
                 return loop.tools_finished(outcomes)
             case AwaitApprovals(requests=requests):
                 for request in requests:
@@ -256,7 +292,7 @@ class _Run(Generic[DepsT]):
                 decisions = await asyncio.gather(*(self.approvals(r) for r in requests))
                 for decision in decisions:
                     self.emit(ApprovalDecided(decision=decision))
-                return loop.approvals_decided(decisions)
+                return self.agent.accept_approvals(loop, decisions, self.conversation_id)
 
     def finish(self, effect: Finish) -> RunResult:
         loop = self.loop
@@ -283,13 +319,19 @@ class _Run(Generic[DepsT]):
             conversation_id=self.conversation_id,
             tool_call_id=call.id,
             messages=self.loop.state.messages,
+            latest_user_message=self.loop.state.latest_user_message,
             approval=call.approval,
         )
         validated = self.loop.validated_arguments(call.id)
+        raise_errors = self.agent.raise_tool_errors
         if not self.observed:
-            return await invoke_tool(tool, ctx, call, validated=validated)
+            return await invoke_tool(
+                tool, ctx, call, validated=validated, raise_errors=raise_errors
+            )
         started = time.perf_counter()
-        outcome = await invoke_tool(tool, ctx, call, emit=self.emit, validated=validated)
+        outcome = await invoke_tool(
+            tool, ctx, call, emit=self.emit, validated=validated, raise_errors=raise_errors
+        )
         self.emit(
             ToolExecuted(call=call, outcome=outcome, duration_s=time.perf_counter() - started)
         )

@@ -167,6 +167,8 @@ class ApprovalRequest(BaseModel):
     arguments: dict[str, Any]
     digest: str
     requester: str | None
+    conversation_id: str = ""
+    """The conversation the call was proposed in: a decision is only valid there."""
     approvers: tuple[str, ...] = ()
     """The escalation chain of a one-stage approval (nearest first); with ``stages``, everyone
     named in them. Empty (and no stages): nobody may decide."""
@@ -183,12 +185,48 @@ class ApprovalRequest(BaseModel):
             return self.stages
         return (ApprovalStage(approvers=self.approvers[:1], escalate_to=self.approvers[1:]),)
 
+    def decide(
+        self,
+        outcome: Literal["approved", "denied", "expired"],
+        *,
+        approver: str | None = None,
+        reason: str = "",
+        stage_approvals: tuple[tuple[str, ...], ...] = (),
+    ) -> ApprovalDecision:
+        """A decision on exactly this request: its conversation, its tool call, its digest."""
+        return ApprovalDecision(
+            digest=self.digest,
+            outcome=outcome,
+            approver=approver,
+            reason=reason,
+            stage_approvals=stage_approvals,
+            conversation_id=self.conversation_id,
+            tool_call_id=self.tool_call_id,
+        )
+
+    def approve(self, approver: str, *, reason: str = "") -> ApprovalDecision:
+        """``approver`` approves exactly this request."""
+        return self.decide("approved", approver=approver, reason=reason)
+
+    def deny(self, approver: str, *, reason: str = "") -> ApprovalDecision:
+        """``approver`` denies this request."""
+        return self.decide("denied", approver=approver, reason=reason)
+
 
 class ApprovalDecision(BaseModel):
-    """A decision on one :class:`ApprovalRequest`, identified by its digest."""
+    """A decision on one :class:`ApprovalRequest`: the approval it decides and the call's digest.
+
+    ``conversation_id`` and ``tool_call_id`` name the approval (the request it answers); a
+    decision is accepted only by that conversation, for that tool call, and only once. Build
+    one with :meth:`ApprovalRequest.decide` (or ``approve``/``deny``) so that it names them.
+    """
 
     model_config = ConfigDict(frozen=True)
 
+    conversation_id: str = ""
+    """The conversation of the request this decision answers."""
+    tool_call_id: str = ""
+    """The tool call of the request this decision answers."""
     digest: str
     """The digest of the call this decision is about: the edited call when ``edited_from``."""
     outcome: Literal["approved", "denied", "expired"]
@@ -210,6 +248,11 @@ class ApprovalDecision(BaseModel):
     def request_digest(self) -> str:
         """The digest of the request this decision answers (before any edit)."""
         return self.edited_from or self.digest
+
+    @property
+    def approval_key(self) -> str:
+        """Names the approval decided: conversation, tool call and requested digest."""
+        return f"{self.conversation_id}/{self.tool_call_id}/{self.request_digest}"
 
     def approvals_by_stage(self) -> tuple[tuple[str, ...], ...]:
         if self.stage_approvals:

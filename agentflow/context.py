@@ -28,6 +28,9 @@ class RunContext(Generic[DepsT]):
     conversation_id: str = ""
     tool_call_id: str = ""
     messages: Sequence[Message] = field(default_factory=tuple[Message, ...])
+    latest_user_message: str = ""
+    """What the user said in the message that started this run: rules that ask "did the
+    employee confirm?" read this, never the transcript (a stale message cannot answer)."""
     approval: ApprovalDecision | None = None
     """The approval granted for this exact call, when there is one."""
 

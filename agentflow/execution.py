@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest
+from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest, canonical_arguments
 from agentflow.context import RunContext
 from agentflow.events import EventHandler, PreconditionChecked
 from agentflow.exceptions import ApprovalError, InvalidArguments, ModelRetry
@@ -24,6 +24,10 @@ from agentflow.tools import Tool, serialize_result
 _NO_RULES = Evaluation(ALLOW, ())
 
 
+MAX_ERROR_DETAIL = 2_000
+"""Characters of an unexpected exception's text kept for the audit trail."""
+
+
 async def invoke_tool(
     tool: Tool[Any],
     ctx: RunContext[Any],
@@ -31,11 +35,16 @@ async def invoke_tool(
     *,
     emit: EventHandler | None = None,
     validated: BaseModel | None = None,
+    raise_errors: bool = False,
 ) -> ToolOutcome:
     """Execute ``call`` if and only if its preconditions allow it (or its approval matches).
 
     ``validated`` lets an in-process driver hand over the arguments the loop has just validated;
     any other caller (an activity reading history) has them validated again here.
+
+    An exception from the body is an answer, not a crash: the model gets a short error result
+    (no stack, no secret) and the trail gets the detail, unless ``raise_errors`` lets it
+    propagate (to a durable driver's retries, or to a developer who wants to see it).
     """
     if validated is not None and type(validated) is tool.args_model:
         args = validated
@@ -44,11 +53,18 @@ async def invoke_tool(
             args = tool.validate(call.arguments)
         except InvalidArguments as exc:
             return ToolDenied(call_id=call.id, reasons=(exc.message,))
-    evaluation = await tool.requires.evaluate(ctx, args) if tool.requires else _NO_RULES
+    try:
+        evaluation = await tool.requires.evaluate(ctx, args) if tool.requires else _NO_RULES
+    except Exception as exc:
+        if raise_errors:
+            raise
+        # A rule that cannot be evaluated refuses (fail closed); the body does not run.
+        reason = f"a precondition of {tool.name} could not be checked ({type(exc).__name__})"
+        evaluation = Evaluation(Deny(reason), ())
     digest = ""
     if ctx.approval is not None or isinstance(evaluation.decision, NeedsApproval):
         # Recompute from what would actually run: the digest carried by the call is not trusted.
-        digest = call_digest(tool.name, args.model_dump(mode="json"))
+        digest = call_digest(tool.name, canonical_arguments(args))
     decision, approved_by = _apply_approval(evaluation.decision, ctx, digest)
     if emit is not None:
         emit(PreconditionChecked(call=call, evaluation=evaluation, approved_by=approved_by))
@@ -63,6 +79,7 @@ async def invoke_tool(
                 arguments=call.arguments,
                 digest=digest,
                 requester=ctx.user,
+                conversation_id=ctx.conversation_id,
                 approvers=approvers,
                 reasons=reasons,
                 stages=decision.stages,
@@ -72,10 +89,19 @@ async def invoke_tool(
         case Allow():
             pass
     try:
-        value = await tool.call(ctx, args)
+        content = serialize_result(await tool.call(ctx, args))
     except ModelRetry as exc:
         return ToolFailed(call_id=call.id, message=exc.message)
-    return ToolReturned(call_id=call.id, content=serialize_result(value))
+    except Exception as exc:
+        if raise_errors:
+            raise
+        return ToolFailed(
+            call_id=call.id,
+            message=f"{tool.name} failed with an internal error; this call did not complete.",
+            error_type=type(exc).__name__,
+            detail=f"{type(exc).__name__}: {exc}"[:MAX_ERROR_DETAIL],
+        )
+    return ToolReturned(call_id=call.id, content=content)
 
 
 def _apply_approval(
@@ -91,6 +117,8 @@ def _apply_approval(
     if not isinstance(decision, NeedsApproval) or approval is None:
         return decision, None
     problems: list[str] = []
+    if (approval.conversation_id, approval.tool_call_id) != (ctx.conversation_id, ctx.tool_call_id):
+        problems.append("the approval was given for another call or conversation")
     if approval.digest != digest:
         problems.append("the approval was given for different arguments")
     if not approval.approved:
@@ -156,7 +184,7 @@ async def approve_with_edits(
         args = tool.validate({**request.arguments, **changes})
     except InvalidArguments as exc:
         raise ApprovalError(f"the edited call is invalid: {exc.message}") from None
-    arguments = args.model_dump(mode="json")
+    arguments = canonical_arguments(args)
     if arguments == request.arguments:
         raise ApprovalError("the edit changes nothing; approve the request as it is")
     digest = call_digest(tool.name, arguments)

@@ -11,13 +11,20 @@ Validation of tool arguments happens here (it is pure): invalid calls never beco
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, Field, field_serializer
 
-from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest, canonical_json
+from agentflow.binding import (
+    ApprovalDecision,
+    ApprovalRequest,
+    call_digest,
+    canonical_arguments,
+    canonical_json,
+)
 from agentflow.exceptions import ApprovalError, InvalidArguments, InvalidInput
 from agentflow.messages import (
     ContentBlock,
@@ -41,6 +48,11 @@ class ToolSpec(Protocol):
     def name(self) -> str: ...
     @property
     def definition(self) -> ToolDefinition: ...
+    @property
+    def concurrent(self) -> bool:
+        """Whether calls of this tool may run at the same time as other calls of the turn."""
+        ...
+
     def validate(self, raw: Any) -> BaseModel: ...
 
 
@@ -50,7 +62,9 @@ class Limits(BaseModel):
     max_steps: int = Field(default=25, ge=1)
     """Model calls per run."""
     max_retries: int = Field(default=3, ge=0)
-    """Invalid calls (bad arguments, unknown tool, ``ModelRetry``) tolerated per tool per run."""
+    """Invalid calls (bad arguments, unknown tool) tolerated per tool per run. A tool's own
+    error results (``ModelRetry``, an exception in its body) are answers, not invalid calls:
+    they count only as steps."""
     max_total_tokens: int | None = Field(default=None, ge=1)
     """Token budget per run (input + output + cache); no model call starts past it."""
     max_response_tokens: int = Field(default=4096, ge=1)
@@ -64,6 +78,8 @@ Status = Literal[
     "token_budget",
     "max_tokens",
     "tool_retries",
+    "repeated_denial",
+    "refused",
     "model_error",
 ]
 
@@ -112,6 +128,13 @@ class LoopState(BaseModel):
     call_ids: set[str] = Field(default_factory=set)
     """Every tool-call id of the conversation: ids key results and idempotency, so the loop
     keeps them unique whatever the model sends."""
+    latest_user_message: str = ""
+    """The text of the message that started the current run: what rules read as "what the
+    user just said", without parsing the transcript."""
+    run_start: int = 0
+    """Index in ``messages`` of the current run's user message (a refusal removes from here)."""
+    denied: dict[str, int] = Field(default_factory=dict)
+    """Denials per call digest in the current run: the same call denied twice ends the run."""
 
     @field_serializer("call_ids")
     def _sorted_call_ids(self, call_ids: set[str]) -> list[str]:
@@ -146,7 +169,16 @@ _LIMIT_MESSAGES: dict[Status, str] = {
     "max_steps": "I stopped because this request needed more steps than I am allowed.",
     "token_budget": "I stopped because this request used up its token budget.",
     "tool_retries": "I stopped because I kept making invalid tool calls.",
+    "repeated_denial": "I stopped because I asked again for an action that was refused",
+    "refused": (
+        "The model declined to answer this request, so it was left out of the conversation. "
+        "Please rephrase it."
+    ),
 }
+_EMPTY_ANSWER = "The model gave an empty answer. Please try again."
+
+TOOL_CALL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+"""The tool-call ids providers accept (the Messages API's pattern)."""
 
 
 class AgentLoop:
@@ -179,30 +211,45 @@ class AgentLoop:
         if self.state.pending:
             raise InvalidInput("a run is still waiting for tool results or approvals")
         s = self.state
-        s.run_steps, s.run_usage, s.retries = 0, Usage(), {}
-        self._append_user((TextBlock(text=text),))
+        s.run_steps, s.run_usage, s.retries, s.denied = 0, Usage(), {}, {}
+        self._close_transcript("")
+        s.run_start = len(s.messages)
+        s.latest_user_message = text
+        s.messages.append(Message(role="user", content=(TextBlock(text=text),)))
         return self._call_model()
 
     def model_responded(self, response: ModelResponse) -> Effect:
         s = self.state
         s.usage += response.usage
         s.run_usage += response.usage
+        if response.stop_reason == "refusal":
+            return self._refused()
         if response.stop_reason == "max_tokens":
             # A tool_use cut off by max_tokens may be incomplete: never execute it.
             text = response.text
-            if text:
+            if text.strip():
                 s.messages.append(Message(role="assistant", content=(TextBlock(text=text),)))
-            return Finish("max_tokens", text or "My answer was cut off (max_tokens reached).")
-        content = self._unique_call_ids(response.content)
+            return self._finish("max_tokens", text or "My answer was cut off (max_tokens reached).")
+        content, malformed = self._sanitized(response.content)
         if content:
             s.messages.append(Message(role="assistant", content=content))
         calls = tuple(b for b in content if isinstance(b, ToolUseBlock))
         if not calls:
-            return Finish("completed", response.text)
+            if response.stop_reason == "pause_turn":
+                # The provider paused a long turn: sending it back as is lets the model go on.
+                return self._call_model()
+            if not content:
+                return self._finish("model_error", _EMPTY_ANSWER)
+            return self._finish("completed", response.text)
 
         s.turn_order[:] = [c.id for c in calls]
         ready: list[ToolCall] = []
         for use in calls:
+            if use.id in malformed:
+                self._error(
+                    use.id, use.name, f"Invalid arguments for {use.name}: {malformed[use.id]}"
+                )
+                continue
             spec = self._tools.get(use.name)
             if spec is None:
                 known = ", ".join(self._tools) or "none"
@@ -213,7 +260,7 @@ class AgentLoop:
             except InvalidArguments as exc:
                 self._error(use.id, use.name, f"Invalid arguments for {use.name}: {exc.message}")
                 continue
-            args = validated.model_dump(mode="json")
+            args = canonical_arguments(validated)
             call = ToolCall(
                 id=use.id, name=use.name, arguments=args, digest=call_digest(use.name, args)
             )
@@ -224,30 +271,64 @@ class AgentLoop:
             return CallTools(tuple(ready))
         return self._turn_complete()
 
-    def _unique_call_ids(self, content: tuple[ContentBlock, ...]) -> tuple[ContentBlock, ...]:
-        """Rename a tool-call id the conversation has already seen (``id~2``, ``id~3``…).
+    def _sanitized(
+        self, content: tuple[ContentBlock, ...]
+    ) -> tuple[tuple[ContentBlock, ...], dict[str, str]]:
+        """The model's content as it may enter the transcript, and the malformed calls' errors.
 
-        A reused id would give a second call the first call's idempotency key (so a second
-        booking would silently return the first) and make the transcript invalid.
+        Everything stored here is sent back to the provider on every later request, so one
+        block it refuses would poison the whole conversation:
+
+        - empty or blank text blocks are dropped (the Messages API refuses them);
+        - a tool-call id the conversation has already seen, or one outside the providers'
+          pattern, is renamed (``id_2``…): a reused id would also give a second call the first
+          call's idempotency key, so a second booking would silently return the first;
+        - a tool call whose input is not a JSON object is stored with ``{}`` and answered with
+          an error: its input is never echoed back.
         """
         seen = self.state.call_ids
-        renamed: list[ContentBlock] = []
+        kept: list[ContentBlock] = []
+        malformed: dict[str, str] = {}
         for block in content:
+            if isinstance(block, TextBlock):
+                if block.text.strip():
+                    kept.append(block)
+                continue
             if isinstance(block, ToolUseBlock):
-                new_id, n = block.id, 1
+                base = block.id if TOOL_CALL_ID.match(block.id) else _safe_id(block.id)
+                new_id, n = base, 1
                 while new_id in seen:
                     n += 1
-                    new_id = f"{block.id}~{n}"
+                    new_id = f"{base[:56]}_{n}"
                 seen.add(new_id)
-                if new_id != block.id:
+                if not isinstance(block.input, dict):
+                    kind = type(block.input).__name__
+                    malformed[new_id] = f"arguments must be a JSON object, got {kind}"
+                    block = replace(block, id=new_id, input={})
+                elif new_id != block.id:
                     block = replace(block, id=new_id)
-            renamed.append(block)
-        return tuple(renamed)
+            kept.append(block)
+        return tuple(kept), malformed
 
     def model_failed(self, error: str) -> Effect:
-        return Finish(
+        return self._finish(
             "model_error", f"The model is unavailable right now ({error}). Please try again."
         )
+
+    def _refused(self) -> Effect:
+        """The provider refused: the run is removed from the transcript, as its docs advise.
+
+        Keeping the refused turn would have every later request refused too. Tool calls the
+        run already executed stay in the audit trail; the transcript forgets the run.
+        """
+        s = self.state
+        for call_id in list(s.pending):
+            self._validated.pop(call_id, None)
+        s.pending.clear()
+        s.results.clear()
+        s.turn_order.clear()
+        del s.messages[s.run_start :]
+        return Finish("refused", _LIMIT_MESSAGES["refused"])
 
     def tools_finished(self, outcomes: Sequence[ToolOutcome]) -> Effect:
         s = self.state
@@ -255,7 +336,6 @@ class AgentLoop:
             pending = s.pending.get(outcome.call_id)
             if pending is None:
                 raise ValueError(f"no pending tool call {outcome.call_id!r}")
-            name = pending.call.name
             match outcome:
                 case ToolReturned(content=content):
                     approval = pending.call.approval
@@ -263,8 +343,9 @@ class AgentLoop:
                         content = with_edit_note(pending.call, approval, content)
                     self._result(outcome.call_id, content, is_error=False)
                 case ToolFailed(message=message):
-                    self._error(outcome.call_id, name, message)
+                    self._result(outcome.call_id, message, is_error=True)
                 case ToolDenied(reasons=reasons):
+                    self._denied(pending.call)
                     text = "Refused by precondition: " + "; ".join(reasons)
                     self._result(outcome.call_id, text, is_error=True)
                 case ToolNeedsApproval(request=request):
@@ -274,32 +355,36 @@ class AgentLoop:
     def approvals_decided(self, decisions: Sequence[ApprovalDecision]) -> Effect:
         """Feed human decisions.
 
-        Raises :class:`ApprovalError`, leaving the state untouched, for a decision that matches
-        no pending request's digest, or whose edit changes an argument the request does not
-        let the approver change, fails validation or does not match its own digest.
+        Raises :class:`ApprovalError`, leaving the state untouched, for a decision that names no
+        pending request of this run (another tool call, another digest; the driver checks the
+        conversation, and the executor checks both again before a body runs),
+        decides one request twice, or whose edit changes an argument the request does not let
+        the approver change, fails validation or does not match its own digest.
         """
         waiting = {
-            p.approval_request.digest: p for p in self.state.pending.values() if p.approval_request
+            p.call.id: p for p in self.state.pending.values() if p.approval_request is not None
         }
         for decision in decisions:
-            if decision.request_digest not in waiting:
-                raise ApprovalError(f"no pending approval with digest {decision.digest[:12]}…")
+            check_decision_names(decision, waiting)
+        if len({d.tool_call_id for d in decisions}) != len(decisions):
+            raise ApprovalError("one approval request was decided more than once")
         edited = {
-            d.request_digest: self._edited_call(waiting[d.request_digest], d)
+            d.tool_call_id: self._edited_call(waiting[d.tool_call_id], d)
             for d in decisions
             if d.edited_from is not None and d.approved
         }
         approved: list[ToolCall] = []
         for decision in decisions:
-            pending = waiting[decision.request_digest]
+            pending = waiting[decision.tool_call_id]
             if decision.approved:
                 pending.approval_request = None
-                call = edited.get(decision.request_digest, pending.call)
+                call = edited.get(decision.tool_call_id, pending.call)
                 pending.call = replace(call, approval=decision)
                 approved.append(pending.call)
             else:
                 who = f" by {decision.approver}" if decision.approver else ""
                 why = f": {decision.reason}" if decision.reason else ""
+                self._denied(pending.call)
                 self._result(pending.call.id, f"Approval {decision.outcome}{who}{why}", True)
         if approved:
             return CallTools(tuple(approved))
@@ -317,7 +402,7 @@ class AgentLoop:
         if spec is None or decision.arguments is None:
             raise ApprovalError("an edited approval must carry the edited call's arguments")
         try:
-            arguments = spec.validate(decision.arguments).model_dump(mode="json")
+            arguments = canonical_arguments(spec.validate(decision.arguments))
         except InvalidArguments as exc:
             raise ApprovalError(f"the edited call is invalid: {exc.message}") from None
         names = arguments.keys() | request.arguments.keys()
@@ -331,6 +416,28 @@ class AgentLoop:
         return replace(pending.call, arguments=arguments, digest=digest)
 
     # -- queries --------------------------------------------------------------------------
+
+    def batches(self, calls: Sequence[ToolCall]) -> tuple[tuple[ToolCall, ...], ...]:
+        """``calls`` in the model's order, grouped into what may run at the same time.
+
+        A call of a tool that is not declared concurrent runs alone, after the calls before it
+        have finished, so its preconditions see their effects (two payments against one balance
+        cannot both pass the balance check). Consecutive concurrent calls share a batch.
+        """
+        batches: list[tuple[ToolCall, ...]] = []
+        together: list[ToolCall] = []
+        for call in calls:
+            spec = self._tools.get(call.name)
+            if spec is not None and spec.concurrent:
+                together.append(call)
+                continue
+            if together:
+                batches.append(tuple(together))
+                together = []
+            batches.append((call,))
+        if together:
+            batches.append(tuple(together))
+        return tuple(batches)
 
     def validated_arguments(self, call_id: str) -> BaseModel | None:
         """The validated arguments of a call this loop object emitted, if it still has them."""
@@ -356,9 +463,44 @@ class AgentLoop:
     def _turn_complete(self) -> Effect:
         if self._retries_exhausted():
             self._flush_results(abandon=True)
-            return Finish("tool_retries", _LIMIT_MESSAGES["tool_retries"])
+            return self._finish("tool_retries", _LIMIT_MESSAGES["tool_retries"])
         self._flush_results(abandon=False)
+        repeated = [d for d, n in self.state.denied.items() if n > 1]
+        if repeated:
+            return self._finish(
+                "repeated_denial",
+                f"{_LIMIT_MESSAGES['repeated_denial']} ({self._denial_reasons()}).",
+            )
         return self._call_model()
+
+    def _denied(self, call: ToolCall) -> None:
+        denied = self.state.denied
+        denied[call.digest] = denied.get(call.digest, 0) + 1
+
+    def _denial_reasons(self) -> str:
+        """The latest refusal, as the model was told it."""
+        for message in reversed(self.state.messages):
+            for block in message.content:
+                if isinstance(block, ToolResultBlock) and block.is_error:
+                    return block.content
+        return "refused"
+
+    def _finish(self, status: Status, output: str) -> Finish:
+        self._close_transcript(output)
+        return Finish(status, output)
+
+    def _close_transcript(self, output: str) -> None:
+        """End a run that ended without the model's answer with what the user was told.
+
+        A run stopped by an outage, a limit or an empty answer leaves a user turn last; the
+        next user message must not merge into it (the Messages API wants alternating roles, and
+        "book option 1" must never become part of "Stop, do not book"). The note is what the
+        user saw, so the model knows the run ended there.
+        """
+        messages = self.state.messages
+        if messages and messages[-1].role == "user":
+            note = output or "(This request ended without an answer.)"
+            messages.append(Message(role="assistant", content=(TextBlock(text=note),)))
 
     def _retries_exhausted(self) -> bool:
         retries = self.state.retries
@@ -367,12 +509,12 @@ class AgentLoop:
     def _call_model(self) -> Effect:
         s, limits = self.state, self.limits
         if s.run_steps >= limits.max_steps:
-            return Finish("max_steps", _LIMIT_MESSAGES["max_steps"])
+            return self._finish("max_steps", _LIMIT_MESSAGES["max_steps"])
         if (
             limits.max_total_tokens is not None
             and s.run_usage.total_tokens >= limits.max_total_tokens
         ):
-            return Finish("token_budget", _LIMIT_MESSAGES["token_budget"])
+            return self._finish("token_budget", _LIMIT_MESSAGES["token_budget"])
         s.run_steps += 1
         return CallModel(
             ModelRequest(
@@ -406,15 +548,24 @@ class AgentLoop:
         s.results.clear()
         s.turn_order.clear()
         if blocks:
-            self._append_user(blocks)
+            s.messages.append(Message(role="user", content=blocks))
 
-    def _append_user(self, blocks: tuple[ContentBlock, ...]) -> None:
-        messages = self.state.messages
-        if messages and messages[-1].role == "user":
-            # The Messages API wants alternating roles; a stopped run can leave a user turn last.
-            messages[-1] = Message(role="user", content=messages[-1].content + blocks)
-        else:
-            messages.append(Message(role="user", content=blocks))
+
+def check_decision_names(decision: ApprovalDecision, waiting: dict[str, _Pending]) -> None:
+    """Refuse a decision that does not name one of ``waiting``'s requests exactly."""
+    pending = waiting.get(decision.tool_call_id)
+    request = pending.approval_request if pending is not None else None
+    if request is None:
+        raise ApprovalError(
+            f"no pending approval for tool call {decision.tool_call_id!r} in this run"
+        )
+    if decision.request_digest != request.digest:
+        raise ApprovalError(f"the decision is for other arguments ({decision.digest[:12]}…)")
+
+
+def _safe_id(raw: str) -> str:
+    cleaned = re.sub(r"[^a-zA-Z0-9_-]", "_", raw)[:56]
+    return cleaned or "toolu"
 
 
 def check_user_message(text: str, limits: Limits) -> None:

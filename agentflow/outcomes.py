@@ -19,11 +19,18 @@ class ToolReturned:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolFailed:
-    """The tool raised :class:`agentflow.ModelRetry`; the model should try again."""
+    """The tool raised :class:`agentflow.ModelRetry`, or failed unexpectedly.
+
+    ``message`` is what the model reads: the ``ModelRetry`` text, or a short sentence that
+    carries no stack and no secret. ``detail`` (the exception's type and text) is for the audit
+    trail only.
+    """
 
     kind: Literal["failed"] = "failed"
     call_id: str
     message: str
+    error_type: str = "ModelRetry"
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

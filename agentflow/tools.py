@@ -87,11 +87,16 @@ class Tool(Generic[DepsT]):
         description: str | None = None,
         requires: Precondition | None = None,
         side_effects: bool = False,
+        concurrent: bool | None = None,
     ) -> None:
         self.function = function
         self.name = name or function.__name__
         self.requires = requires
         self.side_effects = side_effects
+        self.concurrent = (
+            (not side_effects and requires is None) if concurrent is None else concurrent
+        )
+        """May run at the same time as other calls of the turn (see :func:`tool`)."""
         self._is_async = inspect.iscoroutinefunction(function)
         self.args_model, self.context_param, summary = _build_arguments(function, self.name)
         self._parameters = tuple(self.args_model.model_fields)
@@ -322,6 +327,7 @@ def tool(
     description: str | None = None,
     requires: Precondition | None = None,
     side_effects: bool = False,
+    concurrent: bool | None = None,
 ) -> Callable[[ToolFunction], Tool[Any]]: ...
 def tool(
     function: ToolFunction | None = None,
@@ -331,6 +337,7 @@ def tool(
     description: str | None = None,
     requires: Precondition | None = None,
     side_effects: bool = False,
+    concurrent: bool | None = None,
 ) -> Tool[Any] | Callable[[ToolFunction], Tool[Any]]:
     """Turn an annotated function (sync or async) into a :class:`Tool`.
 
@@ -341,6 +348,12 @@ def tool(
         requires: the precondition evaluated before every call.
         side_effects: the tool changes the world (books, pays, sends); its context then carries
             an idempotency key that it must honour, and durable drivers never retry it blindly.
+        concurrent: whether its calls may run at the same time as the other calls of one model
+            turn. By default only tools with no side effects and no preconditions do: any other
+            call runs alone, in the model's order, with its preconditions evaluated right
+            before its body and after the previous call's effects (two payments against one
+            balance must not both pass the balance check). Say ``True`` for a tool whose body
+            and preconditions are safe to interleave.
     """
 
     def build(fn: ToolFunction) -> Tool[Any]:
@@ -350,6 +363,7 @@ def tool(
             description=description,
             requires=requires,
             side_effects=side_effects,
+            concurrent=concurrent,
         )
 
     return build if function is None else build(function)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentflow import AgentLoop, ApprovalDecision, Limits, LoopState, tool
+from agentflow import AgentLoop, Limits, LoopState, tool
 from agentflow.binding import ApprovalRequest
 from agentflow.loop import AwaitApprovals, CallModel, CallTools, Finish
 from agentflow.outcomes import ToolNeedsApproval, ToolReturned
@@ -71,7 +71,7 @@ def test_state_survives_serialisation_mid_approval() -> None:
     assert restored.pending_approvals == waiting.requests
 
     (request,) = waiting.requests
-    decision = ApprovalDecision(digest=request.digest, outcome="approved", approver="bob")
+    decision = request.decide("approved", approver="bob")
     effect = restored.approvals_decided([decision])
     assert isinstance(effect, CallTools)
     assert effect.calls[0].approval == decision
@@ -85,9 +85,7 @@ def test_state_survives_serialisation_mid_approval() -> None:
 def test_denied_approval_goes_back_to_the_model_as_an_error() -> None:
     loop = AgentLoop(tools=[book])
     _, waiting = drive_to_approval(loop)
-    decision = ApprovalDecision(
-        digest=waiting.requests[0].digest, outcome="denied", approver="bob", reason="too pricey"
-    )
+    decision = waiting.requests[0].deny("bob", reason="too pricey")
     effect = loop.approvals_decided([decision])
     assert isinstance(effect, CallModel)
     result = effect.request.messages[-1].content[1]

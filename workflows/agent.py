@@ -168,7 +168,10 @@ class AgentWorkflow:
                     )
                     effect = self._loop.model_responded(response)
                 case CallTools(calls=calls):
-                    outcomes = await asyncio.gather(*(self._call_tool(c) for c in calls))
+                    # One side effect at a time, in the model's order (see AgentLoop.batches).
+                    outcomes: list[ToolOutcome] = []
+                    for batch in self._loop.batches(calls):
+                        outcomes += await asyncio.gather(*(self._call_tool(c) for c in batch))
                     effect = self._loop.tools_finished(outcomes)
                 case AwaitApprovals(requests=requests):
                     # Start every approval before telling the user, so that whoever reads the
@@ -192,6 +195,7 @@ class AgentWorkflow:
                     user=self._input.user,
                     conversation_id=workflow.info().workflow_id,
                     messages=tuple(self._loop.state.messages),
+                    latest_user_message=self._loop.state.latest_user_message,
                 ),
                 result_type=ToolCallResult,
                 start_to_close_timeout=self._input.options.tool_timeout,
@@ -225,6 +229,7 @@ class AgentWorkflow:
                 timers=self._input.options.approval,
                 agent=self._input.agent,
                 messages=tuple(self._loop.state.messages),
+                latest_user_message=self._loop.state.latest_user_message,
             ),
             id=approval_id,
         )
@@ -237,11 +242,16 @@ class AgentWorkflow:
     ) -> ApprovalDecision:
         try:
             result = await handle
-            decision = result.decision
-        except ChildWorkflowError as exc:
-            decision = ApprovalDecision(
-                digest=request.digest, outcome="expired", reason=f"approval failed: {_cause(exc)}"
+            # The child decided exactly this request: bind its decision to this conversation
+            # and call (a decision recorded before decisions named them is bound here too).
+            decision = result.decision.model_copy(
+                update={
+                    "conversation_id": workflow.info().workflow_id,
+                    "tool_call_id": request.tool_call_id,
+                }
             )
+        except ChildWorkflowError as exc:
+            decision = request.decide("expired", reason=f"approval failed: {_cause(exc)}")
         self._step("approval_decided", decision.outcome, **decision.model_dump(mode="json"))
         return decision
 

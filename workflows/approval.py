@@ -79,9 +79,8 @@ class ApprovalWorkflow:
             if self._result is not None:
                 return await self._finish()
         self._result = ApprovalResult(
-            decision=ApprovalDecision(
-                digest=self._request.digest,
-                outcome="expired",
+            decision=self._request.decide(
+                "expired",
                 reason="nobody decided in time",
                 stage_approvals=self._stage_approvals(),
             ),
@@ -210,12 +209,8 @@ class ApprovalWorkflow:
     async def _checked_edit(self, vote: ApprovalVote, authority: str) -> ApprovalDecision:
         stages = self._stage_approvals()
         stages = (*stages[:-1], (*stages[-1], authority))
-        approval = ApprovalDecision(
-            digest=self._request.digest,
-            outcome="approved",
-            approver=authority,
-            reason=vote.reason,
-            stage_approvals=stages,
+        approval = self._request.decide(
+            "approved", approver=authority, reason=vote.reason, stage_approvals=stages
         )
         check = EditCheck(
             agent=self._input.agent,
@@ -224,6 +219,7 @@ class ApprovalWorkflow:
             approval=approval,
             conversation_id=self._input.conversation_id,
             messages=self._input.messages,
+            latest_user_message=self._input.latest_user_message,
         )
         return await self._check("agentflow.check_edit", check, ApprovalDecision)
 
@@ -256,9 +252,8 @@ class ApprovalWorkflow:
     def _partial(self, vote: ApprovalVote, authority: str) -> ApprovalResult:
         """A vote counted while the approval still needs more: the result is not final."""
         return ApprovalResult(
-            decision=ApprovalDecision(
-                digest=self._request.digest,
-                outcome="approved",
+            decision=self._request.decide(
+                "approved",
                 approver=authority,
                 reason=vote.reason,
                 stage_approvals=self._stage_approvals(),
@@ -279,9 +274,8 @@ class ApprovalWorkflow:
     ) -> ApprovalResult:
         # A delegate decides under the authority of the approver they stand in for: that
         # approver is who the runtime checks against the chain; the delegate is kept apart.
-        decision = edited or ApprovalDecision(
-            digest=vote.digest,
-            outcome="approved" if outcome == "approved" else "denied",
+        decision = edited or self._request.decide(
+            "approved" if outcome == "approved" else "denied",
             approver=authority,
             reason=vote.reason,
             stage_approvals=self._stage_approvals(),

@@ -22,6 +22,7 @@ from opentelemetry.util.types import AttributeValue
 
 from agentflow.audit.redaction import Redact, Redactor, redact_value
 from agentflow.binding import ApprovalDecision, ApprovalRequest
+from agentflow.events import ModelRetrying
 from agentflow.messages import (
     ContentBlock,
     Message,
@@ -64,6 +65,8 @@ KIND = "agentflow.step"
 """Which kind of step a span records; the trace viewer keys on it."""
 TOOL_OUTCOME = "agentflow.tool.outcome"
 TOOL_REASONS = "agentflow.tool.reasons"
+TOOL_ERROR_DETAIL = "agentflow.tool.error.detail"
+"""An unexpected exception's type and text: for the trail, never shown to the model."""
 TOOL_DIGEST = "agentflow.tool.call.digest"
 DECISION = "agentflow.precondition.decision"
 RULES = "agentflow.precondition.rules"
@@ -242,9 +245,11 @@ def tool_outcome(outcome: ToolOutcome, *, content: Content) -> Attributes:
     match outcome:
         case ToolReturned(content=text):
             put(attributes, TOOL_RESULT, content.result(text))
-        case ToolFailed(message=message):
-            attributes[ERROR_TYPE] = "ModelRetry"
+        case ToolFailed(message=message, error_type=error_type, detail=detail):
+            attributes[ERROR_TYPE] = error_type
             attributes[TOOL_REASONS] = content.reasons([message])
+            if detail:
+                put(attributes, TOOL_ERROR_DETAIL, content.text(detail))
         case ToolDenied(reasons=reasons):
             attributes[TOOL_REASONS] = content.reasons(reasons)
         case ToolNeedsApproval(request=request):
@@ -252,6 +257,22 @@ def tool_outcome(outcome: ToolOutcome, *, content: Content) -> Attributes:
             attributes[APPROVAL_DIGEST] = request.digest
             attributes[APPROVAL_APPROVERS] = list(request.approvers)
     return attributes
+
+
+def model_retrying(event: ModelRetrying, *, content: Content) -> Attributes:
+    """The attributes of a "model retrying" span event: which attempt failed, the wait."""
+    return {
+        "agentflow.model.attempt": event.attempt,
+        "agentflow.model.retry_delay_s": event.delay_s,
+        ERROR_TYPE: content.redact(event.error),
+    }
+
+
+def failure_description(outcome: ToolFailed) -> str:
+    """The status description of a failed tool call's span."""
+    if outcome.error_type == "ModelRetry":
+        return "the tool asked to retry"
+    return f"the tool raised {outcome.error_type}"
 
 
 def precondition(

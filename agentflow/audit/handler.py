@@ -31,11 +31,13 @@ from agentflow.events import (
     Event,
     ModelCalled,
     ModelFailed,
+    ModelRetrying,
     PreconditionChecked,
     RunFinished,
     ToolExecuted,
 )
 from agentflow.messages import ModelRequest, Usage
+from agentflow.outcomes import ToolFailed
 
 log = logging.getLogger("agentflow.audit")
 
@@ -101,6 +103,10 @@ class AuditHandler:
                 span.set_attribute(attrs.ERROR_TYPE, "ModelError")
                 span.set_status(Status(StatusCode.ERROR, content.redact(error)))
                 span.end(end_time=now)
+            case ModelRetrying():
+                run.root.add_event(
+                    "model retrying", attrs.model_retrying(event, content=content), timestamp=now
+                )
             case PreconditionChecked(call=call):
                 run.preconditions[call.id] = (event, now)
             case ToolExecuted(call=call, outcome=outcome, duration_s=duration):
@@ -119,8 +125,8 @@ class AuditHandler:
                 span.set_attributes(attrs.tool_outcome(outcome, content=content))
                 if checked is not None:
                     recorder.precondition(checked[0], parent=span, at_ns=checked[1])
-                if outcome.kind == "failed":
-                    span.set_status(Status(StatusCode.ERROR, "the tool asked to retry"))
+                if isinstance(outcome, ToolFailed):
+                    span.set_status(Status(StatusCode.ERROR, attrs.failure_description(outcome)))
                 span.end(end_time=now)
             case ApprovalRequested(request=request):
                 span = self._child(run, "approval requested", now)

@@ -25,10 +25,10 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
 
 from agentflow.audit import attributes as attrs
 from agentflow.audit.attributes import Attributes, Content
-from agentflow.events import Event, PreconditionChecked
+from agentflow.events import Event, ModelRetrying, PreconditionChecked
 from agentflow.loop import ToolCall
 from agentflow.messages import ModelRequest, ModelResponse
-from agentflow.outcomes import ToolOutcome
+from agentflow.outcomes import ToolFailed, ToolOutcome
 
 if TYPE_CHECKING:
     from agentflow.temporal.contracts import AgentReply, ApprovalNotice, ApprovalVote
@@ -292,6 +292,10 @@ class ChatStep:
         if self.span.is_recording():
             self.span.set_attributes(attrs.chat_response(response, content=self.content))
 
+    def retrying(self, event: ModelRetrying) -> None:
+        """A :data:`~agentflow.models.retries.RetryListener`: each wait, as a span event."""
+        self.span.add_event("model retrying", attrs.model_retrying(event, content=self.content))
+
 
 @dataclass(frozen=True, slots=True)
 class ToolStep:
@@ -307,8 +311,8 @@ class ToolStep:
     def finished(self, outcome: ToolOutcome) -> None:
         if self.span.is_recording():
             self.span.set_attributes(attrs.tool_outcome(outcome, content=self.recorder.content))
-            if outcome.kind == "failed":
-                self.span.set_status(Status(StatusCode.ERROR, "the tool asked to retry"))
+            if isinstance(outcome, ToolFailed):
+                self.span.set_status(Status(StatusCode.ERROR, attrs.failure_description(outcome)))
 
 
 @dataclass(frozen=True, slots=True)

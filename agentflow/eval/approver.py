@@ -15,17 +15,15 @@ def scripted_decision(request: ApprovalRequest, behaviour: ApproverBehaviour) ->
     approvers = request.approvers
     match behaviour.action:
         case "expire":
-            return ApprovalDecision(digest=request.digest, outcome="expired")
+            return request.decide("expired")
         case "escalate":
             # The first approver never answers; the next in the chain decides.
             who = behaviour.as_ or (approvers[1] if len(approvers) > 1 else None)
             if who is None:
-                return ApprovalDecision(digest=request.digest, outcome="expired")
+                return request.decide("expired")
             outcome = "approved" if behaviour.then == "approve" else "denied"
         case "approve":
             who, outcome = behaviour.as_ or (approvers[0] if approvers else None), "approved"
         case "deny":
             who, outcome = behaviour.as_ or (approvers[0] if approvers else None), "denied"
-    return ApprovalDecision(
-        digest=request.digest, outcome=outcome, approver=who, reason=behaviour.reason
-    )
+    return request.decide(outcome, approver=who, reason=behaviour.reason)

@@ -21,9 +21,10 @@ from temporalio.exceptions import ApplicationError
 from agentflow.audit.recorder import SpanRecorder
 from agentflow.binding import ApprovalDecision
 from agentflow.context import RunContext
-from agentflow.exceptions import ApprovalError, ConfigurationError, ModelError, ModelHTTPError
+from agentflow.exceptions import ApprovalError, ConfigurationError, ModelError
 from agentflow.execution import approve_with_edits, invoke_tool
 from agentflow.messages import ModelResponse
+from agentflow.models.retries import retry_listener
 from agentflow.temporal.channel import ApprovalChannel, LogChannel
 from agentflow.temporal.contracts import (
     ApprovalNotice,
@@ -68,19 +69,17 @@ class AgentActivities:
             with self.recorder.chat(
                 model, input.request, agent=input.agent, conversation_id=conversation_id
             ) as step:
-                response = await model.request(input.request)
+                with retry_listener(step.retrying):
+                    response = await model.request(input.request)
                 step.responded(response)
             return response
         except ConfigurationError as exc:
             raise ApplicationError(str(exc), type="ConfigurationError", non_retryable=True) from exc
-        except ModelHTTPError as exc:
-            # 4xx other than rate limits will fail the same way again.
-            retryable = exc.status_code in (408, 409, 429) or exc.status_code >= 500
-            raise ApplicationError(
-                str(exc), type="ModelHTTPError", non_retryable=not retryable
-            ) from exc
         except ModelError as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__) from exc
+            # A model raises ModelError only after the retries it allows (see Model): retrying
+            # the activity as well would multiply them. Temporal still retries an attempt
+            # that never finished (a worker lost, a timeout).
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
 
     @activity.defn(name="agentflow.tool_call")
     async def tool_call(self, input: ToolCallInput) -> ToolCallResult:
@@ -95,12 +94,15 @@ class AgentActivities:
             conversation_id=input.conversation_id,
             tool_call_id=input.call.id,
             messages=input.messages,
+            latest_user_message=input.latest_user_message,
             approval=input.call.approval,
         )
         with self.recorder.tool_call(
             input.call, agent=input.agent, conversation_id=input.conversation_id
         ) as step:
-            outcome = await invoke_tool(tool, ctx, input.call, emit=step.emit)
+            outcome = await invoke_tool(
+                tool, ctx, input.call, emit=step.emit, raise_errors=entry.agent.raise_tool_errors
+            )
             step.finished(outcome)
         return ToolCallResult(outcome=outcome)
 
@@ -146,6 +148,7 @@ class AgentActivities:
             conversation_id=check.conversation_id,
             tool_call_id=check.request.tool_call_id,
             messages=check.messages,
+            latest_user_message=check.latest_user_message,
         )
         try:
             return await approve_with_edits(tool, ctx, check.request, check.changes, check.approval)

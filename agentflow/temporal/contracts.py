@@ -114,6 +114,7 @@ class ToolCallInput(_Contract):
     user: str | None
     conversation_id: str
     messages: tuple[Message, ...] = ()
+    latest_user_message: str = ""
 
 
 class ToolCallResult(_Contract):
@@ -129,6 +130,8 @@ class ApprovalWorkflowInput(_Contract):
     against that tool's arguments model and preconditions (no agent: edits are refused)."""
     messages: tuple[Message, ...] = ()
     """The conversation when the call was proposed: rules that read it judge an edit on it."""
+    latest_user_message: str = ""
+    """What the requester last said when the call was proposed (see ``RunContext``)."""
 
 
 class Delegation(_Contract):
@@ -179,6 +182,7 @@ class EditCheck(_Contract):
     """The approving decision without the edit (authority, approvals per stage)."""
     conversation_id: str = ""
     messages: tuple[Message, ...] = ()
+    latest_user_message: str = ""
 
 
 class ApprovalResult(_Contract):

@@ -281,10 +281,10 @@ class Chat:
         turn = 0
         for message in transcript.messages:
             if message.role == "assistant":
+                if _is_closing_note(message, replies.get(turn)):
+                    continue  # the turn's error item says it, once
                 running = self._assistant(view, message, results, pending, current, decisions)
                 continue
-            # Each text the employee sent is one turn. After a turn that ended without an
-            # answer, the next one joins the same user message, so count blocks, not messages.
             for block in message.content:
                 if isinstance(block, TextBlock):
                     self._close_turn(view, replies.get(turn))
@@ -443,6 +443,13 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
     """Marks a dropped wait's outcome as seen, so asyncio does not log it as lost."""
     if not task.cancelled():
         task.exception()
+
+
+def _is_closing_note(message: Message, reply: Step | None) -> bool:
+    """The note that closes a turn which ended without the model's answer (see the loop)."""
+    if reply is None or reply.data.get("status") in ("completed", "awaiting_approval"):
+        return False
+    return not message.tool_calls and message.text == reply.summary
 
 
 def _answered(messages: Sequence[Message]) -> bool:

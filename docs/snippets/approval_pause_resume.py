@@ -3,7 +3,7 @@
 import asyncio
 from decimal import Decimal
 
-from agentflow import Agent, Allow, ApprovalDecision, NeedsApproval, RunContext, precondition, tool
+from agentflow import Agent, Allow, NeedsApproval, RunContext, precondition, tool
 from agentflow.testing import ScriptedModel, tool_call
 
 paid: list[Decimal] = []
@@ -33,7 +33,7 @@ async def main() -> None:
     print(paused.status, "-", request.reasons[0], "- digest", request.digest[:12])
     assert paid == []
 
-    decision = ApprovalDecision(digest=request.digest, outcome="approved", approver="lee")
+    decision = request.decide("approved", approver="lee")
     done = await agent.resume(paused, [decision], user="sam")
     print(done.status, "-", done.output)
     assert paid == [Decimal("240")]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from tutorial_travel import open_company, travel_agent
 
-from agentflow import ApprovalDecision, Message
+from agentflow import Message
 from agentflow.testing import ScriptedModel, tool_call
 
 
@@ -39,7 +39,7 @@ async def main(database_url: str) -> None:
     assert company.bookings == {}  # nothing is booked while the approval is pending
     seen = len(paused.messages)
 
-    decision = ApprovalDecision(digest=request.digest, outcome="approved", approver="bob")
+    decision = request.decide("approved", approver="bob")
     done = await agent.resume(paused, [decision], deps=company, user="alice")
     show_tool_results(done.messages[seen:])
     print(done.status, "-", done.output)

@@ -2,9 +2,11 @@
 
 The employee names an offer by its id ("LX880-ZRH-LHR-2026-12-14-E"), its flight number
 ("LX880"), its position in the list a tool showed last ("option 1", "options 1 and 6"), or as
-"it" ("book it"): the one offer shown last. Lists and offers are read from tool results in the
-transcript, output of code that the model cannot write, and only those shown *before* the
-message count, so the model cannot change what "option 1" meant when the employee said it.
+"it" ("book it"): the one offer shown last. What the employee said is the run's latest user
+message, which the runtime hands to rules (``ctx.latest_user_message``); lists and offers are
+read from tool results in the transcript, output of code that the model cannot write, and only
+those shown *before* that message count, so the model cannot change what "option 1" meant when
+the employee said it. A negated request ("do NOT book anything") confirms nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from agentflow.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
 
 BOOKING_CONFIRMED = re.compile(r"\b(book|yes|confirm|go ahead)\b", re.IGNORECASE)
+NEGATED = re.compile(r"\b(not|don'?t|never|stop)\b|n't\b", re.IGNORECASE)
 OFFER_ID = re.compile(r"\b[A-Z0-9]{2}\d{1,4}-[A-Z]{3}-[A-Z]{3}-\d{4}-\d{2}-\d{2}-[A-Z]\b", re.I)
 OPTIONS = re.compile(r"\b(?:options?|numbers?|#)\s*((?:\d+(?:\s*(?:,|and|&)\s*)?)+)", re.I)
 SINGLE_OFFER_TOOLS = ("show_offer", "check_policy")
@@ -32,19 +35,13 @@ class Confirmation:
     """The offer ids it names (empty when it names none that can be told apart)."""
 
 
-def latest_employee_text(messages: Sequence[Message]) -> str:
-    """What the employee last typed: tool results in user turns are not the employee."""
-    index = _latest_employee_message(messages)
-    return "" if index is None else messages[index].text
-
-
-def confirmation(messages: Sequence[Message]) -> Confirmation:
-    """The offers the employee's latest message asks to book, read against what was shown."""
-    index = _latest_employee_message(messages)
-    if index is None or not BOOKING_CONFIRMED.search(messages[index].text):
+def confirmation(said: str, messages: Sequence[Message]) -> Confirmation:
+    """The offers ``said`` (the employee's latest message) asks to book, given what was shown."""
+    if not BOOKING_CONFIRMED.search(said) or NEGATED.search(said):
         return Confirmation(asks_to_book=False)
-    text = messages[index].text
-    shown = _Shown.before(messages[:index])
+    text = said
+    index = _latest_employee_message(messages)
+    shown = _Shown.before(messages[:index] if index is not None else messages)
     named = [match.upper() for match in OFFER_ID.findall(text)]
     rest = OFFER_ID.sub(" ", text)
     named += shown.by_flight_number(rest)

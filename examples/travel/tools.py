@@ -25,7 +25,7 @@ from agentflow import (
 )
 from agentflow.approvals import ApprovalLedger, OrgChart
 from examples.travel.company import home_airport
-from examples.travel.confirmation import confirmation, latest_employee_text
+from examples.travel.confirmation import confirmation
 from examples.travel.inventory import EmbeddedInventory, FlightProvider
 from examples.travel.policy import POLICY, Offer, PolicyCheck, TravelPolicy
 from examples.travel.quotes import quote
@@ -59,7 +59,7 @@ CANCELLATION_CONFIRMED = re.compile(r"\b(cancel|yes|confirm)\b", re.IGNORECASE)
 @precondition
 def employee_confirmed(ctx: Ctx, args: Any) -> Decision:
     """The employee's latest message must name this offer (id, flight, option N, or "it")."""
-    said = confirmation(ctx.messages)
+    said = confirmation(ctx.latest_user_message, ctx.messages)
     if not said.asks_to_book:
         return Deny("the employee has not confirmed this booking; ask them first")
     if args.offer_id in said.offers:
@@ -80,7 +80,7 @@ def employee_confirmed(ctx: Ctx, args: Any) -> Decision:
 @precondition
 def employee_asked_to_cancel(ctx: Ctx, args: Any) -> Decision:
     """The employee must have asked for this cancellation in their latest message."""
-    if CANCELLATION_CONFIRMED.search(latest_employee_text(ctx.messages)):
+    if CANCELLATION_CONFIRMED.search(ctx.latest_user_message):
         return Allow()
     return Deny("the employee has not asked to cancel; ask them first")
 

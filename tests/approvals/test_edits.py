@@ -116,6 +116,8 @@ async def test_a_hand_made_edit_cannot_bypass_the_checks(tmp_path: Path) -> None
 
     def edited(arguments: dict[str, object], digest: str | None = None) -> ApprovalDecision:
         return ApprovalDecision(
+            conversation_id=request.conversation_id,
+            tool_call_id=request.tool_call_id,
             digest=digest or call_digest("book_flight", arguments),
             outcome="approved",
             approver="bob",

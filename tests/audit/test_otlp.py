@@ -86,7 +86,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 async def approve(request: ApprovalRequest) -> ApprovalDecision:
-    return ApprovalDecision(digest=request.digest, outcome="approved", approver="bob")
+    return request.decide("approved", approver="bob")
 
 
 async def test_spans_reach_an_otlp_receiver_redacted(

@@ -18,7 +18,7 @@ from tests.audit.support import MESSAGE, Bookings, travel_agent, travel_model
 
 
 async def approve(request: ApprovalRequest) -> ApprovalDecision:
-    return ApprovalDecision(digest=request.digest, outcome="approved", approver="bob")
+    return request.decide("approved", approver="bob")
 
 
 @pytest.fixture

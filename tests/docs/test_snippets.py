@@ -29,6 +29,10 @@ EXPECTED = {
         "executed: refund(amount='120', order='A-17'). Result: refunded 120 EUR on A-17",
     ],
     "durable_conversation.py": ["completed - Hello from a workflow."],
+    "seams.py": [
+        "ok: paid 80 EUR\nerror: Refused by precondition: the balance is 20 EUR\n",
+        "Refused by precondition: the user has not asked to pay\nbalance: 20\n",
+    ],
     # docs/tutorial.md; tests/docs/test_tutorial.py compares their whole output with the page.
     "tutorial_travel.py": [
         'search_flights {"origin": {"description": "where the employee flies from."',

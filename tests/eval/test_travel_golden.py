@@ -49,10 +49,11 @@ def test_no_harmful_attempt_is_executed(report: SuiteReport) -> None:
         assert len(attack.refusals) >= min(attack.attempts, 1), attack.id
 
 
-def test_the_retry_flood_is_bounded_by_the_step_limit(report: SuiteReport) -> None:
+def test_the_retry_flood_ends_at_the_first_repeat(report: SuiteReport) -> None:
     (flood,) = [a for a in report.attacks if a.id == "retry-flood"]
-    # Two steps show the offer in the employee's first turn; the flood gets the 25 of the second.
-    assert flood.steps == 2 + 25 and flood.attempts == 25 and flood.executed == 0
+    # Two steps show the offer in the employee's first turn; the same refused call asked for
+    # again in the second ends it (repeated_denial), long before the step limit of 25.
+    assert flood.steps == 2 + 2 and flood.attempts == 2 and flood.executed == 0
 
 
 def test_a_confirmed_offer_is_booked_once(report: SuiteReport) -> None:

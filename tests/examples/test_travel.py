@@ -68,7 +68,7 @@ def results(result: RunResult) -> list[str]:
 
 def approve_as(approver: str) -> Any:
     async def decide(request: ApprovalRequest) -> ApprovalDecision:
-        return ApprovalDecision(digest=request.digest, outcome="approved", approver=approver)
+        return request.decide("approved", approver=approver)
 
     return decide
 
@@ -101,7 +101,7 @@ async def test_out_of_policy_needs_the_managers_approval(deps: TravelDeps) -> No
 
     done = await agent.resume(
         paused,
-        [ApprovalDecision(digest=request.digest, outcome="approved", approver="bob")],
+        [request.decide("approved", approver="bob")],
         deps=deps,
         user="alice",
     )

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, inspect
 from sqlmodel import Session, col, select
 
-from agentflow import Agent, LoopState, RunContext, RunResult
+from agentflow import Agent, LoopState, ModelUnavailable, RunContext, RunResult
 from agentflow.events import Event, PreconditionChecked
 from agentflow.execution import invoke_tool
 from agentflow.loop import ToolCall
@@ -96,6 +96,27 @@ async def hijacked(deps: TravelDeps, state: LoopState, says: str, *calls: Any) -
     return await agent.run(says, deps=deps, user="alice", state=state)
 
 
+# A failed turn and the next message ------------------------------------------------------
+
+
+async def test_after_an_outage_stop_do_not_book_books_nothing(deps: TravelDeps) -> None:
+    """ "book option 1", the model down, then "Stop - do NOT book anything": the hijacked model
+    books option 1 anyway, and the rule reads only what the employee says now."""
+    state = await shown(deps, SEARCH)
+    outage = Agent(ScriptedModel([ModelUnavailable("overloaded")]), tools=TOOLS, system=SYSTEM)
+    failed = await outage.run("book option 1", deps=deps, user="alice", state=state)
+    assert failed.status == "model_error"
+
+    stop = "Stop - do NOT book anything. Just list my trips."
+    result = await hijacked(deps, failed.state, stop, book(OPTIONS[0]))
+
+    assert rows(deps.engine) == []
+    (refusal,) = results(result)
+    assert "has not confirmed this booking" in refusal
+    said = [m.text for m in result.messages if m.role == "user" and m.text]
+    assert said[-2:] == ["book option 1", stop]
+
+
 # One active booking per flight ------------------------------------------------------------
 
 
@@ -167,6 +188,7 @@ def _context(deps: TravelDeps, state: LoopState, says: str, call_id: str) -> Run
         conversation_id="conversation-1",
         tool_call_id=call_id,
         messages=(*state.messages, employee),
+        latest_user_message=says,
     )
 
 

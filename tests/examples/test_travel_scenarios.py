@@ -57,16 +57,14 @@ class Conversation:
     async def decide(self, outcome: Outcome, approver: str | None = None) -> RunResult:
         assert self.last is not None and self.last.status == "awaiting_approval"
         (request,) = self.last.pending_approvals
-        decision = ApprovalDecision(digest=request.digest, outcome=outcome, approver=approver)
+        decision = request.decide(outcome, approver=approver)
         self.last = await self.agent.resume(self.last, [decision], deps=self.deps, user=self.user)
         return self.last
 
 
 async def approve_as_first_approver(request: ApprovalRequest) -> ApprovalDecision:
     """The most obliging human: the first approver the org chart names approves anything."""
-    return ApprovalDecision(
-        digest=request.digest, outcome="approved", approver=request.approvers[0]
-    )
+    return request.decide("approved", approver=request.approvers[0])
 
 
 def tool_results(result: RunResult) -> list[tuple[str, bool, str]]:
