@@ -157,6 +157,19 @@ class ApprovalStage(BaseModel):
         return tuple(dict.fromkeys((*self.approvers, *extra)))
 
 
+def approval_plan(
+    approvers: tuple[str, ...], stages: tuple[ApprovalStage, ...]
+) -> tuple[ApprovalStage, ...]:
+    """The stages to collect, in order.
+
+    ``stages`` when there are any; else one stage in which ``approvers[0]`` decides and the
+    request escalates along the rest of ``approvers``.
+    """
+    if stages:
+        return stages
+    return (ApprovalStage(approvers=approvers[:1], escalate_to=approvers[1:]),)
+
+
 class ApprovalRequest(BaseModel):
     """A human decision the runtime needs before it may execute exactly this call."""
 
@@ -181,9 +194,7 @@ class ApprovalRequest(BaseModel):
 
     def plan(self) -> tuple[ApprovalStage, ...]:
         """The stages to collect, in order (see :attr:`stages`)."""
-        if self.stages:
-            return self.stages
-        return (ApprovalStage(approvers=self.approvers[:1], escalate_to=self.approvers[1:]),)
+        return approval_plan(self.approvers, self.stages)
 
     def decide(
         self,

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from agentflow.approvals.rules import check_edit, stage_problems
 from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest, canonical_arguments
 from agentflow.context import RunContext
 from agentflow.events import EventHandler, PreconditionChecked
@@ -123,35 +124,10 @@ def _apply_approval(
         problems.append("the approval was given for different arguments")
     if not approval.approved:
         problems.append(f"the approval request was {approval.outcome}")
-    problems.extend(_stage_problems(decision, approval, ctx.user))
+    problems.extend(stage_problems(decision.plan(), approval, ctx.user))
     if problems:
         return Deny(*problems), None
     return ALLOW, approval.approver
-
-
-def _stage_problems(
-    decision: NeedsApproval, approval: ApprovalDecision, requester: str | None
-) -> list[str]:
-    plan = decision.plan()
-    given = approval.approvals_by_stage()
-    if approval.approver is None or approval.approver == requester:
-        return ["a request cannot be approved by its requester or by nobody"]
-    if len(given) != len(plan):
-        return [f"the approval has {len(given)} stage(s); the rules ask for {len(plan)}"]
-    counted: set[str] = set()
-    problems: list[str] = []
-    for number, (stage, people) in enumerate(zip(plan, given, strict=True), start=1):
-        valid = {p for p in people if p in stage.eligible() and p != requester} - counted
-        if requester is not None and requester in people:
-            problems.append("a request cannot be approved by its requester")
-        for person in sorted(set(people) - set(stage.eligible()) - {requester}):
-            problems.append(f"{person} is not an authorised approver for this call")
-        if len(valid) < stage.required:
-            problems.append(
-                f"stage {number} needs {stage.required} distinct approver(s), has {len(valid)}"
-            )
-        counted |= valid
-    return problems
 
 
 async def approve_with_edits(
@@ -172,14 +148,7 @@ async def approve_with_edits(
     """
     if request.tool != tool.name:
         raise ApprovalError(f"the request is for {request.tool}, not {tool.name}")
-    if not changes:
-        raise ApprovalError("an edit must change at least one argument")
-    locked = sorted(set(changes) - set(request.editable))
-    if locked:
-        allowed = ", ".join(request.editable) or "none"
-        raise ApprovalError(
-            f"the approver may not change {', '.join(locked)} (editable: {allowed})"
-        )
+    check_edit(request, changes.keys())
     try:
         args = tool.validate({**request.arguments, **changes})
     except InvalidArguments as exc:

@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, Field, field_serializer
 
+from agentflow.approvals.rules import check_edit
 from agentflow.binding import (
     ApprovalDecision,
     ApprovalRequest,
@@ -406,10 +407,7 @@ class AgentLoop:
         except InvalidArguments as exc:
             raise ApprovalError(f"the edited call is invalid: {exc.message}") from None
         names = arguments.keys() | request.arguments.keys()
-        changed = {k for k in names if arguments.get(k) != request.arguments.get(k)}
-        locked = sorted(changed - set(request.editable))
-        if locked:
-            raise ApprovalError(f"the approver may not change {', '.join(locked)}")
+        check_edit(request, {k for k in names if arguments.get(k) != request.arguments.get(k)})
         digest = call_digest(pending.call.name, arguments)
         if digest != decision.digest:
             raise ApprovalError("the edited arguments do not match the decision's digest")

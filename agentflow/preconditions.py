@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agentflow.binding import ApprovalStage
+from agentflow.binding import ApprovalStage, approval_plan
 from agentflow.context import RunContext
 
 
@@ -65,9 +65,7 @@ class NeedsApproval:
 
     def plan(self) -> tuple[ApprovalStage, ...]:
         """The stages to collect, in order: ``stages``, or the one-stage chain."""
-        if self.stages:
-            return self.stages
-        return (ApprovalStage(approvers=self.approvers[:1], escalate_to=self.approvers[1:]),)
+        return approval_plan(self.approvers, self.stages)
 
 
 Decision = Allow | Deny | NeedsApproval

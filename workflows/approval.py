@@ -31,6 +31,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from agentflow.approvals.rules import check_vote
     from agentflow.binding import ApprovalDecision, ApprovalStage
     from agentflow.temporal.contracts import (
         ApprovalNotice,
@@ -133,58 +134,36 @@ class ApprovalWorkflow:
 
     @decide.validator
     def _validate_vote(self, vote: ApprovalVote) -> None:
-        request = self._request
-        if self._result is not None:
-            raise ValueError(f"this approval is already {self._result.decision.outcome}")
-        if vote.digest != request.digest:
-            raise ValueError("the decision is for a different call (digest mismatch)")
-        if vote.approver == request.requester:
-            raise ValueError("a requester cannot approve their own request")
-        if vote.approver in self._voters:
-            raise ValueError(f"{vote.approver} has already voted on this request")
-        if vote.delegation is not None:
-            self._validate_delegation(vote)
-        elif vote.approver not in self._current_approvers:
-            # Fail closed: a request that names no approver can be decided by nobody.
-            raise ValueError(f"{vote.approver} is not an authorised approver for this request")
-        if not vote.approve and not vote.reason.strip():
-            raise ValueError("a denial needs a reason")
-        if vote.edit is not None:
-            self._validate_edit(vote)
-
-    def _validate_delegation(self, vote: ApprovalVote) -> None:
-        """Refuse a delegation claim that is wrong on its face; the org chart decides the rest."""
         delegation = vote.delegation
-        assert delegation is not None
+        check_vote(
+            self._request,
+            voter=vote.approver,
+            digest=vote.digest,
+            approve=vote.approve,
+            reason=vote.reason,
+            edit=vote.edit,
+            decided=self._result.decision.outcome if self._result is not None else None,
+            voted=self._voters,
+            current_approvers=self._current_approvers,
+            on_behalf_of=delegation.approver if delegation is not None else None,
+        )
+        if delegation is not None:
+            self._validate_delegation(vote, delegation)
+        if vote.edit is not None:
+            self._validate_edit()
+
+    def _validate_delegation(self, vote: ApprovalVote, delegation: Delegation) -> None:
+        """Refuse a delegation claim that is wrong on its face; the org chart decides the rest."""
         if delegation.delegate != vote.approver:
             raise ValueError(f"{vote.approver} is not the delegate named in the vote")
-        if delegation.approver == self._request.requester:
-            raise ValueError("a requester cannot approve their own request through a delegate")
-        if delegation.approver not in self._current_approvers:
-            raise ValueError(
-                f"{delegation.approver} is not an authorised approver for this request, "
-                f"so {vote.approver} cannot decide as their delegate"
-            )
-        if delegation.approver in self._voters:
-            raise ValueError(f"{delegation.approver} has already voted on this request")
         if not delegation.starts <= workflow.now() < delegation.ends:
             raise ValueError(
                 f"{vote.approver} is not {delegation.approver}'s delegate now (the leave is over "
                 "or has not started)"
             )
 
-    def _validate_edit(self, vote: ApprovalVote) -> None:
-        edit = vote.edit or {}
-        if not vote.approve:
-            raise ValueError("only an approval can edit the request")
-        if not edit:
-            raise ValueError("an edit must change at least one argument")
-        locked = sorted(set(edit) - set(self._request.editable))
-        if locked:
-            allowed = ", ".join(self._request.editable) or "none"
-            raise ValueError(
-                f"the approver may not change {', '.join(locked)} (editable: {allowed})"
-            )
+    def _validate_edit(self) -> None:
+        """What only this workflow knows about an edit: whether the vote completes the approval."""
         stage = self._plan[self._stage]
         last = self._stage + 1 == len(self._plan)
         if not last or len(self._approved[self._stage]) + 1 < stage.required:

@@ -1,6 +1,5 @@
-"""Workflow ids that clients and workflows must agree on."""
+"""Workflow ids that clients and workflows must agree on (the format lives in the rulebook)."""
 
+from agentflow.approvals.rules import approval_id as approval_workflow_id
 
-def approval_workflow_id(conversation_id: str, tool_call_id: str) -> str:
-    """Deterministic, so a retried start can never create a second approval for one call."""
-    return f"{conversation_id}/approval/{tool_call_id}"
+__all__ = ["approval_workflow_id"]

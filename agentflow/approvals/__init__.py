@@ -8,20 +8,57 @@
   executed calls, :class:`ApprovalCall`) and its single-use lock;
   :class:`LedgerChannel` records an approval's life from the worker.
 
+:mod:`agentflow.approvals.rules` holds every rule about who may decide what, written once.
 The Slack channel lives in :mod:`agentflow.approvals.slack` (it needs ``slack-sdk``).
 """
 
-from agentflow.approvals.desk import ApprovalDesk, PendingApproval
-from agentflow.approvals.ledger import ApprovalLedger, LedgerChannel, schema_version
-from agentflow.approvals.orgchart import EmployeeSpec, LeaveSpec, OrgChart, OrgChartSpec
-from agentflow.approvals.tables import (
-    ApprovalCall,
-    ApprovalLimit,
-    ApprovalRecord,
-    Employee,
-    Leave,
-    create_tables,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentflow.approvals.desk import ApprovalDesk, PendingApproval
+    from agentflow.approvals.ledger import ApprovalLedger, LedgerChannel, schema_version
+    from agentflow.approvals.orgchart import EmployeeSpec, LeaveSpec, OrgChart, OrgChartSpec
+    from agentflow.approvals.tables import (
+        ApprovalCall,
+        ApprovalLimit,
+        ApprovalRecord,
+        Employee,
+        Leave,
+        create_tables,
+    )
+
+_HOMES = {
+    "ApprovalDesk": "desk",
+    "PendingApproval": "desk",
+    "ApprovalLedger": "ledger",
+    "LedgerChannel": "ledger",
+    "schema_version": "ledger",
+    "EmployeeSpec": "orgchart",
+    "LeaveSpec": "orgchart",
+    "OrgChart": "orgchart",
+    "OrgChartSpec": "orgchart",
+    "ApprovalCall": "tables",
+    "ApprovalLimit": "tables",
+    "ApprovalRecord": "tables",
+    "Employee": "tables",
+    "Leave": "tables",
+    "create_tables": "tables",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a name's module on first use.
+
+    The rulebook (:mod:`.rules`) is read by the core and by workflow code, which must not load
+    the desk's Temporal client or the database just to import it.
+    """
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = [
     # the org chart

@@ -33,8 +33,8 @@ from opentelemetry import context as otel_context
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentflow.approvals.ledger import ApprovalLedger
-from agentflow.approvals.links import conversation_of
 from agentflow.approvals.orgchart import OrgChart
+from agentflow.approvals.rules import check_vote, conversation_of
 from agentflow.approvals.tables import Employee, now
 from agentflow.audit.temporal import AuditInterceptor, audit_interceptor
 from agentflow.binding import ApprovalRequest
@@ -132,20 +132,38 @@ class ApprovalDesk:
         ``None`` when they are a current approver themselves, a :class:`Delegation` when they
         stand in for one who is on leave.
         """
+        return self._authorised(employee_id, status, approve=True, digest=status.request.digest)
+
+    def _authorised(
+        self,
+        employee_id: str,
+        status: ApprovalStatus,
+        *,
+        approve: bool,
+        digest: str,
+        reason: str = "",
+        edit: Mapping[str, Any] | None = None,
+    ) -> Delegation | None:
+        """The rulebook's verdict on this vote, with the org chart's word on delegation."""
         self.employee(employee_id)
         request = status.request
-        if employee_id == request.requester:
-            raise ApprovalError("a requester cannot approve their own request")
-        if any(employee_id in people for people in status.approved_by):
-            raise ApprovalError(f"{employee_id} has already voted on this request")
-        if not status.current_approvers:
-            # No chain was resolved for this request: nobody is authorised (fail closed).
-            raise ApprovalError("this request names no approvers, so nobody may decide it")
-        if employee_id in status.current_approvers:
-            return None
-        delegation = self.org.delegation(employee_id, status.current_approvers, self.clock())
-        if delegation is None or delegation.approver == request.requester:
-            raise ApprovalError(f"{employee_id} is not an authorised approver for this request")
+        delegation = None
+        if status.current_approvers and employee_id not in status.current_approvers:
+            delegation = self.org.delegation(employee_id, status.current_approvers, self.clock())
+            if delegation is not None and delegation.approver == request.requester:
+                delegation = None  # nobody stands in for the requester
+        check_vote(
+            request,
+            voter=employee_id,
+            digest=digest,
+            approve=approve,
+            reason=reason,
+            edit=edit,
+            decided=None if status.state == "pending" else status.state,
+            voted={person for people in status.approved_by for person in people},
+            current_approvers=status.current_approvers,
+            on_behalf_of=delegation.approver if delegation is not None else None,
+        )
         return delegation
 
     async def decide(
@@ -197,8 +215,7 @@ class ApprovalDesk:
         )
         result = await self.agents.decide(approval_id, vote)
         if self.ledger is not None and result.complete:
-            conversation_id = approval_id.split("/approval/", 1)[0]
-            self.ledger.record_request(approval_id, conversation_id, request)
+            self.ledger.record_request(approval_id, conversation_of(approval_id), request)
             self.ledger.record_result(approval_id, result)
         return result
 
@@ -215,24 +232,10 @@ class ApprovalDesk:
         """The request and the authority to decide it, or :class:`ApprovalError` saying why not."""
         self.employee(employee_id)
         status = await self.status(approval_id)
-        request = status.request
-        if digest != request.digest:
-            raise ApprovalError("the decision is for a different call (digest mismatch)")
-        if status.state != "pending":
-            raise ApprovalError(f"this approval is already {status.state}")
-        delegation = self.authority(employee_id, status)
-        if not approve and not reason.strip():
-            raise ApprovalError("a denial needs a reason")
-        if edit is not None:
-            if not approve:
-                raise ApprovalError("only an approval can edit the request")
-            locked = sorted(set(edit) - set(request.editable))
-            if locked:
-                allowed = ", ".join(request.editable) or "none"
-                raise ApprovalError(
-                    f"the approver may not change {', '.join(locked)} (editable: {allowed})"
-                )
-        return request, delegation
+        delegation = self._authorised(
+            employee_id, status, approve=approve, digest=digest, reason=reason, edit=edit
+        )
+        return status.request, delegation
 
     async def record_refusal(
         self,

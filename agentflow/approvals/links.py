@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from agentflow.approvals.rules import conversation_of
+
+__all__ = ["TIMELINE_ROUTE", "conversation_of", "timeline_path", "timeline_url"]
+
 TIMELINE_ROUTE = "/conversations/{conversation_id:path}/timeline"
 """The Starlette route (conversation ids may contain ``/``)."""
 
@@ -21,8 +25,3 @@ def timeline_path(conversation_id: str) -> str:
 def timeline_url(public_url: str, conversation_id: str) -> str:
     """The timeline's absolute URL under the app's public base URL (``AGENTFLOW_PUBLIC_URL``)."""
     return public_url.rstrip("/") + timeline_path(conversation_id)
-
-
-def conversation_of(approval_id: str) -> str:
-    """The conversation an approval belongs to (approval ids are ``{conversation}/approval/…``)."""
-    return approval_id.rsplit("/approval/", 1)[0]

@@ -31,6 +31,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from agentflow.approvals.rules import approval_id as approval_workflow_id
 from agentflow.binding import canonical_json
 from agentflow.exceptions import ApprovalError, InvalidInput, TemporalUnavailable
 from agentflow.temporal.contracts import (
@@ -47,7 +48,6 @@ from agentflow.temporal.contracts import (
 )
 from agentflow.temporal.devserver import connect_failure_reason
 from agentflow.temporal.worker import DEFAULT_TASK_QUEUE
-from workflows.ids import approval_workflow_id
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
