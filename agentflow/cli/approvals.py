@@ -12,7 +12,9 @@ Settings come from the environment (see :mod:`agentflow.approvals.settings`), or
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -20,12 +22,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
 
 from agentflow.exceptions import AgentflowError, ApprovalError, ConfigurationError
 
 if TYPE_CHECKING:
-    from agentflow.approvals.desk import ApprovalDesk
+    from agentflow.approvals.desk import ApprovalDesk, PendingApproval
     from agentflow.approvals.settings import ApprovalSettings
     from agentflow.audit.setup import AuditTracerProvider
     from agentflow.temporal.contracts import ApprovalStatus
@@ -56,6 +57,15 @@ DigestOption = Annotated[
     str | None,
     typer.Option(help="The digest you were shown (a prefix of 12+ characters will do)."),
 ]
+YesOption = Annotated[
+    bool,
+    typer.Option(
+        "--yes",
+        help="Decide without being asked to confirm the call shown (for scripts; --digest is "
+        "the safer way: it decides only the call you were shown).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 @approvals_app.callback()
@@ -118,33 +128,47 @@ def list_(
     as_: Annotated[
         str | None, typer.Option("--as", help="Only what this employee may decide now.")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List pending approvals (all of them, or those you may decide with --as)."""
 
     async def run() -> None:
         desk = await _desk(ctx)
         pending = await desk.pending(as_)
-        table = Table(
-            "approval", "tool", "requester", "approvers", "why", title="Pending approvals"
-        )
+        if as_json:
+            print(json.dumps([_listed(item) for item in pending], indent=2))
+            return
+        console = out()
+        if not pending:
+            console.print("Nothing waits for a decision" + (f" by {as_}." if as_ else "."))
+            return
+        console.print(f"[bold]Pending approvals[/] ({len(pending)})")
         for item in pending:
             request = item.status.request
             approvers = ", ".join(item.status.current_approvers)
             if item.delegation is not None:
                 approvers += f" (you stand in for {item.delegation.approver})"
-            table.add_row(
-                item.approval_id,
-                request.tool,
-                request.requester or "?",
-                approvers,
-                "; ".join(request.reasons),
+            # The id on a line of its own, never wrapped or cut: it is what you copy.
+            console.print(item.approval_id, soft_wrap=True, markup=False, highlight=False)
+            console.print(
+                f"  {request.tool} · requested by {request.requester or '?'} · "
+                f"approvers: {approvers} · {'; '.join(request.reasons)}",
+                markup=False,
+                highlight=False,
             )
-        if pending:
-            out().print(table)
-        else:
-            out().print("Nothing waits for a decision" + (f" by {as_}." if as_ else "."))
 
     _run(run())
+
+
+def _listed(item: PendingApproval) -> dict[str, Any]:
+    status = item.status
+    return {
+        "approval_id": item.approval_id,
+        "request": status.request.model_dump(mode="json"),
+        "current_approvers": list(status.current_approvers),
+        "stage": status.stage,
+        "stands_in_for": item.delegation.approver if item.delegation is not None else None,
+    }
 
 
 @approvals_app.command()
@@ -153,7 +177,7 @@ def show(ctx: typer.Context, approval_id: str) -> None:
 
     async def run() -> None:
         desk = await _desk(ctx)
-        out().print(_panel(approval_id, await desk.status(approval_id)))
+        _show(approval_id, await desk.status(approval_id))
 
     _run(run())
 
@@ -175,12 +199,18 @@ def approve(
     as_: AsOption,
     digest: DigestOption = None,
     edit: EditOption = None,
+    yes: YesOption = False,
 ) -> None:
-    """Approve APPROVAL_ID as the employee given with --as (optionally with --edit)."""
+    """Approve APPROVAL_ID as the employee given with --as (optionally with --edit).
+
+    The exact call is shown first; you confirm it, unless --digest names it or --yes is given.
+    """
 
     async def run() -> None:
         changes = parse_edits(edit or [])
-        await _decide(ctx, approval_id, as_, approve=True, digest=digest, reason="", edit=changes)
+        await _decide(
+            ctx, approval_id, as_, approve=True, digest=digest, reason="", edit=changes, yes=yes
+        )
 
     _run(run())
 
@@ -209,9 +239,13 @@ def deny(
     as_: AsOption,
     reason: Annotated[str, typer.Option(help="Why: it goes back to the agent and the requester.")],
     digest: DigestOption = None,
+    yes: YesOption = False,
 ) -> None:
-    """Deny APPROVAL_ID as the employee given with --as, with a reason."""
-    _run(_decide(ctx, approval_id, as_, approve=False, digest=digest, reason=reason))
+    """Deny APPROVAL_ID as the employee given with --as, with a reason.
+
+    The exact call is shown first; you confirm it, unless --digest names it or --yes is given.
+    """
+    _run(_decide(ctx, approval_id, as_, approve=False, digest=digest, reason=reason, yes=yes))
 
 
 async def _decide(
@@ -223,6 +257,7 @@ async def _decide(
     digest: str | None,
     reason: str,
     edit: dict[str, Any] | None = None,
+    yes: bool = False,
 ) -> None:
     desk = await _desk(ctx)
     try:
@@ -247,7 +282,16 @@ async def _decide(
             approval_id, employee, approve=approve, digest=digest, reason=str(refusal), channel=CLI
         )
         raise refusal
-    out().print(_panel(approval_id, status))
+    _show(approval_id, status)
+    if digest is None and not yes and not _confirmed(approve):
+        refusal = ApprovalError(
+            "not decided: confirm the call shown in a terminal, or name it with --digest "
+            "(or pass --yes)"
+        )
+        await desk.record_refusal(
+            approval_id, employee, approve=approve, digest=actual, reason=str(refusal), channel=CLI
+        )
+        raise refusal
     result = await desk.decide(
         approval_id,
         employee,
@@ -271,6 +315,13 @@ async def _decide(
         out().print(f"digest {decision.digest}")
 
 
+def _confirmed(approve: bool) -> bool:
+    """Ask in the terminal; without one (a script, a pipe), nobody has seen the call."""
+    if not sys.stdin.isatty():
+        return False
+    return typer.confirm(f"{'Approve' if approve else 'Deny'} exactly this call?", default=False)
+
+
 def _stages(status: ApprovalStatus) -> str:
     plan = status.request.plan()
     if len(plan) == 1 and plan[0].required == 1:
@@ -283,7 +334,13 @@ def _stages(status: ApprovalStatus) -> str:
     return "stages:\n" + "\n".join(lines) + "\n"
 
 
-def _panel(approval_id: str, status: ApprovalStatus) -> Panel:
+def _show(approval_id: str, status: ApprovalStatus) -> None:
+    console = out()
+    console.print(approval_id, soft_wrap=True, markup=False, highlight=False)  # whole, to copy
+    console.print(_panel(status))
+
+
+def _panel(status: ApprovalStatus) -> Panel:
     request = status.request
     arguments = "\n".join(f"  {k}: {v}" for k, v in request.arguments.items())
     reasons = "\n".join(f"  • {r}" for r in request.reasons)
@@ -299,7 +356,7 @@ def _panel(approval_id: str, status: ApprovalStatus) -> Panel:
         f"escalation {status.escalation_level}\n"
         f"digest {request.digest}"
     )
-    return Panel(body, title=approval_id)
+    return Panel(body, title="approval")
 
 
 @approvals_app.command()

@@ -285,7 +285,7 @@ async def test_cli_approves_with_edits(durable: Durable) -> None:
     }
 
     async def cli(*args: str) -> tuple[int, str, str]:
-        command = ["approvals", "approve", approval_id, "--as", "bob", *args]
+        command = ["approvals", "approve", approval_id, "--as", "bob", "--yes", *args]
         result = await asyncio.to_thread(CliRunner().invoke, app, command, env=environment)
         # An unexpected exception (exit code 1) is part of the message when an assertion fails.
         return result.exit_code, result.stdout, result.stderr + repr(result.exception)

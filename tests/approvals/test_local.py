@@ -7,6 +7,7 @@ requester, and a refused decision changes nothing.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -63,11 +64,11 @@ async def test_cli_lists_shows_and_decides_by_the_rules(
     assert shown.exit_code == 0 and request.digest in shown.stdout and "alice" in shown.stdout
 
     refused = [
-        await cli(env, dev_server, "approve", approval_id, "--as", "alice"),
-        await cli(env, dev_server, "approve", approval_id, "--as", "mallory"),
+        await cli(env, dev_server, "approve", approval_id, "--as", "alice", "--yes"),
+        await cli(env, dev_server, "approve", approval_id, "--as", "mallory", "--yes"),
         await cli(env, dev_server, "approve", approval_id, "--as", "bob", "--digest", "f" * 16),
-        await cli(env, dev_server, "approve", "conv-x/approval/nope", "--as", "bob"),
-        await cli(env, dev_server, "deny", approval_id, "--as", "bob", "--reason", " "),
+        await cli(env, dev_server, "approve", "conv-x/approval/nope", "--as", "bob", "--yes"),
+        await cli(env, dev_server, "deny", approval_id, "--as", "bob", "--reason", " ", "--yes"),
     ]
     assert [r.exit_code for r in refused] == [2, 2, 2, 2, 2]
     assert "requester cannot approve" in refused[0].stderr
@@ -87,13 +88,45 @@ async def test_cli_lists_shows_and_decides_by_the_rules(
     assert (result.decision.outcome, result.decision.reason) == ("denied", "not now")
 
 
+async def test_cli_shows_the_call_and_decides_nothing_unconfirmed(
+    env: SlackEnv, dev_server: DevServer
+) -> None:
+    """Without --digest or --yes, and no terminal to confirm on, nothing is decided."""
+    approval_id, request = await env.start_approval()
+    for command in (("approve",), ("deny", "--reason", "no")):
+        unconfirmed = await cli(env, dev_server, *command, approval_id, "--as", "bob")
+        assert unconfirmed.exit_code == 2
+        assert "not decided: confirm the call shown" in unconfirmed.stderr
+        assert request.digest in unconfirmed.stdout  # the exact call was shown first
+        assert "Traceback" not in unconfirmed.stdout + unconfirmed.stderr
+    assert await env.untouched(approval_id)
+
+
+async def test_cli_lists_whole_ids_and_json(env: SlackEnv, dev_server: DevServer) -> None:
+    approval_id, request = await env.start_approval()
+    assert await listed(env, dev_server, approval_id, "bob")
+    environment = {
+        "TEMPORAL_ADDRESS": dev_server.address,
+        "DATABASE_URL": str(env.org.engine.url),
+        "AGENTFLOW_TASK_QUEUE": env.queue,
+        "COLUMNS": "60",  # narrower than the id
+    }
+    narrow = await asyncio.to_thread(
+        CliRunner().invoke, app, ["approvals", "list", "--as", "bob"], env=environment
+    )
+    assert approval_id in narrow.stdout.splitlines()
+    as_json = await cli(env, dev_server, "list", "--as", "bob", "--json")
+    (item,) = [i for i in json.loads(as_json.stdout) if i["approval_id"] == approval_id]
+    assert item["request"]["digest"] == request.digest and item["current_approvers"] == ["bob"]
+
+
 async def test_cli_delegate_decides_during_the_leave(env: SlackEnv, dev_server: DevServer) -> None:
     now = datetime.now(UTC)
     env.org.add_leave("bob", "carol", now - timedelta(hours=1), now + timedelta(days=1))
     approval_id, _ = await env.start_approval()
 
     assert await listed(env, dev_server, approval_id, "carol")
-    approved = await cli(env, dev_server, "approve", approval_id, "--as", "carol")
+    approved = await cli(env, dev_server, "approve", approval_id, "--as", "carol", "--yes")
 
     assert approved.exit_code == 0, approved.stderr
     assert "approved by carol for bob" in approved.stdout

@@ -310,7 +310,7 @@ async def test_refusals_in_the_terminal_are_recorded_by_the_cli(stack: Stack) ->
         return CliRunner().invoke(cli_app, command, env=stack.cli_environment)
 
     # The CLI runs its own event loop (asyncio.run): give it a thread of its own.
-    mallory = await asyncio.to_thread(approve, "--as", "mallory")
+    mallory = await asyncio.to_thread(approve, "--as", "mallory", "--yes")
     forged = await asyncio.to_thread(approve, "--as", "bob", "--digest", "f" * 16)
     assert (mallory.exit_code, forged.exit_code) == (2, 2)
     assert "mallory is not an authorised approver" in mallory.stderr
