@@ -25,6 +25,7 @@ from agentflow.exceptions import (
     ModelHTTPError,
     ModelRetry,
     ModelUnavailable,
+    NotParticipant,
     TemporalUnavailable,
     ToolDefinitionError,
 )
@@ -94,6 +95,7 @@ __all__ = [
     "ModelHTTPError",
     "ModelRetry",
     "ModelUnavailable",
+    "NotParticipant",
     "TemporalUnavailable",
     "ToolDefinitionError",
 ]

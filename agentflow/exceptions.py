@@ -16,6 +16,7 @@ Errors, raised *to callers* of agentflow::
     │   └── ModelResponseError an answer that cannot be read (what was wrong kept in ``detail``)
     ├── ApprovalError          an approval decision that does not match a pending request
     ├── InvalidInput           a user message that cannot enter the conversation
+    │   └── NotParticipant     its sender may not write in this conversation
     └── TemporalUnavailable    Temporal did not answer in time, or could not be reached
 """
 
@@ -83,6 +84,10 @@ class ApprovalError(AgentflowError):
 
 class InvalidInput(AgentflowError):
     """A user message that cannot enter the conversation (empty, oversize, wrong moment)."""
+
+
+class NotParticipant(InvalidInput):
+    """The sender is not the conversation's owner, nor a party it allows."""
 
 
 class TemporalUnavailable(AgentflowError):

@@ -26,7 +26,7 @@ from agentflow.binding import (
     canonical_arguments,
     canonical_json,
 )
-from agentflow.exceptions import ApprovalError, InvalidArguments, InvalidInput
+from agentflow.exceptions import ApprovalError, InvalidArguments, InvalidInput, NotParticipant
 from agentflow.messages import (
     ContentBlock,
     Message,
@@ -564,6 +564,20 @@ def check_decision_names(decision: ApprovalDecision, waiting: dict[str, _Pending
 def _safe_id(raw: str) -> str:
     cleaned = re.sub(r"[^a-zA-Z0-9_-]", "_", raw)[:56]
     return cleaned or "toolu"
+
+
+def check_sender(owner: str | None, sender: str | None, participants: Sequence[str]) -> None:
+    """Refuse a message from anyone but the conversation's owner or a party it allows.
+
+    A conversation without an owner (``owner=None``) takes messages from anyone. One with an
+    owner refuses a message that does not say who sends it: a channel that knows who is typing
+    must say so.
+    """
+    if owner is None or sender == owner or (sender is not None and sender in participants):
+        return
+    if sender is None:
+        raise NotParticipant("a message to this conversation must say who sends it")
+    raise NotParticipant(f"{sender} may not write in this conversation")
 
 
 def check_user_message(text: str, limits: Limits) -> None:

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         Effect,
         Finish,
         ToolCall,
+        check_sender,
         check_user_message,
         waiting_message,
     )
@@ -90,6 +91,7 @@ class AgentWorkflow:
 
     @send_message.validator
     def _validate_message(self, message: SendMessage) -> None:
+        check_sender(self._input.user, message.sender, self._input.participants)
         check_user_message(message.text, self._agent.limits)
 
     @workflow.update

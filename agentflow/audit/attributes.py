@@ -104,6 +104,7 @@ SLACK_TIMESTAMP = "agentflow.slack.request_timestamp"
 CLIENT_ADDRESS = "client.address"
 USER_MESSAGE = "agentflow.user_message"
 REPLY_STATUS = "agentflow.reply.status"
+MESSAGE_REJECTION = "agentflow.message.rejection"
 RUN_STATUS = "agentflow.run.status"
 
 CONTENT_KEYS = frozenset(

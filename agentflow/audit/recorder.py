@@ -237,12 +237,15 @@ class SpanRecorder:
             otel_context.detach(token)
 
     @contextmanager
-    def user_message(self, conversation_id: str, text: str) -> Generator[MessageStep]:
+    def user_message(
+        self, conversation_id: str, text: str, sender: str | None = None
+    ) -> Generator[MessageStep]:
         with self._span("user message", SpanKind.CLIENT) as span:
             attributes: Attributes = {
                 attrs.KIND: "user_message",
                 attrs.CONVERSATION_ID: conversation_id,
             }
+            attrs.put(attributes, attrs.USER, sender)
             attrs.put(attributes, attrs.USER_MESSAGE, self.content.text(text))
             span.set_attributes(attributes)
             yield MessageStep(span)
@@ -335,6 +338,11 @@ class MessageStep:
     def replied(self, reply: AgentReply) -> None:
         self.span.set_attribute(attrs.REPLY_STATUS, reply.status)
 
-    def rejected(self) -> None:
-        """The workflow refused the message (empty, oversize, ...) before it entered history."""
+    def rejected(self, reason: str = "") -> None:
+        """The workflow refused the message before it entered history (``reason`` says why).
+
+        Empty, oversize, or from someone who may not write in the conversation.
+        """
         self.span.set_attribute(attrs.REPLY_STATUS, "rejected")
+        if reason:
+            self.span.set_attribute(attrs.MESSAGE_REJECTION, reason)

@@ -160,13 +160,13 @@ class _ConversationOutbound(OutboundInterceptor):
             completed = input.wait_for_stage == WorkflowUpdateStage.COMPLETED
             recorder = self._root.recorder
             if isinstance(argument, SendMessage):
-                with recorder.user_message(input.id, argument.text) as message:
+                with recorder.user_message(input.id, argument.text, argument.sender) as message:
                     handle = await super().start_workflow_update(input)
                     if completed:
                         try:
                             message.replied(await handle.result())
-                        except WorkflowUpdateFailedError:
-                            message.rejected()
+                        except WorkflowUpdateFailedError as exc:
+                            message.rejected(_reason(exc))
                     return handle
             if isinstance(argument, ApprovalVote):
                 with recorder.approval_vote(input.id, argument) as vote:

@@ -11,7 +11,7 @@ from rich.panel import Panel
 
 from agentflow.approvals.settings import ApprovalSettings
 from agentflow.audit import configure_tracing
-from agentflow.exceptions import AgentflowError, InvalidInput
+from agentflow.exceptions import AgentflowError, InvalidInput, NotParticipant
 from agentflow.temporal.client import AgentClient
 from agentflow.temporal.connection import TemporalConfig
 from agentflow.temporal.contracts import AgentReply, Step
@@ -86,7 +86,9 @@ async def _converse(
     console.print(f"[dim]conversation {conversation} — empty line or Ctrl-D to leave[/]")
     while text := (await asyncio.to_thread(console.input, f"[bold]{user}>[/] ")).strip():
         try:
-            reply = await show_turn(console, agents, conversation, text)
+            reply = await show_turn(console, agents, conversation, text, sender=user)
+        except NotParticipant:
+            raise  # not this user's conversation: nothing more to type here
         except InvalidInput as exc:
             console.print(f"[red]{exc}[/]")
             continue
@@ -97,11 +99,11 @@ async def _converse(
 
 
 async def show_turn(
-    console: Console, agents: AgentClient, conversation: str, text: str
+    console: Console, agents: AgentClient, conversation: str, text: str, *, sender: str
 ) -> AgentReply:
-    """Send ``text``, print each step as it happens, then the reply."""
+    """Send ``sender``'s ``text``, print each step as it happens, then the reply."""
     reply: AgentReply | None = None
-    async for item in agents.stream(conversation, text):
+    async for item in agents.stream(conversation, text, sender=sender):
         if isinstance(item, Step):
             if item.kind in STEP_STYLE:
                 console.print(f"  [{STEP_STYLE[item.kind]}]· {item.kind}: {item.summary}[/]")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -27,13 +27,14 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentflow.approvals.rules import approval_id as approval_workflow_id
 from agentflow.binding import canonical_json
-from agentflow.exceptions import ApprovalError, InvalidInput, TemporalUnavailable
+from agentflow.exceptions import ApprovalError, InvalidInput, NotParticipant, TemporalUnavailable
 from agentflow.temporal.contracts import (
     AgentReply,
     AgentWorkflowInput,
@@ -98,32 +99,103 @@ class AgentClient:
         user: str | None,
         conversation_id: str | None = None,
         options: DurableOptions | None = None,
+        participants: Sequence[str] = (),
     ) -> str:
-        """Start an ``AgentWorkflow``; returns the conversation id (= workflow id)."""
+        """Start an ``AgentWorkflow`` owned by ``user``; returns the conversation id.
+
+        Only ``user`` (and ``participants``) may write in it; ``user=None`` makes a conversation
+        anyone may write in.
+        """
         conversation_id = conversation_id or f"conv-{uuid.uuid4().hex}"
         await self.client.start_workflow(
             "AgentWorkflow",
-            AgentWorkflowInput(agent=agent, user=user, options=options or DurableOptions()),
+            AgentWorkflowInput(
+                agent=agent,
+                user=user,
+                participants=tuple(participants),
+                options=options or DurableOptions(),
+            ),
             id=conversation_id,
             task_queue=self.task_queue,
         )
         return conversation_id
 
     @_reaching_temporal()
-    async def send(self, conversation_id: str, text: str) -> AgentReply:
-        """Send a message and wait for the reply (``awaiting_approval`` while one waits)."""
+    async def send(
+        self, conversation_id: str, text: str, *, sender: str | None = None
+    ) -> AgentReply:
+        """Send a message and wait for the reply (``awaiting_approval`` while one waits).
+
+        ``sender`` is who typed it, as the channel authenticated them: a conversation with an
+        owner refuses a message from anyone else, or from nobody named (:class:`InvalidInput`).
+        """
         try:
             return await self._update(
                 self._conversation(conversation_id),
                 "send_message",
-                SendMessage(text=text),
+                SendMessage(text=text, sender=sender),
                 AgentReply,
             )
         except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type == NotParticipant.__name__:
+                raise NotParticipant(_reason(exc)) from exc
             raise InvalidInput(_reason(exc)) from exc
 
+    @_reaching_temporal()
+    async def submit(
+        self, conversation_id: str, text: str, *, sender: str | None = None, wait: float = 0.25
+    ) -> None:
+        """Hand ``sender``'s message to the conversation; return once it is accepted, not answered.
+
+        The ``send_message`` validator refuses what may not enter (empty, too long, a stranger's)
+        before anything reaches history, and a refused update completes at once: waiting up to
+        ``wait`` seconds for the outcome tells a refusal (:class:`InvalidInput`) from an
+        acceptance without waiting for the reply, which the caller follows with :meth:`steps`
+        and :meth:`transcript`. :class:`TemporalUnavailable` when Temporal does not say whether
+        it took the message; other RPC errors (e.g. a closed conversation) are raised as is.
+        """
+        handle = self._conversation(conversation_id)
+        try:
+            # The by-name overload's ``args`` parameter is unknown to pyright.
+            update = await handle.start_update(  # pyright: ignore[reportUnknownMemberType]
+                "send_message",
+                SendMessage(text=text, sender=sender),
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                rpc_timeout=self.rpc_timeout,
+            )
+        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            if isinstance(exc.__cause__, asyncio.CancelledError):
+                raise exc.__cause__ from None  # the caller cancelled: not Temporal's failure
+            raise TemporalUnavailable(
+                f"Temporal did not answer the send_message update on {conversation_id} in time"
+            ) from exc
+        outcome = asyncio.ensure_future(update.result())
+        outcome.add_done_callback(self._seen)
+        done, _ = await asyncio.wait({outcome}, timeout=wait)
+        if not done:
+            outcome.cancel()  # accepted, and the agent is still answering
+            return
+        try:
+            outcome.result()
+        except WorkflowUpdateFailedError as exc:
+            raise InvalidInput(_reason(exc)) from exc
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            return  # accepted; the reply is the caller's to follow
+
+    @staticmethod
+    def _seen(outcome: asyncio.Future[Any]) -> None:
+        """Marks a dropped wait's outcome as retrieved, so asyncio does not log it as lost."""
+        if not outcome.cancelled():
+            outcome.exception()
+
     async def stream(
-        self, conversation_id: str, text: str, *, poll_interval: float = 0.2
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        sender: str | None = None,
+        poll_interval: float = 0.2,
     ) -> AsyncIterator[Step | AgentReply]:
         """Send a message and yield each step as it happens, then the reply."""
         handle = self._conversation(conversation_id)
@@ -135,7 +207,7 @@ class AgentClient:
             seen = current[-1].index + 1
         else:
             seen = (await self._run_origin(conversation_id, (await handle.describe()).run_id))[1]
-        reply_task = asyncio.create_task(self.send(conversation_id, text))
+        reply_task = asyncio.create_task(self.send(conversation_id, text, sender=sender))
         try:
             while True:
                 done = reply_task.done()
@@ -189,15 +261,46 @@ class AgentClient:
 
     async def _run_origin(self, conversation_id: str, run_id: str) -> tuple[str | None, int]:
         """The run this one continued as new from (``None``: the first) and its first step."""
+        started = await self._started(conversation_id, run_id)
+        if started is None:
+            return None, 0
+        start, previous = started
+        return previous, start.step_offset
+
+    @_reaching_temporal()
+    async def conversation_owner(self, conversation_id: str) -> str | None:
+        """Who started the conversation (its ``user``), from the workflow's own start event.
+
+        ``None`` when there is no such workflow, when it is not a conversation, or when it was
+        started without a user. Read from history, so it holds for conversations started from
+        any channel; it never changes, so callers may cache it.
+        """
+        try:
+            started = await self._started(conversation_id)
+        except RPCError as exc:
+            if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                return None
+            raise
+        return None if started is None else started[0].user
+
+    async def _started(
+        self, conversation_id: str, run_id: str | None = None
+    ) -> tuple[AgentWorkflowInput, str | None] | None:
+        """A run's start input and the run it continued as new from: the one start decoder.
+
+        ``run_id`` ``None`` reads the latest run. ``None`` when the workflow is not an
+        ``AgentWorkflow`` (or has no history).
+        """
         handle = self.client.get_workflow_handle(conversation_id, run_id=run_id)
         async for event in handle.fetch_history_events(page_size=1):
             started = event.workflow_execution_started_event_attributes
+            if started.workflow_type.name != "AgentWorkflow":
+                return None
             (start,) = await self.client.data_converter.decode(
                 started.input.payloads, [AgentWorkflowInput]
             )
-            offset = cast(AgentWorkflowInput, start).step_offset
-            return started.continued_execution_run_id or None, offset
-        return None, 0
+            return cast(AgentWorkflowInput, start), started.continued_execution_run_id or None
+        return None
 
     @_reaching_temporal()
     async def pending_approvals(

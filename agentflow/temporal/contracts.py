@@ -49,6 +49,9 @@ class AgentWorkflowInput(_Contract):
     agent: str
     """The registered agent's name (see :func:`agentflow.temporal.register_agent`)."""
     user: str | None = None
+    """The conversation's owner: the agent acts for them, and only they may write in it."""
+    participants: tuple[str, ...] = ()
+    """Others who may write in the conversation (the agent acts for ``user`` all the same)."""
     options: DurableOptions = DurableOptions()
     # Carried across continue_as_new:
     state: LoopState | None = None
@@ -64,6 +67,8 @@ class InboundMessage(_Contract):
 
 class SendMessage(_Contract):
     text: str
+    sender: str | None = None
+    """Who typed the message, as the channel authenticated them (see ``check_sender``)."""
 
 
 class WaitForTurn(_Contract):

@@ -296,7 +296,7 @@ def make_driver(variant: str, client: Any, queue: str, run_id: str) -> Driver:
             conversation = await agents.start_conversation(
                 AGENTFLOW_AGENT, user="alice", conversation_id=f"{variant}-{run_id}-{i}"
             )
-            reply = await agents.send(conversation, harness.PROMPT)
+            reply = await agents.send(conversation, harness.PROMPT, sender="alice")
             if reply.status != "completed" or reply.output != harness.FINAL_TEXT:
                 raise BenchFailure(f"{variant}: unexpected reply {reply!r}")
             return conversation
@@ -536,7 +536,7 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
             conversation = await agents.start_conversation(
                 APPROVAL_AGENT, user="alice", conversation_id=f"scale-{run_id}-{i}"
             )
-            reply = await agents.send(conversation, harness.PROMPT)
+            reply = await agents.send(conversation, harness.PROMPT, sender="alice")
         if reply.status != "awaiting_approval" or len(reply.approvals) != 1:
             raise BenchFailure(f"scale: expected one pending approval, got {reply!r}")
         request = reply.approvals[0]

@@ -15,7 +15,7 @@ async def main() -> None:
         async with create_worker(client, [agent], task_queue="docs"):
             agents = AgentClient(client, task_queue="docs")
             conversation = await agents.start_conversation("greeter", user="sam")
-            reply = await agents.send(conversation, "hi")
+            reply = await agents.send(conversation, "hi", sender="sam")
             print(reply.status, "-", reply.output)
             assert reply.output == "Hello from a workflow."
 

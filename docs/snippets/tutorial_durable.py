@@ -30,7 +30,9 @@ async def main(database_url: str) -> None:
         async with worker:
             agents = AgentClient(client, task_queue="tutorial", tracer_provider=tracing)
             conversation = await agents.start_conversation(agent.name, user="alice")
-            reply = await agents.send(conversation, "Book LX318-J, the business one")
+            reply = await agents.send(
+                conversation, "Book LX318-J, the business one", sender="alice"
+            )
             print(reply.status, "-", reply.output)
             assert company.bookings == {}
 

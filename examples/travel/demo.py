@@ -197,7 +197,7 @@ async def _input(prompt: str) -> str:
 async def _turn(agents: AgentClient, conversation: str, text: str, scripted: bool) -> bool:
     console.print(f"[bold cyan]alice:[/] {text}")
     reply = None
-    async for item in agents.stream(conversation, text):
+    async for item in agents.stream(conversation, text, sender="alice"):
         if isinstance(item, Step):
             if item.kind in ("tool_call", "approval_requested"):
                 console.print(f"  [dim]· {item.kind}: {item.summary}[/]")

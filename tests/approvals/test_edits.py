@@ -180,7 +180,7 @@ async def test_durable_edit_above_the_cap_is_refused_and_a_cheaper_fare_executes
     durable: Durable,
 ) -> None:
     conversation = await durable.agents.start_conversation(durable.agent, user="alice")
-    reply = await durable.agents.send(conversation, "book LX14 2400")
+    reply = await durable.agents.send(conversation, "book LX14 2400", sender="alice")
     assert reply.status == "awaiting_approval"
     (request,) = reply.approvals
     approval_id = approval_workflow_id(conversation, request.tool_call_id)
@@ -245,7 +245,7 @@ async def test_staged_approval_runs_the_call_once_every_stage_approved(
         agents = AgentClient(client, task_queue=queue)
         desk = ApprovalDesk(agents, org, ledger=shop.ledger)
         conversation = await agents.start_conversation(agent.name, user="alice")
-        reply = await agents.send(conversation, "book LX14 4000")
+        reply = await agents.send(conversation, "book LX14 4000", sender="alice")
         (request,) = reply.approvals
         assert [(s.approvers, s.escalate_to) for s in request.plan()] == [
             (("bob",), ()),
@@ -275,7 +275,9 @@ async def test_staged_approval_runs_the_call_once_every_stage_approved(
 
 async def test_cli_approves_with_edits(durable: Durable) -> None:
     conversation = await durable.agents.start_conversation(durable.agent, user="alice")
-    (request,) = (await durable.agents.send(conversation, "book LX14 2400")).approvals
+    (request,) = (
+        await durable.agents.send(conversation, "book LX14 2400", sender="alice")
+    ).approvals
     approval_id = approval_workflow_id(conversation, request.tool_call_id)
     environment = {
         "TEMPORAL_ADDRESS": durable.address,
@@ -306,7 +308,9 @@ async def test_cli_approves_with_edits(durable: Durable) -> None:
 
 async def test_inbox_approves_with_edits(durable: Durable) -> None:
     conversation = await durable.agents.start_conversation(durable.agent, user="alice")
-    (request,) = (await durable.agents.send(conversation, "book LX14 2400")).approvals
+    (request,) = (
+        await durable.agents.send(conversation, "book LX14 2400", sender="alice")
+    ).approvals
     approval_id = approval_workflow_id(conversation, request.tool_call_id)
     transport = httpx.ASGITransport(app=create_app(durable.desk))
     async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
@@ -354,7 +358,7 @@ async def test_slack_decided_message_shows_the_edited_call(
     ) as env:
         agents = AgentClient(client, task_queue=env.queue)
         conversation = await agents.start_conversation(agent.name, user="alice")
-        (request,) = (await agents.send(conversation, "book LX14 2400")).approvals
+        (request,) = (await agents.send(conversation, "book LX14 2400", sender="alice")).approvals
         approval_id = approval_workflow_id(conversation, request.tool_call_id)
         (posted,) = await env.slack.wait_for("chat.postMessage", channel="U0BOB")
 

@@ -72,7 +72,7 @@ class Stack:
     async def pending(self) -> tuple[str, str, ApprovalRequest]:
         """A new conversation of alice's, waiting for bob: (conversation, approval, request)."""
         conversation = await self.agents.start_conversation(self.agent, user="alice")
-        reply = await self.agents.send(conversation, MESSAGE)
+        reply = await self.agents.send(conversation, MESSAGE, sender="alice")
         assert reply.status == "awaiting_approval"
         (request,) = reply.approvals
         assert (request.requester, request.approvers) == ("alice", ("bob", "dana"))

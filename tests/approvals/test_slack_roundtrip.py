@@ -47,8 +47,10 @@ class Travel:
     async def ask_for_an_out_of_policy_trip(self) -> tuple[str, AgentReply]:
         agents = self.env.agents
         conversation = await agents.start_conversation(self.agent, user="alice")
-        await agents.send(conversation, "business flight from ZRH to LHR on 2026-12-16")
-        reply = await agents.send(conversation, "book option 1")
+        await agents.send(
+            conversation, "business flight from ZRH to LHR on 2026-12-16", sender="alice"
+        )
+        reply = await agents.send(conversation, "book option 1", sender="alice")
         assert reply.status == "awaiting_approval"
         return conversation, reply
 

@@ -36,7 +36,9 @@ async def main(database_url: str) -> str:
         async with create_worker(client, [agent], task_queue="docs", tracer_provider=tracing):
             agents = AgentClient(client, task_queue="docs", tracer_provider=tracing)
             conversation = await agents.start_conversation("refunds", user="sam")
-            reply = await agents.send(conversation, "Refund A-17, paid with 4111 1111 1111 1111")
+            reply = await agents.send(
+                conversation, "Refund A-17, paid with 4111 1111 1111 1111", sender="sam"
+            )
             (request,) = reply.approvals
             vote = ApprovalVote(digest=request.digest, approver="lee", approve=True)
             await agents.decide(f"{conversation}/approval/{request.tool_call_id}", vote)

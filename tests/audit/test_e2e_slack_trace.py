@@ -157,9 +157,11 @@ async def test_a_slack_approval_leaves_one_verifiable_trace(
 ) -> None:
     agents = stack.agents
     conversation = await agents.start_conversation(stack.agent, user="alice")
-    searched = await agents.send(conversation, "business flight from ZRH to LHR on 2026-12-16")
+    searched = await agents.send(
+        conversation, "business flight from ZRH to LHR on 2026-12-16", sender="alice"
+    )
     assert searched.status == "completed"
-    reply = await agents.send(conversation, "book option 1")
+    reply = await agents.send(conversation, "book option 1", sender="alice")
     assert reply.status == "awaiting_approval"
     (request,) = reply.approvals
     approval_id = f"{conversation}/approval/{request.tool_call_id}"

@@ -71,7 +71,7 @@ async def book_with_approval(
     async with worker:
         agents = AgentClient(client, task_queue=queue, tracer_provider=tracing)
         conversation = await agents.start_conversation(agent.name, user="alice")
-        reply = await agents.send(conversation, MESSAGE)
+        reply = await agents.send(conversation, MESSAGE, sender="alice")
         assert reply.status == "awaiting_approval"
         (request,) = reply.approvals
         approval_id = f"{conversation}/approval/call-book"
@@ -277,7 +277,7 @@ async def test_a_client_with_the_interceptor_is_enough(
     ):
         agents = AgentClient(client, task_queue=queue)
         conversation = await agents.start_conversation(agent.name, user="carol")
-        reply = await agents.send(conversation, "A flight to Geneva please")
+        reply = await agents.send(conversation, "A flight to Geneva please", sender="carol")
         assert reply.status == "completed"
     assert tracing.force_flush()
     spans = exported.get_finished_spans()
@@ -315,7 +315,9 @@ async def test_reminders_escalation_and_expiry_are_recorded(
         conversation = await agents.start_conversation(
             agent.name, user="alice", options=DurableOptions(approval=timers)
         )
-        assert (await agents.send(conversation, MESSAGE)).status == "awaiting_approval"
+        assert (
+            await agents.send(conversation, MESSAGE, sender="alice")
+        ).status == "awaiting_approval"
         final = await agents.wait_for_turn(conversation, 1)
         assert final.output.startswith("Could not book: Approval expired")
     assert tracing.force_flush()

@@ -362,7 +362,9 @@ async def test_dev_creates_and_serves_the_namespace_it_is_given(tmp_path: Path) 
         assert match, output
         agents = AgentClient(await connect(match.group(1), "team-dev"))
         conversation = await agents.start_conversation("cli-booker", user="alice")
-        assert (await agents.send(conversation, "hello")).output == "You said: hello"
+        assert (
+            await agents.send(conversation, "hello", sender="alice")
+        ).output == "You said: hello"
     finally:
         stop(process)
     assert process.returncode == 0

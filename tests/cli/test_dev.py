@@ -69,7 +69,7 @@ async def test_dev_serves_conversations_and_stops_cleanly_on_ctrl_c(tmp_path: Pa
         address = match.group(1)
         agents = AgentClient(await connect(address))
         conversation = await agents.start_conversation("cli-booker", user="alice")
-        reply = await agents.send(conversation, "book LX14 700")
+        reply = await agents.send(conversation, "book LX14 700", sender="alice")
         assert reply.status == "completed"
         assert (tmp_path / "af" / "temporal.db").exists()
 
@@ -157,7 +157,9 @@ async def test_one_worker_process_serves_several_task_queues(tmp_path: Path) -> 
             for agent, queue in (("cli-booker", "queue-one"), ("cli-booker-2", "queue-two")):
                 agents = AgentClient(client, task_queue=queue)
                 conversation = await agents.start_conversation(agent, user="alice")
-                assert (await agents.send(conversation, "hello")).output == "You said: hello"
+                assert (
+                    await agents.send(conversation, "hello", sender="alice")
+                ).output == "You said: hello"
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=90)

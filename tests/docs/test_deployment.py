@@ -59,7 +59,7 @@ async def test_the_worker_serves_conversations_records_them_and_stops_on_sigterm
             agents = AgentClient(await server.client(), task_queue="deploy-docs")
             conversation = await agents.start_conversation("travel", user="alice")
             reply = await agents.send(
-                conversation, "Find me a flight from ZRH to LHR on 2026-12-14"
+                conversation, "Find me a flight from ZRH to LHR on 2026-12-14", sender="alice"
             )
             assert reply.status == "completed" and "Options" in reply.output, reply.output
         finally:

@@ -76,8 +76,10 @@ async def test_bob_approves_from_the_cli_and_the_trace_shows_it(
         async with worker:
             agents = AgentClient(client, task_queue=queue, tracer_provider=tracing)
             conversation = await agents.start_conversation(agent.name, user="alice")
-            await agents.send(conversation, "Business class flight from ZRH to LHR on 2026-12-16")
-            reply = await agents.send(conversation, "Book option 2")
+            await agents.send(
+                conversation, "Business class flight from ZRH to LHR on 2026-12-16", sender="alice"
+            )
+            reply = await agents.send(conversation, "Book option 2", sender="alice")
             assert reply.status == "awaiting_approval", reply.output
             (request,) = reply.approvals
             approval_id = f"{conversation}/approval/{request.tool_call_id}"

@@ -69,16 +69,20 @@ class Travel:
 
     async def chat(self, user: str = "alice", options: DurableOptions | None = None) -> Chat:
         conversation = await self.agents.start_conversation(self.agent, user=user, options=options)
-        return Chat(self.agents, conversation)
+        return Chat(self.agents, conversation, user)
 
 
 @dataclass
 class Chat:
     agents: AgentClient
     conversation: str
+    user: str
 
     async def say(self, *texts: str) -> AgentReply:
-        replies = [await within(self.agents.send(self.conversation, text)) for text in texts]
+        replies = [
+            await within(self.agents.send(self.conversation, text, sender=self.user))
+            for text in texts
+        ]
         return replies[-1]
 
     async def pending(self) -> tuple[str, Any]:

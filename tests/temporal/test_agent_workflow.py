@@ -60,7 +60,7 @@ async def env(dev_server: DevServer, tmp_path: Path) -> AsyncIterator[Env]:
 
 async def test_in_policy_booking_completes_in_one_turn(env: Env) -> None:
     conversation = await env.start()
-    reply = await env.agents.send(conversation, "book LX14 800")
+    reply = await env.agents.send(conversation, "book LX14 800", sender="alice")
     assert (reply.turn, reply.status) == (1, "completed")
     assert reply.output.startswith("Booked: ")
     (booking,) = bookings(env.engine)
@@ -70,7 +70,7 @@ async def test_in_policy_booking_completes_in_one_turn(env: Env) -> None:
 
 async def test_out_of_policy_booking_waits_for_the_right_approver(env: Env) -> None:
     conversation = await env.start()
-    reply = await env.agents.send(conversation, "book LX14 2400")
+    reply = await env.agents.send(conversation, "book LX14 2400", sender="alice")
     assert reply.status == "awaiting_approval"
     (request,) = reply.approvals
     assert (request.requester, request.approvers) == ("alice", ("bob",))
@@ -101,7 +101,7 @@ async def test_out_of_policy_booking_waits_for_the_right_approver(env: Env) -> N
 
 async def test_denied_approval_books_nothing_and_tells_the_model(env: Env) -> None:
     conversation = await env.start()
-    reply = await env.agents.send(conversation, "book LX15 3000")
+    reply = await env.agents.send(conversation, "book LX15 3000", sender="alice")
     (request,) = reply.approvals
     approval_id = f"{conversation}/approval/call-book"
     vote = ApprovalVote(digest=request.digest, approver="bob", approve=False, reason="too pricey")
@@ -113,7 +113,7 @@ async def test_denied_approval_books_nothing_and_tells_the_model(env: Env) -> No
 
 async def test_hard_cap_is_refused_without_asking_anyone(env: Env) -> None:
     conversation = await env.start()
-    reply = await env.agents.send(conversation, "book LX16 9000")
+    reply = await env.agents.send(conversation, "book LX16 9000", sender="alice")
     assert reply.status == "completed"
     assert "above the hard cap" in reply.output
     assert bookings(env.engine) == []
@@ -123,9 +123,9 @@ async def test_hard_cap_is_refused_without_asking_anyone(env: Env) -> None:
 @pytest.mark.parametrize("text", ["", "   ", "x" * 40_000])
 async def test_unusable_messages_are_rejected_before_history(env: Env, text: str) -> None:
     conversation = await env.start()
-    await env.agents.send(conversation, "hello")
+    await env.agents.send(conversation, "hello", sender="alice")
     with pytest.raises(InvalidInput):
-        await env.agents.send(conversation, text)
+        await env.agents.send(conversation, text, sender="alice")
     transcript = await env.agents.transcript(conversation)
     assert len(transcript.messages) == 2
     history = await env.client.get_workflow_handle(conversation).fetch_history()
@@ -140,7 +140,9 @@ async def test_unusable_messages_are_rejected_before_history(env: Env, text: str
 
 async def test_stream_yields_each_step_then_the_reply(env: Env) -> None:
     conversation = await env.start()
-    items = [item async for item in env.agents.stream(conversation, "book LX14 500")]
+    items = [
+        item async for item in env.agents.stream(conversation, "book LX14 500", sender="alice")
+    ]
     steps = [i for i in items if isinstance(i, Step)]
     assert [s.kind for s in steps] == [
         "user_message",
@@ -157,8 +159,8 @@ async def test_stream_yields_each_step_then_the_reply(env: Env) -> None:
 async def test_long_conversations_continue_as_new_with_their_state(env: Env) -> None:
     options = DurableOptions(continue_as_new_after_messages=4)
     conversation = await env.agents.start_conversation(env.agent, user="alice", options=options)
-    first = await env.agents.send(conversation, "book LX14 800")
-    second = await env.agents.send(conversation, "hello again")
+    first = await env.agents.send(conversation, "book LX14 800", sender="alice")
+    second = await env.agents.send(conversation, "hello again", sender="alice")
 
     assert (first.turn, second.turn) == (1, 2)
     assert second.output == "You said: hello again"
@@ -208,14 +210,14 @@ async def test_recorded_histories_replay_without_nondeterminism(
 
 async def record_conversation(env: Env) -> list[WorkflowHistory]:
     conversation = await env.start()
-    reply = await env.agents.send(conversation, "book LX14 2400")
+    reply = await env.agents.send(conversation, "book LX14 2400", sender="alice")
     (request,) = reply.approvals
     approval_id = f"{conversation}/approval/call-book"
     await env.agents.decide(
         approval_id, ApprovalVote(digest=request.digest, approver="bob", approve=True)
     )
     await env.agents.wait_for_turn(conversation, 1)
-    await env.agents.send(conversation, "thanks")
+    await env.agents.send(conversation, "thanks", sender="alice")
     return [
         await env.client.get_workflow_handle(conversation).fetch_history(),
         await env.client.get_workflow_handle(approval_id).fetch_history(),

@@ -78,10 +78,14 @@ async def test_workflows_reloaded_on_every_task_build_no_new_validators(
     ):
         agents = AgentClient(client, task_queue=queue)
         warm = await agents.start_conversation(agent.name, user="carol")
-        assert (await agents.send(warm, "A flight to Geneva please")).status == "completed"
+        assert (
+            await agents.send(warm, "A flight to Geneva please", sender="carol")
+        ).status == "completed"
         before = type_adapter.cache_info()
         again = await agents.start_conversation(agent.name, user="carol")
-        assert (await agents.send(again, "A flight to Geneva please")).status == "completed"
+        assert (
+            await agents.send(again, "A flight to Geneva please", sender="carol")
+        ).status == "completed"
         after = type_adapter.cache_info()
     responses = {id(adapter) for hint, adapter in used if hint is ModelResponse}
     assert len([hint for hint, _ in used if hint is ModelResponse]) >= 6  # 3 calls x 2 runs

@@ -45,7 +45,7 @@ async def test_an_update_that_times_out_is_an_agentflow_error(dev_server: DevSer
     agents = AgentClient(await dev_server.client(), task_queue=queue, rpc_timeout=SHORT)
     conversation = await agents.start_conversation("travel", user="alice")
     with pytest.raises(TemporalUnavailable) as raised:
-        await agents.send(conversation, "a flight to Zurich")
+        await agents.send(conversation, "a flight to Zurich", sender="alice")
     assert isinstance(raised.value, AgentflowError)
     assert str(raised.value) == (
         f"Temporal did not answer the send_message update on {conversation} in time"
@@ -57,7 +57,7 @@ async def test_cancelling_a_call_stays_a_cancellation(dev_server: DevServer) -> 
     queue = f"nobody-{uuid.uuid4().hex}"
     agents = AgentClient(await dev_server.client(), task_queue=queue)
     conversation = await agents.start_conversation("travel", user="alice")
-    task = asyncio.create_task(agents.send(conversation, "a flight to Zurich"))
+    task = asyncio.create_task(agents.send(conversation, "a flight to Zurich", sender="alice"))
     await asyncio.sleep(0.5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

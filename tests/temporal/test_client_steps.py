@@ -51,7 +51,7 @@ async def test_steps_page_back_across_continue_as_new(dev_server: DevServer) -> 
             agent.name, user="carol", options=DurableOptions(continue_as_new_after_messages=4)
         )
         for _ in range(3):
-            assert (await agents.send(conversation, MESSAGE)).status == "completed"
+            assert (await agents.send(conversation, MESSAGE, sender="carol")).status == "completed"
         handle = client.get_workflow_handle(conversation)
         first = (await handle.describe()).run_id
         # Three turns, three closed runs, and a fourth that waits for the next message.
@@ -68,7 +68,7 @@ async def test_steps_page_back_across_continue_as_new(dev_server: DevServer) -> 
         assert await agents.steps(conversation, -5) == steps  # hostile: the same, no error
 
         # Streaming the next turn yields exactly its steps, numbered on from the last one.
-        streamed = [item async for item in agents.stream(conversation, MESSAGE)]
+        streamed = [item async for item in agents.stream(conversation, MESSAGE, sender="carol")]
         *new, reply = streamed
         assert isinstance(reply, AgentReply) and reply.status == "completed"
         assert [s.index for s in new if isinstance(s, Step)] == list(range(17, 22))

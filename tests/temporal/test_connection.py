@@ -66,7 +66,7 @@ def calls(agents: AgentClient) -> list[Callable[[], Awaitable[Any]]]:
 
     return [
         lambda: agents.start_conversation("travel", user="alice"),
-        lambda: agents.send("conv-x", "hello"),
+        lambda: agents.send("conv-x", "hello", sender="alice"),
         stream,
         lambda: agents.wait_for_turn("conv-x", 1),
         lambda: agents.transcript("conv-x"),

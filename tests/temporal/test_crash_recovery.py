@@ -53,7 +53,7 @@ async def test_worker_killed_mid_booking_books_exactly_once(
     try:
         options = DurableOptions(tool_timeout=timedelta(seconds=3))
         conversation = await agents.start_conversation(agent, user="alice", options=options)
-        reply = asyncio.create_task(agents.send(conversation, "book LX14 800"))
+        reply = asyncio.create_task(agents.send(conversation, "book LX14 800", sender="alice"))
 
         await wait_for(marker, timeout=60)  # the booking is committed, the activity still runs
         first.send_signal(signal.SIGKILL)
@@ -89,7 +89,7 @@ async def test_pending_approval_survives_a_server_restart(tmp_path: Path) -> Non
         agents = AgentClient(client, task_queue=queue)
         async with create_worker(client, [agent_obj], task_queue=queue, deps=deps):
             conversation = await agents.start_conversation(agent_obj.name, user="alice")
-            reply = await agents.send(conversation, "book LX14 2400")
+            reply = await agents.send(conversation, "book LX14 2400", sender="alice")
             assert reply.status == "awaiting_approval"
 
         await server.restart()

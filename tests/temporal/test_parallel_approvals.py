@@ -48,7 +48,7 @@ async def test_two_pending_approvals_in_one_turn_are_decided_separately(
     ):
         agents = AgentClient(client, task_queue=queue)
         conversation = await agents.start_conversation(agent.name, user="alice")
-        reply = await agents.send(conversation, "book LX14 2400 LX16 1800")
+        reply = await agents.send(conversation, "book LX14 2400 LX16 1800", sender="alice")
 
         assert reply.status == "awaiting_approval"
         assert [r.tool_call_id for r in reply.approvals] == ["call-a", "call-b"]

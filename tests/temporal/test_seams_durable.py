@@ -102,7 +102,7 @@ async def env(dev_server: DevServer) -> AsyncIterator[Env]:
 
 async def test_two_charges_of_one_turn_run_one_after_the_other(env: Env) -> None:
     conversation = await env.agents.start_conversation(env.name, user="alice")
-    reply = await env.agents.send(conversation, "pay twice")
+    reply = await env.agents.send(conversation, "pay twice", sender="alice")
     assert reply.status == "completed"
     assert env.wallet.charges == [80] and env.wallet.balance == 20
     transcript = await env.agents.transcript(conversation)
@@ -113,11 +113,11 @@ async def test_two_charges_of_one_turn_run_one_after_the_other(env: Env) -> None
 async def test_a_failed_turn_never_merges_into_the_next_message_durably(env: Env) -> None:
     conversation = await env.agents.start_conversation(env.name, user="alice")
     env.model.down = True
-    failed = await env.agents.send(conversation, "pay 80 please")
+    failed = await env.agents.send(conversation, "pay 80 please", sender="alice")
     assert failed.status == "model_error"
     env.model.down = False
     stop = "Stop - do NOT pay anything."
-    reply = await env.agents.send(conversation, stop)
+    reply = await env.agents.send(conversation, stop, sender="alice")
 
     assert env.wallet.charges == []  # "pay 80 please" is not what the user says now
     assert reply.status in ("completed", "repeated_denial")
@@ -130,11 +130,11 @@ async def test_a_tool_exception_is_an_error_result_and_the_conversation_goes_on(
     env: Env,
 ) -> None:
     conversation = await env.agents.start_conversation(env.name, user="alice")
-    reply = await env.agents.send(conversation, "lookup X1")
+    reply = await env.agents.send(conversation, "lookup X1", sender="alice")
     assert (reply.status, reply.output) == ("completed", "done")
     transcript = await env.agents.transcript(conversation)
     (result,) = (b for b in transcript.messages[2].content if isinstance(b, ToolResultBlock))
     assert result.is_error and "internal error" in result.content
     assert "hunter2" not in result.content
-    again = await env.agents.send(conversation, "lookup X1")
+    again = await env.agents.send(conversation, "lookup X1", sender="alice")
     assert again.status == "completed"
