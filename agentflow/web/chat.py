@@ -14,44 +14,36 @@ either side, and lets any number of web processes serve the same conversation.
 
 Who is chatting is the job of the same :data:`~agentflow.web.inbox.Identify` callable as the
 inbox; only the employee who started a conversation may read it or write to it. Each form and
-each message carries an HMAC of (employee, conversation) under a per-app secret (CSRF). Model
-and tool text is never put into HTML by the server: it travels as JSON, and the page's script
-renders it with ``textContent``, so ``<script>`` in a message shows as text.
+each message carries a form token bound to (employee, conversation); see
+:mod:`agentflow.web.csrf`. Model and tool text is never put into HTML by the server: it travels
+as JSON, and the page's script renders it with ``textContent``, so ``<script>`` in a message
+shows as text. The workflow is reached only through :class:`AgentClient`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
 import json
 import re
-import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from html import escape
 from importlib.resources import files
-from string import Template
 from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-from temporalio.client import (
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-    WorkflowUpdateStage,
-)
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from agentflow.binding import ApprovalRequest
+from agentflow.exceptions import InvalidInput, TemporalUnavailable
 from agentflow.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
 from agentflow.temporal.client import AgentClient
-from agentflow.temporal.contracts import AgentWorkflowInput, SendMessage, Step
+from agentflow.temporal.contracts import Step
+from agentflow.web.csrf import FormTokens
 from agentflow.web.inbox import Identify, dev_identity
+from agentflow.web.pages import render
 from agentflow.web.timeline import timeline_path
 from workflows.ids import approval_workflow_id
 
@@ -120,10 +112,10 @@ class Chat:
         self.agents = agents
         self.agent = agent
         self.identify = identify
-        self.secret = secret or secrets.token_bytes(32)
+        self.tokens = FormTokens(secret)
         self.cards = dict(cards or {})
         self.timeline = timeline
-        self._owners: OrderedDict[str, str | None] = OrderedDict()
+        self._owners: OrderedDict[str, str] = OrderedDict()
 
     def routes(self) -> list[Route]:
         return [
@@ -140,32 +132,25 @@ class Chat:
     async def home(self, request: Request) -> Response:
         employee = self.identify(request)
         if employee is None:
-            form = (
-                '<form method="get"><label>Your handle <input name="as" required></label> '
-                "<button>Open the chat</button></form>"
-            )
-            return _page("Chat", form)
-        action = "/chat" + _as_query(request, employee)
-        form = (
-            f'<form method="post" action="{escape(action)}">'
-            f'<input type="hidden" name="token" value="{self._token(employee, "")}">'
-            "<button>Start a new conversation</button></form>"
+            return _home(request, employee=None)
+        return _home(
+            request,
+            employee=employee,
+            action="/chat" + _as_query(request, employee),
+            token=self.tokens.issue(_PURPOSE, employee, ""),
         )
-        body = f"<p>Signed in as <strong>{escape(employee)}</strong>.</p>{form}"
-        return _page("Chat", body)
 
     async def start(self, request: Request) -> Response:
         employee = self.identify(request)
         if employee is None:
-            return _page("Chat", "<p>Who are you? Open the chat with your handle.</p>", 401)
+            return _home(request, 401, problem="Who are you? Open the chat with your handle.")
         form = await request.form()
-        if not self._valid(str(form.get("token", "")), employee, ""):
-            return _page("Chat", "<p>This form is not valid for you; reload the chat.</p>", 403)
+        if not self.tokens.valid(str(form.get("token", "")), _PURPOSE, employee, ""):
+            return _home(request, 403, problem="This form is not valid for you; reload the chat.")
         try:
             conversation_id = await self.agents.start_conversation(self.agent, user=employee)
         except RPCError as exc:
-            body = f"<p>No conversation can be started now: {escape(exc.message)}</p>"
-            return _page("Chat", body, 503)
+            return _home(request, 503, problem=f"No conversation can be started now: {exc.message}")
         self._remember(conversation_id, employee)
         target = f"/chat/{quote(conversation_id, safe='')}" + _as_query(request, employee)
         return RedirectResponse(target, status_code=303)
@@ -174,22 +159,22 @@ class Chat:
         try:
             employee, conversation_id = await self._authorise(request)
         except ChatError as exc:
-            return _page("Chat", f"<p>{escape(str(exc))}</p>", exc.status)
+            return _home(request, exc.status, problem=str(exc))
         query = _as_query(request, employee)
         base = f"/chat/{quote(conversation_id, safe='')}"
-        html = _TEMPLATE.substitute(
-            employee=escape(employee),
-            agent=escape(self.agent),
-            conversation_id=escape(conversation_id),
-            state_url=escape(base + "/state" + query),
-            send_url=escape(base + "/messages" + query),
-            new_url=escape("/chat" + query),
-            token=self._token(employee, conversation_id),
-            timeline_url=escape(self.timeline(conversation_id)),
-            script_url=escape("/chat/static/chat.js"),
-            style_url=escape("/chat/static/chat.css"),
-        )
-        return HTMLResponse(html)
+        context = {
+            "employee": employee,
+            "agent": self.agent,
+            "conversation_id": conversation_id,
+            "state_url": base + "/state" + query,
+            "send_url": base + "/messages" + query,
+            "new_url": "/chat" + query,
+            "token": self.tokens.issue(_PURPOSE, employee, conversation_id),
+            "timeline_url": self.timeline(conversation_id),
+            "script_url": "/chat/static/chat.js",
+            "style_url": _STYLE_URL,
+        }
+        return render(request, "chat.html", context)
 
     # -- JSON endpoints ---------------------------------------------------------------------
 
@@ -210,48 +195,27 @@ class Chat:
             if int(length) > MAX_BODY_BYTES:
                 raise ChatError(413, "the message is too long")
             form = await request.form()
-            if not self._valid(str(form.get("token", "")), employee, conversation_id):
+            if not self.tokens.valid(
+                str(form.get("token", "")), _PURPOSE, employee, conversation_id
+            ):
                 raise ChatError(403, "this page is not valid for you any more; reload it")
-            await self._submit(conversation_id, str(form.get("text", "")))
+            await self._submit(conversation_id, str(form.get("text", "")), employee)
         except ChatError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         return JSONResponse({"accepted": True}, status_code=202)
 
     # -- talking to the workflow ------------------------------------------------------------
 
-    async def _submit(self, conversation_id: str, text: str) -> None:
-        """Hand the message to the workflow and return once it is accepted, not answered.
-
-        The ``send_message`` update's validator refuses unusable input (empty, too long) before
-        anything enters history; a refused update completes at once, so a short wait for the
-        result tells refusal from acceptance without waiting for the agent's reply, which the
-        page then follows by polling.
-        """
-        handle = self.agents.client.get_workflow_handle(conversation_id)
+    async def _submit(self, conversation_id: str, text: str, employee: str) -> None:
+        """Hand the message to the workflow; the page then follows the answer by polling."""
         try:
-            update = await handle.start_update(  # pyright: ignore[reportUnknownMemberType]
-                "send_message",
-                SendMessage(text=text),
-                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-            )
-        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            await self.agents.submit(conversation_id, text, sender=employee, wait=ACCEPT_WAIT)
+        except InvalidInput as exc:
+            raise ChatError(400, str(exc)) from exc
+        except TemporalUnavailable as exc:
             raise ChatError(504, "no answer from the conversation; reload before retrying") from exc
         except RPCError as exc:
             raise ChatError(409, f"the conversation cannot take messages: {exc.message}") from exc
-        outcome = asyncio.ensure_future(update.result())
-        outcome.add_done_callback(_retrieve)
-        done, _ = await asyncio.wait({outcome}, timeout=ACCEPT_WAIT)
-        if not done:
-            outcome.cancel()  # accepted, and the agent is still answering: the page polls
-            return
-        try:
-            outcome.result()
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
-            raise ChatError(400, reason) from exc
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            return  # accepted; the reply is the page's to poll for
 
     async def _view(self, conversation_id: str) -> _View:
         try:
@@ -389,33 +353,18 @@ class Chat:
         if conversation_id in self._owners:
             self._owners.move_to_end(conversation_id)
             return self._owners[conversation_id]
-        handle = self.agents.client.get_workflow_handle(conversation_id)
         try:
-            async for event in handle.fetch_history_events():
-                started = event.workflow_execution_started_event_attributes
-                if started.workflow_type.name != "AgentWorkflow":
-                    return None
-                converter = self.agents.client.data_converter
-                (start,) = await converter.decode(started.input.payloads, [AgentWorkflowInput])
-                self._remember(conversation_id, start.user)
-                return start.user
-        except RPCError as exc:
-            if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-                return None
-            raise ChatError(503, f"the conversation cannot be read now: {exc.message}") from exc
-        return None
+            owner = await self.agents.conversation_owner(conversation_id)
+        except (RPCError, TemporalUnavailable) as exc:
+            raise ChatError(503, f"the conversation cannot be read now: {exc}") from exc
+        if owner is not None:  # a missing conversation may yet be started under that id
+            self._remember(conversation_id, owner)
+        return owner
 
-    def _remember(self, conversation_id: str, owner: str | None) -> None:
+    def _remember(self, conversation_id: str, owner: str) -> None:
         self._owners[conversation_id] = owner
         while len(self._owners) > OWNER_CACHE_SIZE:
             self._owners.popitem(last=False)
-
-    def _token(self, employee: str, conversation_id: str) -> str:
-        message = f"chat\n{employee}\n{conversation_id}".encode()
-        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
-
-    def _valid(self, token: str, employee: str, conversation_id: str) -> bool:
-        return hmac.compare_digest(token, self._token(employee, conversation_id))
 
 
 def _decisions(conversation_id: str, steps: Sequence[Step]) -> dict[str, dict[str, Any]]:
@@ -437,12 +386,6 @@ def _decisions(conversation_id: str, steps: Sequence[Step]) -> dict[str, dict[st
                 "reason": step.data.get("reason", ""),
             }
     return found
-
-
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    """Marks a dropped wait's outcome as seen, so asyncio does not log it as lost."""
-    if not task.cancelled():
-        task.exception()
 
 
 def _is_closing_note(message: Message, reply: Step | None) -> bool:
@@ -471,8 +414,10 @@ def _as_query(request: Request, employee: str) -> str:
     return "?" + urlencode({"as": employee}) if "as" in request.query_params else ""
 
 
+_PURPOSE = "chat"
+"""What the chat's form tokens are for (see :mod:`agentflow.web.csrf`)."""
+_STYLE_URL = "/chat/static/chat.css"
 _PACKAGE = files("agentflow.web")
-_TEMPLATE = Template(_PACKAGE.joinpath("templates", "chat.html").read_text("utf-8"))
 # The page's two assets, read once from the package. A fixed table rather than Starlette's
 # StaticFiles: no path from the URL ever reaches the file system, and the routes stay plain
 # ``Route`` objects that mount anywhere in the app.
@@ -493,11 +438,21 @@ async def _asset(request: Request) -> Response:
     return Response(content, media_type=media_type, headers={"Cache-Control": "no-cache"})
 
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<link rel="stylesheet" href="/chat/static/chat.css"></head>
-<body><main class="narrow"><h1>{title}</h1>{body}</main></body></html>"""
-
-
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(title=escape(title), body=body), status_code=status)
+def _home(
+    request: Request,
+    status: int = 200,
+    *,
+    employee: str | None = None,
+    action: str = "",
+    token: str = "",
+    problem: str | None = None,
+) -> Response:
+    """``chat_home.html``: start a conversation, a ``problem`` instead, or ask who it is."""
+    context = {
+        "employee": employee,
+        "action": action,
+        "token": token,
+        "problem": problem,
+        "style_url": _STYLE_URL,
+    }
+    return render(request, "chat_home.html", context, status)
