@@ -33,6 +33,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from agentflow.approvals.rules import check_vote
     from agentflow.binding import ApprovalDecision, ApprovalStage
+    from agentflow.exceptions import ApprovalError
     from agentflow.temporal.contracts import (
         ApprovalNotice,
         ApprovalResult,
@@ -43,8 +44,12 @@ with workflow.unsafe.imports_passed_through():
         Delegation,
         EditCheck,
         NoticeKind,
+        VoteCheck,
     )
 
+SIGNED_VOTES = "signed-votes"
+"""The patch that made the workflow verify each vote's signature: histories recorded before it
+replay without the verification."""
 NOTIFY_TIMEOUT = timedelta(seconds=30)
 CHECK_TIMEOUT = timedelta(seconds=30)
 CHECK_RETRY = RetryPolicy(
@@ -66,6 +71,8 @@ class ApprovalWorkflow:
         self._voters: set[str] = set()
         """Everyone who has voted, as authority or as delegate: nobody counts twice."""
         self._result: ApprovalResult | None = None
+        self._nonces: set[str] = set()
+        """The nonces of signed votes this approval has taken (counted or refused later)."""
 
     @property
     def _current_approvers(self) -> tuple[str, ...]:
@@ -113,6 +120,9 @@ class ApprovalWorkflow:
         stage, count = self._stage, len(self._approved[self._stage])
         authority = vote.approver
         self._check_still_open(stage, count, authority)
+        if workflow.patched(SIGNED_VOTES):
+            await self._verified_signature(vote)
+            self._check_still_open(stage, count, authority)
         if vote.delegation is not None:
             delegation = await self._verified_delegation(vote)
             authority = delegation.approver
@@ -134,6 +144,8 @@ class ApprovalWorkflow:
 
     @decide.validator
     def _validate_vote(self, vote: ApprovalVote) -> None:
+        if vote.signature is not None and vote.signature.nonce in self._nonces:
+            raise ApprovalError("this vote was already sent once (a replay)")
         delegation = vote.delegation
         check_vote(
             self._request,
@@ -170,6 +182,19 @@ class ApprovalWorkflow:
             raise ValueError("only the vote that completes the approval can edit the request")
         if not self._input.agent:
             raise ValueError("this approval cannot check edits (it names no agent)")
+
+    async def _verified_signature(self, vote: ApprovalVote) -> None:
+        """A worker holding the desks' keys checks the vote's signature, or the update fails.
+
+        The workflow holds no secret (its history is readable by whoever reads Temporal); the
+        nonce is remembered so that the same signed vote is never counted twice.
+        """
+        check = VoteCheck(approval_id=workflow.info().workflow_id, vote=vote)
+        await self._check("agentflow.verify_vote", check, type(None))
+        if vote.signature is not None:
+            if vote.signature.nonce in self._nonces:
+                raise ApplicationError("this vote was already sent once (a replay)")
+            self._nonces.add(vote.signature.nonce)
 
     async def _verified_delegation(self, vote: ApprovalVote) -> Delegation:
         """The org chart's delegation for the voter now, or the update fails."""

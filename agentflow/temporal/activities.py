@@ -18,6 +18,8 @@ from opentelemetry.trace import NoOpTracer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from agentflow.approvals.rules import conversation_of
+from agentflow.approvals.signing import VoteKeys
 from agentflow.audit.recorder import SpanRecorder
 from agentflow.binding import ApprovalDecision
 from agentflow.context import RunContext
@@ -34,6 +36,7 @@ from agentflow.temporal.contracts import (
     ModelCallInput,
     ToolCallInput,
     ToolCallResult,
+    VoteCheck,
 )
 from agentflow.temporal.registry import registered
 
@@ -55,9 +58,11 @@ class AgentActivities:
         *,
         recorder: SpanRecorder | None = None,
         org: DelegationLookup | None = None,
+        vote_keys: VoteKeys | None = None,
     ) -> None:
         self.channel: ApprovalChannel = channel or LogChannel()
         self.org = org
+        self.vote_keys = vote_keys
         # A recorder on a no-op tracer records nothing and builds no attributes.
         self.recorder = recorder or SpanRecorder(NoOpTracer())
 
@@ -133,6 +138,30 @@ class AgentActivities:
                 f"{check.employee} is not an authorised approver for this request", "NotAuthorised"
             )
         return delegation
+
+    @activity.defn(name="agentflow.verify_vote")
+    async def verify_vote(self, check: VoteCheck) -> None:
+        """Refuse a vote that no approval desk signed for this approval just now.
+
+        A worker without vote keys verifies nothing (it warned at start); one with keys refuses
+        an unsigned, unknown-key, altered or stale vote, and records the refusal.
+        """
+        keys = self.vote_keys
+        if keys is None:
+            return
+        try:
+            keys.verify(check.approval_id, check.vote, now=datetime.now(UTC))
+        except ApprovalError as exc:
+            self.recorder.vote_refused(
+                approval_id=check.approval_id,
+                conversation_id=conversation_of(check.approval_id),
+                person=check.vote.approver,
+                approve=check.vote.approve,
+                digest=check.vote.digest,
+                reason=str(exc),
+                channel="temporal",
+            )
+            raise _refusal(str(exc), "NotAuthorised") from exc
 
     @activity.defn(name="agentflow.check_edit")
     async def check_edit(self, check: EditCheck) -> ApprovalDecision:

@@ -18,7 +18,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from temporalio.client import (
@@ -33,6 +33,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentflow.approvals.rules import approval_id as approval_workflow_id
+from agentflow.approvals.signing import VoteKeys
 from agentflow.binding import canonical_json
 from agentflow.exceptions import ApprovalError, InvalidInput, NotParticipant, TemporalUnavailable
 from agentflow.temporal.contracts import (
@@ -80,8 +81,13 @@ class AgentClient:
         task_queue: str = DEFAULT_TASK_QUEUE,
         tracer_provider: TracerProvider | None = None,
         rpc_timeout: timedelta | None = None,
+        vote_keys: VoteKeys | None = None,
     ) -> None:
-        """``rpc_timeout`` bounds each update call (default: Temporal's, which waits on)."""
+        """``rpc_timeout`` bounds each update call (default: Temporal's, which waits on).
+
+        ``vote_keys`` sign every vote :meth:`decide` sends (default: ``AGENTFLOW_VOTE_KEYS``;
+        see :mod:`agentflow.approvals.signing`); hold them only where votes are made.
+        """
         if tracer_provider is not None:
             # Conversations become traces in the audit trail (see agentflow.audit).
             from agentflow.audit.temporal import traced_client
@@ -90,6 +96,7 @@ class AgentClient:
         self.client = client
         self.task_queue = task_queue
         self.rpc_timeout = rpc_timeout
+        self.vote_keys = vote_keys if vote_keys is not None else VoteKeys.from_env()
 
     @_reaching_temporal()
     async def start_conversation(
@@ -345,6 +352,8 @@ class AgentClient:
         the result it got the first time.
         """
         handle = self.client.get_workflow_handle(approval_id)
+        if self.vote_keys is not None and vote.signature is None:
+            vote = self.vote_keys.sign(approval_id, vote, now=datetime.now(UTC))
         try:
             return await self._update(handle, "decide", vote, ApprovalResult, id=vote_id(vote))
         except WorkflowUpdateFailedError as exc:
@@ -436,8 +445,12 @@ _UNREACHABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCE
 
 
 def vote_id(vote: ApprovalVote) -> str:
-    """The update id of a vote: the same vote, sent twice, is one update to Temporal."""
-    digest = hashlib.sha256(canonical_json(vote.model_dump(mode="json")).encode()).hexdigest()
+    """The update id of a vote: the same vote, sent twice, is one update to Temporal.
+
+    The signature is left out: each sending is signed anew.
+    """
+    decided = vote.model_dump(mode="json", exclude={"signature"})
+    digest = hashlib.sha256(canonical_json(decided).encode()).hexdigest()
     return f"vote-{digest[:40]}"
 
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentflow.approvals.signing import VoteSignature
 from agentflow.binding import ApprovalDecision, ApprovalRequest
 from agentflow.loop import LoopState, Status, ToolCall
 from agentflow.messages import Message, ModelRequest
@@ -166,6 +167,15 @@ class ApprovalVote(_Contract):
     the workflow verifies against the org chart before it counts the vote."""
     edit: dict[str, Any] | None = None
     """Arguments the approver changes before approving (only those the request lets them)."""
+    signature: VoteSignature | None = None
+    """The desk's signature, which a worker verifies before the vote counts."""
+
+
+class VoteCheck(_Contract):
+    """Input of the ``agentflow.verify_vote`` activity: did a desk sign this vote just now?"""
+
+    approval_id: str
+    vote: ApprovalVote
 
 
 class ApproverCheck(_Contract):

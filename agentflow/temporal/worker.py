@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -10,9 +11,12 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agentflow.agent import Agent
+from agentflow.approvals.signing import VOTE_KEYS_ENV, VoteKeys
 from agentflow.temporal.activities import AgentActivities, DelegationLookup
 from agentflow.temporal.channel import ApprovalChannel
 from agentflow.temporal.registry import DepsFactory, register_agent
+
+log = logging.getLogger("agentflow.worker")
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -45,6 +49,7 @@ def create_worker(
     channel: ApprovalChannel | None = None,
     tracer_provider: TracerProvider | None = None,
     org: DelegationLookup | None = None,
+    vote_keys: VoteKeys | None = None,
     **worker_options: Any,
 ) -> Worker:
     """Register ``agents`` in this process and build a worker for their conversations.
@@ -60,6 +65,9 @@ def create_worker(
             client carries an :class:`agentflow.audit.AuditInterceptor`.
         org: the org chart (:class:`agentflow.approvals.OrgChart`) that says who stands in for
             an approver on leave. Without it, votes cast as a delegate are refused.
+        vote_keys: the keys approval desks sign votes with (default: ``AGENTFLOW_VOTE_KEYS``);
+            with them, a vote no desk signed is refused. Without any, votes are not verified
+            and anyone able to send Temporal updates can decide approvals (a warning says so).
         worker_options: passed to ``temporalio.worker.Worker``.
     """
     for agent in agents:
@@ -70,7 +78,14 @@ def create_worker(
     recorder, interceptors = worker_tracing(client, tracer_provider)
     if interceptors:
         worker_options["interceptors"] = [*worker_options.get("interceptors", ()), *interceptors]
-    activities = AgentActivities(channel, recorder=recorder, org=org)
+    keys = vote_keys if vote_keys is not None else VoteKeys.from_env()
+    if keys is None:
+        log.warning(
+            "%s is not set: approval votes are not verified, so anyone who can send updates "
+            "to this Temporal namespace can decide approvals",
+            VOTE_KEYS_ENV,
+        )
+    activities = AgentActivities(channel, recorder=recorder, org=org, vote_keys=keys)
     return Worker(
         client,
         task_queue=task_queue,
@@ -81,6 +96,7 @@ def create_worker(
             activities.notify_approval,
             activities.check_approver,
             activities.check_edit,
+            activities.verify_vote,
         ],
         workflow_runner=worker_options.pop("workflow_runner", workflow_runner()),
         **worker_options,

@@ -28,6 +28,7 @@ from starlette.applications import Starlette
 from agentflow.approvals import ApprovalDesk
 from agentflow.approvals.links import timeline_path
 from agentflow.approvals.settings import ApprovalSettings
+from agentflow.approvals.signing import VOTE_KEYS_ENV, VoteKeys
 from agentflow.audit import AuditStore, configure_tracing
 from agentflow.temporal import AgentClient, ApprovalVote, DevServer, Step, create_worker
 from agentflow.web import Card, CardRenderer, Chat, create_app
@@ -51,6 +52,8 @@ async def main(scripted: bool) -> int:
         # A scripted run starts from an empty company database, so it shows the same every time.
         (DATA / "travel-demo.db").unlink(missing_ok=True)
         os.environ["DATABASE_URL"] = f"sqlite:///{DATA / 'travel-demo.db'}"
+    # The desk signs votes and the worker verifies them: one key for this demo's stack.
+    os.environ.setdefault(VOTE_KEYS_ENV, VoteKeys.generate("demo").to_env())
     agent, deps = travel_agent()
     if agent.model.name == "offline-travel-planner":
         console.print("[yellow]No ANTHROPIC_API_KEY: running on the offline travel planner.[/]")
