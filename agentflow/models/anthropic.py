@@ -76,6 +76,7 @@ from agentflow.messages import (
     ToolUseBlock,
     Usage,
 )
+from agentflow.models.base import check_model_requests_allowed
 from agentflow.models.retries import RetryPolicy, parse_retry_after, report_retry
 
 __all__ = ["STREAMING_MAX_TOKENS", "AnthropicModel"]
@@ -208,7 +209,10 @@ class AnthropicModel:
             ModelUnavailable: The API could not be reached, or did not answer in time, on any
                 attempt.
             ModelResponseError: The API's answer could not be understood.
+            ConfigurationError: Real model requests are blocked in this run (see
+                :func:`~agentflow.models.base.block_model_requests`).
         """
+        check_model_requests_allowed(self._model)
         params = _params(self._model, request)
         streamed = request.max_tokens > _streaming_threshold(self._model)
         attempt = 0

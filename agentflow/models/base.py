@@ -1,10 +1,20 @@
-"""The one seam between the loop and a language model."""
+"""The one seam between the loop and a language model, and the switch that blocks real ones."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Generator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
+from agentflow.exceptions import ConfigurationError
 from agentflow.messages import ModelRequest, ModelResponse
+
+ALLOW_MODEL_REQUESTS_ENV = "AGENTFLOW_ALLOW_MODEL_REQUESTS"
+"""Set to ``0`` (in a test run's environment) to make every request to a real model fail."""
+
+_blocked: ContextVar[bool] = ContextVar("agentflow_model_requests_blocked", default=False)
 
 
 @runtime_checkable
@@ -19,3 +29,37 @@ class Model(Protocol):
     def name(self) -> str: ...
 
     async def request(self, request: ModelRequest) -> ModelResponse: ...
+
+
+@contextmanager
+def block_model_requests() -> Generator[None]:
+    """Within this block, a request to a real model raises :class:`ConfigurationError`.
+
+    For tests: a forgotten ``AnthropicModel`` fails at once instead of calling (and billing) the
+    API. Test doubles (:mod:`agentflow.testing`) are not affected. In a pytest suite, one
+    autouse fixture does it for every test::
+
+        @pytest.fixture(autouse=True)
+        def _no_real_models():
+            with block_model_requests():
+                yield
+    """
+    token = _blocked.set(True)
+    try:
+        yield
+    finally:
+        _blocked.reset(token)
+
+
+def check_model_requests_allowed(model: str) -> None:
+    """Raise :class:`ConfigurationError` when real model requests are blocked (see above)."""
+    if _blocked.get() or os.environ.get(ALLOW_MODEL_REQUESTS_ENV, "").strip().lower() in (
+        "0",
+        "false",
+        "no",
+    ):
+        raise ConfigurationError(
+            f"a request to the real model {model!r} was blocked: this run forbids real model "
+            f"requests ({ALLOW_MODEL_REQUESTS_ENV}=0 or block_model_requests()); use a test "
+            "model from agentflow.testing"
+        )

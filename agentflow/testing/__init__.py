@@ -1,5 +1,11 @@
-"""Test doubles that plug into agentflow's production seams: no network, no monkeypatching."""
+"""Test doubles that plug into agentflow's production seams: no network, no monkeypatching.
 
+- :class:`TestModel`: calls your agent's tools with arguments from their schemas, then answers;
+- :class:`FunctionModel` / :class:`ScriptedModel`: every answer computed, or replayed in order;
+- :func:`block_model_requests`: within it, any request to a real model fails at once.
+"""
+
+from agentflow.models.base import block_model_requests
 from agentflow.testing.models import (
     FunctionModel,
     ScriptedModel,
@@ -7,5 +13,15 @@ from agentflow.testing.models import (
     tool_call,
     tool_calls,
 )
+from agentflow.testing.schema_model import TestModel, example_arguments
 
-__all__ = ["FunctionModel", "ScriptedModel", "text_response", "tool_call", "tool_calls"]
+__all__ = [
+    "FunctionModel",
+    "ScriptedModel",
+    "TestModel",
+    "block_model_requests",
+    "example_arguments",
+    "text_response",
+    "tool_call",
+    "tool_calls",
+]

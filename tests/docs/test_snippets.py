@@ -29,6 +29,10 @@ EXPECTED = {
         "executed: refund(amount='120', order='A-17'). Result: refunded 120 EUR on A-17",
     ],
     "durable_conversation.py": ["completed - Hello from a workflow."],
+    "testing_your_agent.py": [
+        'completed - {"toolu_test_1_0": "refunded 40 EUR on A-17"}',
+        "awaiting_approval - refund of 400 EUR is above 100 EUR",
+    ],
     "seams.py": [
         "ok: paid 80 EUR\nerror: Refused by precondition: the balance is 20 EUR\n",
         "Refused by precondition: the user has not asked to pay\nbalance: 20\n",
