@@ -19,7 +19,7 @@ from agentflow.events import EventHandler, PreconditionChecked
 from agentflow.exceptions import ApprovalError, InvalidArguments, ModelRetry
 from agentflow.loop import ToolCall
 from agentflow.outcomes import ToolDenied, ToolFailed, ToolNeedsApproval, ToolOutcome, ToolReturned
-from agentflow.preconditions import ALLOW, Allow, Deny, Evaluation, NeedsApproval
+from agentflow.preconditions import ALLOW, Allow, Deny, Evaluation, NeedsApproval, refusal
 from agentflow.tools import Tool, serialize_result
 
 _NO_RULES = Evaluation(ALLOW, ())
@@ -70,9 +70,10 @@ async def invoke_tool(
     if emit is not None:
         emit(PreconditionChecked(call=call, evaluation=evaluation, approved_by=approved_by))
 
+    # Fail closed: only Allow runs the body; whatever else the rules answered refuses.
     match decision:
-        case Deny(reasons=reasons):
-            return ToolDenied(call_id=call.id, reasons=reasons)
+        case Allow():
+            return await _run_body(tool, ctx, call, args, raise_errors=raise_errors)
         case NeedsApproval(reasons=reasons, approvers=approvers):
             request = ApprovalRequest(
                 tool=tool.name,
@@ -87,8 +88,13 @@ async def invoke_tool(
                 editable=decision.editable,
             )
             return ToolNeedsApproval(call_id=call.id, request=request)
-        case Allow():
-            pass
+        case _:
+            return ToolDenied(call_id=call.id, reasons=refusal(decision))
+
+
+async def _run_body(
+    tool: Tool[Any], ctx: RunContext[Any], call: ToolCall, args: BaseModel, *, raise_errors: bool
+) -> ToolOutcome:
     try:
         content = serialize_result(await tool.call(ctx, args))
     except ModelRetry as exc:
@@ -165,8 +171,6 @@ async def approve_with_edits(
         decision, _ = _apply_approval(
             evaluation.decision, dataclasses.replace(ctx, approval=edited), digest
         )
-        if isinstance(decision, Deny):
-            raise ApprovalError("the edited call is refused: " + "; ".join(decision.reasons))
-        if isinstance(decision, NeedsApproval):  # pragma: no cover - _apply_approval decides
-            raise ApprovalError("the edited call still needs approval")
+        if not isinstance(decision, Allow):
+            raise ApprovalError("the edited call is refused: " + "; ".join(refusal(decision)))
     return edited

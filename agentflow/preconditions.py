@@ -90,14 +90,27 @@ class Evaluation:
     verdicts: tuple[RuleVerdict, ...]
 
 
-def _verdict(rule: str, decision: Decision) -> RuleVerdict:
+def refusal(decision: object) -> tuple[str, ...]:
+    """Why ``decision`` lets nothing run: a denial's reasons, or what stood in for a decision.
+
+    Whatever branches on a decision runs a tool on :class:`Allow` only and refuses anything else
+    with these reasons, so a rule or a composite that answers something unexpected fails closed.
+    """
+    if isinstance(decision, Deny):
+        return decision.reasons
+    if isinstance(decision, NeedsApproval):
+        return ("the call still needs approval",)
+    return (f"the preconditions answered {decision!r}, which is not a decision",)
+
+
+def _verdict(rule: str, decision: object) -> RuleVerdict:
     match decision:
         case Allow():
             return RuleVerdict(rule, "allow")
-        case Deny(reasons=reasons):
-            return RuleVerdict(rule, "deny", reasons)
         case NeedsApproval(reasons=reasons):
             return RuleVerdict(rule, "needs_approval", reasons)
+        case _:
+            return RuleVerdict(rule, "deny", refusal(decision))
 
 
 class Precondition:
@@ -144,10 +157,11 @@ class _AllOf(Precondition):
     async def evaluate(self, ctx: RunContext[Any], args: Any) -> Evaluation:
         results = [await part.evaluate(ctx, args) for part in self.parts]
         verdicts = tuple(v for r in results for v in r.verdicts)
-        decisions = [r.decision for r in results]
-        denied = [d for d in decisions if isinstance(d, Deny)]
+        decisions: list[object] = [r.decision for r in results]
+        # Anything that is neither Allow nor NeedsApproval refuses, a malformed answer included.
+        denied = [d for d in decisions if not isinstance(d, Allow | NeedsApproval)]
         if denied:
-            return Evaluation(Deny(*(reason for d in denied for reason in d.reasons)), verdicts)
+            return Evaluation(Deny(*(reason for d in denied for reason in refusal(d))), verdicts)
         pending = [d for d in decisions if isinstance(d, NeedsApproval)]
         if pending:
             return Evaluation(_merge_approvals(pending), verdicts)
@@ -171,7 +185,7 @@ class _AnyOf(Precondition):
         pending = [d for d in decisions if isinstance(d, NeedsApproval)]
         if pending:
             return Evaluation(_merge_approvals(pending), verdicts)
-        reasons = [r for d in decisions if isinstance(d, Deny) for r in d.reasons]
+        reasons = [r for d in decisions for r in refusal(d)]
         return Evaluation(Deny(*reasons), verdicts)
 
 

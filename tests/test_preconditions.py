@@ -57,14 +57,21 @@ async def test_any_of(decisions: list[Decision], expected: Decision) -> None:
 
 
 async def test_async_rules_and_operator_or() -> None:
+    # The async rule is the only one that allows: if it were not awaited, its answer would be
+    # a coroutine, refused as no decision, and the composite would deny.
     @precondition
     async def later(ctx: RunContext[Any], args: Any) -> Decision:
         """Only later."""
-        return Deny("not yet")
+        return Allow()
 
-    p = later | rule("ok", Allow())
-    assert (await p.evaluate(CTX, None)).decision == Allow()
-    assert p.rules() == ["one of: Only later.; or rule ok"]
+    p = later | rule("no", Deny("not now"))
+    evaluation = await p.evaluate(CTX, None)
+    assert evaluation.decision == Allow()
+    assert evaluation.verdicts == (
+        RuleVerdict("later", "allow"),
+        RuleVerdict("no", "deny", ("not now",)),
+    )
+    assert p.rules() == ["one of: Only later.; or rule no"]
 
 
 async def test_a_rule_that_answers_nothing_fails_closed() -> None:
