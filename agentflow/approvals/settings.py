@@ -2,7 +2,8 @@
 
 The library's classes take their dependencies as arguments and never read the environment;
 this module is the one place that does, so a missing or inconsistent variable is reported once,
-by name::
+by name. :class:`ApprovalSettings` is a pydantic-settings class: constructing it reads these
+variables (an empty one counts as unset; arguments win over them)::
 
     DATABASE_URL            the org chart and the approval ledger (default: a SQLite file)
     TEMPORAL_*              where Temporal is and how to reach it, as Temporal's own tools
@@ -22,12 +23,21 @@ by name::
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 from sqlalchemy import Engine, create_engine
 from temporalio.service import TLSConfig
 
@@ -52,48 +62,118 @@ AUDIT_DATABASE_URL = "sqlite:///.agentflow/audit.db"
 """``agentflow.audit.DEFAULT_DATABASE_URL``, repeated: importing it would load the audit store."""
 
 
-class ApprovalSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+_environ: ContextVar[Mapping[str, str] | None] = ContextVar("agentflow_environ", default=None)
+"""The variables :meth:`ApprovalSettings.from_env` was handed, while it reads them."""
 
-    database_url: str = DEFAULT_DATABASE_URL
+
+class _Variables(EnvSettingsSource):
+    """The environment (``os.environ``, or the mapping given to ``from_env``), by exact name.
+
+    A field is read only under the variable its alias names. The ``temporal_*`` fields have
+    none: ``TEMPORAL_*`` reaches them only through :class:`_Temporal`.
+    """
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = _environ.get()
+        if environ is None:
+            return super()._load_env_vars()
+        return parse_env_vars(
+            environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        # Not super()'s lookup: it would also read a variable named like the field itself.
+        name = field.validation_alias
+        if not isinstance(name, str):
+            return None, field_name, False
+        return self.env_vars.get(name), name, False
+
+
+class _Temporal(PydanticBaseSettingsSource):
+    """The Temporal connection as Temporal's own tools read it (:meth:`TemporalConfig.load`)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # read all at once, in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        temporal = TemporalConfig.load(environ=_environ.get())
+        return {
+            "temporal_address": temporal.address,
+            "temporal_namespace": temporal.namespace,
+            "temporal_api_key": temporal.api_key,
+            "temporal_tls": temporal.tls,
+            "temporal_rpc_metadata": temporal.rpc_metadata,
+        }
+
+
+class ApprovalSettings(BaseSettings):
+    """The settings of the approvals' processes, read from the environment when constructed.
+
+    Arguments win over the environment (``ApprovalSettings(task_queue="q")``); a variable that
+    is empty counts as unset; no ``.env`` file is read.
+    """
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        arbitrary_types_allowed=True,
+        case_sensitive=True,
+        env_ignore_empty=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, validation_alias="DATABASE_URL")
     temporal_address: str = DEFAULT_ADDRESS
     temporal_namespace: str = DEFAULT_NAMESPACE
     temporal_api_key: SecretStr | None = Field(default=None, repr=False)
     temporal_tls: bool | TLSConfig = Field(default=False, repr=False)
     temporal_rpc_metadata: dict[str, str] = Field(default_factory=dict[str, str], repr=False)
-    task_queue: str = "agentflow"
-    slack_bot_token: str | None = None
-    slack_signing_secret: str | None = None
-    slack_app_token: str | None = None
-    slack_api_url: str | None = None
-    public_url: str | None = None
-    auditors: tuple[str, ...] = ()
+    task_queue: str = Field(default="agentflow", validation_alias="AGENTFLOW_TASK_QUEUE")
+    slack_bot_token: str | None = Field(
+        default=None, validation_alias="SLACK_BOT_TOKEN", repr=False
+    )
+    slack_signing_secret: str | None = Field(
+        default=None, validation_alias="SLACK_SIGNING_SECRET", repr=False
+    )
+    slack_app_token: str | None = Field(
+        default=None, validation_alias="SLACK_APP_TOKEN", repr=False
+    )
+    slack_api_url: str | None = Field(default=None, validation_alias="SLACK_API_URL")
+    public_url: str | None = Field(default=None, validation_alias="AGENTFLOW_PUBLIC_URL")
+    auditors: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="AGENTFLOW_AUDITORS"
+    )
+
+    @field_validator("auditors", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(a.strip() for a in value.split(",") if a.strip())
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _Variables(settings_cls), _Temporal(settings_cls)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApprovalSettings:
-        env = os.environ if environ is None else environ
+        """The settings ``environ`` describes (default: ``os.environ``), and nothing else.
 
-        def get(name: str) -> str | None:
-            return env.get(name) or None
-
-        temporal = TemporalConfig.load(environ=env)
-        return cls(
-            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            temporal_address=temporal.address,
-            temporal_namespace=temporal.namespace,
-            temporal_api_key=temporal.api_key,
-            temporal_tls=temporal.tls,
-            temporal_rpc_metadata=temporal.rpc_metadata,
-            task_queue=get("AGENTFLOW_TASK_QUEUE") or "agentflow",
-            slack_bot_token=get("SLACK_BOT_TOKEN"),
-            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
-            slack_app_token=get("SLACK_APP_TOKEN"),
-            slack_api_url=get("SLACK_API_URL"),
-            public_url=get("AGENTFLOW_PUBLIC_URL"),
-            auditors=tuple(
-                a.strip() for a in (get("AGENTFLOW_AUDITORS") or "").split(",") if a.strip()
-            ),
-        )
+        Raises:
+            ConfigurationError: ``TEMPORAL_*`` or the Temporal profile cannot be used.
+        """
+        token = _environ.set(environ)
+        try:
+            return cls()
+        finally:
+            _environ.reset(token)
 
     def temporal(self) -> TemporalConfig:
         """The Temporal connection these settings describe: ``await settings.temporal().connect()``.

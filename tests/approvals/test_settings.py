@@ -54,6 +54,60 @@ async def test_defaults_and_environment() -> None:
     )
 
 
+async def test_constructing_the_settings_reads_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db/agentflow")
+    monkeypatch.setenv("AGENTFLOW_AUDITORS", "erin, frank")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "")  # empty: unset
+    monkeypatch.setenv("slack_app_token", "xapp-1")  # names are exact: not SLACK_APP_TOKEN
+    settings = ApprovalSettings()
+    assert (settings.database_url, settings.auditors) == (
+        "postgresql://db/agentflow",
+        ("erin", "frank"),
+    )
+    assert (settings.slack_bot_token, settings.slack_app_token) == (None, None)
+    assert ApprovalSettings(task_queue="q", auditors=("dana",)).auditors == (
+        "dana",
+    )  # arguments win
+    assert ApprovalSettings.from_env() == settings
+
+
+async def test_from_env_reads_the_mapping_it_is_given_and_nothing_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-process")
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "elsewhere.example:7233")
+    settings = ApprovalSettings.from_env({"AGENTFLOW_PUBLIC_URL": "https://agents.example.com"})
+    assert (settings.slack_bot_token, settings.temporal_address) == (None, "127.0.0.1:7233")
+    assert settings.public_url == "https://agents.example.com"
+    assert ApprovalSettings().slack_bot_token == "xoxb-from-the-process"  # the process's, again
+
+
+async def test_temporal_variables_are_read_only_as_temporal_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The settings' own names are no way around temporalio's configuration.
+    for name, value in {"temporal_address": "a.example:1", "temporal_tls": "{}"}.items():
+        monkeypatch.setenv(name, value)
+    assert ApprovalSettings().temporal_address == "127.0.0.1:7233"
+    monkeypatch.setenv("TEMPORAL_TLS", "maybe")
+    with pytest.raises(ConfigurationError, match="TEMPORAL_TLS must be true or false"):
+        ApprovalSettings()
+
+
+async def test_tokens_and_secrets_stay_out_of_the_repr() -> None:
+    settings = ApprovalSettings.from_env(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-secret",
+            "SLACK_SIGNING_SECRET": "signing-secret",
+            "SLACK_APP_TOKEN": "xapp-secret",
+            "TEMPORAL_API_KEY": "api-secret",
+        }
+    )
+    assert "secret" not in repr(settings)
+
+
 async def test_without_slack_the_worker_records_and_logs(sqlite_engine: Engine) -> None:
     channel = approval_channel(ApprovalSettings(), sqlite_engine)
     assert isinstance(channel, LedgerChannel) and isinstance(channel.then, LogChannel)
