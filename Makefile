@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser test lint typecheck pytest docs bench demo clean
+.PHONY: install browser test lint typecheck pytest docs bench mutation demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,13 @@ test: lint typecheck docs pytest
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.run
+
+# Mutation testing of the safety core (not part of `make test`): see docs/contributing.md.
+MUTATION_SAMPLE ?= 0.35
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[mutation]'
+	$(BIN)/python -m bench.mutation run --sample $(MUTATION_SAMPLE)
+	$(BIN)/python -m bench.mutation check
 
 demo: $(STAMP)
 	$(BIN)/python -m examples.travel.demo

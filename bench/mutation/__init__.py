@@ -1,0 +1,1 @@
+"""Mutation testing of the safety core (see ``__main__``)."""
