@@ -5,7 +5,9 @@ Usage (from the repository root)::
     .venv/bin/python -m bench.run [--repeats N] [--only NAME[,NAME...]] [--timeout S] [--durable]
 
 Each bench module prints one JSON line (see ``bench/harness.py``); the collected results are
-printed as a table and written to ``bench/results.json``. ``--durable`` then also runs the
+printed as a table and written to ``bench/results.json``. The redaction benchmark
+(``bench/redaction_bench.py``, ``--only redaction``) adds the audit trail's redaction
+throughput in MB/s. ``--durable`` then also runs the
 durable-mode benchmark on Temporal (``python -m bench.durable.run``, several minutes; tune it
 with ``BENCH_DURABLE_CONVERSATIONS`` and ``BENCH_DURABLE_SCALE``).
 """
@@ -37,6 +39,8 @@ BENCHES: list[tuple[str, str, list[str]]] = [
     ("openai-agents", "bench.peers.openai_agents_bench", []),
     ("langgraph", "bench.peers.langgraph_bench", []),
 ]
+
+REDACTION = ("redaction", "bench.redaction_bench")
 
 _MISSING_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '([^']+)'")
 
@@ -163,6 +167,42 @@ def print_table(entries: list[dict], title: str) -> None:
     Console(width=max(120, len(title))).print(table)
 
 
+def run_redaction(env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """The redaction benchmark's JSON line, or its failure."""
+    name, module = REDACTION
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", module],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"name": name, "status": "failed", "error": f"timed out after {timeout:.0f}s"}
+    for line in reversed(proc.stdout.strip().splitlines()):
+        try:
+            candidate = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(candidate, dict) and "redaction_mb_per_s" in candidate:
+            return {"name": name, "status": "ok", **candidate}
+    detail = _tail(proc.stderr) or _tail(proc.stdout) or f"exit code {proc.returncode}"
+    return {"name": name, "status": "failed", "error": detail}
+
+
+def print_redaction(entry: dict[str, Any]) -> None:
+    if entry.get("status") != "ok":
+        print(f"redaction: {entry.get('error')}")
+        return
+    limit = entry.get("limit_chars")
+    print(f"Audit redaction throughput (default Redactor, scans up to {limit:,} characters):")
+    for corpus, rate in entry["redaction_mb_per_s"].items():
+        print(f"  {corpus:<32} {rate:8.2f} MB/s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "Run the benchmarks.").splitlines()[0])
     parser.add_argument("--repeats", type=int, help="runs per bench (env BENCH_REPEATS)")
@@ -195,12 +235,20 @@ def main() -> int:
             print(f"  {entry['status']}: {entry['error']}", file=sys.stderr, flush=True)
         entries.append(entry)
 
+    redaction: dict[str, Any] | None = None
+    if selected is None or REDACTION[0] in selected:
+        print(f"running {REDACTION[0]} ({REDACTION[1]})", file=sys.stderr, flush=True)
+        redaction = run_redaction(env, args.timeout)
+
     repeats = env.get("BENCH_REPEATS", "500")
     title = (
         f"Per-step framework overhead: 4 model calls + 3 tool calls, fake model, "
         f"{repeats} runs (Python {platform.python_version()})"
     )
-    print_table(entries, title)
+    if entries:
+        print_table(entries, title)
+    if redaction is not None:
+        print_redaction(redaction)
     RESULTS_PATH.write_text(
         json.dumps(
             {
@@ -210,6 +258,7 @@ def main() -> int:
                 "repeats": int(repeats),
                 "baseline": BASELINE,
                 "results": entries,
+                "redaction": redaction,
             },
             indent=2,
         )

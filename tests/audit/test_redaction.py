@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status, StatusCode
 
 from agentflow.audit import AuditTracerProvider, Redactor, configure_tracing, redact_value
+from agentflow.audit.attributes import Content
 from agentflow.audit.redaction import luhn_valid
 
 
@@ -31,6 +32,28 @@ from agentflow.audit.redaction import luhn_valid
         ("bring your passport please", "bring your passport please"),
         ("flight LX1234567 to Zurich", "flight LX1234567 to Zurich"),
         ("write to alice.smith+travel@example.co.uk", "write to [EMAIL]"),
+        # Any separator between the groups of a card.
+        ("4111.1111.1111.1111", "[CARD ****1111]"),
+        ("4111/1111/1111/1111", "[CARD ****1111]"),
+        ("4111\u00a01111\u00a01111\u00a01111", "[CARD ****1111]"),
+        ("4111\u202f1111\u202f1111\u202f1111", "[CARD ****1111]"),
+        ("4111 - 1111 - 1111 - 1111", "[CARD ****1111]"),
+        ("4111\u20131111\u20131111\u20131111", "[CARD ****1111]"),
+        ("4111\u200b1111\u200b1111\u200b1111", "[CARD ****1111]"),
+        ("3782.822463.10005", "[CARD ****0005]"),
+        ('{"card": 4111111111111111}', '{"card": [CARD ****1111]}'),
+        ("on 2026-12-14 at 10.30", "on 2026-12-14 at 10.30"),
+        # Passport numbers in either case.
+        ("my passport is x1234567.", "my passport is [PASSPORT]."),
+        ("PASSPORT NO. c01x00t47", "PASSPORT NO. [PASSPORT]"),
+        # IBANs: grouped or not, in either case, checked with mod 97.
+        ("IBAN CH93 0076 2011 6238 5295 7, thanks", "IBAN [IBAN ****2957], thanks"),
+        ("to DE89370400440532013000.", "to [IBAN ****3000]."),
+        ("gb82 west 1234 5698 7654 32", "[IBAN ****5432]"),
+        ("BE68 5390 0754 7034 from Ann", "[IBAN ****7034] from Ann"),
+        ("CH93\u00a00076\u00a02011\u00a06238\u00a05295\u00a07", "[IBAN ****2957]"),
+        ("GB82 WEST 1234 5698 7654 33", "GB82 WEST 1234 5698 7654 33"),
+        ("LX14 to Zurich on Friday at 10", "LX14 to Zurich on Friday at 10"),
     ],
 )
 def test_default_patterns(text: str, masked: str) -> None:
@@ -42,8 +65,8 @@ def test_luhn() -> None:
 
 
 def test_patterns_are_configurable() -> None:
-    redact = Redactor(emails=False, patterns={"iban": r"\bCH\d{2}(?: ?\d{4}){4} ?\d\b"})
-    assert redact("CH93 0076 2011 6238 5295 7 / a@b.ch") == "[IBAN] / a@b.ch"
+    redact = Redactor(emails=False, patterns={"employee": r"\bE-\d{6}\b"})
+    assert redact("E-123456 / a@b.ch") == "[EMPLOYEE] / a@b.ch"
     redact = Redactor(patterns={"ref": (r"REF-(\d+)", lambda m: f"REF-{'#' * len(m[1])}")})
     assert redact("see REF-1234") == "see REF-####"
 
@@ -64,6 +87,12 @@ def test_structures_are_masked_by_key_and_by_value() -> None:
         "contact": {"email": "[REDACTED]", "note": "or [EMAIL]"},
         "email_verified": True,
         "travellers": ["[EMAIL]"],
+    }
+    # A card sent as a JSON number is masked too; other numbers stay numbers.
+    assert redact_value({"n": 4111111111111111, "price": 820.5, "seats": 2}, Redactor()) == {
+        "n": "[CARD ****1111]",
+        "price": 820.5,
+        "seats": 2,
     }
     # A plain callable knows nothing of keys: only its own masking applies.
     assert redact_value({"passport": "X1"}, str.upper) == {"passport": "X1"}
@@ -109,3 +138,10 @@ def test_a_custom_redactor_is_used_for_every_piece_of_content(
     assert recorder.content.text("to Zurich") == "to [CITY]"
     assert recorder.content.json({"to": "Zurich"}) == '{"to": "[CITY]"}'
     tracing.shutdown()
+
+
+def test_a_card_sent_as_a_json_number_is_masked_in_arguments_and_results() -> None:
+    content = Content()
+    assert content.json({"amount": 4111111111111111}) == '{"amount": "[CARD ****1111]"}'
+    assert content.result('{"paid": 4111111111111111}') == '{"paid": "[CARD ****1111]"}'
+    assert content.result("[4111111111111111, 12]") == '["[CARD ****1111]", 12]'
