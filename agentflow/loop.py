@@ -350,7 +350,13 @@ class AgentLoop:
                     text = "Refused by precondition: " + "; ".join(reasons)
                     self._result(outcome.call_id, text, is_error=True)
                 case ToolNeedsApproval(request=request):
-                    pending.approval_request = request
+                    if pending.call.digest in s.denied:
+                        # Asking the humans again for the call they just refused: no.
+                        self._denied(pending.call)
+                        text = "Refused: this exact call was already denied in this request"
+                        self._result(outcome.call_id, text, is_error=True)
+                    else:
+                        pending.approval_request = request
         return self._after_tools()
 
     def approvals_decided(self, decisions: Sequence[ApprovalDecision]) -> Effect:

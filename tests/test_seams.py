@@ -529,3 +529,16 @@ async def test_a_malformed_answer_is_a_sentence_for_the_user_and_the_conversatio
     assert after.output == "back"
     assert_provider_accepts(list(after.messages))
     assert [m.text for m in after.messages if m.role == "user"] == ["hi", "again"]
+
+
+async def test_a_call_the_approver_denied_is_not_put_to_them_again_in_the_same_run() -> None:
+    asked: list[str] = []
+
+    async def deny(request: Any) -> Any:
+        asked.append(request.tool_call_id)
+        return request.deny("bob", reason="no")
+
+    wallet = Wallet(0)
+    model = ScriptedModel([tool_call("pay", amount=80)] * 5)
+    result = await Agent(model, tools=[pay]).run("pay", deps=wallet, user="alice", approvals=deny)
+    assert result.status == "repeated_denial" and len(asked) == 1 and wallet.charges == []
