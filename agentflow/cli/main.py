@@ -65,6 +65,10 @@ from agentflow.cli.eval import eval_command  # noqa: E402  (commands register af
 
 app.command(name="eval")(eval_command)
 
+from agentflow.cli.replay import replay  # noqa: E402  (commands register after app exists)
+
+app.command()(replay)
+
 
 def fail(exc: AgentflowError) -> None:
     console.print(f"[bold red]error:[/] {exc}")
