@@ -2,7 +2,9 @@
 
 They live in the application's database (SQLite by default, PostgreSQL by ``DATABASE_URL``),
 next to the application's own tables, so every name is prefixed ``agentflow_``. Table models
-stay here, apart from the pydantic models the API exposes (STYLE: sqlmodel/FastAPI docs).
+stay here, apart from the pydantic models the API exposes (STYLE: sqlmodel/FastAPI docs). The
+schema itself is made by migrations (:mod:`agentflow.migrations`, branch ``approvals``): a
+change to these models comes with a revision there.
 
 Datetimes are stored as UTC. SQLite hands them back without a timezone, so readers go through
 :func:`utc`, which makes every datetime that leaves this package timezone-aware.
@@ -18,6 +20,8 @@ from typing import Any
 
 from sqlalchemy import Column, DateTime, Engine, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from agentflow.migrations import APPROVALS, upgrade
 
 
 def utc(value: datetime) -> datetime:
@@ -151,11 +155,13 @@ TABLES = (Employee, ApprovalLimit, Leave, ApprovalRecord, ApprovalCall, SlackPos
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the approval tables (and only them) where they do not exist yet."""
-    SQLModel.metadata.create_all(
-        engine,
-        tables=[model.__table__ for model in TABLES],  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType, reportUnknownArgumentType]
-    )
+    """Bring the approval tables (and only them) to the schema these models describe.
+
+    Runs the ``approvals`` branch of :mod:`agentflow.migrations`: an empty database gets the
+    tables, one that ``create_all`` made earlier keeps its rows, one already migrated costs a
+    query.
+    """
+    upgrade(engine, APPROVALS)
 
 
 def now() -> datetime:

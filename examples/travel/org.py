@@ -29,6 +29,7 @@ from agentflow.approvals.summary import Summariser, Summary
 from examples.travel.company import EmployeeProfile, record_policy, save_profiles
 from examples.travel.inventory import EmbeddedInventory, FlightProvider
 from examples.travel.policy import POLICY, TravelPolicy
+from examples.travel.store import prepare_store
 from examples.travel.tools import book_flight
 
 DEMO_ORG = OrgChartSpec(
@@ -83,7 +84,7 @@ DEMO_PROFILES = (
 
 def open_org(engine: Engine, spec: OrgChartSpec = DEMO_ORG) -> OrgChart:
     """The org chart in ``engine``'s database; an empty one is given ``spec`` first."""
-    org = OrgChart(engine)
+    org = OrgChart(prepare_store(engine))  # the profiles' table comes from the migrations too
     if spec.employees and org.employee(spec.employees[0].id) is None:
         org.load(spec)
         if spec is DEMO_ORG:
@@ -103,7 +104,7 @@ def open_ledger(engine: Engine, policy: TravelPolicy = POLICY) -> ApprovalLedger
     The policy's parameters are recorded under its version too (``company.policy_record``), so
     the version an approval carries can be traced to the rules it was asked under.
     """
-    record_policy(engine, policy_version(policy), policy)
+    record_policy(prepare_store(engine), policy_version(policy), policy)
     return ApprovalLedger(
         engine,
         policy_version=policy_version(policy),

@@ -1,10 +1,19 @@
-"""Bookings in the database (sqlmodel: SQLite by default, PostgreSQL by URL)."""
+"""Bookings in the database (sqlmodel: SQLite by default, PostgreSQL by URL).
+
+The travel app's tables are made by its own migrations (``examples/travel/migrations``), run
+by :func:`prepare_store`; a change to a table model here must come with a revision there.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from sqlalchemy import Engine, Index, func, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+
+from agentflow.approvals import create_tables
+from agentflow.migrations import Migrations, upgrade
 
 ACTIVE = text("status = 'booked'")
 
@@ -44,19 +53,29 @@ class AlreadyBooked(Exception):
         self.booking = booking
 
 
+MIGRATIONS = Migrations(
+    directory=Path(__file__).parent / "migrations",
+    head="travel_0001",
+    version_table="travel_alembic_version",
+)
+"""The travel app's own schema history, recorded apart from agentflow's."""
+
+
 def open_store(url: str) -> Engine:
     return prepare_store(create_engine(url))
 
 
 def prepare_store(engine: Engine) -> Engine:
-    """Create the tables, and the one-active-booking index on a table made before it existed.
+    """Bring the database to the schema this code expects: agentflow's, then the travel app's.
 
-    ``create_all`` skips tables that exist, with their indexes, so the index is created on its
-    own. A database that already holds duplicate bookings is refused with the rows to resolve:
-    cancelling one of them is a decision for a person, not for a migration.
+    A database made before there were migrations is adopted with its rows. One that holds the
+    same active booking more than once is refused with the rows to resolve: cancelling one of
+    them is a decision for a person, not for a migration.
     """
-    SQLModel.metadata.create_all(engine)
+    create_tables(engine)
     try:
+        upgrade(engine, MIGRATIONS)
+        # The index is the rule itself: should it have been dropped, it comes back.
         ONE_ACTIVE_BOOKING_PER_OFFER.create(engine, checkfirst=True)
     except IntegrityError:
         raise RuntimeError(

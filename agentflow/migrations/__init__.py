@@ -1,0 +1,28 @@
+"""agentflow's database schema as Alembic migrations, run from code when a store is opened.
+
+This package is an Alembic script directory (``env.py``, ``versions/``) holding two branches,
+recorded in one version table, ``agentflow_alembic_version``::
+
+    approvals   the org chart, the approval ledger, Slack posts   (DATABASE_URL)
+    audit       the audit trail and its append-only triggers      (the audit store's URL)
+
+:func:`upgrade` brings a database to the revision the code was written against, under a lock
+so that processes starting together migrate once; a database already there costs one query.
+:func:`agentflow.approvals.create_tables` runs the ``approvals`` branch. (The audit store
+still creates its table and triggers itself; the ``audit`` branch adopts what it made.) The
+first revision of each branch is the schema agentflow made with ``create_all`` before it had
+migrations, and adopts such a database with its rows: it creates only what is missing.
+
+An application keeps its own tables in a script directory of its own, with its own version
+table, and runs it the same way (see ``examples/travel/migrations``).
+
+To change the schema: add a revision under ``versions/`` whose ``down_revision`` is the branch's
+head (SQLite needs ``op.batch_alter_table`` to alter a table), then name it as the head of
+:data:`APPROVALS` or :data:`AUDIT`. ``tests/approvals/test_migrations.py`` checks that the
+head is the newest revision and that the migrated schema is what the models declare, on SQLite
+and on PostgreSQL.
+"""
+
+from agentflow.migrations.runner import APPROVALS, AUDIT, VERSION_TABLE, Migrations, upgrade
+
+__all__ = ["APPROVALS", "AUDIT", "VERSION_TABLE", "Migrations", "upgrade"]
