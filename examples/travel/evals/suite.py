@@ -27,6 +27,7 @@ from agentflow.eval.scenario import describe
 from agentflow.testing import FunctionModel
 from examples.travel.agent import build_agent
 from examples.travel.evals.attacks import ATTACKS
+from examples.travel.evals.prompts import TRAVEL_PROMPTS
 from examples.travel.inventory import EmbeddedInventory, FlightProvider
 from examples.travel.org import open_ledger, open_org
 from examples.travel.planner import plan
@@ -110,6 +111,8 @@ class TravelSuite:
     """The travel agent's :class:`agentflow.eval.Suite`."""
 
     name = "travel"
+    prompts = TRAVEL_PROMPTS
+    """What the simulated employee and the judge are told."""
 
     def build_agent(self, model: Model | None) -> Agent[Any]:
         return build_agent(model or FunctionModel(plan, name="offline-travel-planner"))
