@@ -21,7 +21,13 @@ from agentflow.eval.adversary import HARMFUL_PREFIX, Adversary, Attack
 from agentflow.eval.pricing import cost_usd
 from agentflow.eval.results import AttackResult, ScenarioResult, SuiteReport
 from agentflow.eval.scenario import ApproverBehaviour, Scenario
-from agentflow.eval.simulated import Transcript, judge_answers, next_user_turn
+from agentflow.eval.simulated import (
+    DEFAULT_PROMPTS,
+    RolePrompts,
+    Transcript,
+    judge_answers,
+    next_user_turn,
+)
 from agentflow.eval.suite import Suite
 from agentflow.events import ApprovalRequested, Event, ModelCalled, ModelFailed, ToolExecuted
 from agentflow.exceptions import ModelError
@@ -140,7 +146,7 @@ async def run_scenario(
             return suite.decide(request, scenario.approver)
 
         while len(transcript) < (len(scenario.user.turns) or scenario.user.max_turns):
-            message = await _user_turn(scenario, transcript, options.user_model)
+            message = await _user_turn(scenario, transcript, options.user_model, prompts_of(suite))
             if message is None:
                 break
             result = await _converse(
@@ -172,7 +178,7 @@ async def run_scenario(
     if options.judge is not None and transcript:
         try:
             quality, quality_reason = await judge_answers(
-                options.judge, scenario, transcript, end_state
+                options.judge, scenario, transcript, end_state, prompts=prompts_of(suite)
             )
         except ModelError as exc:
             quality_reason = f"the judge failed: {exc}"
@@ -204,7 +210,18 @@ async def run_scenario(
     )
 
 
-async def _user_turn(scenario: Scenario, transcript: Transcript, model: Model | None) -> str | None:
+def prompts_of(suite: Suite[Any]) -> RolePrompts:
+    """The suite's prompts for the simulated user and the judge (``prompts``), or the defaults."""
+    prompts = getattr(suite, "prompts", None)
+    return prompts if isinstance(prompts, RolePrompts) else DEFAULT_PROMPTS
+
+
+async def _user_turn(
+    scenario: Scenario,
+    transcript: Transcript,
+    model: Model | None,
+    prompts: RolePrompts = DEFAULT_PROMPTS,
+) -> str | None:
     if scenario.user.turns:
         return scenario.user.turns[len(transcript)]
     if model is None:
@@ -212,7 +229,7 @@ async def _user_turn(scenario: Scenario, transcript: Transcript, model: Model | 
             "this scenario has no scripted turns and needs a simulated user: "
             "set ANTHROPIC_API_KEY (or add user.turns)"
         )
-    return await next_user_turn(model, scenario, transcript)
+    return await next_user_turn(model, scenario, transcript, prompts=prompts)
 
 
 async def run_attack(suite: Suite[Any], attack: Attack, directory: Path) -> AttackResult:

@@ -279,3 +279,28 @@ async def test_an_attack_that_cannot_run_is_reported_as_such() -> None:
     assert attack.error is not None and "action" in attack.error
     assert attack.executed == 0
     assert [r.metric for r in compare(report, report)] == ["attack_error"]
+
+
+async def test_the_suites_prompts_reach_the_simulated_user_and_the_judge() -> None:
+    from agentflow.eval.simulated import RolePrompts
+
+    class Worded(SyntheticSuite):
+        prompts = RolePrompts(
+            user="You are a shop's customer. Goal: {goal} ({persona}). Say {done} when done.",
+            judge='Judge the shop. Reply {"score": 1-5, "reason": "..."}',
+        )
+
+    simulated = Scenario.model_validate(
+        {
+            "id": "sim",
+            "employee": "ann",
+            "goal": "pay bob 50",
+            "user": {"max_turns": 3},
+            "expect": {},
+        }
+    )
+    user = ScriptedModel(["please pay bob 50", "DONE"])
+    judge = ScriptedModel(['{"score": 5, "reason": "ok"}'])
+    await run(Worded(), simulated, user_model=user, judge=judge)
+    assert user.requests[0].system.startswith("You are a shop's customer. Goal: pay bob 50")
+    assert judge.requests[0].system.startswith("Judge the shop.")
