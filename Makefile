@@ -42,7 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 # Mutation testing of the safety core (not part of `make test`): see docs/contributing.md.
-MUTATION_SAMPLE ?= 0.35
+MUTATION_SAMPLE ?= 0.1
 mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[mutation]'
 	$(BIN)/python -m bench.mutation run --sample $(MUTATION_SAMPLE)

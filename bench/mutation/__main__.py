@@ -146,9 +146,10 @@ def _clean_env() -> dict[str, str]:
 def _functions(source: str) -> dict[str, str]:
     """The generated functions of a mutated module, by name, with their source."""
     found: dict[str, str] = {}
+    lines = source.splitlines()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and "__mutmut_" in node.name:
-            found[node.name] = ast.get_source_segment(source, node) or ""
+            found[node.name] = "\n".join(lines[node.lineno - 1 : node.end_lineno])
     return found
 
 
@@ -305,7 +306,8 @@ def run(args: argparse.Namespace) -> None:
         ]
         print(f"{len(mutants)} in scope; running {len(chosen)} (logic, sample {args.sample})")
         run_mutmut(work, chosen, args.jobs, log)
-        mutants = [m for m in read_mutants(work, modules) if m["mutant"] in set(chosen)]
+        picked = set(chosen)
+        mutants = [m for m in read_mutants(work, modules) if m["mutant"] in picked]
         print(f"catalogue: {len(entries)} named mutant(s)")
         catalogue = run_catalogue(work, entries)
     finally:
@@ -426,6 +428,7 @@ def main() -> None:
         command=accept
     )
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress in a log
     args.command(args)
 
 
