@@ -5,12 +5,15 @@ provider, and is handed explicitly to what records spans (``AuditHandler`` in-pr
 ``create_worker`` / ``AgentClient`` / ``AuditInterceptor`` on Temporal). An application that
 has its own global provider keeps it; one that wants agentflow's as the global one can call
 ``opentelemetry.trace.set_tracer_provider`` itself.
+
+:func:`audit_database_url` is the one rule for where the store is: ``configure_tracing``,
+``agentflow trace``, ``agentflow audit verify`` and the demo all find it through it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -24,7 +27,29 @@ from agentflow.audit.store import AuditStore
 DEFAULT_DATABASE_URL = "sqlite:///.agentflow/audit.db"
 """Where the audit trail goes when neither ``database_url`` nor ``DATABASE_URL`` says."""
 
+_APPLICATION_DEFAULT = "sqlite:///.agentflow/agentflow.db"
+"""``agentflow.approvals.settings.DEFAULT_DATABASE_URL``, repeated so that reading the trail
+does not load the approvals stack (a test keeps the two rules equal)."""
+
 _OTLP_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def audit_database_url(
+    database_url: str | None = None, environ: Mapping[str, str] | None = None
+) -> str:
+    """Where the audit store is: the one rule every command, worker and script follows.
+
+    ``database_url`` when given; else ``DATABASE_URL``, unless that names the application's
+    default SQLite file (``sqlite:///.agentflow/agentflow.db``), next to which the trail has a
+    file of its own; else :data:`DEFAULT_DATABASE_URL`. An empty variable counts as unset.
+    ``ApprovalSettings.audit_database_url`` gives the same answer.
+    """
+    if database_url:
+        return database_url
+    configured = (os.environ if environ is None else environ).get("DATABASE_URL") or None
+    if configured is None or configured == _APPLICATION_DEFAULT:
+        return DEFAULT_DATABASE_URL
+    return configured
 
 
 class AuditTracerProvider(TracerProvider):
@@ -57,7 +82,8 @@ def configure_tracing(
 
     Args:
         database_url: the audit store's database (SQLAlchemy URL). Defaults to the
-            ``DATABASE_URL`` environment variable, then :data:`DEFAULT_DATABASE_URL`.
+            ``DATABASE_URL`` environment variable, then :data:`DEFAULT_DATABASE_URL` (see
+            :func:`audit_database_url`).
         store: an :class:`AuditStore` to use instead of opening ``database_url``.
         redactor: masks personal data in recorded content; :class:`Redactor` by default.
         record_content: ``False`` leaves message texts, tool arguments and results out of the
@@ -77,7 +103,7 @@ def configure_tracing(
     """
     redact = redactor or Redactor()
     if store is None:
-        store = AuditStore(database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+        store = AuditStore(audit_database_url(database_url))
     provider = AuditTracerProvider(
         content=Content(redact=redact, record=record_content),
         store=store,

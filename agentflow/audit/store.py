@@ -4,12 +4,23 @@ An audit trail is only worth something if an auditor can tell it has not been do
 row carries ``hash = SHA-256(canonical JSON of {"prev": previous row's hash, "record": the
 span})``, the first row chaining to :data:`GENESIS`. Editing a row breaks its own hash; deleting
 one leaves a gap in the sequence and a dangling link; moving rows breaks the links around them.
-:meth:`AuditStore.verify` walks the chain and names every such record. (Rewriting the chain
-from some row to the end, or cutting rows off the end, needs an anchor from outside: keep the
-head hash :meth:`verify` reports, and pass it back as ``expect_head``.)
+:meth:`AuditStore.verify` walks the chain and names every such record.
 
-The database refuses ``UPDATE`` and ``DELETE`` on the table by trigger, so honest code cannot
-change the trail by mistake; the hash chain is what catches everyone else.
+Every column a view looks records up by is covered by the hash or derived from what it covers:
+``trace_id`` is part of the hashed record, and ``conversation_id`` is the record's
+``gen_ai.conversation.id`` attribute, which :meth:`~AuditStore.verify` derives again and
+compares, so a record moved to another conversation (hidden from ``agentflow trace`` and the
+timeline) is named.
+
+Rewriting the chain from some row to the end, cutting rows off the end, or emptying the table
+needs an anchor from outside: keep the head hash :meth:`~AuditStore.verify` reports, and pass it
+back as ``expect_head`` next time. An anchor says "the records up to here are unchanged": the
+chain must still hold that hash, and verify up to it, however many records were appended since.
+An empty trail is a problem unless the caller says it may be empty.
+
+The database refuses ``UPDATE`` and ``DELETE`` on the table by trigger (and ``TRUNCATE`` on
+PostgreSQL), so honest code cannot change the trail by mistake; the hash chain is what catches
+everyone else.
 
 SQLite by default, PostgreSQL by URL (``postgresql://`` uses psycopg 3). Writers serialise on
 the chain's head: a PostgreSQL advisory lock, and on SQLite the sequence number's primary key
@@ -20,20 +31,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, Engine, Text, event, text
+from sqlalchemy import BigInteger, Engine, Text, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from agentflow.audit.attributes import CONVERSATION_ID
 from agentflow.binding import canonical_json
+from agentflow.exceptions import ConfigurationError
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first record."""
@@ -41,6 +54,9 @@ GENESIS = "0" * 64
 TABLE = "agentflow_audit_record"
 _LOCK_KEY = 0x6167_666C_6F77  # "agflow": the advisory lock that serialises appends
 _ATTEMPTS = 8
+_INSUFFICIENT_PRIVILEGE = "42501"
+
+log = logging.getLogger("agentflow.audit")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +106,8 @@ class StoredRecord:
     record: SpanRecord
     prev_hash: str
     hash: str
+    conversation_id: str | None = None
+    """The conversation the row is filed under (its look-up column), as stored."""
 
 
 def chain_hash(body: dict[str, Any], prev_hash: str) -> str:
@@ -97,7 +115,7 @@ def chain_hash(body: dict[str, Any], prev_hash: str) -> str:
     return hashlib.sha256(canonical_json({"prev": prev_hash, "record": body}).encode()).hexdigest()
 
 
-ProblemKind = Literal["altered", "deleted", "reordered", "unchained", "head"]
+ProblemKind = Literal["altered", "deleted", "reordered", "unchained", "moved", "anchor", "empty"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,8 +134,12 @@ class Verification:
     ok: bool
     records: int
     head: str
-    """The hash of the newest record: keep it somewhere else to detect a rewritten tail."""
+    """The hash of the newest record: keep it somewhere else, and pass it back as the anchor of
+    the next verification to detect a rewritten, cut-off or emptied trail."""
     problems: tuple[Problem, ...]
+    anchor: int | None = None
+    """Where the anchor (``expect_head``) is in the chain: the records up to it are unchanged.
+    ``None`` when no anchor was given, or when it is missing (then a problem says so)."""
 
 
 _audit_registry = registry()
@@ -169,7 +191,11 @@ class AuditRow(_AuditModel, table=True):
 
     def to_stored(self) -> StoredRecord:
         return StoredRecord(
-            seq=self.seq, record=self.to_record(), prev_hash=self.prev_hash, hash=self.hash
+            seq=self.seq,
+            record=self.to_record(),
+            prev_hash=self.prev_hash,
+            hash=self.hash,
+            conversation_id=self.conversation_id,
         )
 
 
@@ -178,14 +204,41 @@ class AuditStore:
 
     Args:
         database: a SQLAlchemy URL (``sqlite:///audit.db``, ``postgresql://user@host/db``) or
-            an engine. The table and its append-only triggers are created if missing.
+            an engine. The table and its append-only triggers are created if missing; to read
+            or check a trail without ever creating one, use :meth:`existing`.
     """
 
-    def __init__(self, database: str | Engine) -> None:
-        self.engine = database if isinstance(database, Engine) else create_store_engine(database)
+    def __init__(self, database: str | Engine, *, create: bool = True) -> None:
+        self.engine = (
+            database
+            if isinstance(database, Engine)
+            else create_store_engine(database, create=create)
+        )
         self._postgres = self.engine.dialect.name == "postgresql"
-        _audit_registry.metadata.create_all(self.engine)
-        _install_append_only_triggers(self.engine)
+        if create:
+            _audit_registry.metadata.create_all(self.engine)
+            _install_append_only_triggers(self.engine)
+
+    @classmethod
+    def existing(cls, database: str | Engine) -> AuditStore:
+        """The store in ``database``, opened for reading and checking: nothing is created.
+
+        Raises:
+            ConfigurationError: There is no audit store there: no SQLite file, or no audit
+                table in the database (both are reported as such, never as an empty trail).
+        """
+        if isinstance(database, str):
+            where = make_url(database).render_as_string(hide_password=True)
+            path = _sqlite_file(database)
+            if path is not None and not path.exists():
+                raise ConfigurationError(f"no audit store at {where}: {path} does not exist")
+        else:
+            where = database.url.render_as_string(hide_password=True)
+        store = cls(database, create=False)
+        if not inspect(store.engine).has_table(TABLE):
+            store.dispose()
+            raise ConfigurationError(f"no audit store at {where}: it has no {TABLE} table")
+        return store
 
     def append(self, records: Sequence[SpanRecord]) -> list[StoredRecord]:
         """Append ``records`` in order, in one transaction, chained to the current head."""
@@ -213,7 +266,15 @@ class AuditStore:
                 seq += 1
                 digest = chain_hash(record.body(), prev)
                 session.add(_row(seq, record, prev, digest))
-                stored.append(StoredRecord(seq=seq, record=record, prev_hash=prev, hash=digest))
+                stored.append(
+                    StoredRecord(
+                        seq=seq,
+                        record=record,
+                        prev_hash=prev,
+                        hash=digest,
+                        conversation_id=record.conversation_id,
+                    )
+                )
                 prev = digest
             session.commit()
         return stored
@@ -245,10 +306,18 @@ class AuditStore:
             )
             return [row.to_stored() for row in session.exec(query)]
 
-    def verify(self, *, expect_head: str | None = None) -> Verification:
-        """Walk the chain from the first record and report every record it does not vouch for."""
+    def verify(self, *, expect_head: str | None = None, allow_empty: bool = False) -> Verification:
+        """Walk the chain from the first record and report every record it does not vouch for.
+
+        Args:
+            expect_head: an anchor, the ``head`` of an earlier verification: the chain must
+                still hold it (the records up to it are then unchanged); records appended
+                since are checked like all others.
+            allow_empty: an empty trail is not a problem (a store nothing was recorded in yet).
+        """
         problems: list[Problem] = []
         expected_prev, expected_seq, count = GENESIS, 1, 0
+        anchor = 0 if expect_head == GENESIS else None
         previous: StoredRecord | None = None
         for stored in self.records():
             count += 1
@@ -257,18 +326,25 @@ class AuditStore:
                 problems.append(
                     _problem(stored, "altered", f"record {stored.seq} changed after it was written")
                 )
+            if stored.conversation_id != stored.record.conversation_id:
+                problems.append(_moved(stored))
+            if anchor is None and stored.hash == expect_head:
+                anchor = stored.seq
             previous, expected_prev, expected_seq = stored, stored.hash, stored.seq + 1
         head = previous.hash if previous is not None else GENESIS
-        if expect_head is not None and expect_head != head:
-            problems.append(
-                Problem(
-                    seq=expected_seq - 1,
-                    kind="head",
-                    message=f"the newest record's hash is {head}, not {expect_head}: records were "
-                    "removed from the end, or the chain was rewritten",
-                )
+        if count == 0 and not allow_empty:
+            message = "the audit trail is empty: nothing was recorded, or everything was removed"
+            problems.append(Problem(seq=0, kind="empty", message=message))
+        if expect_head is not None and anchor is None:
+            message = (
+                f"the anchor {expect_head} is not in the chain, which ends at record "
+                f"{expected_seq - 1} with {head}: records up to the anchor were removed or the "
+                "chain was rewritten"
             )
-        return Verification(ok=not problems, records=count, head=head, problems=tuple(problems))
+            problems.append(Problem(seq=expected_seq - 1, kind="anchor", message=message))
+        return Verification(
+            ok=not problems, records=count, head=head, problems=tuple(problems), anchor=anchor
+        )
 
     def _link_problems(
         self,
@@ -310,24 +386,39 @@ class AuditStore:
         self.engine.dispose()
 
 
-def create_store_engine(url: str) -> Engine:
-    """An engine for ``url``; ``postgresql://`` means psycopg 3, a SQLite file's folder is made."""
+def create_store_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url``; ``postgresql://`` means psycopg 3.
+
+    With ``create``, a SQLite file's folder is made and the file put in WAL mode; without it
+    (reading an existing store), nothing on disk is touched.
+    """
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = _sqlite_file(url)
+        if path is not None and create:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": 30})
+        if path is not None and create:
 
-        @event.listens_for(engine, "connect")
-        def _wal(connection: Any, _record: Any) -> None:  # pyright: ignore[reportUnusedFunction]
-            # Readers (``agentflow trace``) must not block the exporter, nor it them.
-            if parsed.database and parsed.database != ":memory:":
+            @event.listens_for(engine, "connect")
+            def _wal(connection: Any, _record: Any) -> None:  # pyright: ignore[reportUnusedFunction]
+                # Readers (``agentflow trace``) must not block the exporter, nor it them.
                 connection.execute("PRAGMA journal_mode=WAL")
 
         return engine
     return create_engine(parsed, pool_pre_ping=True)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (``None`` for another database, or one in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:" or parsed.query.get("mode") == "memory":
+        return None
+    return Path(parsed.database).expanduser()
 
 
 def _row(seq: int, record: SpanRecord, prev: str, digest: str) -> AuditRow:
@@ -350,6 +441,15 @@ def _row(seq: int, record: SpanRecord, prev: str, digest: str) -> AuditRow:
         prev_hash=prev,
         hash=digest,
     )
+
+
+def _moved(stored: StoredRecord) -> Problem:
+    filed, recorded = stored.conversation_id, stored.record.conversation_id
+    message = (
+        f"record {stored.seq} is filed under conversation {filed!r} but was recorded in "
+        f"{recorded!r}: its look-up column was changed, so the conversation's views miss it"
+    )
+    return _problem(stored, "moved", message)
 
 
 def _problem(stored: StoredRecord, kind: ProblemKind, message: str) -> Problem:
@@ -376,22 +476,51 @@ _POSTGRES_TRIGGER = (
     f"CREATE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE ON {TABLE} "
     f"FOR EACH ROW EXECUTE FUNCTION {TABLE}_append_only()"
 )
+_POSTGRES_TRUNCATE_TRIGGER = (
+    # A row trigger never fires on TRUNCATE: emptying the table needs its own guard.
+    f"CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE} "
+    f"FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_append_only()"
+)
 
 
 def _install_append_only_triggers(engine: Engine) -> None:
     with engine.begin() as connection:
         if engine.dialect.name == "sqlite":
+            # SQLite has no TRUNCATE: its "DELETE FROM t" fires the delete trigger.
             for statement in _SQLITE_TRIGGERS:
                 connection.execute(text(statement))
         elif engine.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-            exists = connection.execute(
+            rows = connection.execute(
                 text(
-                    "SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                    "WHERE t.tgname = :name AND c.oid = to_regclass(:table)"
+                    "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                    "WHERE c.oid = to_regclass(:table)"
                 ),
-                {"name": f"{TABLE}_append_only", "table": TABLE},
-            ).first()
-            if exists is None:
+                {"table": TABLE},
+            )
+            present = set(rows.scalars())
+            if f"{TABLE}_append_only" not in present:
                 connection.execute(text(_POSTGRES_FUNCTION))
                 connection.execute(text(_POSTGRES_TRIGGER))
+            if f"{TABLE}_no_truncate" not in present:
+                _add_truncate_guard(connection)
+
+
+def _add_truncate_guard(connection: Any) -> None:
+    """Add the TRUNCATE trigger to a table made before it existed.
+
+    Processes are meant to run with a role that does not own the table (its owner could drop
+    the triggers), and such a role may not add one: the process still starts, and says how to
+    add the guard. The chain and ``verify`` catch an emptied table either way.
+    """
+    try:
+        with connection.begin_nested():
+            connection.execute(text(_POSTGRES_TRUNCATE_TRIGGER))
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
+            raise
+        log.warning(
+            "the audit table %s has no trigger refusing TRUNCATE, and this role may not add "
+            "one: open the store once as the table's owner",
+            TABLE,
+        )

@@ -1,23 +1,31 @@
 """``agentflow audit``: check that the audit trail is whole and unaltered.
 
 ``agentflow audit verify`` walks the hash chain of the audit store from its first record and
-names every record that was edited, deleted or moved. It exits 0 when the chain is intact and 1
-when it is not, so a scheduled job can alert on it. The head hash it prints is the anchor for
-the next run (``--expect-head``): without an anchor kept elsewhere, cutting records off the end
-of the trail, or rewriting it from some record on, cannot be told from an honest trail.
+names every record that was edited, deleted, moved to another conversation or reordered. It
+exits 0 when the chain is intact and 1 when it is not, so a scheduled job can alert on it.
+
+The head hash it prints is the anchor for the next run (``--expect-head``): it passes as long
+as the chain still holds that hash and verifies up to it, however many records were appended
+since; without an anchor kept elsewhere, cutting records off the end of the trail, emptying it,
+or rewriting it from some record on, cannot be told from an honest trail. An empty trail, and a
+store that is not there at all, fail too unless ``--allow-empty`` says that is expected; the
+command never creates a store.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from agentflow.cli.trace import DatabaseUrlOption
+from agentflow.cli.trace import DatabaseUrlOption, open_store
+
+if TYPE_CHECKING:
+    from agentflow.audit.store import Verification
 
 audit_app = typer.Typer(
     name="audit", help="Check the audit trail.", no_args_is_help=True, add_completion=False
@@ -29,32 +37,60 @@ def verify(
     database_url: DatabaseUrlOption = None,
     expect_head: Annotated[
         str | None,
-        typer.Option(help="The head hash a previous verification printed, kept elsewhere."),
+        typer.Option(
+            help="An anchor: the head hash a previous verification printed, kept elsewhere. "
+            "The records up to it must be unchanged; records appended since are checked too."
+        ),
     ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(help="An empty trail, or no store at all, is not a failure."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Verify the hash chain: exit 1 and name each edited, deleted or reordered record."""
-    from agentflow.audit.setup import DEFAULT_DATABASE_URL
-    from agentflow.audit.store import AuditStore
-
-    store = AuditStore(database_url or DEFAULT_DATABASE_URL)
-    try:
-        result = store.verify(expect_head=expect_head)
-    finally:
-        store.dispose()
+    """Verify the hash chain: exit 1 and name each edited, deleted, moved or reordered record."""
+    if allow_empty and expect_head is None:
+        result = _verify_if_present(database_url)
+    else:
+        store = open_store(database_url)
+        try:
+            result = store.verify(expect_head=expect_head, allow_empty=allow_empty)
+        finally:
+            store.dispose()
     if as_json:
         print(json.dumps(asdict(result), indent=2))
     elif result.ok:
+        anchored = f"; the anchor is record {result.anchor}" if result.anchor else ""
         Console().print(
-            f"[green]✓[/] the audit trail is intact: {result.records} records, head {result.head}"
+            f"[green]✓[/] the audit trail is intact: {result.records} records, "
+            f"head {result.head}{anchored}"
         )
     else:
         console = Console(stderr=True)
+        empty = any(problem.kind == "empty" for problem in result.problems)
+        verdict = "is empty" if empty else "was tampered with"
         console.print(
-            f"[bold red]✗ the audit trail was tampered with[/] "
+            f"[bold red]✗ the audit trail {verdict}[/] "
             f"({len(result.problems)} problem(s) in {result.records} records):"
         )
         for problem in result.problems:
             console.print(f"  [red]{problem.kind}:[/] {escape(problem.message)}")
     if not result.ok:
         raise typer.Exit(code=1)
+
+
+def _verify_if_present(database_url: str | None) -> Verification:
+    """With ``--allow-empty`` and no anchor, a store that is not there is an empty trail."""
+    from agentflow.audit.setup import audit_database_url
+    from agentflow.audit.store import GENESIS, AuditStore, Verification
+    from agentflow.exceptions import ConfigurationError
+
+    try:
+        store = AuditStore.existing(audit_database_url(database_url))
+    except ConfigurationError as exc:
+        Console(stderr=True).print(f"{escape(str(exc))} (allowed: --allow-empty)")
+        return Verification(ok=True, records=0, head=GENESIS, problems=())
+    try:
+        return store.verify(allow_empty=True)
+    finally:
+        store.dispose()

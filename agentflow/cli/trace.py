@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,13 +22,17 @@ from rich.tree import Tree
 from agentflow.audit import attributes as attrs
 from agentflow.audit.tree import SpanNode, by_trace, conversation_json, span_trees, steps_only
 from agentflow.audit.view import VERDICT_MARKS, Field, approval, details, shorten
+from agentflow.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from agentflow.audit.store import AuditStore
 
 DatabaseUrlOption = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        envvar="DATABASE_URL",
-        help="The audit store (SQLAlchemy URL); default sqlite:///.agentflow/audit.db.",
+        help="The audit store (SQLAlchemy URL); default: found as the workers find it, "
+        "DATABASE_URL or sqlite:///.agentflow/audit.db.",
         show_default=False,
     ),
 ]
@@ -44,10 +48,7 @@ def trace(
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Show CONVERSATION_ID's audit trail: steps, durations, tokens, decisions, approvals."""
-    from agentflow.audit.setup import DEFAULT_DATABASE_URL
-    from agentflow.audit.store import AuditStore
-
-    store = AuditStore(database_url or DEFAULT_DATABASE_URL)
+    store = open_store(database_url)
     try:
         records = [stored.record for stored in store.conversation(conversation_id)]
     finally:
@@ -64,6 +65,29 @@ def trace(
     roots = span_trees(records)
     for trace_id, trace_roots in by_trace(roots if raw else steps_only(roots)).items():
         console.print(render(trace_id, trace_roots))
+
+
+def open_store(database_url: str | None) -> AuditStore:
+    """The audit store as every command finds it, opened without creating anything.
+
+    No store there (no file, no table) or no answer from the database: one line, exit 1.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from agentflow.audit.setup import audit_database_url
+    from agentflow.audit.store import AuditStore
+
+    url = audit_database_url(database_url)
+    try:
+        return AuditStore.existing(url)
+    except ConfigurationError as exc:
+        message = str(exc)
+    except SQLAlchemyError as exc:
+        where = make_url(url).render_as_string(hide_password=True)
+        message = f"cannot read the audit store at {where}: {exc.__class__.__name__}"
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code=1)
 
 
 def render(trace_id: str, roots: Sequence[SpanNode]) -> Tree:

@@ -48,6 +48,10 @@ console = Console()
 
 async def main(scripted: bool) -> int:
     DATA.mkdir(exist_ok=True)
+    # The audit trail goes where `agentflow trace` and `agentflow audit verify` look for it when
+    # run from this folder and this shell: decided before a scripted run points DATABASE_URL at
+    # a company database of its own, which the shell knows nothing of.
+    audit_url = ApprovalSettings.from_env().audit_database_url
     if scripted and "DATABASE_URL" not in os.environ:
         # A scripted run starts from an empty company database, so it shows the same every time.
         (DATA / "travel-demo.db").unlink(missing_ok=True)
@@ -59,8 +63,7 @@ async def main(scripted: bool) -> int:
         console.print("[yellow]No ANTHROPIC_API_KEY: running on the offline travel planner.[/]")
     company = deps()
     assert company.org is not None
-    # The audit trail goes where `agentflow trace` and `agentflow audit verify` look for it.
-    tracing = configure_tracing(database_url=ApprovalSettings.from_env().audit_database_url)
+    tracing = configure_tracing(database_url=audit_url)
     assert tracing.store is not None
     try:
         async with DevServer(db_file=DATA / "temporal.db", log_file=DATA / "temporal.log") as srv:
@@ -91,7 +94,8 @@ async def _converse(agents: AgentClient, agent: str, scripted: bool, url: str) -
     conversation = await agents.start_conversation(agent, user="alice")
     console.print(f"Conversation {conversation} as [bold]alice[/] (manager: bob)")
     _link("Audit trail", f"{url}{timeline_path(conversation)}?as=alice")
-    console.print(f"In a terminal: agentflow trace {conversation}\n", soft_wrap=True)
+    console.print(f"In a terminal: agentflow trace {conversation}", soft_wrap=True)
+    console.print("Check the trail: agentflow audit verify\n", soft_wrap=True)
     if not scripted:
         console.print(
             "To see an approval: ask for business class on a short flight ('business class "

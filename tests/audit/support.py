@@ -14,7 +14,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentflow import Agent, Allow, Deny, NeedsApproval, RunContext, precondition, tool
+from agentflow import (
+    Agent,
+    Allow,
+    ApprovalDecision,
+    ApprovalRequest,
+    Deny,
+    NeedsApproval,
+    RunContext,
+    precondition,
+    tool,
+)
+from agentflow.audit import AuditHandler, configure_tracing
 from agentflow.messages import ModelRequest, ModelResponse, TextBlock, ToolResultBlock, Usage
 from agentflow.preconditions import Decision
 from agentflow.testing import FunctionModel, text_response, tool_call
@@ -117,3 +128,17 @@ def travel_agent(name: str, *, model: Any = None, **kwargs: Any) -> Agent[Bookin
         name=name,
         **kwargs,
     )
+
+
+async def approve(request: ApprovalRequest) -> ApprovalDecision:
+    return request.decide("approved", approver="bob")
+
+
+async def converse(database_url: str) -> str:
+    """One audited conversation (12 records) appended to the store at ``database_url``; its id."""
+    tracing = configure_tracing(database_url=database_url, otlp=False)
+    model = travel_model()
+    agent = travel_agent("travel", model=model, event_handlers=[AuditHandler(tracing, model=model)])
+    result = await agent.run(MESSAGE, deps=Bookings(), user="alice", approvals=approve)
+    tracing.shutdown()
+    return result.conversation_id

@@ -1,34 +1,32 @@
-"""``agentflow audit verify`` finds an edited, deleted or reordered record, and names it."""
+"""``agentflow audit verify`` finds an edited, deleted, moved or reordered record, and names it.
+
+An anchor (``--expect-head``) vouches for the records up to it while the trail keeps growing;
+an empty trail, or no store at all, is reported as such and never passes unless allowed; and
+verifying never creates a store.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 from typer.testing import Result as CliResult
 
-from agentflow import ApprovalDecision, ApprovalRequest
-from agentflow.audit import AuditHandler, AuditStore, configure_tracing
+from agentflow.audit import AuditStore
 from agentflow.audit.store import TABLE, create_store_engine
 from agentflow.cli.main import app
-from tests.audit.support import MESSAGE, Bookings, travel_agent, travel_model
-
-
-async def approve(request: ApprovalRequest) -> ApprovalDecision:
-    return request.decide("approved", approver="bob")
+from tests.audit.support import converse
 
 
 @pytest.fixture
 async def trail(database_url: str) -> str:
     """A store holding one audited conversation (12 records)."""
-    tracing = configure_tracing(database_url=database_url, otlp=False)
-    model = travel_model()
-    agent = travel_agent("travel", model=model, event_handlers=[AuditHandler(tracing, model=model)])
-    await agent.run(MESSAGE, deps=Bookings(), user="alice", approvals=approve)
-    tracing.shutdown()
+    await converse(database_url)
     return database_url
 
 
@@ -52,7 +50,7 @@ def tamper(engine: Engine, *statements: str) -> None:
             connection.execute(text(f"DROP TRIGGER {TABLE}_no_update"))
             connection.execute(text(f"DROP TRIGGER {TABLE}_no_delete"))
         else:
-            connection.execute(text(f"ALTER TABLE {TABLE} DISABLE TRIGGER {TABLE}_append_only"))
+            connection.execute(text(f"ALTER TABLE {TABLE} DISABLE TRIGGER USER"))
         for statement in statements:
             connection.execute(text(statement))
 
@@ -121,5 +119,118 @@ def test_a_cut_off_end_needs_the_anchor(trail: str, engine: Engine) -> None:
     tamper(engine, f"DELETE FROM {TABLE} WHERE seq = 12")
     assert verify(trail).exit_code == 0  # nothing inside the chain is wrong...
     result = verify(trail, "--expect-head", head)
-    assert result.exit_code == 1  # ...but it no longer ends where it did
-    assert "the newest record's hash is" in result.output and head in result.output
+    assert result.exit_code == 1  # ...but the record the anchor names is gone
+    assert f"anchor: the anchor {head} is not in the chain, which ends at record 11" in (
+        result.output
+    )
+
+
+async def test_an_anchor_holds_while_the_trail_grows(trail: str) -> None:
+    """The nightly check of docs/deployment.md: verify against the last head, keep the new one."""
+    first = json.loads(verify(trail, "--json").output)
+    assert (first["ok"], first["records"], first["anchor"]) == (True, 12, None)
+    await converse(trail)  # a day of honest appends
+    result = verify(trail, "--expect-head", first["head"], "--json")
+    assert result.exit_code == 0, result.output
+    second = json.loads(result.output)
+    assert (second["records"], second["anchor"]) == (24, 12)
+    assert second["head"] != first["head"]
+    await converse(trail)
+    result = verify(trail, "--expect-head", second["head"])
+    assert result.exit_code == 0, result.output
+    assert "intact: 36 records" in result.output and "the anchor is record 24" in result.output
+
+
+async def test_an_anchor_catches_a_tail_cut_and_written_again(trail: str, engine: Engine) -> None:
+    """Records after the anchor replaced by others: the chain is whole, the anchor is not in it."""
+    head = AuditStore(engine).verify().head
+    tamper(engine, f"DELETE FROM {TABLE} WHERE seq >= 6")
+    await converse(trail)  # chains on record 5, as if nothing had been there
+    assert verify(trail).exit_code == 0
+    result = verify(trail, "--expect-head", head)
+    assert result.exit_code == 1 and "anchor: the anchor" in result.output
+
+
+def test_a_record_moved_to_another_conversation_is_named(trail: str, engine: Engine) -> None:
+    """The look-up column is not hashed, but derived from what is: moving it is caught."""
+    with engine.connect() as connection:
+        (conversation,) = connection.execute(
+            text(f"SELECT DISTINCT conversation_id FROM {TABLE} WHERE conversation_id IS NOT NULL")
+        ).scalars()
+        moved = connection.execute(
+            text(f"SELECT COUNT(*) FROM {TABLE} WHERE conversation_id = :c"), {"c": conversation}
+        ).scalar_one()
+    ours = f"conversation_id = '{conversation}'"
+    tamper(engine, f"UPDATE {TABLE} SET conversation_id = 'elsewhere' WHERE {ours}")
+    hidden = CliRunner().invoke(app, ["trace", conversation, "--database-url", trail])
+    assert hidden.exit_code == 1  # the views no longer find it...
+    result = verify(trail)
+    assert result.exit_code == 1  # ...and the chain says why
+    assert result.output.count("moved:") == moved > 0
+    assert (
+        f"is filed under conversation 'elsewhere' but was recorded in '{conversation}'"
+    ) in result.output
+    assert "altered:" not in result.output
+
+
+def test_an_empty_trail_is_reported_and_fails_unless_allowed(database_url: str) -> None:
+    AuditStore(database_url).dispose()  # the table, and nothing in it
+    result = verify(database_url)
+    assert result.exit_code == 1
+    assert "the audit trail is empty" in result.output
+    assert verify(database_url, "--allow-empty").exit_code == 0
+    anchored = verify(database_url, "--allow-empty", "--expect-head", "ab" * 32)
+    assert anchored.exit_code == 1 and "anchor: the anchor" in anchored.output
+
+
+def test_truncate_is_refused_and_an_emptied_table_is_caught(trail: str, engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE; its DELETE FROM is refused by the delete trigger")
+    head = AuditStore(engine).verify().head
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {TABLE}"))
+    assert AuditStore(engine).verify().records == 12
+    tamper(engine, f"TRUNCATE {TABLE}")  # by someone who may lift the guard
+    result = verify(trail, "--expect-head", head)
+    assert result.exit_code == 1
+    assert "the audit trail is empty" in result.output and "anchor: the anchor" in result.output
+
+
+def test_a_store_made_before_the_truncate_guard_gets_it(trail: str, engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL trigger")
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP TRIGGER {TABLE}_no_truncate ON {TABLE}"))
+    AuditStore(engine)  # any process opening the store, as the table's owner
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {TABLE}"))
+
+
+def test_no_store_is_reported_as_such_and_nothing_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`agentflow audit verify` in an empty folder: the store it would read is not there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    result = CliRunner().invoke(app, ["audit", "verify"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    assert "no audit store at sqlite:///.agentflow/audit.db" in result.output
+    assert "intact" not in result.output
+    allowed = CliRunner().invoke(app, ["audit", "verify", "--allow-empty"])
+    assert allowed.exit_code == 0, allowed.output
+    traced = CliRunner().invoke(app, ["trace", "conv-1"])
+    assert traced.exit_code == 1 and "no audit store" in traced.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_database_without_the_audit_table_is_no_store(database_url: str) -> None:
+    engine = create_store_engine(database_url)
+    with engine.begin() as connection:  # the database exists, the table does not
+        connection.execute(text("CREATE TABLE something_else (id INTEGER)"))
+    for options in ((), ("--allow-empty",)):
+        result = verify(database_url, *options)
+        assert f"it has no {TABLE} table" in result.output
+        assert result.exit_code == (0 if options else 1)
+    with engine.connect() as connection:
+        assert TABLE not in inspect(connection).get_table_names()
+    engine.dispose()
