@@ -1,9 +1,15 @@
-"""Span exporters: into the audit store, and a redacting layer in front of every exporter.
+"""Span exporters: into the audit store, redacting, and sampled for OTLP.
 
 :class:`AuditSpanExporter` is an ordinary OpenTelemetry ``SpanExporter``, so it sits behind a
 ``BatchSpanProcessor`` like any other and the spans reach the database off the hot path.
 :func:`span_record` is the one conversion from a finished span to what the store keeps; the
 tests use it too, to compare the spans a run produced with what came back from the database.
+
+The audit trail records every span of every conversation, whole: the tracer provider samples
+everything and limits nothing. :class:`SampledExporter` then applies the sampler and the span
+limits that the standard variables configure (``OTEL_TRACES_SAMPLER``,
+``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, ...) to what goes over OTLP, so a collector gets what it
+was configured for and the trail loses nothing.
 
 Content is redacted where spans are recorded. What agentflow does not write itself — exception
 messages and tracebacks that OpenTelemetry or Temporal's interceptor attach, error descriptions —
@@ -21,17 +27,21 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import Status, format_span_id, format_trace_id
+from opentelemetry.sdk.trace.sampling import Sampler
+from opentelemetry.trace import Link, Status, format_span_id, format_trace_id
 from opentelemetry.util.types import Attributes
 
 from agentflow.audit.redaction import Redact
 from agentflow.audit.store import AuditStore, SpanRecord
 
 log = logging.getLogger("agentflow.audit")
+_Item = TypeVar("_Item")
 
 
 def span_record(span: ReadableSpan) -> SpanRecord:
@@ -154,19 +164,8 @@ class RedactingExporter(SpanExporter):
         if description:
             status = Status(status.status_code, self._redact(description))
         events = [self._clean_event(e) for e in span.events]
-        return ReadableSpan(
-            name=span.name,
-            context=span.get_span_context(),
-            parent=span.parent,
-            resource=span.resource,
-            attributes=span.attributes,
-            events=events,
-            links=span.links,
-            kind=span.kind,
-            status=status,
-            start_time=span.start_time,
-            end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
+        return _copy(
+            span, attributes=span.attributes, events=events, links=span.links, status=status
         )
 
     def _clean_event(self, event: Event) -> Event:
@@ -177,3 +176,89 @@ class RedactingExporter(SpanExporter):
             for key, value in event.attributes.items()
         }
         return Event(event.name, cleaned, event.timestamp)
+
+
+class SampledExporter(SpanExporter):
+    """Passes on to ``exporter`` the spans of the traces ``sampler`` samples, cut to ``limits``.
+
+    The decision is the sampler's for a root span of the trace (no parent), so a trace goes out
+    whole or not at all: ``traceidratio`` keeps the same share of conversations, ``always_off``
+    none. ``limits`` cut attribute values, and the number of attributes, events and links, as
+    the SDK would have when recording.
+    """
+
+    def __init__(self, exporter: SpanExporter, sampler: Sampler, limits: SpanLimits) -> None:
+        self.exporter = exporter
+        self.sampler = sampler
+        self.limits = limits
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        kept = [self._limit(span) for span in spans if self._sampled(span)]
+        return self.exporter.export(kept) if kept else SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+    def _sampled(self, span: ReadableSpan) -> bool:
+        context = span.get_span_context()
+        if context is None:
+            return False
+        # An empty context: a parent-based sampler must not see the exporting thread's span.
+        decision = self.sampler.should_sample(
+            Context(), context.trace_id, span.name, span.kind, span.attributes, span.links
+        ).decision
+        return decision.is_sampled()
+
+    def _limit(self, span: ReadableSpan) -> ReadableSpan:
+        limits = self.limits
+        events = [
+            Event(e.name, self._bounded(e.attributes, limits.max_event_attributes), e.timestamp)
+            for e in _last(span.events, limits.max_events)
+        ]
+        links = [
+            Link(link.context, self._bounded(link.attributes, limits.max_link_attributes))
+            for link in _last(span.links, limits.max_links)
+        ]
+        attributes = BoundedAttributes(
+            limits.max_span_attributes,
+            span.attributes,
+            immutable=True,
+            max_value_len=limits.max_span_attribute_length,
+        )
+        return _copy(span, attributes=attributes, events=events, links=links, status=span.status)
+
+    def _bounded(self, attributes: Attributes, count: int | None) -> BoundedAttributes:
+        length = self.limits.max_attribute_length
+        return BoundedAttributes(count, attributes, immutable=True, max_value_len=length)
+
+
+def _last(items: Sequence[_Item], count: int | None) -> Sequence[_Item]:
+    """The newest ``count`` items, as the SDK keeps them when a span has more."""
+    return items if count is None or len(items) <= count else items[len(items) - count :]
+
+
+def _copy(
+    span: ReadableSpan,
+    *,
+    attributes: Attributes,
+    events: Sequence[Event],
+    links: Sequence[Link],
+    status: Status,
+) -> ReadableSpan:
+    return ReadableSpan(
+        name=span.name,
+        context=span.get_span_context(),
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=events,
+        links=links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )

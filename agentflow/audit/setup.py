@@ -6,6 +6,13 @@ provider, and is handed explicitly to what records spans (``AuditHandler`` in-pr
 has its own global provider keeps it; one that wants agentflow's as the global one can call
 ``opentelemetry.trace.set_tracer_provider`` itself.
 
+The audit trail is not a sampled export. The provider records every span of every
+conversation, whole, whatever ``OTEL_TRACES_SAMPLER``, the span limits
+(``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, ``OTEL_SPAN_EVENT_COUNT_LIMIT``, ...), the batch
+processor's variables (``OTEL_BSP_*``) or ``OTEL_SDK_DISABLED`` say; those govern only the OTLP
+export (:class:`~agentflow.audit.exporter.SampledExporter`), which ``OTEL_SDK_DISABLED`` turns
+off.
+
 :func:`audit_database_url` is the one rule for where the store is: ``configure_tracing``,
 ``agentflow trace``, ``agentflow audit verify`` and the demo all find it through it.
 """
@@ -16,11 +23,11 @@ import os
 from collections.abc import Mapping, Sequence
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 from agentflow.audit.attributes import Content
-from agentflow.audit.exporter import AuditSpanExporter, RedactingExporter
+from agentflow.audit.exporter import AuditSpanExporter, RedactingExporter, SampledExporter
 from agentflow.audit.redaction import Redact, Redactor
 from agentflow.audit.store import AuditStore
 
@@ -32,6 +39,16 @@ _APPLICATION_DEFAULT = "sqlite:///.agentflow/agentflow.db"
 does not load the approvals stack (a test keeps the two rules equal)."""
 
 _OTLP_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+_UNLIMITED = SpanLimits(
+    max_attributes=SpanLimits.UNSET,
+    max_events=SpanLimits.UNSET,
+    max_links=SpanLimits.UNSET,
+    max_span_attributes=SpanLimits.UNSET,
+    max_event_attributes=SpanLimits.UNSET,
+    max_link_attributes=SpanLimits.UNSET,
+    max_attribute_length=SpanLimits.UNSET,
+    max_span_attribute_length=SpanLimits.UNSET,
+)
 
 
 def audit_database_url(
@@ -61,7 +78,10 @@ class AuditTracerProvider(TracerProvider):
     """
 
     def __init__(self, *, content: Content, store: AuditStore | None, resource: Resource) -> None:
-        super().__init__(resource=resource)
+        # Every span, whole: the OTEL_* sampler and limits are for the OTLP export only.
+        super().__init__(resource=resource, sampler=sampling.ALWAYS_ON, span_limits=_UNLIMITED)
+        # OTEL_SDK_DISABLED would make every tracer a no-op, and the trail empty.
+        self._disabled = False
         self.content = content
         self.store = store
         """The audit store the provider exports to (``None`` if built without one)."""
@@ -89,10 +109,12 @@ def configure_tracing(
         record_content: ``False`` leaves message texts, tool arguments and results out of the
             trail entirely (steps, tokens, decisions and reasons are still recorded).
         exporters: more span exporters (a test's in-memory exporter, a vendor's); they get the
-            same redacted spans as the store.
+            same redacted spans as the store: all of them, whole.
         otlp: export over OTLP/HTTP too. By default, when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or
-            ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set; the exporter honours the standard
-            ``OTEL_EXPORTER_OTLP_*`` variables (headers, timeout, compression).
+            ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set and ``OTEL_SDK_DISABLED`` is not
+            ``true``; the exporter honours the standard ``OTEL_EXPORTER_OTLP_*`` variables
+            (headers, timeout, compression), ``OTEL_TRACES_SAMPLER`` (whole traces), the span
+            limits and ``OTEL_BSP_*``. None of these changes what the audit store records.
         service_name: ``service.name`` of the resource, unless ``OTEL_SERVICE_NAME`` or
             ``OTEL_RESOURCE_ATTRIBUTES`` names one.
         batch: export in a background thread (``BatchSpanProcessor``); ``False`` exports each
@@ -109,11 +131,16 @@ def configure_tracing(
         store=store,
         resource=_resource(service_name),
     )
-    targets: list[SpanExporter] = [AuditSpanExporter(store), *exporters]
+    store_processor = _processor(RedactingExporter(AuditSpanExporter(store), redact), batch, True)
+    provider.add_span_processor(store_processor)
+    for exporter in exporters:
+        provider.add_span_processor(_processor(RedactingExporter(exporter, redact), batch, True))
     if otlp if otlp is not None else _otlp_configured():
-        targets.append(_otlp_exporter())
-    for exporter in targets:
-        provider.add_span_processor(_processor(RedactingExporter(exporter, redact), batch))
+        # The SDK's own reading of OTEL_TRACES_SAMPLER (custom samplers included), which it
+        # keeps private; applied to this export alone.
+        sampler = sampling._get_from_env_or_default()  # pyright: ignore[reportPrivateUsage]
+        sampled = SampledExporter(_otlp_exporter(), sampler, SpanLimits())
+        provider.add_span_processor(_processor(RedactingExporter(sampled, redact), batch, False))
     return provider
 
 
@@ -126,12 +153,27 @@ def _resource(service_name: str) -> Resource:
     return detected
 
 
-def _processor(exporter: SpanExporter, batch: bool) -> SpanProcessor:
-    return BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+def _processor(exporter: SpanExporter, batch: bool, whole: bool) -> SpanProcessor:
+    """``whole``: the trail's own settings, never the ``OTEL_BSP_*`` variables."""
+    if not batch:
+        return SimpleSpanProcessor(exporter)
+    if not whole:
+        return BatchSpanProcessor(exporter)
+    # Stated in full, so that no OTEL_BSP_* variable shrinks the queue (a full queue drops
+    # spans) or the export timeout.
+    return BatchSpanProcessor(
+        exporter,
+        max_queue_size=65_536,
+        schedule_delay_millis=5_000,
+        max_export_batch_size=512,
+        export_timeout_millis=30_000,
+    )
 
 
 def _otlp_configured() -> bool:
     if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return False
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
     return any(os.environ.get(name) for name in _OTLP_VARIABLES)
 

@@ -17,9 +17,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 from agentflow import ApprovalDecision, ApprovalRequest
-from agentflow.audit import AuditHandler, configure_tracing
+from agentflow.audit import AuditHandler, AuditStore, configure_tracing
 from tests.audit.support import CARD, MESSAGE, Bookings, travel_agent, travel_model
 
 
@@ -119,3 +120,84 @@ async def test_spans_reach_an_otlp_receiver_redacted(
     payload = b"".join(receiver.bodies)
     for secret in (CARD, CARD.replace(" ", ""), "alice@example.com"):
         assert secret.encode() not in payload
+
+
+OTEL_SETTINGS = {
+    "sampler always_off": {"OTEL_TRACES_SAMPLER": "always_off"},
+    "sampler parentbased_always_off": {"OTEL_TRACES_SAMPLER": "parentbased_always_off"},
+    "sampler traceidratio 0.3": {
+        "OTEL_TRACES_SAMPLER": "traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.3",
+    },
+    "SDK disabled": {"OTEL_SDK_DISABLED": "true"},
+    "limits": {
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "16",
+        "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "4",
+        "OTEL_SPAN_EVENT_COUNT_LIMIT": "0",
+    },
+    "batch queue of one": {
+        "OTEL_BSP_MAX_QUEUE_SIZE": "1",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "1",
+        "OTEL_BSP_SCHEDULE_DELAY": "60000",
+    },
+}
+
+
+@pytest.mark.parametrize("setting", OTEL_SETTINGS)
+async def test_the_store_records_every_span_whatever_the_otel_variables_say(
+    setting: str,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The OTEL_* sampler, limits and SDK switch govern the OTLP export, never the trail."""
+    for name, value in OTEL_SETTINGS[setting].items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    url = f"sqlite:///{tmp_path_factory.mktemp('audit')}/audit.db"
+    tracing = configure_tracing(database_url=url)
+    model = travel_model()
+    agent = travel_agent("travel", model=model, event_handlers=[AuditHandler(tracing, model=model)])
+    conversations = [
+        (await agent.run(MESSAGE, deps=Bookings(), user="alice", approvals=approve)).conversation_id
+        for _ in range(10)
+    ]
+    tracing.shutdown()
+
+    store = AuditStore.existing(url)
+    traces: dict[str, int] = {}
+    for conversation in conversations:
+        records = store.conversation(conversation)
+        assert len(records) == 12, (conversation, len(records))  # every span of every one
+        (trace_id,) = {r.record.trace_id for r in records}
+        traces[trace_id] = len(records)
+        (search,) = [r.record for r in records if r.record.name == "execute_tool search_flights"]
+        assert search.attributes["gen_ai.tool.call.result"] == (
+            '[{"destination": "Zurich", "flight_id": "LX14", "price": 2400.0}]'
+        )  # whole, whatever the length limit
+        decisions = [r.record for r in records if r.record.name == "precondition book_flight"]
+        assert [len(d.events) for d in decisions] == [2, 2]  # a rule event per rule, each time
+    assert store.verify().ok
+    store.dispose()
+
+    exported: dict[str, list[dict[str, Any]]] = {}
+    for request in receiver.requests:
+        for resource_spans in request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    attributes = {a.key: _value(a.value) for a in span.attributes}
+                    exported.setdefault(span.trace_id.hex(), []).append(attributes)
+    if setting in ("sampler always_off", "sampler parentbased_always_off", "SDK disabled"):
+        assert exported == {}
+    elif setting == "sampler traceidratio 0.3":
+        ratio = TraceIdRatioBased(0.3)
+        sampled = {
+            t for t in traces if ratio.should_sample(None, int(t, 16), "x").decision.is_sampled()
+        }
+        assert set(exported) == sampled  # the same traces a collector would have sampled...
+        assert all(len(exported[t]) == 12 for t in sampled)  # ...and each of them whole
+    elif setting == "limits":
+        spans = [span for trace in exported.values() for span in trace]
+        assert len(spans) == 120
+        assert all(len(attributes) <= 4 for attributes in spans)
+        assert all(len(v) <= 16 for a in spans for v in a.values() if isinstance(v, str))
