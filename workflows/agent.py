@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from pydantic_core import to_jsonable_python
 
+    from agentflow.approvals.records import ApprovalResult
     from agentflow.binding import ApprovalDecision, ApprovalRequest
     from agentflow.loop import (
         AgentLoop,
@@ -38,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.temporal.contracts import (
         AgentReply,
         AgentWorkflowInput,
-        ApprovalResult,
         ApprovalWorkflowInput,
         InboundMessage,
         ModelCallInput,

@@ -31,19 +31,21 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.approvals.rules import check_vote
-    from agentflow.binding import ApprovalDecision, ApprovalStage
-    from agentflow.exceptions import ApprovalError
-    from agentflow.temporal.contracts import (
+    from agentflow.approvals.records import (
         ApprovalNotice,
         ApprovalResult,
         ApprovalStatus,
         ApprovalVote,
+        Delegation,
+        NoticeKind,
+    )
+    from agentflow.approvals.rules import check_vote
+    from agentflow.binding import ApprovalDecision, ApprovalStage
+    from agentflow.exceptions import ApprovalError
+    from agentflow.temporal.contracts import (
         ApprovalWorkflowInput,
         ApproverCheck,
-        Delegation,
         EditCheck,
-        NoticeKind,
         VoteCheck,
     )
 

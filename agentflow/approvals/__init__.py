@@ -7,6 +7,9 @@
 - :class:`ApprovalLedger`: the audit record of each approval (with its proposed, approved and
   executed calls, :class:`ApprovalCall`) and its single-use lock;
   :class:`LedgerChannel` records an approval's life from the worker.
+- :mod:`agentflow.approvals.records`: what an approval's life is made of (:class:`ApprovalVote`,
+  :class:`ApprovalResult`, :class:`ApprovalStatus`, :class:`ApprovalNotice`,
+  :class:`Delegation`) and the :class:`ApprovalChannel` protocol that notices go through.
 
 :mod:`agentflow.approvals.rules` holds every rule about who may decide what, written once.
 The Slack channel lives in :mod:`agentflow.approvals.slack` (it needs ``slack-sdk``).
@@ -18,6 +21,14 @@ if TYPE_CHECKING:
     from agentflow.approvals.desk import ApprovalDesk, PendingApproval
     from agentflow.approvals.ledger import ApprovalLedger, LedgerChannel, schema_version
     from agentflow.approvals.orgchart import EmployeeSpec, LeaveSpec, OrgChart, OrgChartSpec
+    from agentflow.approvals.records import (
+        ApprovalChannel,
+        ApprovalNotice,
+        ApprovalResult,
+        ApprovalStatus,
+        ApprovalVote,
+        Delegation,
+    )
     from agentflow.approvals.tables import (
         ApprovalCall,
         ApprovalLimit,
@@ -37,6 +48,12 @@ _HOMES = {
     "LeaveSpec": "orgchart",
     "OrgChart": "orgchart",
     "OrgChartSpec": "orgchart",
+    "ApprovalChannel": "records",
+    "ApprovalNotice": "records",
+    "ApprovalResult": "records",
+    "ApprovalStatus": "records",
+    "ApprovalVote": "records",
+    "Delegation": "records",
     "ApprovalCall": "tables",
     "ApprovalLimit": "tables",
     "ApprovalRecord": "tables",
@@ -72,7 +89,14 @@ __all__ = [
     "create_tables",
     # deciding
     "ApprovalDesk",
+    "ApprovalResult",
+    "ApprovalStatus",
+    "ApprovalVote",
+    "Delegation",
     "PendingApproval",
+    # telling people
+    "ApprovalChannel",
+    "ApprovalNotice",
     # the ledger
     "ApprovalCall",
     "ApprovalLedger",

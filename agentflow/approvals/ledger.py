@@ -28,12 +28,11 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from agentflow.approvals.records import ApprovalChannel, ApprovalNotice, ApprovalResult
 from agentflow.approvals.rules import approval_id as approval_workflow_id
 from agentflow.approvals.tables import ApprovalCall, ApprovalRecord, create_tables, now
 from agentflow.binding import ApprovalDecision, ApprovalRequest, canonical_json
 from agentflow.context import RunContext
-from agentflow.temporal.channel import ApprovalChannel
-from agentflow.temporal.contracts import ApprovalNotice, ApprovalResult
 from agentflow.tools import Tool
 
 

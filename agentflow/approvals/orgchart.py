@@ -25,9 +25,9 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from agentflow.approvals.records import Delegation
 from agentflow.approvals.tables import ApprovalLimit, Employee, Leave, create_tables, utc
 from agentflow.binding import ApprovalStage
-from agentflow.temporal.contracts import Delegation
 
 
 class LeaveSpec(BaseModel):

@@ -23,15 +23,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
-
+from agentflow.approvals.records import ApprovalVote, VoteSignature
 from agentflow.binding import canonical_json
 from agentflow.exceptions import ApprovalError, ConfigurationError
-
-if TYPE_CHECKING:
-    from agentflow.temporal.contracts import ApprovalVote
 
 __all__ = ["MAX_VOTE_AGE", "VOTE_KEYS_ENV", "VoteKeys", "VoteSignature"]
 
@@ -39,18 +34,6 @@ VOTE_KEYS_ENV = "AGENTFLOW_VOTE_KEYS"
 MAX_VOTE_AGE = timedelta(minutes=10)
 """How long a signed vote stays valid: enough for a slow network, too short to hoard votes."""
 _MIN_SECRET_BYTES = 32
-
-
-class VoteSignature(BaseModel):
-    """An approval desk's signature of a vote."""
-
-    model_config = ConfigDict(frozen=True)
-
-    key_id: str
-    issued_at: datetime
-    nonce: str
-    """Random, once per signature: a vote is counted once, however often it is sent."""
-    mac: str
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ from agentflow.messages import ModelRequest, ModelResponse
 from agentflow.outcomes import ToolFailed, ToolOutcome
 
 if TYPE_CHECKING:
-    from agentflow.temporal.contracts import AgentReply, ApprovalNotice, ApprovalVote
+    from agentflow.approvals.records import ApprovalNotice, ApprovalVote
+    from agentflow.temporal.contracts import AgentReply
 
 
 TRACER_NAME = "agentflow"

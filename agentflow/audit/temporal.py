@@ -49,8 +49,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.worker import Interceptor as WorkerInterceptor
 
+from agentflow.approvals.records import ApprovalVote
 from agentflow.audit.recorder import SpanRecorder, recorder_for
-from agentflow.temporal.contracts import AgentWorkflowInput, ApprovalVote, SendMessage
+from agentflow.temporal.contracts import AgentWorkflowInput, SendMessage
 
 _REMEMBERED = 4096
 """Workflows whose trace context a client keeps in memory (each costs one history read)."""

@@ -18,6 +18,7 @@ from opentelemetry.trace import NoOpTracer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from agentflow.approvals.records import ApprovalChannel, ApprovalNotice, Delegation
 from agentflow.approvals.rules import conversation_of
 from agentflow.approvals.signing import VoteKeys
 from agentflow.audit.recorder import SpanRecorder
@@ -27,11 +28,9 @@ from agentflow.exceptions import ApprovalError, ConfigurationError, ModelError
 from agentflow.execution import approve_with_edits, invoke_tool
 from agentflow.messages import ModelResponse
 from agentflow.models.retries import retry_listener
-from agentflow.temporal.channel import ApprovalChannel, LogChannel
+from agentflow.temporal.channel import LogChannel
 from agentflow.temporal.contracts import (
-    ApprovalNotice,
     ApproverCheck,
-    Delegation,
     EditCheck,
     ModelCallInput,
     ToolCallInput,

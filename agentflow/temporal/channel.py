@@ -1,22 +1,18 @@
-"""Where approval requests are shown to humans: Slack, a web inbox, a log.
+"""The approval channel of last resort, and the channel protocol's old address.
 
-The approval workflow calls the channel through an activity for each step of an approval's
-life (requested, reminder, escalated, decided, expired). Channels are plain objects with one
-async method; the decision itself always comes back through the workflow's ``decide`` update.
+:class:`~agentflow.approvals.records.ApprovalChannel` lives with the other approval types in
+:mod:`agentflow.approvals.records`; it is importable from here as well.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
 
-from agentflow.temporal.contracts import ApprovalNotice
+from agentflow.approvals.records import ApprovalChannel, ApprovalNotice
+
+__all__ = ["ApprovalChannel", "LogChannel"]
 
 log = logging.getLogger("agentflow.approvals")
-
-
-class ApprovalChannel(Protocol):
-    async def notify(self, notice: ApprovalNotice) -> None: ...
 
 
 class LogChannel:

@@ -3,20 +3,62 @@
 One pydantic model per workflow run, update and activity (the pydantic data converter carries
 them), kept in a module that imports nothing but pydantic and agentflow's own data types, so
 that workflow code can import it inside the sandbox.
+
+The approval workflow's votes, results, status and notices are approval domain types: they live
+in :mod:`agentflow.approvals.records` and are importable from here as well.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentflow.approvals.signing import VoteSignature
+from agentflow.approvals.records import (
+    ApprovalNotice,
+    ApprovalResult,
+    ApprovalStatus,
+    ApprovalVote,
+    Delegation,
+    NoticeKind,
+    VoteSignature,
+)
 from agentflow.binding import ApprovalDecision, ApprovalRequest
 from agentflow.loop import LoopState, Status, ToolCall
 from agentflow.messages import Message, ModelRequest
 from agentflow.outcomes import ToolOutcome
+
+__all__ = [
+    # the conversation
+    "AgentReply",
+    "AgentWorkflowInput",
+    "DurableOptions",
+    "InboundMessage",
+    "SendMessage",
+    "Step",
+    "StepKind",
+    "Transcript",
+    "WaitForTurn",
+    # activities
+    "ApproverCheck",
+    "EditCheck",
+    "ModelCallInput",
+    "ToolCallInput",
+    "ToolCallResult",
+    "VoteCheck",
+    # approvals
+    "ApprovalTimers",
+    "ApprovalWorkflowInput",
+    # approval records, re-exported from their home (agentflow.approvals.records)
+    "ApprovalNotice",
+    "ApprovalResult",
+    "ApprovalStatus",
+    "ApprovalVote",
+    "Delegation",
+    "NoticeKind",
+    "VoteSignature",
+]
 
 
 class _Contract(BaseModel):
@@ -140,37 +182,6 @@ class ApprovalWorkflowInput(_Contract):
     """What the requester last said when the call was proposed (see ``RunContext``)."""
 
 
-class Delegation(_Contract):
-    """``delegate`` may decide in ``approver``'s place from ``starts`` until ``ends`` (leave).
-
-    Resolved from the org chart when the vote is made. In a vote it is only a claim: the
-    approval workflow reads the delegation from the org chart again (``agentflow.check_approver``)
-    and checks the window against its own clock before it counts the vote.
-    """
-
-    approver: str
-    delegate: str
-    starts: datetime
-    ends: datetime
-
-
-class ApprovalVote(_Contract):
-    """A human decision, as sent to :meth:`ApprovalWorkflow.decide`."""
-
-    digest: str
-    approver: str
-    """Who decides: a current approver, or the delegate named in ``delegation``."""
-    approve: bool
-    reason: str = ""
-    delegation: Delegation | None = None
-    """Set when ``approver`` decides as the delegate of an approver on leave: a claim, which
-    the workflow verifies against the org chart before it counts the vote."""
-    edit: dict[str, Any] | None = None
-    """Arguments the approver changes before approving (only those the request lets them)."""
-    signature: VoteSignature | None = None
-    """The desk's signature, which a worker verifies before the vote counts."""
-
-
 class VoteCheck(_Contract):
     """Input of the ``agentflow.verify_vote`` activity: did a desk sign this vote just now?"""
 
@@ -198,46 +209,6 @@ class EditCheck(_Contract):
     conversation_id: str = ""
     messages: tuple[Message, ...] = ()
     latest_user_message: str = ""
-
-
-class ApprovalResult(_Contract):
-    decision: ApprovalDecision
-    """``decision.approver`` is the authority (the approver in the chain) the call runs under."""
-    decided_at: datetime
-    escalation_level: int = 0
-    decided_by: str | None = None
-    """The person who decided: the approver, or their delegate (see ``decision.approver``)."""
-    complete: bool = True
-    """``False`` for a vote that was counted while the approval needs more (another approver
-    of the stage, or a later stage): ``decision`` then reports that vote, not an outcome."""
-
-
-class ApprovalStatus(_Contract):
-    request: ApprovalRequest
-    state: Literal["pending", "approved", "denied", "expired"]
-    current_approvers: tuple[str, ...]
-    reminders_sent: int
-    escalation_level: int
-    stage: int = 0
-    """The stage now collecting votes (0-based; see ``request.plan()``)."""
-    approved_by: tuple[tuple[str, ...], ...] = ()
-    """Per stage so far, the authorities who approved."""
-
-
-NoticeKind = Literal["requested", "reminder", "escalated", "decided", "expired"]
-
-
-class ApprovalNotice(_Contract):
-    """What the approval channel is told to show or send."""
-
-    kind: NoticeKind
-    workflow_id: str
-    conversation_id: str
-    request: ApprovalRequest
-    approvers: tuple[str, ...]
-    decision: ApprovalDecision | None = None
-    result: ApprovalResult | None = None
-    """The full result (who decided, when) once the approval is decided or expired."""
 
 
 AgentWorkflowInput.model_rebuild()

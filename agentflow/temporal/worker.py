@@ -11,9 +11,9 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agentflow.agent import Agent
+from agentflow.approvals.records import ApprovalChannel
 from agentflow.approvals.signing import VOTE_KEYS_ENV, VoteKeys
 from agentflow.temporal.activities import AgentActivities, DelegationLookup
-from agentflow.temporal.channel import ApprovalChannel
 from agentflow.temporal.registry import DepsFactory, register_agent
 
 log = logging.getLogger("agentflow.worker")

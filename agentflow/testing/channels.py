@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentflow.temporal.contracts import ApprovalNotice, NoticeKind
+from agentflow.approvals.records import ApprovalNotice, NoticeKind
 
 
 class RecordingChannel:

@@ -27,11 +27,11 @@ from sqlmodel import Session, col, select
 
 from agentflow.approvals.links import timeline_url
 from agentflow.approvals.orgchart import OrgChart
+from agentflow.approvals.records import ApprovalNotice
 from agentflow.approvals.slack.api import Posted, SlackApi, slack_error
 from agentflow.approvals.slack.blocks import closed_blocks, escape, person, request_blocks
 from agentflow.approvals.summary import Summariser, Summary, default_summary
 from agentflow.approvals.tables import Employee, SlackPost, now
-from agentflow.temporal.contracts import ApprovalNotice
 
 T = TypeVar("T")
 log = logging.getLogger("agentflow.approvals.slack")
