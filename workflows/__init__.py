@@ -1,7 +1,30 @@
-"""Temporal workflow definitions: deterministic code only (no I/O, clocks or randomness)."""
+"""Temporal workflow definitions: deterministic code only (no I/O, clocks or randomness).
 
-from workflows.agent import AgentWorkflow
-from workflows.approval import ApprovalWorkflow
-from workflows.ids import approval_workflow_id
+Names are imported on first use: the sandbox loads each workflow module on its own, and a
+client that needs only :func:`approval_workflow_id` should not load both workflows for it.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workflows.agent import AgentWorkflow
+    from workflows.approval import ApprovalWorkflow
+    from workflows.ids import approval_workflow_id
+
+_HOMES = {
+    "AgentWorkflow": "agent",
+    "ApprovalWorkflow": "approval",
+    "approval_workflow_id": "ids",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = ["AgentWorkflow", "ApprovalWorkflow", "approval_workflow_id"]

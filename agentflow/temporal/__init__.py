@@ -1,22 +1,62 @@
-"""Durable runs on Temporal: workflows, activities and the embedded server they run against."""
+"""Durable runs on Temporal: workflows, activities and the embedded server they run against.
 
-from agentflow.temporal.channel import ApprovalChannel, LogChannel
-from agentflow.temporal.client import AgentClient
-from agentflow.temporal.connection import TemporalConfig
-from agentflow.temporal.contracts import (
-    AgentReply,
-    ApprovalNotice,
-    ApprovalResult,
-    ApprovalStatus,
-    ApprovalTimers,
-    ApprovalVote,
-    DurableOptions,
-    Step,
-    Transcript,
-)
-from agentflow.temporal.devserver import DevServer, connect
-from agentflow.temporal.registry import register_agent
-from agentflow.temporal.worker import DEFAULT_TASK_QUEUE, create_worker
+Names are imported on first use. Workflow code imports :mod:`agentflow.temporal.contracts` and
+:mod:`agentflow.temporal.registry` inside Temporal's sandbox; importing them must not load the
+client, the worker or the dev-server process manager that this package also holds.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentflow.temporal.channel import ApprovalChannel, LogChannel
+    from agentflow.temporal.client import AgentClient
+    from agentflow.temporal.connection import DEFAULT_TASK_QUEUE, TemporalConfig
+    from agentflow.temporal.contracts import (
+        AgentReply,
+        ApprovalNotice,
+        ApprovalResult,
+        ApprovalStatus,
+        ApprovalTimers,
+        ApprovalVote,
+        DurableOptions,
+        Step,
+        Transcript,
+    )
+    from agentflow.temporal.devserver import DevServer, connect
+    from agentflow.temporal.registry import register_agent
+    from agentflow.temporal.worker import create_worker
+
+_HOMES = {
+    "TemporalConfig": "connection",
+    "DEFAULT_TASK_QUEUE": "connection",
+    "AgentClient": "client",
+    "AgentReply": "contracts",
+    "ApprovalChannel": "channel",
+    "ApprovalNotice": "contracts",
+    "ApprovalResult": "contracts",
+    "ApprovalStatus": "contracts",
+    "ApprovalTimers": "contracts",
+    "ApprovalVote": "contracts",
+    "DevServer": "devserver",
+    "DurableOptions": "contracts",
+    "LogChannel": "channel",
+    "Step": "contracts",
+    "Transcript": "contracts",
+    "connect": "devserver",
+    "create_worker": "worker",
+    "register_agent": "registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a name's module on first use (see the module docstring for why)."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = [
     "TemporalConfig",

@@ -36,6 +36,7 @@ from agentflow.approvals.rules import approval_id as approval_workflow_id
 from agentflow.approvals.signing import VoteKeys
 from agentflow.binding import canonical_json
 from agentflow.exceptions import ApprovalError, InvalidInput, NotParticipant, TemporalUnavailable
+from agentflow.temporal.connection import DEFAULT_TASK_QUEUE
 from agentflow.temporal.contracts import (
     AgentReply,
     AgentWorkflowInput,
@@ -49,7 +50,6 @@ from agentflow.temporal.contracts import (
     WaitForTurn,
 )
 from agentflow.temporal.devserver import connect_failure_reason
-from agentflow.temporal.worker import DEFAULT_TASK_QUEUE
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider

@@ -32,12 +32,15 @@ from temporalio.service import TLSConfig
 
 from agentflow.exceptions import ConfigurationError
 
-__all__ = ["DEFAULT_ADDRESS", "DEFAULT_NAMESPACE", "TemporalConfig"]
+__all__ = ["DEFAULT_ADDRESS", "DEFAULT_NAMESPACE", "DEFAULT_TASK_QUEUE", "TemporalConfig"]
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
 """Where ``agentflow dev`` and a local ``temporal server start-dev`` listen."""
 
 DEFAULT_NAMESPACE = "default"
+
+DEFAULT_TASK_QUEUE = "agentflow"
+"""The task queue workers serve and clients send conversations to, unless told otherwise."""
 
 _TLS_VALUES = frozenset({"true", "false", "1", "0"})
 # host:port, host a name or an IPv4 address, or a bracketed IPv6 address.

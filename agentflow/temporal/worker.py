@@ -14,29 +14,52 @@ from agentflow.agent import Agent
 from agentflow.approvals.records import ApprovalChannel
 from agentflow.approvals.signing import VOTE_KEYS_ENV, VoteKeys
 from agentflow.temporal.activities import AgentActivities, DelegationLookup
+from agentflow.temporal.connection import DEFAULT_TASK_QUEUE
 from agentflow.temporal.registry import DepsFactory, register_agent
+from workflows.agent import AgentWorkflow
+from workflows.approval import ApprovalWorkflow
 
 log = logging.getLogger("agentflow.worker")
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
-DEFAULT_TASK_QUEUE = "agentflow"
+__all__ = [
+    "DEFAULT_TASK_QUEUE",
+    "PASSTHROUGH_MODULES",
+    "create_worker",
+    "workflow_classes",
+    "workflow_runner",
+]
 
-# Deterministic, side-effect-free modules that workflows use as-is rather than re-importing
-# them in every sandboxed run: our own data types and the pydantic stack under them.
-PASSTHROUGH_MODULES = ("agentflow", "pydantic", "pydantic_core", "annotated_types")
+PASSTHROUGH_MODULES = (
+    # What the workflows import, by name: deterministic, side-effect-free modules they use as-is
+    # rather than re-importing them in every sandboxed run. The registry must be the worker's
+    # own: it holds the agents this process registered.
+    "agentflow.approvals.records",
+    "agentflow.approvals.rules",
+    "agentflow.binding",
+    "agentflow.exceptions",
+    "agentflow.loop",
+    "agentflow.messages",
+    "agentflow.outcomes",
+    "agentflow.temporal.contracts",
+    "agentflow.temporal.registry",
+    # The pydantic stack under our data types (the data converter builds validators in the
+    # sandbox).
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The default sandbox, with agentflow's deterministic modules passed through."""
+    """The default sandbox, with the modules the workflows import passed through."""
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def workflow_classes() -> list[type[Any]]:
-    from workflows import AgentWorkflow, ApprovalWorkflow
-
     return [AgentWorkflow, ApprovalWorkflow]
 
 
