@@ -37,10 +37,10 @@ from agentflow.approvals.orgchart import OrgChart
 from agentflow.approvals.records import ApprovalResult, ApprovalStatus, ApprovalVote, Delegation
 from agentflow.approvals.rules import check_vote, conversation_of
 from agentflow.approvals.tables import Employee, now
-from agentflow.audit.temporal import AuditInterceptor, audit_interceptor
 from agentflow.binding import ApprovalRequest
 from agentflow.exceptions import ApprovalError
 from agentflow.temporal.client import AgentClient
+from agentflow.temporal.tracing import AuditInterceptor, audit_interceptor
 
 STATUS_TIMEOUT = 5.0
 """Seconds to wait for one approval's state while listing (no worker: it is skipped)."""

@@ -20,7 +20,9 @@ Reading and checking it: ``agentflow trace CONVERSATION_ID`` and ``agentflow aud
 
 The store, exporter and setup modules are imported on first use: every worker imports the
 recorder and the Temporal interceptor, and should not pay for SQLAlchemy and the OpenTelemetry
-SDK unless tracing is configured.
+SDK unless tracing is configured. :class:`AuditInterceptor` is Temporal's side of the trail and
+lives with it (:mod:`agentflow.temporal.tracing`): no module here imports ``agentflow.temporal``,
+and this package names the interceptor only when it is asked for.
 """
 
 from importlib import import_module
@@ -40,8 +42,8 @@ if TYPE_CHECKING:
         StoredRecord,
         Verification,
     )
-    from agentflow.audit.temporal import AuditInterceptor
     from agentflow.audit.tree import SpanNode, span_trees
+    from agentflow.temporal.tracing import AuditInterceptor
 
 __all__ = [
     # setting up
@@ -78,7 +80,7 @@ _LAZY = {
     "SpanRecord": "agentflow.audit.store",
     "StoredRecord": "agentflow.audit.store",
     "Verification": "agentflow.audit.store",
-    "AuditInterceptor": "agentflow.audit.temporal",
+    "AuditInterceptor": "agentflow.temporal.tracing",
     "SpanNode": "agentflow.audit.tree",
     "span_trees": "agentflow.audit.tree",
 }

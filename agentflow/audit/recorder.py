@@ -26,13 +26,13 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
 from agentflow.audit import attributes as attrs
 from agentflow.audit.attributes import Attributes, Content
 from agentflow.events import Event, ModelRetrying, PreconditionChecked
+from agentflow.loop import Status as ReplyStatus
 from agentflow.loop import ToolCall
 from agentflow.messages import ModelRequest, ModelResponse
 from agentflow.outcomes import ToolFailed, ToolOutcome
 
 if TYPE_CHECKING:
     from agentflow.approvals.records import ApprovalNotice, ApprovalVote
-    from agentflow.temporal.contracts import AgentReply
 
 
 TRACER_NAME = "agentflow"
@@ -336,8 +336,8 @@ class VoteStep:
 class MessageStep:
     span: Span
 
-    def replied(self, reply: AgentReply) -> None:
-        self.span.set_attribute(attrs.REPLY_STATUS, reply.status)
+    def replied(self, status: ReplyStatus) -> None:
+        self.span.set_attribute(attrs.REPLY_STATUS, status)
 
     def rejected(self, reason: str = "") -> None:
         """The workflow refused the message before it entered history (``reason`` says why).

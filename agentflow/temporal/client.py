@@ -50,6 +50,7 @@ from agentflow.temporal.contracts import (
     WaitForTurn,
 )
 from agentflow.temporal.devserver import connect_failure_reason
+from agentflow.temporal.tracing import traced_client
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -90,8 +91,6 @@ class AgentClient:
         """
         if tracer_provider is not None:
             # Conversations become traces in the audit trail (see agentflow.audit).
-            from agentflow.audit.temporal import traced_client
-
             client = traced_client(client, tracer_provider)
         self.client = client
         self.task_queue = task_queue

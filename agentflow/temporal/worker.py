@@ -16,6 +16,7 @@ from agentflow.approvals.signing import VOTE_KEYS_ENV, VoteKeys
 from agentflow.temporal.activities import AgentActivities, DelegationLookup
 from agentflow.temporal.connection import DEFAULT_TASK_QUEUE
 from agentflow.temporal.registry import DepsFactory, register_agent
+from agentflow.temporal.tracing import worker_tracing
 from workflows.agent import AgentWorkflow
 from workflows.approval import ApprovalWorkflow
 
@@ -95,9 +96,6 @@ def create_worker(
     """
     for agent in agents:
         register_agent(agent, deps=(deps or {}).get(agent.name))
-    # Imported here: agentflow.audit.temporal imports this package's contracts.
-    from agentflow.audit.temporal import worker_tracing
-
     recorder, interceptors = worker_tracing(client, tracer_provider)
     if interceptors:
         worker_options["interceptors"] = [*worker_options.get("interceptors", ()), *interceptors]

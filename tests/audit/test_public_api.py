@@ -38,7 +38,7 @@ def test_public_names_are_pinned_and_resolve() -> None:
 def test_workers_do_not_import_the_store_unless_tracing_is_configured() -> None:
     # (Temporal's own OpenTelemetry package imports the OpenTelemetry SDK; that is not ours.)
     code = (
-        "import sys, agentflow.temporal, agentflow.audit.temporal, agentflow.audit; "
+        "import sys, agentflow.temporal, agentflow.temporal.tracing, agentflow.audit; "
         "print(sorted(m for m in ('sqlmodel', 'sqlalchemy') if m in sys.modules))"
     )
     result = subprocess.run(

@@ -15,6 +15,10 @@ would start a trace of its own. :class:`AuditInterceptor` adds that knowledge:
 - the updates that matter to an auditor get a span of their own: the user's message (content
   redacted) and each vote on an approval, with who voted and whether it was accepted;
 - queries are not traced: they change nothing, and clients poll them.
+
+This is Temporal's side of :mod:`agentflow.audit`: it records through the audit trail's
+:class:`~agentflow.audit.recorder.SpanRecorder`, and the audit package knows nothing of Temporal.
+:class:`AuditInterceptor` is importable from :mod:`agentflow.audit` as well.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from temporalio.worker import Interceptor as WorkerInterceptor
 
 from agentflow.approvals.records import ApprovalVote
 from agentflow.audit.recorder import SpanRecorder, recorder_for
-from agentflow.temporal.contracts import AgentWorkflowInput, SendMessage
+from agentflow.temporal.contracts import AgentReply, AgentWorkflowInput, SendMessage
 
 _REMEMBERED = 4096
 """Workflows whose trace context a client keeps in memory (each costs one history read)."""
@@ -165,7 +169,8 @@ class _ConversationOutbound(OutboundInterceptor):
                     handle = await super().start_workflow_update(input)
                     if completed:
                         try:
-                            message.replied(await handle.result())
+                            reply: AgentReply = await handle.result()
+                            message.replied(reply.status)
                         except WorkflowUpdateFailedError as exc:
                             message.rejected(_reason(exc))
                     return handle
