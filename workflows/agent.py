@@ -34,8 +34,8 @@ with workflow.unsafe.imports_passed_through():
         check_user_message,
         waiting_message,
     )
-    from agentflow.messages import ModelResponse
     from agentflow.outcomes import ToolFailed, ToolOutcome
+    from agentflow.temporal.activities import AgentActivities
     from agentflow.temporal.contracts import (
         AgentReply,
         AgentWorkflowInput,
@@ -46,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
         Step,
         StepKind,
         ToolCallInput,
-        ToolCallResult,
         Transcript,
         WaitForTurn,
     )
@@ -152,10 +151,9 @@ class AgentWorkflow:
             match effect:
                 case CallModel(request=request):
                     try:
-                        response: ModelResponse = await workflow.execute_activity(
-                            "agentflow.model_call",
+                        response = await workflow.execute_activity_method(
+                            AgentActivities.model_call,
                             ModelCallInput(agent=self._input.agent, request=request),
-                            result_type=ModelResponse,
                             start_to_close_timeout=self._input.options.model_timeout,
                             retry_policy=MODEL_RETRY,
                         )
@@ -189,8 +187,8 @@ class AgentWorkflow:
     async def _call_tool(self, call: ToolCall) -> ToolOutcome:
         tool = self._agent.tools[call.name]
         try:
-            result: ToolCallResult = await workflow.execute_activity(
-                "agentflow.tool_call",
+            result = await workflow.execute_activity_method(
+                AgentActivities.tool_call,
                 ToolCallInput(
                     agent=self._input.agent,
                     call=call,
@@ -199,7 +197,6 @@ class AgentWorkflow:
                     messages=tuple(self._loop.state.messages),
                     latest_user_message=self._loop.state.latest_user_message,
                 ),
-                result_type=ToolCallResult,
                 start_to_close_timeout=self._input.options.tool_timeout,
                 retry_policy=RetryPolicy(
                     maximum_attempts=self._input.options.tool_attempts,

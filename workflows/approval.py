@@ -23,8 +23,9 @@ Who may vote is checked in two places:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -42,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.approvals.rules import check_vote
     from agentflow.binding import ApprovalDecision, ApprovalStage
     from agentflow.exceptions import ApprovalError
+    from agentflow.temporal.activities import AgentActivities
     from agentflow.temporal.contracts import (
         ApprovalWorkflowInput,
         ApproverCheck,
@@ -57,6 +59,9 @@ CHECK_TIMEOUT = timedelta(seconds=30)
 CHECK_RETRY = RetryPolicy(
     maximum_attempts=3, non_retryable_error_types=["NotAuthorised", "EditRefused"]
 )
+
+CheckT = TypeVar("CheckT")
+CheckedT = TypeVar("CheckedT")
 
 
 @workflow.defn(name="ApprovalWorkflow")
@@ -200,7 +205,7 @@ class ApprovalWorkflow:
         nonce is remembered so that the same signed vote is never counted twice.
         """
         check = VoteCheck(approval_id=workflow.info().workflow_id, vote=vote)
-        await self._check("agentflow.verify_vote", check, type(None))
+        await self._check(AgentActivities.verify_vote, check)
         if vote.signature is not None:
             if vote.signature.nonce in self._nonces:
                 raise ApplicationError("this vote was already sent once (a replay)")
@@ -213,7 +218,7 @@ class ApprovalWorkflow:
             approvers=self._current_approvers,
             requester=self._request.requester,
         )
-        delegation: Delegation = await self._check("agentflow.check_approver", check, Delegation)
+        delegation = await self._check(AgentActivities.check_approver, check)
         if not delegation.starts <= workflow.now() < delegation.ends:
             raise ApplicationError(
                 f"{vote.approver} is not {delegation.approver}'s delegate now", type="NotAuthorised"
@@ -235,14 +240,18 @@ class ApprovalWorkflow:
             messages=self._input.messages,
             latest_user_message=self._input.latest_user_message,
         )
-        return await self._check("agentflow.check_edit", check, ApprovalDecision)
+        return await self._check(AgentActivities.check_edit, check)
 
-    async def _check(self, activity: str, arg: Any, result_type: type[Any]) -> Any:
+    async def _check(
+        self,
+        activity: Callable[[AgentActivities, CheckT], Awaitable[CheckedT]],
+        arg: CheckT,
+    ) -> CheckedT:
+        """Run one of the vote's checks; its refusal fails the update (``VoteRefused``)."""
         try:
-            return await workflow.execute_activity(
+            return await workflow.execute_activity_method(
                 activity,
                 arg,
-                result_type=result_type,
                 start_to_close_timeout=CHECK_TIMEOUT,
                 retry_policy=CHECK_RETRY,
             )
@@ -342,8 +351,8 @@ class ApprovalWorkflow:
             decision=None if self._result is None else self._result.decision,
             result=self._result,
         )
-        await workflow.execute_activity(
-            "agentflow.notify_approval",
+        await workflow.execute_activity_method(
+            AgentActivities.notify_approval,
             notice,
             start_to_close_timeout=NOTIFY_TIMEOUT,
         )

@@ -5,6 +5,12 @@ non-retryable ``ApplicationError``s; everything else is retried by the activity'
 
 Each model call, tool call (with its precondition decision) and approval notice is recorded as
 a span here, in the activity, where it runs once per attempt: workflow code re-runs on replay.
+
+Workflow code calls these activities through :class:`AgentActivities`' methods
+(``workflow.execute_activity_method(AgentActivities.model_call, ...)``), so their arguments are
+type-checked; the names in ``activity.defn`` are what histories record and must not change.
+This module is imported inside the sandbox for that: it loads no SDK client, store or tracer
+(the recorder comes in from the worker).
 """
 
 from __future__ import annotations
@@ -12,16 +18,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from opentelemetry.trace import NoOpTracer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agentflow.approvals.records import ApprovalChannel, ApprovalNotice, Delegation
 from agentflow.approvals.rules import conversation_of
 from agentflow.approvals.signing import VoteKeys
-from agentflow.audit.recorder import SpanRecorder
 from agentflow.binding import ApprovalDecision
 from agentflow.context import RunContext
 from agentflow.exceptions import ApprovalError, ConfigurationError, ModelError
@@ -39,6 +43,9 @@ from agentflow.temporal.contracts import (
 )
 from agentflow.temporal.registry import registered
 
+if TYPE_CHECKING:
+    from agentflow.audit.recorder import SpanRecorder
+
 
 class DelegationLookup(Protocol):
     """Who stands in for whom, from the application's database (an ``OrgChart`` is one)."""
@@ -55,15 +62,15 @@ class AgentActivities:
         self,
         channel: ApprovalChannel | None = None,
         *,
-        recorder: SpanRecorder | None = None,
+        recorder: SpanRecorder,
         org: DelegationLookup | None = None,
         vote_keys: VoteKeys | None = None,
     ) -> None:
+        """``recorder`` records every step (one on a no-op tracer records nothing)."""
         self.channel: ApprovalChannel = channel or LogChannel()
         self.org = org
         self.vote_keys = vote_keys
-        # A recorder on a no-op tracer records nothing and builds no attributes.
-        self.recorder = recorder or SpanRecorder(NoOpTracer())
+        self.recorder = recorder
 
     @activity.defn(name="agentflow.model_call")
     async def model_call(self, input: ModelCallInput) -> ModelResponse:

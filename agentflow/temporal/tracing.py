@@ -31,7 +31,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Link, TracerProvider
+from opentelemetry.trace import Link, NoOpTracer, TracerProvider
 from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import (
@@ -254,16 +254,18 @@ def traced_client(client: Client, tracer_provider: TracerProvider) -> Client:
 
 def worker_tracing(
     client: Client, tracer_provider: TracerProvider | None
-) -> tuple[SpanRecorder | None, list[WorkerInterceptor]]:
+) -> tuple[SpanRecorder, list[WorkerInterceptor]]:
     """The recorder for a worker's activities and the interceptors the worker must add.
 
     A worker inherits its client's interceptors: with an :class:`AuditInterceptor` there, the
     worker records through it; with ``tracer_provider`` given and no tracing interceptor on
     the client, the worker gets one of its own (never two, or every span would be doubled).
+    With neither, the recorder is on a no-op tracer: it records nothing and builds no
+    attributes.
     """
     on_client = [i for i in client.config()["interceptors"] if isinstance(i, TracingInterceptor)]
     if tracer_provider is None:
         audit = next((i for i in on_client if isinstance(i, AuditInterceptor)), None)
-        return (audit.recorder if audit is not None else None), []
+        return (audit.recorder if audit is not None else SpanRecorder(NoOpTracer())), []
     extra: list[WorkerInterceptor] = [] if on_client else [AuditInterceptor(tracer_provider)]
     return recorder_for(tracer_provider), extra

@@ -44,6 +44,7 @@ PASSTHROUGH_MODULES = (
     "agentflow.loop",
     "agentflow.messages",
     "agentflow.outcomes",
+    "agentflow.temporal.activities",
     "agentflow.temporal.contracts",
     "agentflow.temporal.registry",
     # The pydantic stack under our data types (the data converter builds validators in the
