@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         Transcript,
     )
     from agentflow.temporal.devserver import DevServer, connect
+    from agentflow.temporal.plugin import AgentflowPlugin
     from agentflow.temporal.registry import register_agent
     from agentflow.temporal.worker import create_worker
 
@@ -30,6 +31,7 @@ _HOMES = {
     "TemporalConfig": "connection",
     "DEFAULT_TASK_QUEUE": "connection",
     "AgentClient": "client",
+    "AgentflowPlugin": "plugin",
     "AgentReply": "contracts",
     "ApprovalChannel": "channel",
     "ApprovalNotice": "contracts",
@@ -62,6 +64,7 @@ __all__ = [
     "TemporalConfig",
     "DEFAULT_TASK_QUEUE",
     "AgentClient",
+    "AgentflowPlugin",
     "AgentReply",
     "ApprovalChannel",
     "ApprovalNotice",

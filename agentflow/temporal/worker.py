@@ -1,26 +1,29 @@
-"""A Temporal worker that hosts agentflow's workflows and activities for some agents."""
+"""A Temporal worker that hosts agentflow's workflows and activities for some agents.
+
+:func:`create_worker` is a convenience: a ``temporalio.worker.Worker`` with
+:class:`~agentflow.temporal.plugin.AgentflowPlugin`, which does the assembling.
+"""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agentflow.agent import Agent
 from agentflow.approvals.records import ApprovalChannel
-from agentflow.approvals.signing import VOTE_KEYS_ENV, VoteKeys
-from agentflow.temporal.activities import AgentActivities, DelegationLookup
+from agentflow.approvals.signing import VoteKeys
+from agentflow.temporal.activities import DelegationLookup
 from agentflow.temporal.connection import DEFAULT_TASK_QUEUE
-from agentflow.temporal.registry import DepsFactory, register_agent
-from agentflow.temporal.tracing import worker_tracing
-from workflows.agent import AgentWorkflow
-from workflows.approval import ApprovalWorkflow
-
-log = logging.getLogger("agentflow.worker")
+from agentflow.temporal.plugin import (
+    PASSTHROUGH_MODULES,
+    AgentflowPlugin,
+    workflow_classes,
+    workflow_runner,
+)
+from agentflow.temporal.registry import DepsFactory
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -32,37 +35,6 @@ __all__ = [
     "workflow_classes",
     "workflow_runner",
 ]
-
-PASSTHROUGH_MODULES = (
-    # What the workflows import, by name: deterministic, side-effect-free modules they use as-is
-    # rather than re-importing them in every sandboxed run. The registry must be the worker's
-    # own: it holds the agents this process registered.
-    "agentflow.approvals.records",
-    "agentflow.approvals.rules",
-    "agentflow.binding",
-    "agentflow.exceptions",
-    "agentflow.loop",
-    "agentflow.messages",
-    "agentflow.outcomes",
-    "agentflow.temporal.activities",
-    "agentflow.temporal.contracts",
-    "agentflow.temporal.registry",
-    # The pydantic stack under our data types (the data converter builds validators in the
-    # sandbox).
-    "pydantic",
-    "pydantic_core",
-    "annotated_types",
-)
-
-
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The default sandbox, with the modules the workflows import passed through."""
-    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-    return SandboxedWorkflowRunner(restrictions=restrictions)
-
-
-def workflow_classes() -> list[type[Any]]:
-    return [AgentWorkflow, ApprovalWorkflow]
 
 
 def create_worker(
@@ -93,33 +65,21 @@ def create_worker(
         vote_keys: the keys approval desks sign votes with (default: ``AGENTFLOW_VOTE_KEYS``);
             with them, a vote no desk signed is refused. Without any, votes are not verified
             and anyone able to send Temporal updates can decide approvals (a warning says so).
-        worker_options: passed to ``temporalio.worker.Worker``.
+        worker_options: passed to ``temporalio.worker.Worker`` (``plugins`` included: they
+            run before agentflow's).
     """
-    for agent in agents:
-        register_agent(agent, deps=(deps or {}).get(agent.name))
-    recorder, interceptors = worker_tracing(client, tracer_provider)
-    if interceptors:
-        worker_options["interceptors"] = [*worker_options.get("interceptors", ()), *interceptors]
-    keys = vote_keys if vote_keys is not None else VoteKeys.from_env()
-    if keys is None:
-        log.warning(
-            "%s is not set: approval votes are not verified, so anyone who can send updates "
-            "to this Temporal namespace can decide approvals",
-            VOTE_KEYS_ENV,
-        )
-    activities = AgentActivities(channel, recorder=recorder, org=org, vote_keys=keys)
+    plugin = AgentflowPlugin(
+        agents,
+        deps=deps,
+        channel=channel,
+        tracer_provider=tracer_provider,
+        org=org,
+        vote_keys=vote_keys,
+    )
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=workflow_classes(),
-        activities=[
-            activities.model_call,
-            activities.tool_call,
-            activities.notify_approval,
-            activities.check_approver,
-            activities.check_edit,
-            activities.verify_vote,
-        ],
         workflow_runner=worker_options.pop("workflow_runner", workflow_runner()),
+        plugins=[*worker_options.pop("plugins", ()), plugin],
         **worker_options,
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agentflow.temporal.worker import PASSTHROUGH_MODULES
+from agentflow.temporal.plugin import PASSTHROUGH_MODULES
 
 WORKFLOWS = Path(__file__).parents[2] / "workflows"
 WORKFLOW_MODULES = sorted(

@@ -1,0 +1,161 @@
+"""``AgentflowPlugin``: agentflow's workflows, activities and sandbox on a Temporal worker.
+
+A worker is assembled the way temporalio's contrib integrations assemble theirs, as a
+:class:`temporalio.plugin.SimplePlugin`: it adds the two workflows, the activities (bound to the
+approval channel, the org chart, the vote keys and the audit recorder), the tracing interceptor
+a worker needs of its own, and passes through the sandbox the modules the workflows import.
+Being a plugin, it composes with other plugins (OpenTelemetry's, an application's) on one
+worker, and a :class:`temporalio.worker.Replayer` given it replays agentflow's workflows::
+
+    worker = Worker(client, task_queue="agentflow", plugins=[AgentflowPlugin([agent])])
+
+:func:`~agentflow.temporal.create_worker` builds exactly that.
+
+This module is the composition root of durable runs: the one place in ``agentflow`` that imports
+``workflows`` (workflow code imports agentflow's core and contracts, never this).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import ReplayerConfig, WorkerConfig, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from agentflow.agent import Agent
+from agentflow.approvals.records import ApprovalChannel
+from agentflow.approvals.signing import VOTE_KEYS_ENV, VoteKeys
+from agentflow.temporal.activities import AgentActivities, DelegationLookup
+from agentflow.temporal.registry import DepsFactory, register_agent
+from agentflow.temporal.tracing import worker_tracing
+from workflows.agent import AgentWorkflow
+from workflows.approval import ApprovalWorkflow
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+
+__all__ = ["PASSTHROUGH_MODULES", "AgentflowPlugin", "workflow_classes", "workflow_runner"]
+
+log = logging.getLogger("agentflow.worker")
+
+PASSTHROUGH_MODULES = (
+    # What the workflows import, by name: deterministic, side-effect-free modules they use as-is
+    # rather than re-importing them in every sandboxed run. The registry must be the worker's
+    # own: it holds the agents this process registered.
+    "agentflow.approvals.records",
+    "agentflow.approvals.rules",
+    "agentflow.binding",
+    "agentflow.exceptions",
+    "agentflow.loop",
+    "agentflow.messages",
+    "agentflow.outcomes",
+    "agentflow.temporal.activities",
+    "agentflow.temporal.contracts",
+    "agentflow.temporal.registry",
+    # The pydantic stack under our data types (the data converter builds validators in the
+    # sandbox).
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The default sandbox, with the modules the workflows import passed through."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+def workflow_classes() -> list[type[Any]]:
+    return [AgentWorkflow, ApprovalWorkflow]
+
+
+def _passing_through(runner: WorkflowRunner | None) -> WorkflowRunner:
+    """The worker's runner; a sandboxed one passes through what the workflows import."""
+    if runner is None:
+        return workflow_runner()
+    if isinstance(runner, SandboxedWorkflowRunner):
+        restrictions = runner.restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        return dataclasses.replace(runner, restrictions=restrictions)
+    return runner
+
+
+class AgentflowPlugin(SimplePlugin):
+    """Hosts the conversations of ``agents`` (and every approval) on the worker it is given to.
+
+    Args:
+        agents: the agents whose conversations the worker runs; registered in this process
+            when the worker (or a replayer) is built.
+        deps: per agent name, a factory for the dependencies its tools receive.
+        channel: where approval requests are shown (Slack, web inbox); logs by default.
+        tracer_provider: record every step in the audit trail (see
+            :func:`agentflow.audit.configure_tracing`). Without it, steps are recorded when the
+            client carries an :class:`agentflow.audit.AuditInterceptor`.
+        org: the org chart (:class:`agentflow.approvals.OrgChart`) that says who stands in for
+            an approver on leave. Without it, votes cast as a delegate are refused.
+        vote_keys: the keys approval desks sign votes with (default: ``AGENTFLOW_VOTE_KEYS``);
+            with them, a vote no desk signed is refused. Without any, votes are not verified
+            and anyone able to send Temporal updates can decide approvals (a warning says so).
+    """
+
+    def __init__(
+        self,
+        agents: Sequence[Agent[Any]] = (),
+        *,
+        deps: Mapping[str, DepsFactory] | None = None,
+        channel: ApprovalChannel | None = None,
+        tracer_provider: TracerProvider | None = None,
+        org: DelegationLookup | None = None,
+        vote_keys: VoteKeys | None = None,
+    ) -> None:
+        self.agents = tuple(agents)
+        self.deps = dict(deps or {})
+        self.channel = channel
+        self.tracer_provider = tracer_provider
+        self.org = org
+        self.vote_keys = vote_keys
+        # SimplePlugin types activities as bare ``Callable``s: unknown, to strict pyright.
+        super().__init__(  # pyright: ignore[reportUnknownMemberType]
+            "AgentflowPlugin", workflows=workflow_classes(), workflow_runner=_passing_through
+        )
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        self._register_agents()
+        # A Worker always sets its client; WorkerConfig declares every key optional.
+        client = config["client"]  # pyright: ignore[reportTypedDictNotRequiredAccess]
+        recorder, interceptors = worker_tracing(client, self.tracer_provider)
+        keys = self.vote_keys if self.vote_keys is not None else VoteKeys.from_env()
+        if keys is None:
+            log.warning(
+                "%s is not set: approval votes are not verified, so anyone who can send updates "
+                "to this Temporal namespace can decide approvals",
+                VOTE_KEYS_ENV,
+            )
+        activities = AgentActivities(self.channel, recorder=recorder, org=self.org, vote_keys=keys)
+        # What this worker adds depends on its client (whose interceptors may record already).
+        hosted = SimplePlugin(
+            self.name(),
+            activities=[
+                activities.model_call,
+                activities.tool_call,
+                activities.notify_approval,
+                activities.check_approver,
+                activities.check_edit,
+                activities.verify_vote,
+            ],
+            interceptors=interceptors,
+        )
+        return super().configure_worker(hosted.configure_worker(config))
+
+    def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
+        # Replayed workflows look their agents up as running ones do.
+        self._register_agents()
+        return super().configure_replayer(config)
+
+    def _register_agents(self) -> None:
+        for agent in self.agents:
+            register_agent(agent, deps=self.deps.get(agent.name))
