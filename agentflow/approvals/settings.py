@@ -19,14 +19,30 @@ variables (an empty one counts as unset; arguments win over them)::
     AGENTFLOW_PUBLIC_URL    the web app's public base URL: approval messages link to the
                             conversation's timeline under it
     AGENTFLOW_AUDITORS      comma-separated handles who may read every conversation's timeline
+
+Who is asking on the web app (:func:`web_authenticator`; without any of these, ``?as=`` on
+loopback only)::
+
+    AGENTFLOW_OIDC_ISSUER   sign in with this OpenID Connect provider (its issuer URL)
+    AGENTFLOW_OIDC_CLIENT_ID, AGENTFLOW_OIDC_CLIENT_SECRET   the app's client at the provider
+    AGENTFLOW_OIDC_CLAIM    the ID token's claim that is the employee id (default "sub")
+    AGENTFLOW_SESSION_SECRET   signs the sign-in session cookie (the same in every web
+                            process; default: drawn per process)
+    AGENTFLOW_IDENTITY_HEADER  or: take the person from this header, set by a proxy that
+                            authenticates people
+    AGENTFLOW_TRUSTED_PROXIES  comma-separated addresses or CIDR blocks of that proxy
+    AGENTFLOW_PROXY_SECRET  or: a secret the proxy sends in X-Agentflow-Proxy-Secret
+    AGENTFLOW_ALLOWED_HOSTS comma-separated Host names to answer besides AGENTFLOW_PUBLIC_URL's
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import secrets
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypedDict
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
@@ -55,7 +71,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from agentflow.audit.store import AuditStore
-    from agentflow.web.inbox import Identify
+    from agentflow.web.identity import Authenticator, Identify
 
 DEFAULT_DATABASE_URL = "sqlite:///.agentflow/agentflow.db"
 AUDIT_DATABASE_URL = "sqlite:///.agentflow/audit.db"
@@ -143,8 +159,27 @@ class ApprovalSettings(BaseSettings):
     auditors: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias="AGENTFLOW_AUDITORS"
     )
+    oidc_issuer: str | None = Field(default=None, validation_alias="AGENTFLOW_OIDC_ISSUER")
+    oidc_client_id: str | None = Field(default=None, validation_alias="AGENTFLOW_OIDC_CLIENT_ID")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, validation_alias="AGENTFLOW_OIDC_CLIENT_SECRET", repr=False
+    )
+    oidc_claim: str = Field(default="sub", validation_alias="AGENTFLOW_OIDC_CLAIM")
+    session_secret: SecretStr | None = Field(
+        default=None, validation_alias="AGENTFLOW_SESSION_SECRET", repr=False
+    )
+    identity_header: str | None = Field(default=None, validation_alias="AGENTFLOW_IDENTITY_HEADER")
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="AGENTFLOW_TRUSTED_PROXIES"
+    )
+    proxy_secret: SecretStr | None = Field(
+        default=None, validation_alias="AGENTFLOW_PROXY_SECRET", repr=False
+    )
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="AGENTFLOW_ALLOWED_HOSTS"
+    )
 
-    @field_validator("auditors", mode="before")
+    @field_validator("auditors", "trusted_proxies", "allowed_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -292,25 +327,81 @@ async def build_desk(
     return ApprovalDesk(agents, OrgChart(engine), ledger=ApprovalLedger(engine))
 
 
+def web_authenticator(settings: ApprovalSettings) -> Authenticator:
+    """Who the web app believes, from the settings (see the variables above).
+
+    OpenID Connect sign-in when ``AGENTFLOW_OIDC_ISSUER`` is set; else the header a proxy sets
+    when ``AGENTFLOW_IDENTITY_HEADER`` is (believed from ``AGENTFLOW_TRUSTED_PROXIES``, or with
+    ``AGENTFLOW_PROXY_SECRET``, or else from a proxy on this machine); else ``?as=``, which
+    answers only requests from this machine.
+
+    Raises:
+        ConfigurationError: Both kinds are configured, or one only in part.
+    """
+    from agentflow.web.identity import DevIdentity, header_identity
+
+    if settings.oidc_issuer and settings.identity_header:
+        raise ConfigurationError(
+            "AGENTFLOW_OIDC_ISSUER and AGENTFLOW_IDENTITY_HEADER are both set: choose one way "
+            "of identifying people"
+        )
+    if settings.oidc_issuer:
+        return _oidc(settings, settings.oidc_issuer)
+    if settings.identity_header:
+        secret = settings.proxy_secret
+        return header_identity(
+            settings.identity_header,
+            proxies=settings.trusted_proxies or None,
+            secret=secret.get_secret_value() if secret is not None else None,
+        )
+    return DevIdentity()
+
+
+def _oidc(settings: ApprovalSettings, issuer: str) -> Authenticator:
+    from agentflow.web.oidc import CALLBACK_PATH, OIDCSignIn
+
+    if not settings.oidc_client_id:
+        raise ConfigurationError(
+            "AGENTFLOW_OIDC_ISSUER is set but AGENTFLOW_OIDC_CLIENT_ID is not: register the app "
+            "with the provider and set both"
+        )
+    public = settings.public_url
+    session = settings.session_secret
+    client_secret = settings.oidc_client_secret
+    return OIDCSignIn(
+        issuer=issuer,
+        client_id=settings.oidc_client_id,
+        client_secret=client_secret.get_secret_value() if client_secret is not None else None,
+        claim=settings.oidc_claim,
+        # Without a shared secret, sessions last as long as this process.
+        session_secret=(
+            session.get_secret_value() if session is not None else secrets.token_urlsafe(32)
+        ),
+        redirect_uri=public.rstrip("/") + CALLBACK_PATH if public else None,
+        secure_cookie=public is not None and urlsplit(public).scheme == "https",
+    )
+
+
 def build_web_app(
     settings: ApprovalSettings,
     desk: ApprovalDesk,
     *,
     summarise: Summariser = default_summary,
     audit: AuditStore | None = None,
-    identify: Identify | None = None,
+    identify: Identify | Authenticator | None = None,
+    allowed_hosts: Sequence[str] | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
     """The web app with the Slack endpoint when Slack is configured for HTTP.
 
     With ``audit`` (``AuditStore(settings.audit_database_url)``), it also serves each
     conversation's timeline to its user, its approvers and ``AGENTFLOW_AUDITORS``. ``identify``
-    says who is asking (default: ``?as=``, for a laptop; see :mod:`agentflow.web.inbox`).
-    ``tracer_provider`` (the desk's) records each Slack request the endpoint rejects.
+    says who is asking (default: :func:`web_authenticator`); ``allowed_hosts`` the ``Host``
+    names it answers to (see :mod:`agentflow.web.hosts`; ``agentflow approvals serve`` gives
+    them). ``tracer_provider`` (the desk's) records each Slack request the endpoint rejects.
     """
     from agentflow.approvals.slack.interactions import SlackInteractions
     from agentflow.web.app import create_app
-    from agentflow.web.inbox import dev_identity
 
     slack = None
     if settings.slack_enabled and settings.slack_app_token is None:
@@ -327,6 +418,7 @@ def build_web_app(
         summarise=summarise,
         audit=audit,
         auditors=settings.auditors,
-        identify=identify or dev_identity,
+        identify=identify if identify is not None else web_authenticator(settings),
+        allowed_hosts=allowed_hosts,
         tracer_provider=tracer_provider,
     )

@@ -17,19 +17,20 @@ import re
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
 
-from agentflow.exceptions import AgentflowError, ApprovalError, ConfigurationError
+from agentflow.exceptions import AgentflowError, ApprovalError
 
 if TYPE_CHECKING:
     from agentflow.approvals.desk import ApprovalDesk, PendingApproval
     from agentflow.approvals.settings import ApprovalSettings
     from agentflow.audit.setup import AuditTracerProvider
     from agentflow.temporal.contracts import ApprovalStatus
+    from agentflow.web.identity import Authenticator
 
 T = TypeVar("T")
 
@@ -362,34 +363,119 @@ def _panel(status: ApprovalStatus) -> Panel:
 @approvals_app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Interface to listen on. Beyond loopback only with --oidc-issuer or "
+            "--identity-header and --trusted-proxy, and a public host name."
+        ),
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    oidc_issuer: Annotated[
+        str | None,
+        typer.Option(
+            help="Sign people in with this OpenID Connect provider (issuer URL), over "
+            "AGENTFLOW_OIDC_ISSUER; the client is AGENTFLOW_OIDC_CLIENT_ID and _SECRET.",
+            show_default=False,
+        ),
+    ] = None,
+    oidc_client_id: Annotated[
+        str | None,
+        typer.Option(help="The app's client id at the provider.", show_default=False),
+    ] = None,
+    oidc_claim: Annotated[
+        str | None,
+        typer.Option(
+            help="The ID token's claim that is the employee id (sub, email, "
+            "preferred_username; default sub).",
+            show_default=False,
+        ),
+    ] = None,
     identity_header: Annotated[
         str | None,
         typer.Option(
             help="Take the person from this request header (e.g. X-Forwarded-User) instead of "
-            "?as=. Only behind a proxy that authenticates people, sets this header and strips "
-            "it from what clients send.",
+            "?as=, set by a proxy that authenticates people; believed only from "
+            "--trusted-proxy (or with AGENTFLOW_PROXY_SECRET).",
             show_default=False,
         ),
     ] = None,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Address or CIDR block of the proxy that sets --identity-header; repeatable "
+            "(default: this machine's loopback).",
+            show_default=False,
+        ),
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The app's public base URL, over AGENTFLOW_PUBLIC_URL: its host is the Host "
+            "name answered, and sign-in returns to it.",
+            show_default=False,
+        ),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(help="Another Host name to answer; repeatable.", show_default=False),
+    ] = None,
 ) -> None:
-    """Serve the web inbox and, with Slack configured, the interactivity endpoint."""
+    """Serve the web inbox and, with Slack configured, the interactivity endpoint.
+
+    Bound to loopback (the default), ``?as=`` names the person: anyone on this machine can be
+    anyone, and every page says so. Anywhere else it needs a real authenticator (OpenID
+    Connect, or a proxy's header believed only from that proxy) and a public host name, or it
+    refuses to start. Requests are answered only under the names allowed (DNS rebinding).
+    """
+    from agentflow.web.hosts import allowed_hosts, exposure_problem, public_host
+
+    base: ApprovalSettings = ctx.obj
+    options = {
+        "oidc_issuer": oidc_issuer,
+        "oidc_client_id": oidc_client_id,
+        "oidc_claim": oidc_claim,
+        "identity_header": None if identity_header is None else _header_name(identity_header),
+        "trusted_proxies": tuple(trusted_proxy) if trusted_proxy else None,
+        "public_url": public_url,
+        "allowed_hosts": tuple(allowed_host) if allowed_host else None,
+    }
+    config = base.model_copy(update={k: v for k, v in options.items() if v is not None})
+    try:
+        authenticator = _authenticator(config)
+    except AgentflowError as exc:
+        _refuse(str(exc))
+    hosts = allowed_hosts(host, [public_host(config.public_url), *config.allowed_hosts])
+    public = config.public_url or ""
+    problem = exposure_problem(
+        host,
+        development=authenticator.development,
+        hosts=hosts,
+        proxy_unrestricted=bool(config.identity_header)
+        and not config.trusted_proxies
+        and config.proxy_secret is None,
+        cookie_in_clear=bool(config.oidc_issuer) and not public.startswith("https://"),
+    )
+    if problem is not None:
+        _refuse(problem)
 
     async def run() -> None:
         import uvicorn
 
         from agentflow.approvals.settings import build_desk, build_web_app
         from agentflow.audit.store import AuditStore
-        from agentflow.web.inbox import header_identity
 
-        header = None if identity_header is None else _header_name(identity_header)
-        identify = None if header is None else header_identity(header)
-        config: ApprovalSettings = ctx.obj
         tracing = _tracing(ctx, batch=True)
         desk = await build_desk(config, tracer_provider=tracing)
         audit = AuditStore(config.audit_database_url)
-        app = build_web_app(config, desk, audit=audit, identify=identify, tracer_provider=tracing)
+        app = build_web_app(
+            config,
+            desk,
+            audit=audit,
+            identify=authenticator,
+            allowed_hosts=hosts,
+            tracer_provider=tracing,
+        )
         socket = None
         drain = _nothing_to_drain
         if config.slack_enabled and config.slack_app_token:
@@ -403,18 +489,57 @@ def serve(
             err().print("Slack: Socket Mode")
         elif config.slack_enabled:
             err().print(f"Slack: interactivity at http://{host}:{port}/slack/interactions")
-        if header is not None:
-            err().print(f"inbox: http://{host}:{port}/approvals (person from {header})")
-        else:
-            err().print(f"inbox: http://{host}:{port}/approvals?as=YOUR-HANDLE")
+        _say_who(config, authenticator.name, authenticator.development, host, port, hosts)
+        # The client address is the connection's own, never one a header claims: the trusted
+        # proxy check and the development identity's loopback check rest on it.
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, proxy_headers=False))
         try:
-            await uvicorn.Server(uvicorn.Config(app, host=host, port=port)).serve()
+            await server.serve()
         finally:
             if socket is not None:
                 await socket.close()
                 await drain()  # clicks already acknowledged still reach their workflows
 
     _run(run())
+
+
+def _authenticator(config: ApprovalSettings) -> Authenticator:
+    from agentflow.approvals.settings import web_authenticator
+
+    return web_authenticator(config)
+
+
+def _refuse(problem: str) -> NoReturn:
+    """One line on stderr, exit code 2: nothing was started."""
+    typer.echo(f"error: {problem}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _say_who(
+    config: ApprovalSettings,
+    name: str,
+    development: bool,
+    host: str,
+    port: int,
+    hosts: tuple[str, ...],
+) -> None:
+    console = err()
+    if development:
+        console.print(f"inbox: http://{host}:{port}/approvals?as=YOUR-HANDLE", soft_wrap=True)
+        console.print(
+            "[bold yellow]development identity:[/] anyone on this machine can be anyone "
+            "(?as=); loopback only",
+            soft_wrap=True,
+        )
+    else:
+        console.print(f"inbox: http://{host}:{port}/approvals (person from {name})", soft_wrap=True)
+    if config.oidc_issuer and config.session_secret is None:
+        console.print(
+            "sessions end when this process stops: set AGENTFLOW_SESSION_SECRET to keep them "
+            "and to share them between web processes",
+            soft_wrap=True,
+        )
+    console.print(f"answering Host: {', '.join(hosts)}", soft_wrap=True, markup=False)
 
 
 async def _nothing_to_drain() -> None:
@@ -426,7 +551,7 @@ _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # an HTTP token (RF
 
 def _header_name(name: str) -> str:
     if not _HEADER_NAME.match(name):
-        raise ConfigurationError(f"--identity-header must be an HTTP header name, not {name!r}")
+        _refuse(f"--identity-header must be an HTTP header name, not {name!r}")
     return name
 
 

@@ -1,8 +1,20 @@
-"""The web app: Slack's interactivity endpoint and the local approval inbox."""
+"""The web app: Slack's interactivity endpoint, the approval inbox, the chat, the timeline.
+
+Sign-in with OpenID Connect is :class:`agentflow.web.oidc.OIDCSignIn` (imported from there, so
+that Authlib is loaded only by the apps that use it).
+"""
 
 from agentflow.web.app import create_app
 from agentflow.web.chat import Card, CardRenderer, Chat
-from agentflow.web.inbox import Identify, Inbox, dev_identity, header_identity
+from agentflow.web.identity import (
+    Authenticator,
+    DevIdentity,
+    Identify,
+    TrustedProxy,
+    dev_identity,
+    header_identity,
+)
+from agentflow.web.inbox import Inbox
 from agentflow.web.slack import SlackEndpoint
 from agentflow.web.timeline import Timeline
 
@@ -10,11 +22,15 @@ __all__ = [
     "Card",
     "CardRenderer",
     "Chat",
-    "Identify",
     "Inbox",
     "SlackEndpoint",
     "Timeline",
     "create_app",
+    # who is asking
+    "Authenticator",
+    "DevIdentity",
+    "Identify",
+    "TrustedProxy",
     "dev_identity",
     "header_identity",
 ]

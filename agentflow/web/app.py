@@ -5,6 +5,12 @@ Slack handler and its signing secret); :func:`create_app` does no I/O and reads 
 so tests build it in-process and production builds it from settings (see
 :func:`agentflow.approvals.settings.build_web_app`).
 
+Who is asking is the app's one authenticator (``identify``; see :mod:`agentflow.web.identity`),
+used by every page, the chat's included; its routes (a sign-in flow) and middleware (a session
+cookie) come with it. With ``allowed_hosts`` the app answers only requests whose ``Host``
+header names one of them (see :mod:`agentflow.web.hosts`); ``agentflow approvals serve``
+always gives it one.
+
 Routes::
 
     POST /slack/interactions   Slack's Interactivity Request URL (only with Slack configured)
@@ -13,23 +19,27 @@ Routes::
     GET  /conversations/{id}/timeline   a conversation's audit trail (only with an audit store)
     GET  /chat                 the employee's web chat (only with a Chat; see agentflow.web.chat)
     GET  /healthz              liveness
+    /auth/…                    the authenticator's own routes (OpenID Connect sign-in)
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from agentflow.approvals.desk import ApprovalDesk
 from agentflow.approvals.slack.interactions import SlackInteractions
 from agentflow.approvals.summary import Summariser, default_summary
 from agentflow.exceptions import ConfigurationError
-from agentflow.web.inbox import Identify, Inbox, dev_identity
+from agentflow.web.hosts import HostCheck
+from agentflow.web.identity import Authenticator, Identify, as_authenticator, dev_identity
+from agentflow.web.inbox import Inbox
 from agentflow.web.slack import SlackEndpoint
 from agentflow.web.timeline import ROUTE as TIMELINE_ROUTE
 from agentflow.web.timeline import Timeline, conversation_of, timeline_path
@@ -59,7 +69,8 @@ def create_app(
     slack: SlackInteractions | None = None,
     signing_secret: str | None = None,
     summarise: Summariser = default_summary,
-    identify: Identify = dev_identity,
+    identify: Identify | Authenticator = dev_identity,
+    allowed_hosts: Sequence[str] | None = None,
     secret: bytes | None = None,
     audit: AuditStore | None = None,
     auditors: Collection[str] = (),
@@ -71,7 +82,11 @@ def create_app(
     ``audit`` serves each conversation's timeline from that audit store (to its user, its
     approvers, and the ``auditors``; see :mod:`agentflow.web.timeline`). ``tracer_provider``
     records each Slack request the endpoint rejects (the desk records refused decisions itself).
+    ``identify`` says who is asking on every page (default: ``?as=`` from this machine);
+    ``allowed_hosts`` (``None``: any) the ``Host`` names the app answers to.
     """
+    authenticator = as_authenticator(identify)
+    identify = authenticator.identify
     inbox = Inbox(
         desk,
         summarise=summarise,
@@ -79,13 +94,15 @@ def create_app(
         secret=secret,
         conversation_link=_approval_timeline if audit is not None else None,
     )
-    routes = [
+    routes: list[BaseRoute] = [
+        *authenticator.routes(),
         Route("/", _home),
         Route("/healthz", _health),
         Route("/approvals", inbox.page, methods=["GET"]),
         Route("/approvals/decide", inbox.decide, methods=["POST"]),
     ]
     if chat is not None:
+        _share_identity(chat, identify)
         routes.extend(chat.routes())
     if audit is not None:
         timeline = Timeline(audit, desk.org, identify=identify, auditors=auditors)
@@ -102,7 +119,23 @@ def create_app(
                 methods=["POST"],
             )
         )
-    app = Starlette(routes=routes)
+    middleware = [*authenticator.middleware()]
+    if allowed_hosts is not None:
+        # Outermost: a request under a name the app was not told about reaches nothing else.
+        middleware.insert(0, Middleware(HostCheck, allowed_hosts=allowed_hosts))
+    app = Starlette(routes=routes, middleware=middleware)
     app.state.desk = desk
     app.state.slack = slack
+    app.state.authenticator = authenticator
     return app
+
+
+def _share_identity(chat: Chat, identify: Identify) -> None:
+    """The chat identifies people as the rest of the app does, never by a weaker rule."""
+    if chat.identify is dev_identity:
+        chat.identify = identify
+    elif chat.identify != identify:
+        raise ConfigurationError(
+            "the chat identifies people otherwise than the app: give create_app the "
+            "authenticator, and the Chat none"
+        )

@@ -12,7 +12,7 @@ tab that proxies buffer or cut, and that must be resumed after every drop. A pol
 idempotent request that returns the whole view; it needs no cursor, survives restarts of
 either side, and lets any number of web processes serve the same conversation.
 
-Who is chatting is the job of the same :data:`~agentflow.web.inbox.Identify` callable as the
+Who is chatting is the job of the same :data:`~agentflow.web.identity.Identify` callable as the
 inbox; only the employee who started a conversation may read it or write to it. Each form and
 each message carries a form token bound to (employee, conversation); see
 :mod:`agentflow.web.csrf`. Model and tool text is never put into HTML by the server: it travels
@@ -42,7 +42,7 @@ from agentflow.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
 from agentflow.temporal.client import AgentClient
 from agentflow.temporal.contracts import Step
 from agentflow.web.csrf import FormTokens
-from agentflow.web.inbox import Identify, dev_identity
+from agentflow.web.identity import Identify, dev_identity
 from agentflow.web.pages import render
 from agentflow.web.timeline import timeline_path
 from workflows.ids import approval_workflow_id

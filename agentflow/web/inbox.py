@@ -4,9 +4,10 @@ It lists what one employee may decide now (as an approver, or as the delegate of
 and posts decisions through the same :class:`~agentflow.approvals.desk.ApprovalDesk` as Slack and
 the CLI, so the same rules apply.
 
-Who is looking is the job of an :data:`Identify` callable. The default, :func:`dev_identity`,
-believes a ``?as=`` query parameter: like the CLI's ``--as``, it is for a laptop, not for a
-network. Behind an authenticating proxy use :func:`header_identity`. Each form carries a token
+Who is looking is the job of an :data:`~agentflow.web.identity.Identify` callable, the app's
+authenticator (see :mod:`agentflow.web.identity`). The default, :func:`dev_identity`, believes
+a ``?as=`` query parameter from this machine: like the CLI's ``--as``, it is for a laptop, not
+for a network. Each form carries a token
 bound to (person, approval, digest), so another site cannot make a logged-in approver's browser
 post a decision (see :mod:`agentflow.web.csrf`). The page is ``templates/inbox.html``.
 
@@ -29,24 +30,8 @@ from agentflow.approvals.desk import ApprovalDesk, PendingApproval
 from agentflow.approvals.summary import Summariser, default_summary
 from agentflow.exceptions import ApprovalError
 from agentflow.web.csrf import FormTokens
+from agentflow.web.identity import Identify, dev_identity
 from agentflow.web.pages import render
-
-Identify = Callable[[Request], str | None]
-"""Returns the employee handle of whoever sent the request, or ``None`` if unknown."""
-
-
-def dev_identity(request: Request) -> str | None:
-    """``?as=bob``: trust the URL. Local development only."""
-    return request.query_params.get("as") or None
-
-
-def header_identity(header: str) -> Identify:
-    """Trust ``header`` (e.g. ``X-Forwarded-User``) as set by an authenticating reverse proxy."""
-
-    def identify(request: Request) -> str | None:
-        return request.headers.get(header) or None
-
-    return identify
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,7 +7,9 @@ argument shows as text whatever characters it holds. Values are escaped as :func
 does (``'`` as ``&#x27;``, ``"`` as ``&quot;``): the entities these pages have always used.
 
 The templates are read from the installed package (they ship in the wheel with the code), and
-no path from a URL ever names one.
+no path from a URL ever names one. Every page also gets what the app's authenticator wants
+shown (see :mod:`agentflow.web.identity`): ``identity_notice``, the development identity's
+warning at the top of the page, and ``sign_in``, where someone not yet identified signs in.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
+
+from agentflow.web.identity import DEVELOPMENT_NOTICE, Authenticator
 
 
 def _escaped(value: object) -> object:
@@ -53,4 +57,17 @@ def render(
     request: Request, name: str, context: Mapping[str, Any] | None = None, status: int = 200
 ) -> HTMLResponse:
     """The page ``name`` (a file in ``templates/``) with ``context``, as a response."""
-    return TEMPLATES.TemplateResponse(request, name, dict(context or {}), status_code=status)
+    page = identity_context(request) | dict(context or {})
+    return TEMPLATES.TemplateResponse(request, name, page, status_code=status)
+
+
+def identity_context(request: Request) -> dict[str, str | None]:
+    """What the app's authenticator (``app.state.authenticator``) has every page show."""
+    app = request.scope.get("app")
+    authenticator = getattr(getattr(app, "state", None), "authenticator", None)
+    if not isinstance(authenticator, Authenticator):
+        return {"identity_notice": None, "sign_in": None}
+    return {
+        "identity_notice": DEVELOPMENT_NOTICE if authenticator.development else None,
+        "sign_in": authenticator.sign_in_url(request),
+    }

@@ -8,7 +8,7 @@ whether the audit store's hash chain vouches for what it shows: "chain verified"
 broken at record N", with the altered steps marked.
 
 Who may look. The trail holds what an employee asked for and what their manager decided, so the
-viewer must be identified (the same :data:`~agentflow.web.inbox.Identify` as the inbox), be in
+viewer must be identified (the same :data:`~agentflow.web.identity.Identify` as the inbox), be in
 the org chart, and be one of:
 
 - the conversation's user (``enduser.id`` of its root span);
@@ -35,7 +35,7 @@ from agentflow.approvals.orgchart import OrgChart
 from agentflow.audit import attributes as attrs
 from agentflow.audit.tree import SpanNode, conversation_json, span_trees, steps_only
 from agentflow.audit.view import VERDICT_MARKS, Field, RuleLine, approval, details, shorten
-from agentflow.web.inbox import Identify, dev_identity
+from agentflow.web.identity import Identify, dev_identity
 from agentflow.web.pages import render
 
 __all__ = ["ROUTE", "Timeline", "conversation_of", "timeline_path", "timeline_url"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from agentflow import Agent, ModelRequest, ModelResponse, RunContext, tool
 from agentflow.approvals import ApprovalDesk
 from agentflow.exceptions import ConfigurationError
-from agentflow.temporal import AgentClient, DevServer, create_worker
+from agentflow.temporal import AgentClient, DevServer, create_worker, registry
 from agentflow.testing import FunctionModel, tool_call
 from agentflow.web import Chat
 from examples.travel.agent import build_agent
@@ -72,7 +72,24 @@ class Stack:
     """Opens the probe agent's ``hold`` tool."""
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+_running: dict[str, registry.RegisteredAgent] = {}
+"""The agents of the session's stack, whose worker outlives every module."""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_registry() -> Iterator[None]:
+    """The suite's registry isolation (tests/conftest.py), but the stack's agents stay.
+
+    The stack may start in the middle of a module (its first test that needs it); the module's
+    registry, restored when it ends, must not take the running worker's agents with it.
+    """
+    saved = dict(registry._agents)  # pyright: ignore[reportPrivateUsage]
+    yield
+    registry._agents.clear()  # pyright: ignore[reportPrivateUsage]
+    registry._agents.update(saved | _running)  # pyright: ignore[reportPrivateUsage]
+
+
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     database: Path = tmp_path_factory.mktemp("web") / "travel.db"
     engine = open_store(f"sqlite:///{database}")
@@ -83,6 +100,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         queue = f"web-{uuid.uuid4().hex[:8]}"
         factories = {agent.name: lambda: deps, PROBE: lambda: gate}
         async with create_worker(client, [agent, probe], task_queue=queue, deps=factories):
+            _running.update((name, registry.registered(name)) for name in factories)
             agents = AgentClient(client, task_queue=queue)
             assert deps.org is not None
             desk = ApprovalDesk(agents, deps.org, ledger=deps.ledger)
@@ -92,3 +110,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
                     yield Stack(url, agents, desk, chat, engine, agent.name, gate)
                 finally:
                     gate.set()  # a test that failed while holding must not block the worker
+                    # Modules after this package build agents of their own under these names.
+                    for name, entry in _running.items():
+                        if registry._agents.get(name) is entry:  # pyright: ignore[reportPrivateUsage]
+                            del registry._agents[name]  # pyright: ignore[reportPrivateUsage]
+                    _running.clear()

@@ -56,7 +56,14 @@ def test_no_template_turns_escaping_off() -> None:
     assert TEMPLATES.env.autoescape is True
     folder = files("agentflow.web").joinpath("templates")
     names = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".html"))
-    assert names == ["base.html", "chat.html", "chat_home.html", "inbox.html", "timeline.html"]
+    assert names == [
+        "base.html",
+        "chat.html",
+        "chat_home.html",
+        "inbox.html",
+        "signin.html",
+        "timeline.html",
+    ]
     for name in names:
         source = folder.joinpath(name).read_text("utf-8")
         assert "|safe" not in source.replace(" ", "") and "autoescape" not in source, name
@@ -100,6 +107,18 @@ def test_the_chat_pages_escape_every_value() -> None:
     assert_escaped(render("chat_home.html", home), *home.keys() - {"problem"})
     refused = home | {"problem": hostile("problem")}
     assert_escaped(render("chat_home.html", refused), "problem")
+
+
+def test_the_sign_in_pages_escape_every_value() -> None:
+    identity = {"identity_notice": hostile("identity_notice"), "sign_in": hostile("sign_in")}
+    failed = render("signin.html", {"problem": hostile("problem")} | identity)
+    assert_escaped(failed, "problem", "identity_notice")
+    asking = {"employee": None, "cards": None, "message": None, "problem": None}
+    assert_escaped(render("inbox.html", asking | {"edit_prefix": "e."} | identity), *identity)
+    home = {"employee": None, "action": "", "token": "", "problem": None, "style_url": "s"}
+    assert_escaped(render("chat_home.html", home | identity), *identity)
+    refused = {"conversation_id": "", "problem": hostile("problem")} | identity
+    assert_escaped(render("timeline.html", refused), "problem", *identity)
 
 
 def span(span_id: str, parent: str | None, name: str, attributes: dict[str, Any]) -> SpanRecord:
