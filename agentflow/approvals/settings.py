@@ -40,7 +40,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 from urllib.parse import urlsplit
 
@@ -54,13 +53,14 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 from pydantic_settings.sources.utils import parse_env_vars
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 from temporalio.service import TLSConfig
 
 from agentflow.approvals.desk import ApprovalDesk
 from agentflow.approvals.ledger import ApprovalLedger, LedgerChannel
 from agentflow.approvals.orgchart import OrgChart
 from agentflow.approvals.summary import Summariser, default_summary
+from agentflow.audit.store import create_store_engine
 from agentflow.exceptions import ConfigurationError
 from agentflow.temporal.channel import ApprovalChannel, LogChannel
 from agentflow.temporal.connection import DEFAULT_ADDRESS, DEFAULT_NAMESPACE, TemporalConfig
@@ -241,11 +241,14 @@ class ApprovalSettings(BaseSettings):
         return self.slack_bot_token is not None
 
     def engine(self) -> Engine:
-        """The database engine; a SQLite file's directory is created if missing."""
-        prefix = "sqlite:///"
-        if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
-            Path(self.database_url.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
-        return create_engine(self.database_url)
+        """The database engine, made as the audit store makes its own.
+
+        A SQLite file's directory is created if missing, and the file is shared in WAL mode
+        with a 30-second busy timeout: a worker, the inbox and a CLI command write to it at
+        once, and SQLite's default of 5 seconds refused a decision on a busy machine
+        ("database is locked"). ``postgresql://`` means psycopg 3.
+        """
+        return create_store_engine(self.database_url)
 
     def slack_client(self) -> AsyncWebClient:
         if self.slack_bot_token is None:

@@ -98,10 +98,21 @@ def settings(
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         return asyncio.run(coroutine)
     except AgentflowError as exc:
         err().print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=2) from None
+    except SQLAlchemyError as exc:
+        # The database said no (locked, unreachable): one line, and the decision may not have
+        # been recorded locally, so say how to find out.
+        reason = getattr(exc, "orig", None) or exc
+        err().print(
+            f"[bold red]error:[/] the database refused: {reason}; "
+            "run `agentflow approvals show` to see the approval's state"
+        )
         raise typer.Exit(code=2) from None
 
 
