@@ -27,9 +27,9 @@ from agentflow.exceptions import AgentflowError, ApprovalError
 
 if TYPE_CHECKING:
     from agentflow.approvals.desk import ApprovalDesk, PendingApproval
+    from agentflow.approvals.records import ApprovalStatus
     from agentflow.approvals.settings import ApprovalSettings
     from agentflow.audit.setup import AuditTracerProvider
-    from agentflow.temporal.contracts import ApprovalStatus
     from agentflow.web.identity import Authenticator
 
 T = TypeVar("T")
