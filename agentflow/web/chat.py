@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from temporalio.service import RPCError
 
+from agentflow.approvals.rules import approval_id as approval_workflow_id
 from agentflow.binding import ApprovalRequest
 from agentflow.exceptions import InvalidInput, TemporalUnavailable
 from agentflow.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
@@ -45,7 +46,6 @@ from agentflow.web.csrf import FormTokens
 from agentflow.web.identity import Identify, dev_identity
 from agentflow.web.pages import render
 from agentflow.web.timeline import timeline_path
-from workflows.ids import approval_workflow_id
 
 CONVERSATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 """Ids this page accepts in its URLs; anything else is refused before Temporal is asked."""
