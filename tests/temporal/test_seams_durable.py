@@ -16,23 +16,9 @@ from agentflow.messages import ModelRequest, ModelResponse, TextBlock, ToolResul
 from agentflow.preconditions import Decision
 from agentflow.temporal import AgentClient, DevServer, create_worker
 from agentflow.testing import text_response, tool_call, tool_calls
-from tests.test_seams import assert_provider_accepts, user_texts
+from tests.test_seams import Wallet, assert_provider_accepts, enough_money, user_texts
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-class Wallet:
-    def __init__(self, balance: int) -> None:
-        self.balance = balance
-        self.charges: list[int] = []
-
-
-@precondition
-def enough_money(ctx: RunContext[Wallet], args: Any) -> Decision:
-    """The balance must cover the charge."""
-    if ctx.deps.balance >= args.amount:
-        return Allow()
-    return Deny(f"the balance is {ctx.deps.balance}, not enough for {args.amount}")
 
 
 @precondition
