@@ -55,16 +55,8 @@ def create_worker(
         client: a connected Temporal client (with the pydantic data converter).
         agents: the agents whose conversations this worker runs.
         task_queue: one queue can serve several agents; run several workers on it to scale.
-        deps: per agent name, a factory for the dependencies its tools receive.
-        channel: where approval requests are shown (Slack, web inbox); logs by default.
-        tracer_provider: record every step in the audit trail (see
-            :func:`agentflow.audit.configure_tracing`). Without it, steps are recorded when the
-            client carries an :class:`agentflow.audit.AuditInterceptor`.
-        org: the org chart (:class:`agentflow.approvals.OrgChart`) that says who stands in for
-            an approver on leave. Without it, votes cast as a delegate are refused.
-        vote_keys: the keys approval desks sign votes with (default: ``AGENTFLOW_VOTE_KEYS``);
-            with them, a vote no desk signed is refused. Without any, votes are not verified
-            and anyone able to send Temporal updates can decide approvals (a warning says so).
+        deps, channel, tracer_provider, org, vote_keys: as :class:`AgentflowPlugin` takes
+            them (the plugin the worker is built with).
         worker_options: passed to ``temporalio.worker.Worker`` (``plugins`` included: they
             run before agentflow's).
     """
