@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -40,13 +39,14 @@ from typing import Any, Literal
 
 from sqlalchemy import BigInteger, Engine, Text, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from agentflow.audit.attributes import CONVERSATION_ID
 from agentflow.binding import canonical_json
 from agentflow.exceptions import ConfigurationError
+from agentflow.migrations import AUDIT, upgrade
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first record."""
@@ -54,9 +54,6 @@ GENESIS = "0" * 64
 TABLE = "agentflow_audit_record"
 _LOCK_KEY = 0x6167_666C_6F77  # "agflow": the advisory lock that serialises appends
 _ATTEMPTS = 8
-_INSUFFICIENT_PRIVILEGE = "42501"
-
-log = logging.getLogger("agentflow.audit")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,8 +201,9 @@ class AuditStore:
 
     Args:
         database: a SQLAlchemy URL (``sqlite:///audit.db``, ``postgresql://user@host/db``) or
-            an engine. The table and its append-only triggers are created if missing; to read
-            or check a trail without ever creating one, use :meth:`existing`.
+            an engine. The database is brought to the audit branch of agentflow's migrations
+            (:data:`agentflow.migrations.AUDIT`: the table and its append-only triggers); to
+            read or check a trail without ever creating one, use :meth:`existing`.
     """
 
     def __init__(self, database: str | Engine, *, create: bool = True) -> None:
@@ -216,8 +214,8 @@ class AuditStore:
         )
         self._postgres = self.engine.dialect.name == "postgresql"
         if create:
-            _audit_registry.metadata.create_all(self.engine)
-            _install_append_only_triggers(self.engine)
+            # The table, its indexes and its append-only triggers are the audit migrations'.
+            upgrade(self.engine, AUDIT)
 
     @classmethod
     def existing(cls, database: str | Engine) -> AuditStore:
@@ -460,67 +458,3 @@ def _problem(stored: StoredRecord, kind: ProblemKind, message: str) -> Problem:
         span_id=stored.record.span_id,
         name=stored.record.name,
     )
-
-
-_SQLITE_TRIGGERS = (
-    f"CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE} "
-    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
-    f"CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE} "
-    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
-)
-_POSTGRES_FUNCTION = (
-    f"CREATE OR REPLACE FUNCTION {TABLE}_append_only() RETURNS trigger AS $$ "
-    "BEGIN RAISE EXCEPTION 'the audit trail is append-only'; END $$ LANGUAGE plpgsql"
-)
-_POSTGRES_TRIGGER = (
-    f"CREATE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE ON {TABLE} "
-    f"FOR EACH ROW EXECUTE FUNCTION {TABLE}_append_only()"
-)
-_POSTGRES_TRUNCATE_TRIGGER = (
-    # A row trigger never fires on TRUNCATE: emptying the table needs its own guard.
-    f"CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE} "
-    f"FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_append_only()"
-)
-
-
-def _install_append_only_triggers(engine: Engine) -> None:
-    with engine.begin() as connection:
-        if engine.dialect.name == "sqlite":
-            # SQLite has no TRUNCATE: its "DELETE FROM t" fires the delete trigger.
-            for statement in _SQLITE_TRIGGERS:
-                connection.execute(text(statement))
-        elif engine.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-            rows = connection.execute(
-                text(
-                    "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                    "WHERE c.oid = to_regclass(:table)"
-                ),
-                {"table": TABLE},
-            )
-            present = set(rows.scalars())
-            if f"{TABLE}_append_only" not in present:
-                connection.execute(text(_POSTGRES_FUNCTION))
-                connection.execute(text(_POSTGRES_TRIGGER))
-            if f"{TABLE}_no_truncate" not in present:
-                _add_truncate_guard(connection)
-
-
-def _add_truncate_guard(connection: Any) -> None:
-    """Add the TRUNCATE trigger to a table made before it existed.
-
-    Processes are meant to run with a role that does not own the table (its owner could drop
-    the triggers), and such a role may not add one: the process still starts, and says how to
-    add the guard. The chain and ``verify`` catch an emptied table either way.
-    """
-    try:
-        with connection.begin_nested():
-            connection.execute(text(_POSTGRES_TRUNCATE_TRIGGER))
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
-            raise
-        log.warning(
-            "the audit table %s has no trigger refusing TRUNCATE, and this role may not add "
-            "one: open the store once as the table's owner",
-            TABLE,
-        )

@@ -8,10 +8,11 @@ recorded in one version table, ``agentflow_alembic_version``::
 
 :func:`upgrade` brings a database to the revision the code was written against, under a lock
 so that processes starting together migrate once; a database already there costs one query.
-:func:`agentflow.approvals.create_tables` runs the ``approvals`` branch. (The audit store
-still creates its table and triggers itself; the ``audit`` branch adopts what it made.) The
-first revision of each branch is the schema agentflow made with ``create_all`` before it had
-migrations, and adopts such a database with its rows: it creates only what is missing.
+:func:`agentflow.approvals.create_tables` runs the ``approvals`` branch, and opening an
+:class:`~agentflow.audit.AuditStore` the ``audit`` branch: the table, its indexes and triggers
+are written in these revisions only. The first revision of each branch is the schema agentflow
+made with ``create_all`` before it had migrations, and adopts such a database with its rows: it
+creates only what is missing.
 
 An application keeps its own tables in a script directory of its own, with its own version
 table, and runs it the same way (see ``examples/travel/migrations``).

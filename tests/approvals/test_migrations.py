@@ -76,12 +76,37 @@ def migrate(engine: Engine) -> Engine:
 
 
 def made_by_create_all(engine: Engine) -> Engine:
-    """The schema as it was made before migrations: ``create_all``, then the audit store."""
+    """The schema as it was made before migrations: ``create_all``, then the audit store's DDL."""
     SQLModel.metadata.create_all(
         engine, tables=[SQLModel.metadata.tables[name] for name in APPROVAL_TABLES + TRAVEL_TABLES]
     )
-    AuditStore(engine)  # its table and append-only triggers, made by the store itself
+    audit = AuditRow.__table__  # pyright: ignore[reportAttributeAccessIssue]
+    assert isinstance(audit, Table)
+    audit.create(engine)
+    with engine.begin() as connection:
+        for statement in _LEGACY_AUDIT_TRIGGERS[engine.dialect.name]:
+            connection.execute(text(statement))
     return engine
+
+
+# What the audit store itself ran when it opened, before it had migrations (kept here as the
+# record of databases in the field).
+_LEGACY_AUDIT_TRIGGERS = {
+    "sqlite": (
+        f"CREATE TRIGGER {AUDIT_TABLE}_no_update BEFORE UPDATE ON {AUDIT_TABLE} "
+        "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+        f"CREATE TRIGGER {AUDIT_TABLE}_no_delete BEFORE DELETE ON {AUDIT_TABLE} "
+        "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+    ),
+    "postgresql": (
+        f"CREATE OR REPLACE FUNCTION {AUDIT_TABLE}_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'the audit trail is append-only'; END $$ LANGUAGE plpgsql",
+        f"CREATE TRIGGER {AUDIT_TABLE}_append_only BEFORE UPDATE OR DELETE ON {AUDIT_TABLE} "
+        f"FOR EACH ROW EXECUTE FUNCTION {AUDIT_TABLE}_append_only()",
+        f"CREATE TRIGGER {AUDIT_TABLE}_no_truncate BEFORE TRUNCATE ON {AUDIT_TABLE} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {AUDIT_TABLE}_append_only()",
+    ),
+}
 
 
 def schema(engine: Engine) -> set[tuple[str, ...]]:
@@ -213,7 +238,11 @@ def fill(engine: Engine) -> None:
             ]
         )
         session.commit()
-    span = SpanRecord(
+    AuditStore(engine, create=False).append([a_span()])  # as written before migrations
+
+
+def a_span() -> SpanRecord:
+    return SpanRecord(
         trace_id="1" * 32,
         span_id="2" * 16,
         parent_span_id=None,
@@ -226,7 +255,6 @@ def fill(engine: Engine) -> None:
         events=[],
         links=[],
     )
-    AuditStore(engine).append([span])
 
 
 # -- the histories ------------------------------------------------------------------------------
@@ -377,6 +405,34 @@ def test_threads_migrating_databases_of_their_own_do_not_mix_their_steps(
         thread.join()
     assert failures == []
     assert all(differences(engine) == [] for engine in engines)
+
+
+def test_opening_the_audit_store_runs_its_migrations(databases: Callable[[], Engine]) -> None:
+    """The store's table and triggers come from the audit branch alone, recorded as applied."""
+    engine = databases()
+    store = AuditStore(engine)
+    assert applied(engine, AUDIT) == {AUDIT.head}
+    reference = databases()
+    upgrade(reference, AUDIT)
+    assert schema(engine) == schema(reference)
+    store.append([a_span()])
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+        connection.execute(text(f"DELETE FROM {AUDIT_TABLE}"))
+    if engine.dialect.name == "postgresql":
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {AUDIT_TABLE}"))
+    store.dispose()
+
+
+def test_an_audit_store_migrated_by_a_newer_version_is_refused_by_name(
+    databases: Callable[[], Engine],
+) -> None:
+    engine = databases()
+    AuditStore(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE agentflow_alembic_version SET version_num = 'audit_0099'"))
+    with pytest.raises(ConfigurationError, match=r"agentflow_alembic_version.*audit_0099"):
+        AuditStore(engine)
 
 
 def test_a_database_migrated_by_a_newer_version_is_refused_by_name(

@@ -199,8 +199,14 @@ def test_truncate_is_refused_and_an_emptied_table_is_caught(trail: str, engine: 
 def test_a_store_made_before_the_truncate_guard_gets_it(trail: str, engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("a PostgreSQL trigger")
-    with engine.begin() as connection:
+    with engine.begin() as connection:  # as the first audit revision left it
         connection.execute(text(f"DROP TRIGGER {TABLE}_no_truncate ON {TABLE}"))
+        connection.execute(
+            text(
+                "UPDATE agentflow_alembic_version SET version_num = 'audit_0001' "
+                "WHERE version_num = 'audit_0002'"
+            )
+        )
     AuditStore(engine)  # any process opening the store, as the table's owner
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {TABLE}"))
