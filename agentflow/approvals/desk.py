@@ -16,6 +16,11 @@ The workflow checks the same rules again against its own state, and asks the org
 who stands in for whom (a vote's delegation is a claim, never trusted): the desk is the friendly
 refusal, the workflow is the guarantee.
 
+The desk writes nothing to the approval ledger: the worker records the decision when the
+approval workflow tells its channel (:class:`~agentflow.approvals.ledger.LedgerChannel`), so
+there is one writer, whichever desk, channel or client the vote came through.
+:meth:`AgentClient.approval_outcome` waits for that.
+
 Every refusal leaves an audit record (when the desk's client records to the audit trail): who
 tried, through which channel, on which approval and digest, and why it was refused, in the
 trace of the approval's conversation.
@@ -32,12 +37,10 @@ from typing import Any
 from opentelemetry import context as otel_context
 from temporalio.service import RPCError, RPCStatusCode
 
-from agentflow.approvals.ledger import ApprovalLedger
 from agentflow.approvals.orgchart import OrgChart
 from agentflow.approvals.records import ApprovalResult, ApprovalStatus, ApprovalVote, Delegation
 from agentflow.approvals.rules import check_vote, conversation_of
 from agentflow.approvals.tables import Employee, now
-from agentflow.binding import ApprovalRequest
 from agentflow.exceptions import ApprovalError
 from agentflow.temporal.client import AgentClient
 from agentflow.temporal.tracing import AuditInterceptor, audit_interceptor
@@ -67,12 +70,10 @@ class ApprovalDesk:
         agents: AgentClient,
         org: OrgChart,
         *,
-        ledger: ApprovalLedger | None = None,
         clock: Clock = now,
     ) -> None:
         self.agents = agents
         self.org = org
-        self.ledger = ledger
         self.clock = clock
         self._audit = audit_interceptor(agents.client)
         """Records refusals, in the conversation's trace; ``None`` without a tracer provider."""
@@ -186,12 +187,15 @@ class ApprovalDesk:
         (``slack``, ``web``, ``cli``) and ``channel_user`` (the person's id there, such as a
         Slack user id) name where the decision came from in the audit trail.
 
+        The worker records a complete decision in the ledger after this returns:
+        :meth:`AgentClient.approval_outcome` waits until it has.
+
         Raises :class:`ApprovalError` and changes nothing when any rule in the module docstring
         is broken, or when the workflow refuses the vote. A refusal by the desk is recorded (see
         :meth:`record_refusal`); one by the workflow is recorded with the vote it refused.
         """
         try:
-            request, delegation = await self._check(
+            delegation = await self._check(
                 approval_id, employee_id, approve=approve, digest=digest, reason=reason, edit=edit
             )
         except ApprovalError as exc:
@@ -213,11 +217,7 @@ class ApprovalDesk:
             delegation=delegation,
             edit=None if edit is None else dict(edit),
         )
-        result = await self.agents.decide(approval_id, vote)
-        if self.ledger is not None and result.complete:
-            self.ledger.record_request(approval_id, conversation_of(approval_id), request)
-            self.ledger.record_result(approval_id, result)
-        return result
+        return await self.agents.decide(approval_id, vote)
 
     async def _check(
         self,
@@ -228,14 +228,13 @@ class ApprovalDesk:
         digest: str,
         reason: str,
         edit: Mapping[str, Any] | None,
-    ) -> tuple[ApprovalRequest, Delegation | None]:
-        """The request and the authority to decide it, or :class:`ApprovalError` saying why not."""
+    ) -> Delegation | None:
+        """The authority to decide the approval, or :class:`ApprovalError` saying why not."""
         self.employee(employee_id)
         status = await self.status(approval_id)
-        delegation = self._authorised(
+        return self._authorised(
             employee_id, status, approve=approve, digest=digest, reason=reason, edit=edit
         )
-        return status.request, delegation
 
     async def record_refusal(
         self,

@@ -10,10 +10,12 @@ other execution is refused.
 Three calls stay distinct (:class:`~agentflow.approvals.tables.ApprovalCall`): the one the model
 proposed, the one the approver approved (the same, or their edit of it), the one executed.
 
-The record is written from three places, each idempotently, so that it is complete whichever
-of them ran: the approval channel (request, escalation, outcome — see :class:`LedgerChannel`),
-the :class:`~agentflow.approvals.desk.ApprovalDesk` (the decision it handed to the workflow),
-and :meth:`use` itself (the decision the runtime carried to the execution).
+The record is written on the worker only, each write idempotent: the approval channel records
+the request and the outcome as the approval workflow reports them (:class:`LedgerChannel`), and
+:meth:`use` claims the approval for the execution (recording the decision the runtime carried,
+should a worker without a ledger channel have run the approval). The desks that send votes
+write nothing: a decision is recorded once the workflow has counted it, by the one writer that
+sees every decision, whichever desk, channel or client sent it.
 """
 
 from __future__ import annotations

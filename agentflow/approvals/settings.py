@@ -316,7 +316,7 @@ async def build_desk(
     *,
     tracer_provider: TracerProvider | None = None,
 ) -> ApprovalDesk:
-    """Connect to Temporal and open the org chart and ledger: what every channel decides with.
+    """Connect to Temporal and open the org chart: what every channel decides with.
 
     With ``tracer_provider`` (see :func:`agentflow.audit.configure_tracing`) every vote the desk
     hands on, accepted or refused by the workflow, and every decision the desk refuses itself,
@@ -327,7 +327,7 @@ async def build_desk(
     engine = engine or settings.engine()
     client = await settings.temporal().connect()
     agents = AgentClient(client, task_queue=settings.task_queue, tracer_provider=tracer_provider)
-    return ApprovalDesk(agents, OrgChart(engine), ledger=ApprovalLedger(engine))
+    return ApprovalDesk(agents, OrgChart(engine))
 
 
 def web_authenticator(settings: ApprovalSettings) -> Authenticator:

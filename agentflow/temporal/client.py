@@ -343,6 +343,16 @@ class AgentClient:
         return await handle.query("status", result_type=ApprovalStatus)
 
     @_reaching_temporal()
+    async def approval_outcome(self, approval_id: str) -> ApprovalResult:
+        """The approval's final result, once its channel has been told (waits until then).
+
+        The approval workflow ends only after its channel took the outcome (the ledger records
+        it there), so a caller that reads the ledger after this reads the decision.
+        """
+        handle = self.client.get_workflow_handle(approval_id, result_type=ApprovalResult)
+        return await handle.result()
+
+    @_reaching_temporal()
     async def decide(self, approval_id: str, vote: ApprovalVote) -> ApprovalResult:
         """Approve or deny.
 

@@ -25,12 +25,19 @@ from rich.console import Console
 from rich.panel import Panel
 from starlette.applications import Starlette
 
-from agentflow.approvals import ApprovalDesk
+from agentflow.approvals import ApprovalDesk, LedgerChannel
 from agentflow.approvals.links import timeline_path
 from agentflow.approvals.settings import ApprovalSettings
 from agentflow.approvals.signing import VOTE_KEYS_ENV, VoteKeys
 from agentflow.audit import AuditStore, configure_tracing
-from agentflow.temporal import AgentClient, ApprovalVote, DevServer, Step, create_worker
+from agentflow.temporal import (
+    AgentClient,
+    ApprovalVote,
+    DevServer,
+    LogChannel,
+    Step,
+    create_worker,
+)
 from agentflow.web import Card, CardRenderer, Chat, create_app
 from examples.travel.agent import travel_agent
 from examples.travel.org import trip_summary
@@ -62,7 +69,7 @@ async def main(scripted: bool) -> int:
     if agent.model.name == "offline-travel-planner":
         console.print("[yellow]No ANTHROPIC_API_KEY: running on the offline travel planner.[/]")
     company = deps()
-    assert company.org is not None
+    assert company.org is not None and company.ledger is not None
     tracing = configure_tracing(database_url=audit_url)
     assert tracing.store is not None
     try:
@@ -74,12 +81,13 @@ async def main(scripted: bool) -> int:
                 [agent],
                 task_queue=queue,
                 deps={agent.name: deps},
+                channel=LedgerChannel(company.ledger, LogChannel()),
                 org=company.org,
                 tracer_provider=tracing,
             ):
                 agents = AgentClient(client, task_queue=queue, tracer_provider=tracing)
                 console.print(f"Temporal dev server at {srv.address}; worker on {queue!r}")
-                desk = ApprovalDesk(agents, company.org, ledger=company.ledger)
+                desk = ApprovalDesk(agents, company.org)
                 port = 0 if scripted else int(os.environ.get("DEMO_PORT", "8000"))
                 chat = Chat(agents, agent.name, cards=TRAVEL_CARDS)
                 async with serve(web_app(desk, chat, tracing.store), port) as url:

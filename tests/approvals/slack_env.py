@@ -107,7 +107,7 @@ async def slack_env(
     fake = await FakeSlack().start()
     web_client = AsyncWebClient(token=FakeSlack.TOKEN, base_url=fake.base_url)
     channel = LedgerChannel(ledger, SlackChannel(web_client, org, summarise=summarise))
-    desk = ApprovalDesk(AgentClient(client, task_queue=queue), org, ledger=ledger)
+    desk = ApprovalDesk(AgentClient(client, task_queue=queue), org)
     interactions = SlackInteractions(desk, web_client)
     app = create_app(desk, slack=interactions, signing_secret=SIGNING_SECRET, summarise=summarise)
     transport = httpx.ASGITransport(app=app)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from temporalio.client import WorkflowHandle
 
 from agentflow import ApprovalError, ApprovalRequest, call_digest
-from agentflow.approvals import ApprovalDesk, ApprovalLedger, OrgChart
+from agentflow.approvals import ApprovalDesk, ApprovalLedger, LedgerChannel, OrgChart
 from agentflow.temporal import AgentClient, ApprovalResult, ApprovalVote, DevServer, create_worker
 from agentflow.temporal.contracts import ApprovalWorkflowInput, Delegation
 from agentflow.testing.channels import RecordingChannel
@@ -76,8 +76,18 @@ async def env(dev_server: DevServer, sqlite_engine: Engine) -> AsyncIterator[Des
     org = seed(OrgChart(sqlite_engine))
     ledger = ApprovalLedger(sqlite_engine)
     agents = AgentClient(client, task_queue=queue)
-    async with create_worker(client, [], task_queue=queue, channel=RecordingChannel(), org=org):
-        yield Desk(ApprovalDesk(agents, org, ledger=ledger), agents, org, ledger, queue)
+    # As in production, the worker records each notice in the ledger: the one writer.
+    channel = LedgerChannel(ledger, RecordingChannel())
+    async with create_worker(client, [], task_queue=queue, channel=channel, org=org):
+        yield Desk(ApprovalDesk(agents, org), agents, org, ledger, queue)
+
+
+def nothing_decided(ledger: ApprovalLedger, approval_id: str) -> bool:
+    """No decision in the ledger: at most the request, recorded when it was made."""
+    record = ledger.get(approval_id)
+    return (record is None or record.state == "pending") and "approved" not in ledger.calls(
+        approval_id
+    )
 
 
 async def test_the_approver_in_the_chain_decides(env: Desk) -> None:
@@ -91,6 +101,8 @@ async def test_the_approver_in_the_chain_decides(env: Desk) -> None:
         "bob",
         "bob",
     )
+    # The worker records the decision when the workflow tells its channel, then ends.
+    assert await env.agents.approval_outcome(approval_id) == result
     record = env.ledger.get(approval_id)
     assert record is not None
     assert (record.state, record.decided_by, record.digest) == ("approved", "bob", request.digest)
@@ -111,7 +123,7 @@ async def test_anyone_else_changes_nothing(env: Desk, who: str, error: str) -> N
     with pytest.raises(ApprovalError, match=error):
         await env.desk.decide(approval_id, who, approve=True, digest=request.digest)
     assert await env.untouched(approval_id)
-    assert env.ledger.get(approval_id) is None
+    assert nothing_decided(env.ledger, approval_id)
 
 
 async def test_a_decision_for_other_arguments_changes_nothing(env: Desk) -> None:
@@ -180,6 +192,7 @@ async def test_a_delegate_decides_while_the_approver_is_on_leave(env: Desk) -> N
 
     # The call runs under bob's authority (he is the chain); carol is recorded as who decided.
     assert (result.decision.approver, result.decided_by) == ("bob", "carol")
+    assert await env.agents.approval_outcome(approval_id) == result
     record = env.ledger.get(approval_id)
     assert record is not None and (record.authority, record.decided_by) == ("bob", "carol")
 
@@ -248,7 +261,7 @@ async def test_a_delegation_the_org_chart_does_not_have_is_refused(env: Desk) ->
         await env.agents.decide(approval_id, forged)
     status = await env.agents.approval_status(approval_id)
     assert (status.state, status.approved_by) == ("pending", ((),))
-    assert env.ledger.get(approval_id) is None
+    assert nothing_decided(env.ledger, approval_id)
 
     # Once the org chart has the leave, the delegate's vote counts, under bob's authority.
     env.org.add_leave("bob", "mallory", now - timedelta(hours=2), now + timedelta(hours=2))

@@ -172,7 +172,7 @@ async def durable(dev_server: DevServer, tmp_path: Path) -> AsyncIterator[Durabl
         org=org,
     ):
         agents = AgentClient(client, task_queue=queue)
-        desk = ApprovalDesk(agents, org, ledger=shop.ledger)
+        desk = ApprovalDesk(agents, org)
         yield Durable(agents, desk, shop, agent.name, recording, queue, dev_server.address)
 
 
@@ -243,7 +243,7 @@ async def test_staged_approval_runs_the_call_once_every_stage_approved(
         org=org,
     ):
         agents = AgentClient(client, task_queue=queue)
-        desk = ApprovalDesk(agents, org, ledger=shop.ledger)
+        desk = ApprovalDesk(agents, org)
         conversation = await agents.start_conversation(agent.name, user="alice")
         reply = await agents.send(conversation, "book LX14 4000", sender="alice")
         (request,) = reply.approvals

@@ -52,7 +52,7 @@ async def test_bob_picks_the_economy_fare_and_cannot_pick_one_above_the_cap(
         org=deps.org,
     ):
         agents = AgentClient(client, task_queue=queue)
-        desk = ApprovalDesk(agents, deps.org, ledger=deps.ledger)
+        desk = ApprovalDesk(agents, deps.org)
         conversation = await agents.start_conversation(agent.name, user="alice")
         await agents.send(conversation, OUT_OF_POLICY_SEARCH, sender="alice")
         reply = await agents.send(conversation, "book option 1", sender="alice")

@@ -93,7 +93,7 @@ async def stack(
         ledger, SlackChannel(slack_client, org, summarise=summarise, public_url=PUBLIC_URL)
     )
     agents = AgentClient(client, task_queue=queue, tracer_provider=tracing)
-    desk = ApprovalDesk(agents, org, ledger=ledger)
+    desk = ApprovalDesk(agents, org)
     interactions = SlackInteractions(desk, slack_client)
     assert tracing.store is not None
     app = create_app(

@@ -103,7 +103,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
             _running.update((name, registry.registered(name)) for name in factories)
             agents = AgentClient(client, task_queue=queue)
             assert deps.org is not None
-            desk = ApprovalDesk(agents, deps.org, ledger=deps.ledger)
+            desk = ApprovalDesk(agents, deps.org)
             chat = Chat(agents, agent.name, cards=TRAVEL_CARDS, secret=SECRET)
             async with serve(web_app(desk, chat), 0) as url:
                 try:
