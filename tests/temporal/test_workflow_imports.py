@@ -102,3 +102,30 @@ def test_the_sandbox_passes_through_every_agentflow_module_a_workflow_imports() 
     ours = {m for m in imported if m.split(".")[0] == "agentflow"}
     assert ours
     assert ours <= set(PASSTHROUGH_MODULES)
+
+
+@pytest.mark.parametrize("package", ["workflows", "agentflow", "agentflow.temporal"])
+def test_a_package_init_loads_no_io_module(package: str) -> None:
+    """Workflow code imports leaf modules under these packages: their ``__init__`` stays light."""
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, package], capture_output=True, text=True, check=True
+    )
+    loaded: list[str] = json.loads(result.stdout)
+    assert [m for m in loaded if _is_io(m)] == []
+
+
+def test_only_the_composition_root_imports_the_workflows() -> None:
+    """The framework never depends on workflow code; the worker's plugin assembles the two."""
+    importers: set[str] = set()
+    for path in (WORKFLOWS.parent / "agentflow").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            if any(name == "workflows" or name.startswith("workflows.") for name in names):
+                importers.add(path.relative_to(WORKFLOWS.parent).as_posix())
+    assert importers == {"agentflow/temporal/plugin.py"}
