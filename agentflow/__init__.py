@@ -26,6 +26,7 @@ from agentflow.exceptions import (
     ModelRetry,
     ModelUnavailable,
     NotParticipant,
+    OutputUnavailable,
     TemporalUnavailable,
     ToolDefinitionError,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "ModelRetry",
     "ModelUnavailable",
     "NotParticipant",
+    "OutputUnavailable",
     "TemporalUnavailable",
     "ToolDefinitionError",
 ]

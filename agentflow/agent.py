@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, Generic
+from typing import Any, Generic, overload
 
 from agentflow.binding import ApprovalDecision, ApprovalRequest
 from agentflow.context import DepsT, RunContext
@@ -37,14 +37,15 @@ from agentflow.loop import (
 from agentflow.messages import ToolChoice
 from agentflow.models.base import Model
 from agentflow.models.retries import retry_listener
-from agentflow.result import RunResult
+from agentflow.output import OutputSpec, OutputT
+from agentflow.result import NO_OUTPUT, RunResult
 from agentflow.tools import Tool
 
 ApprovalHandler = Callable[[ApprovalRequest], Awaitable[ApprovalDecision]]
 """Asks a human (or a test) to decide; without one, a run pauses at ``awaiting_approval``."""
 
 
-class Agent(Generic[DepsT]):
+class Agent(Generic[DepsT, OutputT]):
     """A model, a system prompt, tools and limits. Runs in-process here, durably on Temporal.
 
     Args:
@@ -56,7 +57,40 @@ class Agent(Generic[DepsT]):
         event_handlers: observers called with every step (audit trail, UI).
         raise_tool_errors: let an unexpected exception from a tool body (or a precondition)
             propagate out of the run instead of becoming an error result for the model.
+        output_type: the type of the final answer (``RunResult.output``). Anything but ``str``
+            is asked of the model as a call of the ``final_result`` tool and validated; a bad
+            answer goes back to the model with the validation errors, within
+            ``limits.max_retries`` (see :mod:`agentflow.output`).
     """
+
+    @overload
+    def __init__(
+        self,
+        model: Model,
+        *,
+        tools: Sequence[Tool[DepsT]] = (),
+        system: str = "",
+        limits: Limits | None = None,
+        tool_choice: ToolChoice = "auto",
+        event_handlers: Sequence[EventHandler] = (),
+        name: str = "agent",
+        raise_tool_errors: bool = False,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        model: Model,
+        *,
+        tools: Sequence[Tool[DepsT]] = (),
+        system: str = "",
+        limits: Limits | None = None,
+        tool_choice: ToolChoice = "auto",
+        event_handlers: Sequence[EventHandler] = (),
+        name: str = "agent",
+        raise_tool_errors: bool = False,
+        output_type: type[OutputT],
+    ) -> None: ...
 
     def __init__(
         self,
@@ -69,8 +103,12 @@ class Agent(Generic[DepsT]):
         event_handlers: Sequence[EventHandler] = (),
         name: str = "agent",
         raise_tool_errors: bool = False,
+        output_type: type[Any] = str,
     ) -> None:
         names = [t.name for t in tools]
+        output = None if output_type is str else OutputSpec[Any](output_type)
+        if output is not None:
+            names.append(output.name)
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise ConfigurationError(f"duplicate tool names: {', '.join(sorted(duplicates))}")
@@ -82,6 +120,8 @@ class Agent(Generic[DepsT]):
         self.event_handlers = tuple(event_handlers)
         self.name = name
         self.raise_tool_errors = raise_tool_errors
+        self.output: OutputSpec[OutputT] | None = output
+        """How a structured answer is asked for and checked; ``None`` for a ``str`` agent."""
         self._spent: set[str] = set()
         """Approvals this agent has accepted (see :meth:`spend_approvals`): one use each."""
 
@@ -92,6 +132,7 @@ class Agent(Generic[DepsT]):
             limits=self.limits,
             tool_choice=self.tool_choice,
             state=state,
+            output=self.output,
         )
 
     async def run(
@@ -103,14 +144,14 @@ class Agent(Generic[DepsT]):
         conversation_id: str | None = None,
         state: LoopState | None = None,
         approvals: ApprovalHandler | None = None,
-    ) -> RunResult:
+    ) -> RunResult[OutputT]:
         """Run until the model answers, a limit is hit, or approval is needed without a handler."""
         loop = self.new_loop(state)
         effect = loop.user_message(message)
         run = _Run(self, loop, deps, user, conversation_id or uuid.uuid4().hex, approvals)
         return await run.complete(effect)
 
-    def run_sync(self, message: str, **kwargs: Any) -> RunResult:
+    def run_sync(self, message: str, **kwargs: Any) -> RunResult[OutputT]:
         """:meth:`run` for code without an event loop."""
         return asyncio.run(self.run(message, **kwargs))
 
@@ -135,13 +176,13 @@ class Agent(Generic[DepsT]):
 
     async def resume(
         self,
-        paused: RunResult,
+        paused: RunResult[Any],
         decisions: Sequence[ApprovalDecision],
         *,
         deps: DepsT = None,
         user: str | None = None,
         approvals: ApprovalHandler | None = None,
-    ) -> RunResult:
+    ) -> RunResult[OutputT]:
         """Continue a run that stopped at ``awaiting_approval`` with the humans' decisions.
 
         Raises :class:`ApprovalError`, changing nothing, for a decision that does not name one
@@ -177,7 +218,7 @@ class Agent(Generic[DepsT]):
 
     async def approve_edited(
         self,
-        paused: RunResult,
+        paused: RunResult[Any],
         request: ApprovalRequest,
         changes: Mapping[str, Any],
         *,
@@ -207,7 +248,7 @@ class Agent(Generic[DepsT]):
         return await approve_with_edits(tool, ctx, request, changes, approval)
 
 
-class _Run(Generic[DepsT]):
+class _Run(Generic[DepsT, OutputT]):
     """One run's I/O: performs the loop's effects and reports each step.
 
     :meth:`Agent.run` drives it with :meth:`complete` and :meth:`Agent.run_stream` with
@@ -218,7 +259,7 @@ class _Run(Generic[DepsT]):
 
     def __init__(
         self,
-        agent: Agent[DepsT],
+        agent: Agent[DepsT, OutputT],
         loop: AgentLoop,
         deps: DepsT,
         user: str | None,
@@ -241,7 +282,7 @@ class _Run(Generic[DepsT]):
         for handler in self.handlers:
             handler(event)
 
-    async def complete(self, effect: Effect) -> RunResult:
+    async def complete(self, effect: Effect) -> RunResult[OutputT]:
         """Perform effects until the loop finishes."""
         while not isinstance(effect, Finish):
             effect = await self.perform(effect)
@@ -294,14 +335,19 @@ class _Run(Generic[DepsT]):
                     self.emit(ApprovalDecided(decision=decision))
                 return self.agent.accept_approvals(loop, decisions, self.conversation_id)
 
-    def finish(self, effect: Finish) -> RunResult:
+    def finish(self, effect: Finish) -> RunResult[OutputT]:
         loop = self.loop
-        result = RunResult(
-            output=effect.output,
+        if self.agent.output is None:
+            value = effect.output
+        else:
+            value = effect.value if effect.status == "completed" else NO_OUTPUT
+        result: RunResult[OutputT] = RunResult(
+            text=effect.output,
             status=effect.status,
             conversation_id=self.conversation_id,
             state=loop.state,
             pending_approvals=loop.pending_approvals,
+            value=value,
         )
         if self.observed:
             self.emit(RunFinished(result=result))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agentflow.binding import ApprovalDecision, ApprovalRequest
 from agentflow.messages import ModelRequest, ModelResponse
@@ -68,7 +68,7 @@ class ApprovalDecided:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunFinished:
-    result: RunResult
+    result: RunResult[Any]
 
 
 Event = (

@@ -14,6 +14,7 @@ Errors, raised *to callers* of agentflow::
     │   ├── ModelHTTPError     the API answered with an error status (status and body kept)
     │   ├── ModelUnavailable   no answer at all: connection refused, timeout
     │   └── ModelResponseError an answer that cannot be read (what was wrong kept in ``detail``)
+    ├── OutputUnavailable      a structured answer asked of a run that did not complete
     ├── ApprovalError          an approval decision that does not match a pending request
     ├── InvalidInput           a user message that cannot enter the conversation
     │   └── NotParticipant     its sender may not write in this conversation
@@ -76,6 +77,10 @@ class ModelResponseError(ModelError):
     def __init__(self, detail: str) -> None:
         super().__init__("the model's answer could not be understood")
         self.detail = detail
+
+
+class OutputUnavailable(AgentflowError):
+    """A run's typed ``output`` was read, but the run ended without an answer (see its status)."""
 
 
 class ApprovalError(AgentflowError):

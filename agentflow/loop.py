@@ -40,6 +40,7 @@ from agentflow.messages import (
     Usage,
 )
 from agentflow.outcomes import ToolDenied, ToolFailed, ToolNeedsApproval, ToolOutcome, ToolReturned
+from agentflow.output import NOT_ALONE, TEXT_NOT_ACCEPTED, OutputSpec
 
 
 class ToolSpec(Protocol):
@@ -162,6 +163,10 @@ class AwaitApprovals:
 class Finish:
     status: Status
     output: str
+    """What the user is told."""
+    value: Any = None
+    """The validated answer, when the loop has an :class:`~agentflow.output.OutputSpec` and the
+    run completed."""
 
 
 Effect = CallModel | CallTools | AwaitApprovals | Finish
@@ -193,9 +198,14 @@ class AgentLoop:
         limits: Limits | None = None,
         tool_choice: ToolChoice = "auto",
         state: LoopState | None = None,
+        output: OutputSpec[Any] | None = None,
     ) -> None:
         self._tools = {t.name: t for t in tools}
         self._definitions = tuple(t.definition for t in tools)
+        self._output = output
+        """Set when the final answer must be a validated value given through its tool."""
+        if output is not None:
+            self._definitions += (output.definition,)
         self.system = system
         self.limits = limits or Limits()
         self.tool_choice = tool_choice
@@ -241,16 +251,29 @@ class AgentLoop:
                 return self._call_model()
             if not content:
                 return self._finish("model_error", _EMPTY_ANSWER)
+            if self._output is not None:
+                return self._text_not_accepted()
             return self._finish("completed", response.text)
 
         s.turn_order[:] = [c.id for c in calls]
         ready: list[ToolCall] = []
+        output = self._output
         for use in calls:
             if use.id in malformed:
                 self._error(
                     use.id, use.name, f"Invalid arguments for {use.name}: {malformed[use.id]}"
                 )
                 continue
+            if output is not None and use.name == output.name:
+                if len(calls) > 1:
+                    self._error(use.id, use.name, NOT_ALONE)
+                    continue
+                try:
+                    value = output.validate(use.input)
+                except InvalidArguments as exc:
+                    self._error(use.id, use.name, f"Invalid answer: {exc.message}")
+                    continue
+                return self._answered(use.id, output, value)
             spec = self._tools.get(use.name)
             if spec is None:
                 known = ", ".join(self._tools) or "none"
@@ -310,6 +333,28 @@ class AgentLoop:
                     block = replace(block, id=new_id)
             kept.append(block)
         return tuple(kept), malformed
+
+    def _answered(self, call_id: str, output: OutputSpec[Any], value: Any) -> Finish:
+        """End the run with ``value``.
+
+        The output call is answered, so the transcript stays valid, and the answer's JSON
+        closes it as what the user was told.
+        """
+        self._result(call_id, "Final answer accepted.", is_error=False)
+        self._flush_results(abandon=False)
+        text = output.text(value)
+        self._close_transcript(text)
+        return Finish("completed", text, value)
+
+    def _text_not_accepted(self) -> Effect:
+        """A text answer where a structured one is due: say so, as one more invalid call."""
+        s, output = self.state, self._output
+        assert output is not None
+        s.retries[output.name] = s.retries.get(output.name, 0) + 1
+        if self._retries_exhausted():
+            return self._finish("tool_retries", _LIMIT_MESSAGES["tool_retries"])
+        s.messages.append(Message(role="user", content=(TextBlock(text=TEXT_NOT_ACCEPTED),)))
+        return self._call_model()
 
     def model_failed(self, error: str) -> Effect:
         return self._finish(

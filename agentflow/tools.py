@@ -38,7 +38,7 @@ from typing import (
 
 import docstring_parser
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import CoreSchema, InitErrorDetails
@@ -138,7 +138,7 @@ class Tool(Generic[DepsT]):
                 _refuse_non_finite(args)
             return args
         except ValidationError as exc:
-            raise InvalidArguments(_format_errors(exc)) from None
+            raise InvalidArguments(format_validation_errors(exc)) from None
         except RecursionError:
             raise InvalidArguments("arguments are nested too deeply") from None
 
@@ -163,7 +163,15 @@ def serialize_result(value: Any) -> str:
     return pydantic_core.to_json(value).decode()
 
 
-def _format_errors(exc: ValidationError) -> str:
+def schema_without_titles(adapter: TypeAdapter[Any]) -> dict[str, Any]:
+    """``adapter``'s JSON schema without the titles that only repeat names."""
+    return adapter.json_schema(schema_generator=_SchemaWithoutTitles)
+
+
+def format_validation_errors(
+    exc: ValidationError, fix: str = "Fix the arguments and call the tool again"
+) -> str:
+    """A validation failure as the model is told it: one line per error, then ``fix``."""
     lines = [f"{exc.error_count()} validation error(s):"]
     for error in exc.errors(include_url=False, include_context=False):
         location = ".".join(str(part) for part in error["loc"]) or "(arguments)"
@@ -171,7 +179,7 @@ def _format_errors(exc: ValidationError) -> str:
         if len(shown) > 80:
             shown = shown[:77] + "..."
         lines.append(f"- {location}: {error['msg']} (got {shown})")
-    return "\n".join(lines) + "\nFix the arguments and call the tool again."
+    return "\n".join(lines) + f"\n{fix}."
 
 
 _FINITE_BY_CONFIG = (str, bytes, int, float, Decimal, date, time, timedelta, uuid.UUID, enum.Enum)

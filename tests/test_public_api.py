@@ -47,6 +47,7 @@ def test_public_names_are_pinned() -> None:
             "ModelHTTPError",
             "ModelRetry",
             "ModelUnavailable",
+            "OutputUnavailable",
             "NotParticipant",
             "TemporalUnavailable",
             "ToolDefinitionError",

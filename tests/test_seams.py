@@ -304,7 +304,7 @@ async def test_a_decision_is_used_once_even_on_a_saved_copy_of_the_run() -> None
     agent, wallet = pay_agent(), Wallet(0)
     paused = await agent.run("pay", deps=wallet, user="alice", conversation_id="conv-a")
     copy = type(paused)(
-        output=paused.output,
+        text=paused.text,
         status=paused.status,
         conversation_id=paused.conversation_id,
         state=paused.state.model_copy(deep=True),

@@ -255,8 +255,16 @@ class AgentWorkflow:
         return decision
 
     def _reply(self, finish: Finish, approvals: tuple[ApprovalRequest, ...]) -> None:
+        value = None
+        output = self._agent.output
+        if output is not None and finish.status == "completed":
+            value = output.dump(finish.value)
         reply = AgentReply(
-            turn=self._turn, status=finish.status, output=finish.output, approvals=approvals
+            turn=self._turn,
+            status=finish.status,
+            output=finish.output,
+            approvals=approvals,
+            value=value,
         )
         self._replies.setdefault(self._turn, reply)
         if finish.status != "awaiting_approval":

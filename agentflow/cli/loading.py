@@ -11,7 +11,7 @@ from agentflow.exceptions import ConfigurationError
 from agentflow.temporal.registry import DepsFactory
 
 
-def load_agent(reference: str) -> tuple[Agent[Any], DepsFactory | None]:
+def load_agent(reference: str) -> tuple[Agent[Any, Any], DepsFactory | None]:
     """Load ``package.module:name``.
 
     The attribute is an :class:`Agent`, or a zero-argument factory returning an agent or an
@@ -52,4 +52,4 @@ def load_agent(reference: str) -> tuple[Agent[Any], DepsFactory | None]:
             agent, deps = pair[0], cast(DepsFactory, pair[1])
     if not isinstance(agent, Agent):
         raise ConfigurationError(f"--agent {reference!r} is not an agentflow Agent")
-    return cast(Agent[Any], agent), deps
+    return cast(Agent[Any, Any], agent), deps

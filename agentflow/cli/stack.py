@@ -20,8 +20,8 @@ from agentflow.temporal.registry import DepsFactory
 from agentflow.temporal.worker import create_worker
 
 
-def _agents(references: list[str]) -> tuple[list[Agent[Any]], dict[str, DepsFactory]]:
-    agents: list[Agent[Any]] = []
+def _agents(references: list[str]) -> tuple[list[Agent[Any, Any]], dict[str, DepsFactory]]:
+    agents: list[Agent[Any, Any]] = []
     deps: dict[str, DepsFactory] = {}
     for queue_agents in _by_queue(references, "").values():
         for agent, factory in queue_agents:
@@ -33,11 +33,11 @@ def _agents(references: list[str]) -> tuple[list[Agent[Any]], dict[str, DepsFact
 
 def _by_queue(
     references: list[str], default_queue: str
-) -> dict[str, list[tuple[Agent[Any], DepsFactory | None]]]:
+) -> dict[str, list[tuple[Agent[Any, Any], DepsFactory | None]]]:
     """``module:name@queue`` serves an agent on its own task queue; otherwise the default."""
     if not references:
         raise ConfigurationError("no agent to serve: pass --agent package.module:name")
-    queues: dict[str, list[tuple[Agent[Any], DepsFactory | None]]] = {}
+    queues: dict[str, list[tuple[Agent[Any, Any], DepsFactory | None]]] = {}
     for reference in references:
         target, _, queue = reference.partition("@")
         queues.setdefault(queue or default_queue, []).append(load_agent(target))

@@ -93,7 +93,7 @@ class _Recorder:
         return None if None in costs else sum(c or 0.0 for c in costs)
 
 
-def observed(agent: Agent[Any], recorder: _Recorder) -> Agent[Any]:
+def observed(agent: Agent[Any, Any], recorder: _Recorder) -> Agent[Any, Any]:
     """The same agent with ``recorder`` added to its event handlers."""
     return Agent(
         agent.model,
@@ -107,7 +107,7 @@ def observed(agent: Agent[Any], recorder: _Recorder) -> Agent[Any]:
 
 
 async def _converse(
-    agent: Agent[Any],
+    agent: Agent[Any, Any],
     message: str,
     state: Any,
     *,

@@ -33,7 +33,7 @@ class Suite(Protocol[WorldT]):
     @property
     def name(self) -> str: ...
 
-    def build_agent(self, model: Model | None) -> Agent[Any]:
+    def build_agent(self, model: Model | None) -> Agent[Any, Any]:
         """The agent under test on ``model``; ``None`` means the suite's offline model."""
         ...
 

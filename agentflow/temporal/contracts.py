@@ -13,7 +13,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from typing_extensions import TypeVar
 
 from agentflow.approvals.records import (
     ApprovalNotice,
@@ -25,9 +26,12 @@ from agentflow.approvals.records import (
     VoteSignature,
 )
 from agentflow.binding import ApprovalDecision, ApprovalRequest
+from agentflow.exceptions import OutputUnavailable
 from agentflow.loop import LoopState, Status, ToolCall
 from agentflow.messages import Message, ModelRequest
 from agentflow.outcomes import ToolOutcome
+
+T = TypeVar("T")
 
 __all__ = [
     # the conversation
@@ -129,6 +133,17 @@ class AgentReply(_Contract):
     status: Status
     output: str
     approvals: tuple[ApprovalRequest, ...] = ()
+    value: Any = None
+    """A structured agent's validated answer, as JSON data, when the turn completed: read it
+    with :meth:`parsed`."""
+
+    def parsed(self, output_type: type[T]) -> T:
+        """The answer as ``output_type`` (the agent's); :class:`OutputUnavailable` without one."""
+        if self.value is None or self.status != "completed":
+            raise OutputUnavailable(
+                f"turn {self.turn} ended with status {self.status!r} and no answer: {self.output}"
+            )
+        return TypeAdapter(output_type).validate_python(self.value)
 
 
 StepKind = Literal[

@@ -104,7 +104,7 @@ class AgentflowPlugin(SimplePlugin):
 
     def __init__(
         self,
-        agents: Sequence[Agent[Any]] = (),
+        agents: Sequence[Agent[Any, Any]] = (),
         *,
         deps: Mapping[str, DepsFactory] | None = None,
         channel: ApprovalChannel | None = None,

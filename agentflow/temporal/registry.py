@@ -20,14 +20,14 @@ DepsFactory = Callable[[], Any]
 
 @dataclass(frozen=True, slots=True)
 class RegisteredAgent:
-    agent: Agent[Any]
+    agent: Agent[Any, Any]
     deps: DepsFactory
 
 
 _agents: dict[str, RegisteredAgent] = {}
 
 
-def register_agent(agent: Agent[Any], *, deps: DepsFactory | None = None) -> None:
+def register_agent(agent: Agent[Any, Any], *, deps: DepsFactory | None = None) -> None:
     """Make ``agent`` available to workflows and activities in this process under its name."""
     existing = _agents.get(agent.name)
     if existing is not None and existing.agent is not agent:

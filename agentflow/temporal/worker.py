@@ -39,7 +39,7 @@ __all__ = [
 
 def create_worker(
     client: Client,
-    agents: Sequence[Agent[Any]],
+    agents: Sequence[Agent[Any, Any]],
     *,
     task_queue: str = DEFAULT_TASK_QUEUE,
     deps: Mapping[str, DepsFactory] | None = None,

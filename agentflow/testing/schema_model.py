@@ -28,6 +28,7 @@ from agentflow.messages import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from agentflow.output import OUTPUT_TOOL
 
 __all__ = ["TestModel", "example_arguments"]
 
@@ -36,6 +37,9 @@ _STRING_CANDIDATES = ("a", "A", "AAA", "aaa", "1", "A1", "x@example.com", "2026-
 
 class TestModel:
     """Calls the agent's tools with schema-valid arguments, then answers in one line.
+
+    An agent with an ``output_type`` is answered through its output tool instead, with
+    schema-valid arguments (or ``arguments["final_result"]``), after the other tools.
 
     Args:
         call_tools: ``"all"``, or the names of the tools to call (in this order).
@@ -67,11 +71,19 @@ class TestModel:
         results = (
             [b for b in last.content if isinstance(b, ToolResultBlock)] if last is not None else []
         )
-        if results or not request.tools:
+        output = next((t for t in request.tools if t.name == OUTPUT_TOOL), None)
+        tools = [t for t in request.tools if t is not output]
+        if results or not tools:
+            if output is not None:
+                answer = dict(self._arguments.get(output.name) or example_arguments(output))
+                call = ToolUseBlock(
+                    id=f"toolu_test_{len(request.messages)}", name=output.name, input=answer
+                )
+                return ModelResponse(content=(call,), stop_reason="tool_use")
             return ModelResponse(
                 content=(TextBlock(text=self._answer(results)),), stop_reason="end_turn"
             )
-        tools = self._chosen(request.tools)
+        tools = self._chosen(tools)
         turn = len(request.messages)
         calls: list[ContentBlock] = [
             ToolUseBlock(

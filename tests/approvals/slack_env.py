@@ -95,7 +95,7 @@ async def slack_env(
     client: Client,
     engine: Engine,
     *,
-    agents: list[Agent[Any]] | None = None,
+    agents: list[Agent[Any, Any]] | None = None,
     deps: dict[str, DepsFactory] | None = None,
     summarise: Summariser = default_summary,
     org: OrgChart | None = None,

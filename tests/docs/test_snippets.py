@@ -29,6 +29,10 @@ EXPECTED = {
         "executed: refund(amount='120', order='A-17'). Result: refunded 120 EUR on A-17",
     ],
     "durable_conversation.py": ["completed - Hello from a workflow."],
+    "structured_output.py": [
+        "completed - Zurich 3\nthe model was told: - nights: Input should be less than or equal "
+        "to 30 (got 90)\n"
+    ],
     "testing_your_agent.py": [
         'completed - {"toolu_test_1_0": "refunded 40 EUR on A-17"}',
         "awaiting_approval - refund of 400 EUR is above 100 EUR",

@@ -104,7 +104,7 @@ class SyntheticSuite:
         self.active = 0
         self.max_active = 0
 
-    def build_agent(self, model: Model | None) -> Agent[Any]:
+    def build_agent(self, model: Model | None) -> Agent[Any, Any]:
         tools: list[Tool[Any]] = [pay, refund] if self.leaky else [pay]
         return Agent(model or FunctionModel(offline, name="offline"), tools=tools)
 

@@ -23,12 +23,12 @@ NAME = "replay-cli-booker"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def same_agent() -> Agent[Any]:
+def same_agent() -> Agent[Any, Any]:
     """The agent as the new code defines it, unchanged."""
     return make_agent(NAME)
 
 
-def changed_agent() -> Agent[Any]:
+def changed_agent() -> Agent[Any, Any]:
     """A breaking change: the tool the recorded conversations called is gone."""
     return Agent(FunctionModel(lambda request: text_response("hi")), name=NAME)
 

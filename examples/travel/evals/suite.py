@@ -114,7 +114,7 @@ class TravelSuite:
     prompts = TRAVEL_PROMPTS
     """What the simulated employee and the judge are told."""
 
-    def build_agent(self, model: Model | None) -> Agent[Any]:
+    def build_agent(self, model: Model | None) -> Agent[Any, Any]:
         return build_agent(model or FunctionModel(plan, name="offline-travel-planner"))
 
     def check(self, scenario: Scenario) -> None:
