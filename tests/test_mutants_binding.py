@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from agentflow.binding import ApprovalStage, call_digest, canonical_arguments, canonical_json
+from agentflow.binding import (
+    ApprovalStage,
+    approval_plan,
+    call_digest,
+    canonical_arguments,
+    canonical_json,
+)
 
 
 class Payment(BaseModel):
@@ -102,3 +108,16 @@ def test_a_stage_that_asks_for_nobody_cannot_be_built(required: int) -> None:
 
 def test_a_stage_asks_for_one_approval_unless_told_otherwise() -> None:
     assert ApprovalStage(approvers=("bob", "carol")).required == 1
+
+
+def test_in_a_chain_the_first_approver_decides_until_the_request_escalates() -> None:
+    (stage,) = approval_plan(("manager", "director", "vp"), ())
+    assert stage.eligible(0) == ("manager",)
+    assert stage.eligible(1) == ("manager", "director")
+    assert stage.eligible(2) == stage.eligible(5) == ("manager", "director", "vp")
+    assert stage.eligible() == ("manager", "director", "vp")
+
+
+def test_stages_given_are_the_plan_whatever_the_chain_says() -> None:
+    stages = (ApprovalStage(approvers=("finance",), required=1),)
+    assert approval_plan(("manager",), stages) == stages

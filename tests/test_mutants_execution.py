@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from agentflow import (
     ApprovalDecision,
@@ -161,3 +162,78 @@ async def test_an_edit_stands_only_if_the_rules_allow_the_edited_call() -> None:
     ctx = RunContext(deps=None, user="alice", tool_call_id="c1")
     with pytest.raises(ApprovalError, match=r"the edited call is refused: .*not a decision"):
         await approve_with_edits(spend, ctx, request, {"amount": 20.0}, request.approve("bob"))
+
+
+# -- what the executor validates, asks and binds --------------------------------------------------
+
+CAPPED = precondition(
+    lambda ctx, args: Allow() if args.amount <= 1000 else Deny("over the cap"),
+    name="capped",
+    text="At most 1000.",
+)
+
+
+class Lookalike(BaseModel):
+    amount: float
+
+
+async def test_arguments_validated_as_another_model_are_validated_again() -> None:
+    RAN.clear()
+    spend = guarded(CAPPED)
+    call = ToolCall(id="c1", name="spend", arguments={"amount": 5000.0}, digest="")
+    ctx = RunContext(deps=None, user="alice")
+    outcome = await invoke_tool(spend, ctx, call, validated=Lookalike(amount=1.0))
+    assert outcome == ToolDenied(call_id="c1", reasons=("over the cap",))
+    assert not RAN
+
+
+async def test_a_call_with_invalid_arguments_is_refused_as_that_call() -> None:
+    RAN.clear()
+    call = ToolCall(id="c7", name="spend", arguments={"amount": "a lot"}, digest="")
+    outcome = await invoke_tool(guarded(CAPPED), RunContext(deps=None, user="alice"), call)
+    assert isinstance(outcome, ToolDenied)
+    assert outcome.call_id == "c7"
+    assert outcome.reasons and "amount" in outcome.reasons[0]
+    assert not RAN
+
+
+async def test_the_approval_request_says_why_it_is_needed() -> None:
+    proposed = await run(staged(A_OR_B), None)
+    assert isinstance(proposed, ToolNeedsApproval)
+    assert proposed.request.reasons == ("big spend",)
+
+
+async def test_an_edited_approval_is_bound_to_the_edited_call_and_runs_only_it() -> None:
+    spend = staged(A_OR_B)
+    proposed = await run(spend, None)
+    assert isinstance(proposed, ToolNeedsApproval)
+    request = proposed.request
+    ctx = RunContext(deps=None, user="alice", tool_call_id="c1")
+    edited = await approve_with_edits(spend, ctx, request, {"amount": 20}, request.approve("carol"))
+    assert edited.arguments == {"amount": 20.0}
+    edited_arguments = {"amount": 20.0}
+    assert edited.digest == call_digest("spend", {"amount": 20.0}) != request.digest
+    assert edited.request_digest == request.digest
+
+    RAN.clear()
+    call = ToolCall(
+        id="c1", name="spend", arguments=edited_arguments, digest=edited.digest, approval=edited
+    )
+    outcome = await invoke_tool(
+        spend, RunContext(deps=None, user="alice", approval=edited, tool_call_id="c1"), call
+    )
+    assert isinstance(outcome, ToolReturned)
+    assert RAN == [20.0]
+    # The proposed call is not what was approved.
+    assert denied(await run(spend, edited), "different arguments")
+
+
+@pytest.mark.parametrize("same", [500, 500.0, "500"], ids=repr)
+async def test_an_edit_that_changes_nothing_is_refused(same: object) -> None:
+    spend = staged(A_OR_B)
+    proposed = await run(spend, None)
+    assert isinstance(proposed, ToolNeedsApproval)
+    request = proposed.request
+    ctx = RunContext(deps=None, user="alice", tool_call_id="c1")
+    with pytest.raises(ApprovalError, match="changes nothing"):
+        await approve_with_edits(spend, ctx, request, {"amount": same}, request.approve("carol"))
