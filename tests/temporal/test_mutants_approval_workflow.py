@@ -14,13 +14,31 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import pytest_asyncio
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 
-from agentflow import ApprovalError, ApprovalRequest, call_digest
+from agentflow import (
+    Agent,
+    ApprovalError,
+    ApprovalRequest,
+    Deny,
+    NeedsApproval,
+    RunContext,
+    call_digest,
+    precondition,
+    tool,
+)
 from agentflow.binding import ApprovalStage
+from agentflow.messages import Message, TextBlock
+from agentflow.preconditions import Decision
 from agentflow.temporal import (
     AgentClient,
     ApprovalResult,
@@ -30,6 +48,7 @@ from agentflow.temporal import (
 )
 from agentflow.temporal.contracts import ApprovalWorkflowInput, Delegation
 from agentflow.temporal.devserver import DevServer
+from agentflow.testing import FunctionModel
 from agentflow.testing.channels import RecordingChannel
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -45,6 +64,15 @@ LEAVE = Delegation(
 )
 
 
+ENDED = Delegation(
+    approver="bob",
+    delegate="frank",
+    starts=datetime(2000, 1, 1, tzinfo=UTC),
+    ends=datetime(2001, 1, 1, tzinfo=UTC),
+)
+"""What the org chart says of frank: he stood in for bob once, long ago."""
+
+
 class HeldOrgChart:
     """An org chart that says dave stands in for bob, once the test lets it answer."""
 
@@ -52,9 +80,30 @@ class HeldOrgChart:
         self.asked, self.answer = threading.Event(), threading.Event()
 
     def delegation(self, delegate: str, approvers: Sequence[str], at: datetime) -> Delegation:
+        if delegate == ENDED.delegate:
+            return ENDED
         self.asked.set()
         self.answer.wait(timeout=20)
         return LEAVE
+
+
+@precondition
+def asked_for(ctx: RunContext[None], args: Any) -> Decision:
+    """Only a flight the traveller asked for in the conversation; bob approves every booking."""
+    said = " ".join(m.text for m in ctx.messages if m.role == "user")
+    if args.flight_id not in said:
+        return Deny(f"nobody asked for {args.flight_id}")
+    return NeedsApproval("bookings need bob", approvers=["bob"], editable=["flight_id", "price"])
+
+
+@tool(requires=asked_for, side_effects=True)
+def book_flight(flight_id: str, price: float) -> str:
+    """Book a flight."""
+    return f"booked {flight_id}"
+
+
+AGENT = Agent(FunctionModel(lambda request: "done"), tools=[book_flight], name="mutant-edits")
+ASKED = (Message(role="user", content=(TextBlock(text="LX40, or LX16 if it is cheaper"),)),)
 
 
 class Desk:
@@ -64,7 +113,7 @@ class Desk:
         self.started: list[WorkflowHandle[object, ApprovalResult]] = []
 
     async def start(
-        self, *stages: ApprovalStage, editable: tuple[str, ...] = ()
+        self, *stages: ApprovalStage, editable: tuple[str, ...] = (), agent: str = ""
     ) -> WorkflowHandle[object, ApprovalResult]:
         request = ApprovalRequest(
             tool="book_flight",
@@ -72,6 +121,7 @@ class Desk:
             arguments=ARGS,
             digest=DIGEST,
             requester="alice",
+            conversation_id="conv-mutants",
             approvers=tuple(a for s in stages for a in s.eligible()),
             stages=stages,
             editable=editable,
@@ -82,6 +132,9 @@ class Desk:
                 request=request,
                 conversation_id="conv-mutants",
                 timers=ApprovalTimers(remind_after=DAY, escalate_after=DAY, expire_after=DAY),
+                agent=agent,
+                messages=ASKED if agent else (),
+                latest_user_message=ASKED[0].text if agent else "",
             ),
             id=f"approval-{uuid.uuid4().hex}",
             task_queue=self.queue,
@@ -119,7 +172,7 @@ async def desk(dev_server: DevServer, org: HeldOrgChart) -> AsyncIterator[Desk]:
     client = await dev_server.client()
     channel = RecordingChannel()
     queue = f"mutants-{uuid.uuid4().hex}"
-    async with create_worker(client, [], task_queue=queue, channel=channel, org=org):
+    async with create_worker(client, [AGENT], task_queue=queue, channel=channel, org=org):
         harness = Desk(client, queue, channel)
         yield harness
         org.answer.set()
@@ -185,3 +238,70 @@ async def test_a_vote_counted_during_a_delegation_look_up_makes_the_delegate_dec
         await delegate
     status = await desk.agents.approval_status(handle.id)
     assert (status.state, status.approved_by) == ("pending", (("bob",),))
+
+
+async def test_a_delegate_never_makes_the_approver_they_stand_in_for_count_twice(
+    desk: Desk, org: HeldOrgChart
+) -> None:
+    handle = await desk.start(TWO_OF_THREE)
+    assert not (await desk.vote(handle, "bob")).complete
+    org.answer.set()
+    # dave claims to stand in for carol; the org chart says he stands in for bob, who voted.
+    claim = LEAVE.model_copy(update={"approver": "carol"})
+    with pytest.raises(ApprovalError, match="bob may not vote on this request again"):
+        await desk.vote(handle, "dave", delegation=claim)
+    status = await desk.agents.approval_status(handle.id)
+    assert (status.state, status.approved_by) == ("pending", (("bob",),))
+
+
+async def test_nobody_who_approved_an_earlier_stage_approves_a_later_one(desk: Desk) -> None:
+    handle = await desk.start(TWO_OF_THREE, ApprovalStage(approvers=("bob", "dana")))
+    first = await desk.vote(handle, "bob")
+    assert (first.complete, first.decision.approver, first.decided_by) == (False, "bob", "bob")
+    assert not (await desk.vote(handle, "carol")).complete
+    with pytest.raises(ApprovalError, match="bob has already voted"):
+        await desk.vote(handle, "bob", reason="and for the second stage")
+    status = await desk.agents.approval_status(handle.id)
+    assert (status.state, status.approved_by) == ("pending", (("bob", "carol"), ()))
+
+
+async def test_a_refused_signed_vote_sent_again_never_enters_history(desk: Desk) -> None:
+    handle = await desk.start(TWO_OF_THREE)
+    keys = desk.agents.vote_keys
+    assert keys is not None
+    vote = keys.sign(
+        handle.id,
+        ApprovalVote(
+            digest=DIGEST,
+            approver="frank",
+            approve=True,
+            delegation=ENDED.model_copy(update={"ends": LEAVE.ends}),
+        ),
+        now=datetime.now(UTC),
+    )
+    with pytest.raises(ApprovalError, match="frank is not bob's delegate now"):
+        await desk.agents.decide(handle.id, vote)
+    assert await accepted_updates(handle) == 1
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update("decide", vote, id=f"again-{uuid.uuid4().hex}")
+    assert "already sent once" in str(refused.value.cause)
+    assert await accepted_updates(handle) == 1
+    assert (await desk.agents.approval_status(handle.id)).approved_by == ((),)
+
+
+async def test_an_approval_that_names_no_agent_refuses_an_edit_and_says_why(desk: Desk) -> None:
+    handle = await desk.start(ApprovalStage(approvers=("bob",)), editable=("price",))
+    with pytest.raises(ApprovalError, match=r"cannot check edits \(it names no agent\)"):
+        await desk.vote(handle, "bob", edit={"price": 8000.0})
+    assert await accepted_updates(handle) == 0
+
+
+async def test_an_edit_is_judged_on_the_conversation_it_was_proposed_in(desk: Desk) -> None:
+    handle = await desk.start(
+        ApprovalStage(approvers=("bob",)), editable=("flight_id", "price"), agent=AGENT.name
+    )
+    with pytest.raises(ApprovalError, match="nobody asked for LX99"):
+        await desk.vote(handle, "bob", edit={"flight_id": "LX99"})
+    result = await desk.vote(handle, "bob", edit={"flight_id": "LX16"})
+    assert result.complete
+    assert result.decision.arguments == {"flight_id": "LX16", "price": 9000.0}
