@@ -22,6 +22,7 @@ from agentflow.events import (
 )
 from agentflow.exceptions import ApprovalError, ConfigurationError, ModelError
 from agentflow.execution import approve_with_edits, invoke_tool
+from agentflow.intent import IntentLog
 from agentflow.loop import (
     AgentLoop,
     AwaitApprovals,
@@ -118,6 +119,9 @@ class Agent(Generic[DepsT, OutputT]):
         self.limits = limits or Limits()
         self.tool_choice: ToolChoice = tool_choice
         self.event_handlers = tuple(event_handlers)
+        self.intents = next((h for h in self.event_handlers if isinstance(h, IntentLog)), None)
+        """The audit trail's intent log, when a handler is one (an ``AuditHandler``): every tool
+        body then runs only once the record of its call is stored (:mod:`agentflow.intent`)."""
         self.name = name
         self.raise_tool_errors = raise_tool_errors
         self.output: OutputSpec[OutputT] | None = output
@@ -376,7 +380,13 @@ class _Run(Generic[DepsT, OutputT]):
             )
         started = time.perf_counter()
         outcome = await invoke_tool(
-            tool, ctx, call, emit=self.emit, validated=validated, raise_errors=raise_errors
+            tool,
+            ctx,
+            call,
+            emit=self.emit,
+            validated=validated,
+            raise_errors=raise_errors,
+            intents=self.agent.intents,
         )
         self.emit(
             ToolExecuted(call=call, outcome=outcome, duration_s=time.perf_counter() - started)

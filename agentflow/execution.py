@@ -17,6 +17,7 @@ from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest, ca
 from agentflow.context import RunContext
 from agentflow.events import EventHandler, PreconditionChecked
 from agentflow.exceptions import ApprovalError, InvalidArguments, ModelRetry
+from agentflow.intent import IntentLog, intent_of, record_before_act
 from agentflow.loop import ToolCall
 from agentflow.outcomes import ToolDenied, ToolFailed, ToolNeedsApproval, ToolOutcome, ToolReturned
 from agentflow.preconditions import ALLOW, Allow, Deny, Evaluation, NeedsApproval, refusal
@@ -37,8 +38,12 @@ async def invoke_tool(
     emit: EventHandler | None = None,
     validated: BaseModel | None = None,
     raise_errors: bool = False,
+    intents: IntentLog | None = None,
 ) -> ToolOutcome:
     """Execute ``call`` if and only if its preconditions allow it (or its approval matches).
+
+    With ``intents`` (the audit trail), the body runs only once the record of the call's intent
+    is durably written; if it cannot be, the call is refused (see :mod:`agentflow.intent`).
 
     ``validated`` lets an in-process driver hand over the arguments the loop has just validated;
     any other caller (an activity reading history) has them validated again here.
@@ -73,6 +78,10 @@ async def invoke_tool(
     # Fail closed: only Allow runs the body; whatever else the rules answered refuses.
     match decision:
         case Allow():
+            if intents is not None:
+                refused = await record_before_act(intents, intent_of(tool, ctx, args, digest))
+                if refused is not None:
+                    return ToolDenied(call_id=call.id, reasons=(refused,))
             return await _run_body(tool, ctx, call, args, raise_errors=raise_errors)
         case NeedsApproval(reasons=reasons, approvers=approvers):
             request = ApprovalRequest(

@@ -23,6 +23,7 @@ from opentelemetry.util.types import AttributeValue
 from agentflow.audit.redaction import Redact, Redactor, redact_value
 from agentflow.binding import ApprovalDecision, ApprovalRequest
 from agentflow.events import ModelRetrying
+from agentflow.intent import Intent
 from agentflow.messages import (
     ContentBlock,
     Message,
@@ -106,6 +107,9 @@ USER_MESSAGE = "agentflow.user_message"
 REPLY_STATUS = "agentflow.reply.status"
 MESSAGE_REJECTION = "agentflow.message.rejection"
 RUN_STATUS = "agentflow.run.status"
+TOOL_SIDE_EFFECTS = "agentflow.tool.side_effects"
+APPROVAL_KEY = "agentflow.approval.key"
+APPROVAL_STAGES = "agentflow.approval.stage_approvals"
 
 CONTENT_KEYS = frozenset(
     {INPUT_MESSAGES, OUTPUT_MESSAGES, TOOL_ARGUMENTS, TOOL_RESULT, APPROVAL_ARGUMENTS, USER_MESSAGE}
@@ -238,6 +242,29 @@ def tool_call(
         TOOL_DIGEST: digest,
     }
     put(attributes, TOOL_ARGUMENTS, content.json(arguments))
+    return attributes
+
+
+def intent(intent: Intent, *, content: Content) -> Attributes:
+    """The record written before a call's body runs: the call, and the approval that allowed it."""
+    attributes: Attributes = {
+        KIND: "intent",
+        OPERATION: "execute_tool",
+        TOOL_NAME: intent.tool,
+        TOOL_CALL_ID: intent.call_id,
+        TOOL_DIGEST: intent.digest,
+        TOOL_SIDE_EFFECTS: intent.side_effects,
+        CONVERSATION_ID: intent.conversation_id,
+    }
+    put(attributes, TOOL_ARGUMENTS, content.json(intent.arguments))
+    put(attributes, USER, intent.user)
+    approval = intent.approval
+    if approval is not None:
+        attributes[APPROVAL_KEY] = approval.approval_key
+        attributes[APPROVAL_DIGEST] = approval.digest
+        attributes[APPROVAL_OUTCOME] = approval.outcome
+        attributes[APPROVAL_STAGES] = [",".join(s) for s in approval.approvals_by_stage()]
+        put(attributes, APPROVAL_APPROVER, approval.approver)
     return attributes
 
 

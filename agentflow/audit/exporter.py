@@ -37,6 +37,7 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.trace import Link, Status, format_span_id, format_trace_id
 from opentelemetry.util.types import Attributes
 
+from agentflow.audit.attributes import KIND
 from agentflow.audit.redaction import Redact
 from agentflow.audit.store import AuditStore, SpanRecord
 
@@ -94,6 +95,10 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _is_intent(span: ReadableSpan) -> bool:
+    return (span.attributes or {}).get(KIND) == "intent"
+
+
 class AuditSpanExporter(SpanExporter):
     """Writes finished spans to an :class:`~agentflow.audit.store.AuditStore`, hash-chained."""
 
@@ -101,8 +106,12 @@ class AuditSpanExporter(SpanExporter):
         self.store = store
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        # An intent span was appended by its recorder before the call ran (see intents.py).
+        records = [span_record(span) for span in spans if not _is_intent(span)]
+        if not records:
+            return SpanExportResult.SUCCESS
         try:
-            self.store.append([span_record(span) for span in spans])
+            self.store.append(records)
         except Exception:
             # The processor has no one to raise to; say loudly that the trail has a hole.
             log.exception("could not write %d span(s) to the audit store", len(spans))

@@ -18,6 +18,7 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
@@ -36,6 +37,7 @@ from agentflow.events import (
     RunFinished,
     ToolExecuted,
 )
+from agentflow.intent import Intent, ReadOnlyPolicy
 from agentflow.messages import ModelRequest, Usage
 from agentflow.outcomes import ToolFailed
 
@@ -50,6 +52,9 @@ class _RunSpans:
     preconditions: dict[str, tuple[PreconditionChecked, int]] = field(
         default_factory=dict[str, tuple[PreconditionChecked, int]]
     )
+    tools: dict[str, Span] = field(default_factory=dict[str, Span])
+    """Tool spans opened before their call ended: the intent written before the body nests in
+    them."""
 
 
 class AuditHandler:
@@ -77,6 +82,36 @@ class AuditHandler:
         self._run: ContextVar[_RunSpans | None] = ContextVar(
             f"agentflow_audit_run_{id(self)}", default=None
         )
+
+    @property
+    def read_only(self) -> ReadOnlyPolicy:
+        """What a read-only call does when its intent cannot be written (the provider's say)."""
+        intents = self._recorder.intents
+        return intents.read_only if intents is not None else "refuse"
+
+    async def record_intent(self, intent: Intent) -> None:
+        """Write the intent of a call about to run into the audit store (an :class:`IntentLog`).
+
+        The agent calls this before every tool body it runs; it raises when the store cannot
+        take the record, and the call is then refused.
+        """
+        intents = self._recorder.intents
+        if intents is None:
+            return
+        run = self._run.get()
+        context = None
+        if run is not None:
+            checked = run.preconditions.get(intent.call_id)
+            start = checked[1] if checked is not None else time.time_ns()
+            span = self._child(run, f"execute_tool {intent.tool}", start)
+            run.tools[intent.call_id] = span
+            context = trace.set_span_in_context(span)
+        token = otel_context.attach(context) if context is not None else None
+        try:
+            await intents.record_intent(intent)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
 
     def __call__(self, event: Event) -> None:
         # Observers must not raise: a broken trail is logged, the run goes on.
@@ -116,7 +151,9 @@ class AuditHandler:
                 start = now - _ns(duration)
                 if checked is not None:
                     start = min(start, checked[1])
-                span = self._child(run, f"execute_tool {call.name}", start)
+                span = run.tools.pop(call.id, None)
+                if span is None:
+                    span = self._child(run, f"execute_tool {call.name}", start)
                 span.set_attributes(
                     attrs.tool_call(
                         call.name, call.id, call.arguments, call.digest, content=content

@@ -26,6 +26,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
 from agentflow.audit import attributes as attrs
 from agentflow.audit.attributes import Attributes, Content
 from agentflow.events import Event, ModelRetrying, PreconditionChecked
+from agentflow.intent import IntentLog
 from agentflow.loop import Status as ReplyStatus
 from agentflow.loop import ToolCall
 from agentflow.messages import ModelRequest, ModelResponse
@@ -42,11 +43,15 @@ def recorder_for(tracer_provider: TracerProvider) -> SpanRecorder:
     """The span recorder agentflow's drivers use with ``tracer_provider``.
 
     The content policy comes from the provider when it has one (``configure_tracing``'s does);
-    any other provider gets the default: content recorded, through :class:`Redactor`.
+    any other provider gets the default: content recorded, through :class:`Redactor`. So does
+    the log that records each call's intent before its body runs (only a provider with an audit
+    store has one).
     """
     content = getattr(tracer_provider, "content", None)
     policy = content if isinstance(content, Content) else None
-    return SpanRecorder(tracer_provider.get_tracer(TRACER_NAME), policy)
+    intents = getattr(tracer_provider, "intents", None)
+    log = intents if isinstance(intents, IntentLog) else None
+    return SpanRecorder(tracer_provider.get_tracer(TRACER_NAME), policy, log)
 
 
 class SpanRecorder:
@@ -55,9 +60,13 @@ class SpanRecorder:
     Build one with :func:`recorder_for`; the drivers call it, users do not.
     """
 
-    def __init__(self, tracer: Tracer, content: Content | None = None) -> None:
+    def __init__(
+        self, tracer: Tracer, content: Content | None = None, intents: IntentLog | None = None
+    ) -> None:
         self.tracer = tracer
         self.content = content or Content()
+        self.intents = intents
+        """Where a call's intent is written before its body runs (``None``: not recorded)."""
 
     # -- model and tool calls (activities) ----------------------------------------------------
 

@@ -28,8 +28,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 
 from agentflow.audit.attributes import Content
 from agentflow.audit.exporter import AuditSpanExporter, RedactingExporter, SampledExporter
+from agentflow.audit.intents import StoreIntents
+from agentflow.audit.recorder import TRACER_NAME
 from agentflow.audit.redaction import Redact, Redactor
 from agentflow.audit.store import AuditStore
+from agentflow.intent import ReadOnlyPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///.agentflow/audit.db"
 """Where the audit trail goes when neither ``database_url`` nor ``DATABASE_URL`` says."""
@@ -77,7 +80,14 @@ class AuditTracerProvider(TracerProvider):
     switch given to :func:`configure_tracing` apply to every span agentflow records through it.
     """
 
-    def __init__(self, *, content: Content, store: AuditStore | None, resource: Resource) -> None:
+    def __init__(
+        self,
+        *,
+        content: Content,
+        store: AuditStore | None,
+        resource: Resource,
+        read_only: ReadOnlyPolicy = "refuse",
+    ) -> None:
         # Every span, whole: the OTEL_* sampler and limits are for the OTLP export only.
         super().__init__(resource=resource, sampler=sampling.ALWAYS_ON, span_limits=_UNLIMITED)
         # OTEL_SDK_DISABLED would make every tracer a no-op, and the trail empty.
@@ -85,6 +95,12 @@ class AuditTracerProvider(TracerProvider):
         self.content = content
         self.store = store
         """The audit store the provider exports to (``None`` if built without one)."""
+        self.intents = (
+            StoreIntents(self.get_tracer(TRACER_NAME), store, content, read_only=read_only)
+            if store is not None
+            else None
+        )
+        """Writes each call's intent into :attr:`store` before the call runs (audit before act)."""
 
 
 def configure_tracing(
@@ -97,6 +113,7 @@ def configure_tracing(
     otlp: bool | None = None,
     service_name: str = "agentflow",
     batch: bool = True,
+    read_only: ReadOnlyPolicy = "refuse",
 ) -> AuditTracerProvider:
     """Build the tracer provider of the audit trail: audit store, optional OTLP, redaction.
 
@@ -119,6 +136,10 @@ def configure_tracing(
             ``OTEL_RESOURCE_ATTRIBUTES`` names one.
         batch: export in a background thread (``BatchSpanProcessor``); ``False`` exports each
             span as it ends, for short scripts.
+        read_only: a tool call's intent is written to the store before its body runs, and the
+            call is refused if it cannot be (:mod:`agentflow.intent`). ``"continue"`` lets a
+            read-only call (a tool without ``side_effects``) run anyway, with a logged warning;
+            a side-effecting call is always refused.
 
     Call :meth:`~opentelemetry.sdk.trace.TracerProvider.shutdown` (or ``force_flush``) before
     the process exits so that the last spans are written.
@@ -130,6 +151,7 @@ def configure_tracing(
         content=Content(redact=redact, record=record_content),
         store=store,
         resource=_resource(service_name),
+        read_only=read_only,
     )
     store_processor = _processor(RedactingExporter(AuditSpanExporter(store), redact), batch, True)
     provider.add_span_processor(store_processor)

@@ -112,7 +112,12 @@ class AgentActivities:
             input.call, agent=input.agent, conversation_id=input.conversation_id
         ) as step:
             outcome = await invoke_tool(
-                tool, ctx, input.call, emit=step.emit, raise_errors=entry.agent.raise_tool_errors
+                tool,
+                ctx,
+                input.call,
+                emit=step.emit,
+                raise_errors=entry.agent.raise_tool_errors,
+                intents=self.recorder.intents,
             )
             step.finished(outcome)
         return ToolCallResult(outcome=outcome)

@@ -135,7 +135,7 @@ async def approve(request: ApprovalRequest) -> ApprovalDecision:
 
 
 async def converse(database_url: str) -> str:
-    """One audited conversation (12 records) appended to the store at ``database_url``; its id."""
+    """One audited conversation (14 records, two of them intents) appended to ``database_url``."""
     tracing = configure_tracing(database_url=database_url, otlp=False)
     model = travel_model()
     agent = travel_agent("travel", model=model, event_handlers=[AuditHandler(tracing, model=model)])

@@ -213,6 +213,7 @@ async def test_a_slack_approval_leaves_one_verifiable_trace(
         "  chat tool_use",
         "  tool search_flights returned",
         "    precondition allow",
+        "    intent",
         "  chat end_turn",
         "  user_message",
         "  chat tool_use",
@@ -224,6 +225,7 @@ async def test_a_slack_approval_leaves_one_verifiable_trace(
         "    approval decided",
         "  tool book_flight returned",
         "    precondition allow",
+        "    intent",
         "  chat end_turn",
     ]
 

@@ -57,6 +57,7 @@ async def test_a_run_is_one_trace_with_every_step(
         "chat travel-planner [chat]",
         "execute_tool search_flights [tool]",
         "precondition search_flights [precondition]",
+        "intent search_flights [intent]",
         "chat travel-planner [chat]",
         "execute_tool book_flight [tool]",
         "precondition book_flight [precondition]",
@@ -64,6 +65,7 @@ async def test_a_run_is_one_trace_with_every_step(
         "approval decided [approval]",
         "execute_tool book_flight [tool]",
         "precondition book_flight [precondition]",
+        "intent book_flight [intent]",
         "chat travel-planner [chat]",
     ]
     assert root.attributes["gen_ai.conversation.id"] == result.conversation_id

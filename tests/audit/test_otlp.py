@@ -168,7 +168,7 @@ async def test_the_store_records_every_span_whatever_the_otel_variables_say(
     traces: dict[str, int] = {}
     for conversation in conversations:
         records = store.conversation(conversation)
-        assert len(records) == 12, (conversation, len(records))  # every span of every one
+        assert len(records) == 14, (conversation, len(records))  # every span of every one
         (trace_id,) = {r.record.trace_id for r in records}
         traces[trace_id] = len(records)
         (search,) = [r.record for r in records if r.record.name == "execute_tool search_flights"]
@@ -195,9 +195,9 @@ async def test_the_store_records_every_span_whatever_the_otel_variables_say(
             t for t in traces if ratio.should_sample(None, int(t, 16), "x").decision.is_sampled()
         }
         assert set(exported) == sampled  # the same traces a collector would have sampled...
-        assert all(len(exported[t]) == 12 for t in sampled)  # ...and each of them whole
+        assert all(len(exported[t]) == 14 for t in sampled)  # ...and each of them whole
     elif setting == "limits":
         spans = [span for trace in exported.values() for span in trace]
-        assert len(spans) == 120
+        assert len(spans) == 140
         assert all(len(attributes) <= 4 for attributes in spans)
         assert all(len(v) <= 16 for a in spans for v in a.values() if isinstance(v, str))

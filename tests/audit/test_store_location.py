@@ -52,7 +52,7 @@ async def test_what_a_worker_records_the_commands_find(
     assert traced.exit_code == 0, traced.output
     assert f"run {conversation}" in traced.output and "tool book_flight" in traced.output
     verified = CliRunner().invoke(app, ["audit", "verify"], env={"COLUMNS": "200"})
-    assert verified.exit_code == 0 and "intact: 12 records" in verified.output
+    assert verified.exit_code == 0 and "intact: 14 records" in verified.output
     tracing = configure_tracing(otlp=False)
     assert tracing.store is not None
     assert tracing.store.engine.url.database == ".agentflow/audit.db"

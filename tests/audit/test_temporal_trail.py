@@ -136,6 +136,7 @@ async def test_one_trace_per_conversation_with_every_step(
         "  chat tool_use",
         "  tool search_flights returned",
         "    precondition allow",
+        "    intent",
         "  chat tool_use",
         "  tool book_flight needs_approval",
         "    precondition needs_approval",
@@ -146,6 +147,7 @@ async def test_one_trace_per_conversation_with_every_step(
         "    approval decided",
         "  tool book_flight returned",
         "    precondition allow",
+        "    intent",
         "  chat end_turn",
     ]
 

@@ -25,7 +25,7 @@ from tests.audit.support import converse
 
 @pytest.fixture
 async def trail(database_url: str) -> str:
-    """A store holding one audited conversation (12 records)."""
+    """A store holding one audited conversation (14 records)."""
     await converse(database_url)
     return database_url
 
@@ -64,14 +64,14 @@ def seq_of(engine: Engine, name: str) -> int:
 def test_an_untouched_trail_verifies(trail: str) -> None:
     result = verify(trail)
     assert result.exit_code == 0, result.output
-    assert "the audit trail is intact: 12 records" in result.output
+    assert "the audit trail is intact: 14 records" in result.output
 
 
 def test_the_table_refuses_updates_and_deletes(engine: Engine) -> None:
     for statement in (f"UPDATE {TABLE} SET name = 'x'", f"DELETE FROM {TABLE}"):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
             connection.execute(text(statement))
-    assert AuditStore(engine).verify().records == 12
+    assert AuditStore(engine).verify().records == 14
 
 
 def test_an_edited_record_is_named(trail: str, engine: Engine) -> None:
@@ -116,11 +116,11 @@ def test_reordered_records_are_named(trail: str, engine: Engine) -> None:
 
 def test_a_cut_off_end_needs_the_anchor(trail: str, engine: Engine) -> None:
     head = AuditStore(engine).verify().head
-    tamper(engine, f"DELETE FROM {TABLE} WHERE seq = 12")
+    tamper(engine, f"DELETE FROM {TABLE} WHERE seq = 14")
     assert verify(trail).exit_code == 0  # nothing inside the chain is wrong...
     result = verify(trail, "--expect-head", head)
     assert result.exit_code == 1  # ...but the record the anchor names is gone
-    assert f"anchor: the anchor {head} is not in the chain, which ends at record 11" in (
+    assert f"anchor: the anchor {head} is not in the chain, which ends at record 13" in (
         result.output
     )
 
@@ -128,17 +128,17 @@ def test_a_cut_off_end_needs_the_anchor(trail: str, engine: Engine) -> None:
 async def test_an_anchor_holds_while_the_trail_grows(trail: str) -> None:
     """The nightly check of docs/deployment.md: verify against the last head, keep the new one."""
     first = json.loads(verify(trail, "--json").output)
-    assert (first["ok"], first["records"], first["anchor"]) == (True, 12, None)
+    assert (first["ok"], first["records"], first["anchor"]) == (True, 14, None)
     await converse(trail)  # a day of honest appends
     result = verify(trail, "--expect-head", first["head"], "--json")
     assert result.exit_code == 0, result.output
     second = json.loads(result.output)
-    assert (second["records"], second["anchor"]) == (24, 12)
+    assert (second["records"], second["anchor"]) == (28, 14)
     assert second["head"] != first["head"]
     await converse(trail)
     result = verify(trail, "--expect-head", second["head"])
     assert result.exit_code == 0, result.output
-    assert "intact: 36 records" in result.output and "the anchor is record 24" in result.output
+    assert "intact: 42 records" in result.output and "the anchor is record 28" in result.output
 
 
 async def test_an_anchor_catches_a_tail_cut_and_written_again(trail: str, engine: Engine) -> None:
@@ -189,7 +189,7 @@ def test_truncate_is_refused_and_an_emptied_table_is_caught(trail: str, engine: 
     head = AuditStore(engine).verify().head
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {TABLE}"))
-    assert AuditStore(engine).verify().records == 12
+    assert AuditStore(engine).verify().records == 14
     tamper(engine, f"TRUNCATE {TABLE}")  # by someone who may lift the guard
     result = verify(trail, "--expect-head", head)
     assert result.exit_code == 1
