@@ -6,13 +6,16 @@ price: the loop refuses such a decision before anything changes, whichever chann
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from agentflow import AgentLoop, ApprovalDecision, ApprovalError, call_digest, tool
 from agentflow.approvals.rules import check_edit
 from agentflow.binding import ApprovalRequest
-from agentflow.loop import AwaitApprovals, CallModel, CallTools
-from agentflow.outcomes import ToolNeedsApproval
+from agentflow.loop import AwaitApprovals, CallModel, CallTools, Finish, Limits
+from agentflow.messages import ModelResponse, ToolResultBlock, ToolUseBlock
+from agentflow.outcomes import ToolNeedsApproval, ToolReturned
 from agentflow.testing import tool_calls
 
 ARGS = {"flight_id": "LX14", "fare": "J", "traveller": "alice"}
@@ -89,3 +92,71 @@ def test_the_rulebook_names_every_locked_argument() -> None:
     with pytest.raises(ApprovalError, match="must change at least one argument"):
         check_edit(request.model_copy(update={"editable": ("fare",)}), [])
     check_edit(request.model_copy(update={"editable": ("fare",)}), ["fare"])
+
+
+# -- what the transcript keeps when a run stops or the model errs ----------------------------------
+
+
+def results_of(loop: AgentLoop) -> dict[str, ToolResultBlock]:
+    return {
+        block.tool_use_id: block
+        for message in loop.state.messages
+        for block in message.content
+        if isinstance(block, ToolResultBlock)
+    }
+
+
+def test_a_call_left_waiting_when_the_run_stops_is_answered_as_an_error() -> None:
+    loop = AgentLoop(tools=[book], limits=Limits(max_retries=0))
+    loop.user_message("book it")
+    effect = loop.model_responded(tool_calls(("book", ARGS, "c1"), ("nope", {}, "c2")))
+    assert isinstance(effect, CallTools)
+    request = ApprovalRequest(
+        tool="book", tool_call_id="c1", arguments=ARGS, digest="d", requester="alice"
+    )
+    finish = loop.tools_finished([ToolNeedsApproval(call_id="c1", request=request)])
+    assert isinstance(finish, Finish) and finish.status == "tool_retries"
+    waiting = results_of(loop)["c1"]
+    assert waiting.is_error
+    assert "Not executed" in waiting.content
+    assert loop.pending_approvals == ()
+
+
+def test_a_run_that_stops_without_an_answer_ends_on_what_the_user_was_told() -> None:
+    loop = AgentLoop(tools=[book], limits=Limits(max_steps=1))
+    loop.user_message("book it")
+    effect = loop.model_responded(tool_calls(("book", ARGS, "c1")))
+    assert isinstance(effect, CallTools)
+    finish = loop.tools_finished([ToolReturned(call_id="c1", content="booked")])
+    assert isinstance(finish, Finish) and finish.status == "max_steps"
+    last = loop.state.messages[-1]
+    assert (last.role, last.text) == ("assistant", finish.output)
+    roles = [m.role for m in loop.state.messages]
+    assert all(a != b for a, b in itertools.pairwise(roles)), roles
+
+
+def test_an_edited_call_that_fails_validation_is_refused_saying_so() -> None:
+    loop, request = waiting_loop()
+    before = loop.state.model_copy(deep=True)
+    decision = edited(request, fare="Y").model_copy(update={"arguments": {**ARGS, "fare": ["Y"]}})
+    with pytest.raises(ApprovalError, match=r"(?s)the edited call is invalid: .*fare"):
+        loop.approvals_decided([decision])
+    assert loop.state == before
+
+
+def test_a_call_whose_input_is_not_an_object_is_answered_with_what_it_was() -> None:
+    loop = AgentLoop(tools=[book])
+    loop.user_message("book it")
+    response = ModelResponse(
+        content=(ToolUseBlock(id="c1", name="book", input=["LX14"]),), stop_reason="tool_use"
+    )
+    loop.model_responded(response)
+    assert results_of(loop)["c1"].content.endswith("arguments must be a JSON object, got list")
+
+
+def test_a_tool_call_id_outside_the_providers_pattern_keeps_its_letters_and_digits() -> None:
+    loop = AgentLoop(tools=[book])
+    loop.user_message("book it")
+    effect = loop.model_responded(tool_calls(("book", ARGS, "call.Ab9/x")))
+    assert isinstance(effect, CallTools)
+    assert [call.id for call in effect.calls] == ["call_Ab9_x"]

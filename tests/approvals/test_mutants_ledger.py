@@ -6,6 +6,9 @@ approval is its own, and executing under one must leave the other usable, exactl
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 from sqlalchemy import Engine
 
 from agentflow import ApprovalRequest, call_digest
@@ -47,3 +50,36 @@ def test_using_an_approval_leaves_another_for_the_same_call_usable(engine: Engin
     assert other is not None and other.consumed_at is None, "the other approval was burnt"
     assert use("conv-2", "conv-2:call-1")
     assert not use("conv-2", "conv-3:call-1"), "each approval is still used once"
+
+
+def test_the_record_keeps_what_was_asked_and_when(engine: Engine) -> None:
+    ledger = ApprovalLedger(engine)
+    before = datetime.now(UTC)
+    ledger.record_request("conv-1/approval/call-1", "conv-1", request("conv-1"))
+    record = ledger.get("conv-1/approval/call-1")
+    assert record is not None
+    assert json.loads(record.arguments) == ARGS
+    assert record.requested_at is not None
+    assert before <= record.requested_at.replace(tzinfo=UTC) <= datetime.now(UTC)
+
+
+def test_an_approval_used_before_its_outcome_arrives_reads_approved(engine: Engine) -> None:
+    ledger = ApprovalLedger(engine)
+    asked = request("conv-1")
+    ledger.record_request("conv-1/approval/call-1", "conv-1", asked)
+    assert ledger.consume(
+        "conv-1/approval/call-1",
+        asked.approve("bob"),
+        key="conv-1:call-1",
+        tool="book_flight",
+        requester="alice",
+    )
+    record = ledger.get("conv-1/approval/call-1")
+    assert record is not None
+    assert (record.state, record.authority, record.consumed_by) == (
+        "approved",
+        "bob",
+        "conv-1:call-1",
+    )
+    executed = ledger.calls("conv-1/approval/call-1")["executed"]
+    assert (executed.digest, json.loads(executed.arguments)) == (DIGEST, ARGS)
