@@ -31,7 +31,16 @@ from agentflow.exceptions import (
     ToolDefinitionError,
 )
 from agentflow.loop import AgentLoop, Limits, LoopState
-from agentflow.messages import Message, ModelRequest, ModelResponse, Usage
+from agentflow.messages import (
+    ContentBlock,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    Usage,
+)
 from agentflow.models.base import Model
 from agentflow.preconditions import (
     Allow,
@@ -43,6 +52,14 @@ from agentflow.preconditions import (
     any_of,
     precondition,
 )
+from agentflow.provenance import (
+    ArgumentsProvenance,
+    Provenance,
+    Source,
+    SourceLabels,
+    ValueProvenance,
+)
+from agentflow.provenance_rules import from_trusted_sources, not_from_untrusted
 from agentflow.result import RunResult
 from agentflow.tools import Tool, tool
 
@@ -70,6 +87,14 @@ __all__ = [
     "any_of",
     "precondition",
     "tool",
+    # provenance
+    "ArgumentsProvenance",
+    "Provenance",
+    "Source",
+    "SourceLabels",
+    "ValueProvenance",
+    "from_trusted_sources",
+    "not_from_untrusted",
     # approvals
     "ApprovalDecision",
     "ApprovalHandler",
@@ -79,10 +104,14 @@ __all__ = [
     "canonical_json",
     # models and messages
     "AnthropicModel",
+    "ContentBlock",
     "Message",
     "Model",
     "ModelRequest",
     "ModelResponse",
+    "TextBlock",
+    "ToolResultBlock",
+    "ToolUseBlock",
     "Usage",
     # events
     "Event",

@@ -39,6 +39,7 @@ from agentflow.messages import ToolChoice
 from agentflow.models.base import Model
 from agentflow.models.retries import retry_listener
 from agentflow.output import OutputSpec, OutputT
+from agentflow.provenance import SourceLabels
 from agentflow.result import NO_OUTPUT, RunResult
 from agentflow.tools import Tool
 
@@ -126,6 +127,10 @@ class Agent(Generic[DepsT, OutputT]):
         self.raise_tool_errors = raise_tool_errors
         self.output: OutputSpec[OutputT] | None = output
         """How a structured answer is asked for and checked; ``None`` for a ``str`` agent."""
+        self.sources = SourceLabels(
+            system=system, trusted_tools=frozenset(t.name for t in tools if t.trusted_output)
+        )
+        """How values are labelled for provenance: this agent's system prompt and trusted tools."""
         self._spent: set[str] = set()
         """Approvals this agent has accepted (see :meth:`spend_approvals`): one use each."""
 
@@ -247,6 +252,7 @@ class Agent(Generic[DepsT, OutputT]):
             conversation_id=paused.conversation_id,
             tool_call_id=request.tool_call_id,
             messages=paused.state.messages,
+            sources=self.sources,
         )
         approval = request.approve(approver, reason=reason)
         return await approve_with_edits(tool, ctx, request, changes, approval)
@@ -371,6 +377,7 @@ class _Run(Generic[DepsT, OutputT]):
             messages=self.loop.state.messages,
             latest_user_message=self.loop.state.latest_user_message,
             approval=call.approval,
+            sources=self.agent.sources,
         )
         validated = self.loop.validated_arguments(call.id)
         raise_errors = self.agent.raise_tool_errors

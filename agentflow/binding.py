@@ -191,6 +191,9 @@ class ApprovalRequest(BaseModel):
     """Ordered stages; empty means one stage: ``approvers[0]``, escalating along the rest."""
     editable: tuple[str, ...] = ()
     """Argument names an approver may change before approving (the policy's choice)."""
+    provenance: dict[str, str] = Field(default_factory=dict[str, str])
+    """Where each argument value came from, in words, by path: what the approver is shown
+    (see :mod:`agentflow.provenance`). Not part of the digest."""
 
     def plan(self) -> tuple[ApprovalStage, ...]:
         """The stages to collect, in order (see :attr:`stages`)."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Generic
 
 from typing_extensions import TypeVar
 
 from agentflow.binding import ApprovalDecision
 from agentflow.messages import Message
+from agentflow.provenance import NO_LABELS, Provenance, SourceLabels
 
 DepsT = TypeVar("DepsT", default=None)
 
@@ -33,6 +35,17 @@ class RunContext(Generic[DepsT]):
     employee confirm?" read this, never the transcript (a stale message cannot answer)."""
     approval: ApprovalDecision | None = None
     """The approval granted for this exact call, when there is one."""
+    sources: SourceLabels = NO_LABELS
+    """How the transcript's values are labelled (the agent's system prompt, its trusted tools)."""
+
+    @cached_property
+    def provenance(self) -> Provenance:
+        """Where the values of this conversation came from; computed on first use.
+
+        ``ctx.provenance.of(args.iban)`` or ``ctx.provenance.arguments(...)``: see
+        :mod:`agentflow.provenance` for how values are matched and what that cannot tell.
+        """
+        return Provenance(self.messages, self.sources)
 
     @property
     def idempotency_key(self) -> str:

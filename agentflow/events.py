@@ -10,6 +10,7 @@ from agentflow.binding import ApprovalDecision, ApprovalRequest
 from agentflow.messages import ModelRequest, ModelResponse
 from agentflow.outcomes import ToolOutcome
 from agentflow.preconditions import Evaluation
+from agentflow.provenance import ArgumentsProvenance
 
 if TYPE_CHECKING:
     from agentflow.loop import ToolCall
@@ -47,6 +48,8 @@ class PreconditionChecked:
     evaluation: Evaluation
     approved_by: str | None = None
     """Set when a matching approval turned ``NeedsApproval`` into ``Allow``."""
+    provenance: ArgumentsProvenance | None = None
+    """Where each argument value came from, as the rules could see it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

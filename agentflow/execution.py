@@ -73,7 +73,12 @@ async def invoke_tool(
         digest = call_digest(tool.name, canonical_arguments(args))
     decision, approved_by = _apply_approval(evaluation.decision, ctx, digest)
     if emit is not None:
-        emit(PreconditionChecked(call=call, evaluation=evaluation, approved_by=approved_by))
+        traced = ctx.provenance.arguments(call.arguments)
+        emit(
+            PreconditionChecked(
+                call=call, evaluation=evaluation, approved_by=approved_by, provenance=traced
+            )
+        )
 
     # Fail closed: only Allow runs the body; whatever else the rules answered refuses.
     match decision:
@@ -95,6 +100,7 @@ async def invoke_tool(
                 reasons=reasons,
                 stages=decision.stages,
                 editable=decision.editable,
+                provenance=ctx.provenance.arguments(call.arguments).describe(),
             )
             return ToolNeedsApproval(call_id=call.id, request=request)
         case _:

@@ -88,6 +88,7 @@ class Tool(Generic[DepsT]):
         requires: Precondition | None = None,
         side_effects: bool = False,
         concurrent: bool | None = None,
+        trusted_output: bool = False,
     ) -> None:
         self.function = function
         self.name = name or function.__name__
@@ -97,6 +98,8 @@ class Tool(Generic[DepsT]):
             (not side_effects and requires is None) if concurrent is None else concurrent
         )
         """May run at the same time as other calls of the turn (see :func:`tool`)."""
+        self.trusted_output = trusted_output
+        """Its results vouch for the values in them (see :mod:`agentflow.provenance`)."""
         self._is_async = inspect.iscoroutinefunction(function)
         self.args_model, self.context_param, summary = _build_arguments(function, self.name)
         self._parameters = tuple(self.args_model.model_fields)
@@ -336,6 +339,7 @@ def tool(
     requires: Precondition | None = None,
     side_effects: bool = False,
     concurrent: bool | None = None,
+    trusted_output: bool = False,
 ) -> Callable[[ToolFunction], Tool[Any]]: ...
 def tool(
     function: ToolFunction | None = None,
@@ -346,6 +350,7 @@ def tool(
     requires: Precondition | None = None,
     side_effects: bool = False,
     concurrent: bool | None = None,
+    trusted_output: bool = False,
 ) -> Tool[Any] | Callable[[ToolFunction], Tool[Any]]:
     """Turn an annotated function (sync or async) into a :class:`Tool`.
 
@@ -362,6 +367,10 @@ def tool(
             before its body and after the previous call's effects (two payments against one
             balance must not both pass the balance check). Say ``True`` for a tool whose body
             and preconditions are safe to interleave.
+        trusted_output: what the tool returns comes from a source the application controls (an
+            internal database, the company's own inventory), so a value in it may be used in a
+            write as if the employee had said it. Leave it ``False`` for text anyone outside can
+            write (reviews, e-mails, web pages, supplier notes): see :mod:`agentflow.provenance`.
     """
 
     def build(fn: ToolFunction) -> Tool[Any]:
@@ -372,6 +381,7 @@ def tool(
             requires=requires,
             side_effects=side_effects,
             concurrent=concurrent,
+            trusted_output=trusted_output,
         )
 
     return build if function is None else build(function)

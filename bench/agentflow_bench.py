@@ -1,4 +1,8 @@
-"""agentflow on the shared conversation, with argument validation and a precondition on."""
+"""agentflow on the shared conversation, with argument validation and a precondition on.
+
+``--provenance`` adds a provenance rule to the booking (its flight must come from the search,
+a trusted tool): the cost of tracing arguments against the transcript on every call it guards.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,19 @@ import time
 
 _t0 = time.perf_counter()
 import json  # noqa: E402
+import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
 import agentflow  # noqa: E402
-from agentflow import Agent, Allow, Deny, RunContext, precondition, tool  # noqa: E402
+from agentflow import (  # noqa: E402
+    Agent,
+    Allow,
+    Deny,
+    RunContext,
+    from_trusted_sources,
+    precondition,
+    tool,
+)
 from agentflow.messages import ModelRequest, ModelResponse, TextBlock, ToolUseBlock, Usage  # noqa: E402
 from agentflow.testing import FunctionModel  # noqa: E402
 
@@ -20,6 +33,7 @@ from time import perf_counter_ns  # noqa: E402
 
 from bench import harness  # noqa: E402
 
+PROVENANCE = "--provenance" in sys.argv[1:]
 METER = harness.METER
 USAGE = Usage(input_tokens=harness.USAGE_IN, output_tokens=harness.USAGE_OUT)
 
@@ -30,7 +44,7 @@ def known_flight(ctx: RunContext[None], args: Any) -> Allow | Deny:
     return Allow() if args.flight_id.startswith("LX") else Deny("unknown flight")
 
 
-@tool
+@tool(trusted_output=True)
 async def search_flights(origin: str, dest: str, date: str) -> list[dict[str, Any]]:
     """Search flights."""
     t0 = perf_counter_ns()
@@ -50,7 +64,10 @@ async def check_policy(flight_id: str, price: float) -> dict[str, Any]:
     return out
 
 
-@tool(requires=known_flight, side_effects=True)
+@tool(
+    requires=known_flight & from_trusted_sources("flight_id") if PROVENANCE else known_flight,
+    side_effects=True,
+)
 async def book_flight(flight_id: str) -> dict[str, Any]:
     """Book a flight."""
     t0 = perf_counter_ns()
@@ -88,4 +105,4 @@ async def run_once() -> tuple[int, int]:
 
 
 if __name__ == "__main__":
-    harness.main(run_once, "agentflow")
+    harness.main(run_once, "agentflow+provenance" if PROVENANCE else "agentflow")

@@ -33,6 +33,7 @@ BASELINE = "agentflow"
 # (name, module, extra argv)
 BENCHES: list[tuple[str, str, list[str]]] = [
     (BASELINE, "bench.agentflow_bench", []),
+    ("agentflow+provenance", "bench.agentflow_bench", ["--provenance"]),
     ("handwritten", "bench.peers.handwritten_bench", []),
     ("pydantic-ai", "bench.peers.pydantic_ai_bench", []),
     ("pydantic-ai+otel", "bench.peers.pydantic_ai_bench", ["--otel"]),

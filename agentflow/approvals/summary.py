@@ -7,6 +7,7 @@ one, every argument is shown as it is.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,3 +35,20 @@ def default_summary(request: ApprovalRequest) -> Summary:
         for name, value in request.arguments.items()
     )
     return Summary(title=request.tool, fields=fields)
+
+
+def provenance_fields(request: ApprovalRequest) -> tuple[tuple[str, str], ...]:
+    """One (label, value) per argument: where its value came from, as the runtime traced it.
+
+    Every channel shows these after the application's summary (see :func:`with_provenance`).
+    """
+    return tuple((f"Source of {path}", where) for path, where in request.provenance.items())
+
+
+def with_provenance(summary: Summary, request: ApprovalRequest) -> Summary:
+    """``summary`` followed by :func:`provenance_fields`.
+
+    Whatever the application's summariser shows, the approver sees where the arguments came from.
+    """
+    extra = provenance_fields(request)
+    return dataclasses.replace(summary, fields=(*summary.fields, *extra)) if extra else summary

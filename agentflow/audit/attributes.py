@@ -14,7 +14,7 @@ Reasons and rule texts are always kept, redacted: they are why the agent did wha
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,8 @@ RULES = "agentflow.precondition.rules"
 VERDICTS = "agentflow.precondition.verdicts"
 REASONS = "agentflow.precondition.reasons"
 APPROVED_BY = "agentflow.precondition.approved_by"
+PROVENANCE = "agentflow.precondition.provenance"
+"""Where each argument came from when the rules were evaluated: ``path: source`` lines."""
 RULE_EVENT = "agentflow.rule"
 RULE_NAME = "agentflow.rule.name"
 RULE_VERDICT = "agentflow.rule.verdict"
@@ -304,7 +306,12 @@ def failure_description(outcome: ToolFailed) -> str:
 
 
 def precondition(
-    tool: str, evaluation: Evaluation, approved_by: str | None, *, content: Content
+    tool: str,
+    evaluation: Evaluation,
+    approved_by: str | None,
+    *,
+    content: Content,
+    provenance: Mapping[str, str] | None = None,
 ) -> tuple[Attributes, list[Attributes]]:
     """The decision's attributes, and one event's attributes per rule that was evaluated."""
     decision = evaluation.decision
@@ -327,6 +334,8 @@ def precondition(
         REASONS: content.reasons(reasons),
     }
     put(attributes, APPROVED_BY, approved_by)
+    if provenance:
+        attributes[PROVENANCE] = [f"{path}: {where}" for path, where in provenance.items()]
     rules: list[Attributes] = [
         {RULE_NAME: v.rule, RULE_VERDICT: v.verdict, RULE_REASONS: content.reasons(v.reasons)}
         for v in evaluation.verdicts
@@ -348,6 +357,8 @@ def approval_request(request: ApprovalRequest, *, content: Content) -> Attribute
     }
     put(attributes, APPROVAL_REQUESTER, request.requester)
     put(attributes, APPROVAL_ARGUMENTS, content.json(request.arguments))
+    if request.provenance:
+        attributes[PROVENANCE] = [f"{p}: {where}" for p, where in request.provenance.items()]
     return attributes
 
 

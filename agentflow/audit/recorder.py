@@ -118,8 +118,13 @@ class SpanRecorder:
             f"precondition {event.call.name}", context=context, start_time=at_ns
         )
         if span.is_recording():
+            traced = event.provenance.describe() if event.provenance is not None else None
             decision, rules = attrs.precondition(
-                event.call.name, event.evaluation, event.approved_by, content=self.content
+                event.call.name,
+                event.evaluation,
+                event.approved_by,
+                content=self.content,
+                provenance=traced,
             )
             span.set_attributes(decision)
             for rule in rules:

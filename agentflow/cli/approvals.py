@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 
+from agentflow.approvals.summary import provenance_fields
 from agentflow.exceptions import AgentflowError, ApprovalError
 
 if TYPE_CHECKING:
@@ -356,8 +358,11 @@ def _panel(status: ApprovalStatus) -> Panel:
     request = status.request
     arguments = "\n".join(f"  {k}: {v}" for k, v in request.arguments.items())
     reasons = "\n".join(f"  • {r}" for r in request.reasons)
+    sources = "".join(
+        f"  {escape(label)}: {escape(where)}\n" for label, where in provenance_fields(request)
+    )
     body = (
-        f"[bold]{request.tool}[/]\n{arguments}\n"
+        f"[bold]{request.tool}[/]\n{arguments}\n{sources}"
         f"requested by {request.requester or '?'}\n"
         f"why:\n{reasons}\n"
         f"approvers: {' → '.join(request.approvers) or 'none'} "

@@ -107,6 +107,7 @@ class AgentActivities:
             messages=input.messages,
             latest_user_message=input.latest_user_message,
             approval=input.call.approval,
+            sources=entry.agent.sources,
         )
         with self.recorder.tool_call(
             input.call, agent=input.agent, conversation_id=input.conversation_id
@@ -189,6 +190,7 @@ class AgentActivities:
             tool_call_id=check.request.tool_call_id,
             messages=check.messages,
             latest_user_message=check.latest_user_message,
+            sources=entry.agent.sources,
         )
         try:
             return await approve_with_edits(tool, ctx, check.request, check.changes, check.approval)

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from agentflow.approvals.desk import ApprovalDesk, PendingApproval
-from agentflow.approvals.summary import Summariser, default_summary
+from agentflow.approvals.summary import Summariser, default_summary, with_provenance
 from agentflow.exceptions import ApprovalError
 from agentflow.web.csrf import FormTokens
 from agentflow.web.identity import Identify, dev_identity
@@ -123,7 +123,7 @@ class Inbox:
 
     def _card(self, employee: str, item: PendingApproval, request: Request) -> _Card:
         req = item.status.request
-        summary = self.summarise(req)
+        summary = with_provenance(self.summarise(req), req)
         as_query = "?" + urlencode({"as": employee}) if "as" in request.query_params else ""
         timeline = None
         if self.conversation_link is not None:

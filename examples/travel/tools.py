@@ -167,7 +167,7 @@ def in_policy_or_approved(ctx: Ctx, args: Any) -> Decision:
     return NeedsApproval(*broken, approvers=chain, editable=("offer_id", "price"))
 
 
-@tool
+@tool(trusted_output=True)  # the company's own inventory and database
 def search_flights(
     ctx: Ctx,
     destination: Annotated[str, Field(pattern=r"^[A-Z]{3}$")],
@@ -203,7 +203,7 @@ def _home_airport(ctx: Ctx) -> str | None:
     return home_airport(ctx.deps.engine, ctx.user)
 
 
-@tool
+@tool(trusted_output=True)  # the company's own inventory and database
 def show_offer(ctx: Ctx, offer_id: str) -> dict[str, Any]:
     """Show one offer as the inventory quotes it now: carrier, times, cabin, fare and its rules.
 
@@ -220,7 +220,7 @@ def show_offer(ctx: Ctx, offer_id: str) -> dict[str, Any]:
     }
 
 
-@tool
+@tool(trusted_output=True)  # the company's own inventory and database
 def check_policy(ctx: Ctx, offer_id: str) -> dict[str, Any]:
     """Say whether an offer is within the travel policy: every rule it breaks, in words.
 
@@ -275,7 +275,7 @@ def book_flight(ctx: Ctx, offer_id: str, price: Decimal) -> dict[str, Any]:
     return booking.model_dump(exclude={"idempotency_key"})
 
 
-@tool
+@tool(trusted_output=True)  # the company's own inventory and database
 def list_my_trips(ctx: Ctx) -> list[dict[str, Any]]:
     """List the employee's booked trips."""
     return [

@@ -127,6 +127,9 @@ async def test_approve_in_slack_books_exactly_the_approved_trip(travel: Travel) 
         f"*Departure*\n{offer.departure.replace('T', ' ')}",
         f"*Cabin*\nbusiness ({offer.duration_hours:.1f} h)",
         f"*Price*\n{offer.price:,.2f} EUR",
+        # Where the arguments came from, as the worker traced them: not from the model.
+        "*Source of offer_id*\nthe output of search_flights (trusted)",
+        "*Source of price*\nthe output of search_flights (trusted)",
     ]
     assert blocks[3]["text"]["text"] == f"*Why it needs approval*\n• {request.reasons[0]}"
     assert "business class" in request.reasons[0]

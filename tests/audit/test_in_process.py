@@ -191,3 +191,26 @@ async def test_content_can_be_left_out_entirely(database_url: str) -> None:
     # What was decided, and why, is still there.
     assert "fare 2400 is above the 1000 cap" in text
     assert '"agentflow.approval.approver": "bob"' in text
+
+
+async def test_the_trail_records_where_each_argument_came_from(
+    tracing: AuditTracerProvider, exported: InMemorySpanExporter
+) -> None:
+    agent = audited_agent(tracing)
+    await agent.run(MESSAGE, deps=Bookings(), user="alice", approvals=bob_approves)
+    assert tracing.force_flush()
+    (root,) = traces(exported)
+    booked = [n for n in root.walk() if n.name == "precondition book_flight"]
+    requested = next(n for n in root.walk() if n.name == "approval requested")
+    expected = (
+        "flight_id: the output of search_flights (untrusted)",
+        "price: the output of search_flights (untrusted)",
+        "card_number: the employee's message",
+    )
+    # Recorded with the decision that asked for approval, on the request, and with the
+    # decision that let the approved call run.
+    for node in (*booked, requested):
+        assert tuple(node.attributes["agentflow.precondition.provenance"]) == expected
+    assert len(booked) == 2
+    # Where a value came from is said in words: the card number itself is not repeated.
+    assert CARD not in json.dumps([dict(n.attributes) for n in root.walk()])

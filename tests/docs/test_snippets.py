@@ -28,6 +28,13 @@ EXPECTED = {
         "the model read: The approver lee edited this call before approving it; "
         "executed: refund(amount='120', order='A-17'). Result: refunded 120 EUR on A-17",
     ],
+    "provenance.py": [
+        "awaiting_approval - iban came from the output of read_reviews (untrusted); it must "
+        "come from the employee or a trusted source\n"
+        "the approver sees: {'iban': 'the output of read_reviews (untrusted)', "
+        "'amount': 'the output of search_hotels (trusted)'}\n"
+        "completed - Paid.\n",
+    ],
     "durable_conversation.py": ["completed - Hello from a workflow."],
     "structured_output.py": [
         "completed - Zurich 3\nthe model was told: - nights: Input should be less than or equal "

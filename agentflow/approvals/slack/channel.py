@@ -30,7 +30,7 @@ from agentflow.approvals.orgchart import OrgChart
 from agentflow.approvals.records import ApprovalNotice
 from agentflow.approvals.slack.api import Posted, SlackApi, slack_error
 from agentflow.approvals.slack.blocks import closed_blocks, escape, person, request_blocks
-from agentflow.approvals.summary import Summariser, Summary, default_summary
+from agentflow.approvals.summary import Summariser, Summary, default_summary, with_provenance
 from agentflow.approvals.tables import Employee, SlackPost, now
 
 T = TypeVar("T")
@@ -197,7 +197,7 @@ class SlackChannel:
     # -- helpers -------------------------------------------------------------------------------
 
     def _summary(self, notice: ApprovalNotice) -> Summary:
-        return self.summarise(notice.request)
+        return with_provenance(self.summarise(notice.request), notice.request)
 
     @staticmethod
     def _person(people: dict[str, Employee], employee_id: str | None) -> str:
