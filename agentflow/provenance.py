@@ -38,9 +38,10 @@ skipped.
 
 from __future__ import annotations
 
-import functools
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -253,15 +254,10 @@ class _Text:
 
 
 CACHED_CHARS = 64 * 1024
-"""Texts up to this size are normalised once per process (see :func:`_normalised`)."""
-
-
-def _normalised(text: str) -> _Text:
-    # A long conversation's texts are normalised once, not once per call: the cache is keyed
-    # on the text itself and bounded in entries and in the size of what it keeps.
-    if len(text) <= CACHED_CHARS:
-        return _cached(text)
-    return _normalise(text)
+"""Texts up to this size are kept normalised between calls (see :class:`_Cache`)."""
+CACHE_BUDGET_CHARS = 8 * 1024 * 1024
+"""The characters of text whose normalised form a process keeps, in all: the least recently
+used go first. A conversation within it costs each call a lookup per text, not a new scan."""
 
 
 def _normalise(text: str) -> _Text:
@@ -269,7 +265,40 @@ def _normalise(text: str) -> _Text:
     return _Text(frozenset(found), " " + " ".join(found) + " ", _compact(text))
 
 
-_cached = functools.lru_cache(maxsize=512)(_normalise)
+class _Cache:
+    """Normalised texts by their text, least recently used first out, bounded in characters.
+
+    ``functools.lru_cache`` bounds entries, not size: a long conversation has more texts than
+    any fixed count, and evicting by count made every call of it normalise all of them again.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._size = 0
+        self._entries: OrderedDict[str, _Text] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> _Text:
+        if len(text) > CACHED_CHARS:
+            return _normalise(text)
+        with self._lock:
+            found = self._entries.get(text)
+            if found is not None:
+                self._entries.move_to_end(text)
+                return found
+        normalised = _normalise(text)
+        with self._lock:
+            if text not in self._entries:
+                self._entries[text] = normalised
+                self._size += len(text)
+                while self._size > self._budget:
+                    evicted, _ = self._entries.popitem(last=False)
+                    self._size -= len(evicted)
+        return normalised
+
+
+_CACHE = _Cache(CACHE_BUDGET_CHARS)
+_normalised = _CACHE.get
 
 
 _EMPTY = _Text(frozenset(), " ", "")

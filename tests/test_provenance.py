@@ -24,7 +24,7 @@ from agentflow import (
     tool,
 )
 from agentflow.events import Event, PreconditionChecked
-from agentflow.provenance import MAX_LEAVES, MAX_VALUE_CHARS, tokens
+from agentflow.provenance import CACHED_CHARS, MAX_LEAVES, MAX_VALUE_CHARS, _Cache, tokens  # pyright: ignore[reportPrivateUsage]
 from agentflow.testing import FunctionModel, ScriptedModel, text_response, tool_call
 
 LABELS = SourceLabels(system="You book trips for ACME.", trusted_tools=frozenset({"search"}))
@@ -295,3 +295,19 @@ async def test_the_employees_own_iban_runs_without_approval() -> None:
     checked = [e for e in events if isinstance(e, PreconditionChecked)]
     assert checked[0].provenance is not None
     assert checked[0].provenance["iban"].sources[0].kind == "user"
+
+
+def test_the_cache_of_normalised_texts_stays_within_its_budget() -> None:
+    cache = _Cache(budget=100)
+    texts = [f"text number {i:03d} " * 2 for i in range(50)]  # 32 characters each
+    for text in texts:
+        assert cache.get(text).tokens == frozenset({"text", "number", str(int(text[12:15]))})
+    kept = list(cache._entries)  # pyright: ignore[reportPrivateUsage]
+    assert kept == texts[-3:]  # the least recently used went first, the budget held
+    cache.get(texts[-3])  # a hit moves it to the end
+    cache.get(texts[0])
+    expected = [texts[-1], texts[-3], texts[0]]
+    assert list(cache._entries) == expected  # pyright: ignore[reportPrivateUsage]
+    huge = "x " * CACHED_CHARS
+    assert "x" in cache.get(huge).tokens
+    assert huge not in cache._entries  # pyright: ignore[reportPrivateUsage]
