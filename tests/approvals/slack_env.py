@@ -47,7 +47,10 @@ class SlackEnv:
         return self.desk.agents
 
     async def start_approval(
-        self, timers: ApprovalTimers | None = None, requester: str = "alice"
+        self,
+        timers: ApprovalTimers | None = None,
+        requester: str = "alice",
+        provenance: dict[str, str] | None = None,
     ) -> tuple[str, ApprovalRequest]:
         request = ApprovalRequest(
             tool="book_flight",
@@ -57,6 +60,7 @@ class SlackEnv:
             requester=requester,
             approvers=self.org.approver_chain(requester, 1_500),
             reasons=("business class needs a flight of 6 h or more (this one is 1.8 h)",),
+            provenance=provenance or {},
         )
         conversation = f"conv-{uuid.uuid4().hex}"
         approval_id = f"{conversation}/approval/{request.tool_call_id}"

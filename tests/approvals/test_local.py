@@ -152,6 +152,32 @@ async def test_cli_loads_an_org_chart(env: SlackEnv, dev_server: DevServer, tmp_
     assert (await cli(env, dev_server, "org", "load", str(path))).exit_code == 2
 
 
+WHERE = {
+    "offer_id": "the output of read_reviews (untrusted)",
+    "price": "[bold red]the employee's message[/] <b>",
+}
+"""Where the request's arguments came from; the second as hostile as a value can be."""
+
+
+async def test_the_cli_and_the_inbox_say_where_each_argument_came_from(
+    env: SlackEnv, dev_server: DevServer
+) -> None:
+    approval_id, _ = await env.start_approval(provenance=WHERE)
+    shown = await cli(env, dev_server, "show", approval_id)
+    assert shown.exit_code == 0, shown.stderr
+    assert "Source of offer_id: the output of read_reviews (untrusted)" in shown.stdout
+    assert "Source of price: [bold red]the employee's message[/] <b>" in shown.stdout
+    page = ""
+    for _ in range(50):
+        page = (await env.http.get("/approvals", params={"as": "bob"})).text
+        if approval_id in page:
+            break
+        await asyncio.sleep(0.1)
+    article = next(a for a in page.split("<article>") if approval_id in a)
+    assert "Source of offer_id" in article and "the output of read_reviews (untrusted)" in article
+    assert "[bold red]the employee&#x27;s message[/] &lt;b&gt;</dd>" in article
+
+
 def form(page: str, approval_id: str) -> dict[str, str]:
     """The hidden fields of the approve form for ``approval_id`` on an inbox page."""
     article = next(a for a in page.split("<article>") if approval_id in a)
