@@ -17,7 +17,8 @@ Errors, raised *to callers* of agentflow::
     ├── OutputUnavailable      a structured answer asked of a run that did not complete
     ├── ApprovalError          an approval decision that does not match a pending request
     ├── InvalidInput           a user message that cannot enter the conversation
-    │   └── NotParticipant     its sender may not write in this conversation
+    │   ├── NotParticipant     its sender may not write in this conversation
+    │   └── ConversationEnded  the conversation is over (its workflow failed or was closed)
     └── TemporalUnavailable    Temporal did not answer in time, or could not be reached
 """
 
@@ -93,6 +94,13 @@ class InvalidInput(AgentflowError):
 
 class NotParticipant(InvalidInput):
     """The sender is not the conversation's owner, nor a party it allows."""
+
+
+class ConversationEnded(InvalidInput):
+    """The conversation is over: its workflow completed, failed or was terminated.
+
+    The message says why (for instance, no worker serves the agent it was started for).
+    """
 
 
 class TemporalUnavailable(AgentflowError):

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
 
     from agentflow.approvals.records import ApprovalResult
     from agentflow.binding import ApprovalDecision, ApprovalRequest
+    from agentflow.exceptions import ConfigurationError
     from agentflow.loop import (
         AgentLoop,
         AwaitApprovals,
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         CallTools,
         Effect,
         Finish,
+        Limits,
         ToolCall,
         check_sender,
         check_user_message,
@@ -67,8 +69,21 @@ class AgentWorkflow:
     @workflow.init
     def __init__(self, input: AgentWorkflowInput) -> None:
         self._input = input
-        self._agent = registered(input.agent).agent
-        self._loop: AgentLoop = self._agent.new_loop(input.state)
+        try:
+            entry = registered(input.agent)
+        except ConfigurationError as exc:
+            # An error raised here would fail the workflow *task*, which Temporal retries for
+            # ever (and again after every worker restart); run() fails the conversation instead.
+            entry = None
+            self._unknown_agent: str | None = str(exc)
+        else:
+            self._unknown_agent = None
+        self._tools = entry.agent.tools if entry is not None else {}
+        self._limits = entry.agent.limits if entry is not None else Limits()
+        self._output = entry.agent.output if entry is not None else None
+        self._loop: AgentLoop = (
+            entry.agent.new_loop(input.state) if entry is not None else AgentLoop(tools=[])
+        )
         self._inbox: list[InboundMessage] = list(input.pending_messages)
         self._next_turn = input.next_turn
         self._replies: dict[int, AgentReply] = {}
@@ -90,8 +105,10 @@ class AgentWorkflow:
 
     @send_message.validator
     def _validate_message(self, message: SendMessage) -> None:
+        if self._unknown_agent is not None:
+            raise ApplicationError(self._unknown_agent, type="ConversationEnded")
         check_sender(self._input.user, message.sender, self._input.participants)
-        check_user_message(message.text, self._agent.limits)
+        check_user_message(message.text, self._limits)
 
     @workflow.update
     async def wait_for_turn(self, request: WaitForTurn) -> AgentReply:
@@ -123,6 +140,10 @@ class AgentWorkflow:
 
     @workflow.run
     async def run(self, input: AgentWorkflowInput) -> None:
+        if self._unknown_agent is not None:
+            raise ApplicationError(
+                self._unknown_agent, type="ConfigurationError", non_retryable=True
+            )
         options = input.options
         while True:
             await workflow.wait_condition(lambda: bool(self._inbox))
@@ -185,7 +206,7 @@ class AgentWorkflow:
                     return
 
     async def _call_tool(self, call: ToolCall) -> ToolOutcome:
-        tool = self._agent.tools[call.name]
+        tool = self._tools[call.name]
         try:
             result = await workflow.execute_activity_method(
                 AgentActivities.tool_call,
@@ -256,7 +277,7 @@ class AgentWorkflow:
 
     def _reply(self, finish: Finish, approvals: tuple[ApprovalRequest, ...]) -> None:
         value = None
-        output = self._agent.output
+        output = self._output
         if output is not None and finish.status == "completed":
             value = output.dump(finish.value)
         reply = AgentReply(

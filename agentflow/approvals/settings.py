@@ -5,6 +5,9 @@ this module is the one place that does, so a missing or inconsistent variable is
 by name. :class:`ApprovalSettings` is a pydantic-settings class: constructing it reads these
 variables (an empty one counts as unset; arguments win over them)::
 
+    AGENTFLOW_DATA_DIR      the data folder (default .agentflow): its agentflow.db and audit.db
+                            are the databases when DATABASE_URL is unset, and agentflow dev
+                            records there where its Temporal server listens
     DATABASE_URL            the org chart and the approval ledger (default: a SQLite file)
     TEMPORAL_*              where Temporal is and how to reach it, as Temporal's own tools
                             read it: TEMPORAL_ADDRESS (default 127.0.0.1:7233),
@@ -40,6 +43,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 from urllib.parse import urlsplit
 
@@ -61,6 +65,12 @@ from agentflow.approvals.ledger import ApprovalLedger, LedgerChannel
 from agentflow.approvals.orgchart import OrgChart
 from agentflow.approvals.summary import Summariser, default_summary
 from agentflow.audit.store import create_store_engine
+from agentflow.datadir import (
+    DATA_DIR_ENV,
+    application_database_url,
+    audit_database_default,
+    data_dir,
+)
 from agentflow.exceptions import ConfigurationError
 from agentflow.temporal.channel import ApprovalChannel, LogChannel
 from agentflow.temporal.connection import DEFAULT_ADDRESS, DEFAULT_NAMESPACE, TemporalConfig
@@ -74,8 +84,7 @@ if TYPE_CHECKING:
     from agentflow.web.identity import Authenticator, Identify
 
 DEFAULT_DATABASE_URL = "sqlite:///.agentflow/agentflow.db"
-AUDIT_DATABASE_URL = "sqlite:///.agentflow/audit.db"
-"""``agentflow.audit.DEFAULT_DATABASE_URL``, repeated: importing it would load the audit store."""
+"""The application's database in the default data folder (see :mod:`agentflow.datadir`)."""
 
 
 _environ: ContextVar[Mapping[str, str] | None] = ContextVar("agentflow_environ", default=None)
@@ -138,7 +147,15 @@ class ApprovalSettings(BaseSettings):
         validate_by_alias=True,
     )
 
-    database_url: str = Field(default=DEFAULT_DATABASE_URL, validation_alias="DATABASE_URL")
+    data_dir: Path = Field(
+        default_factory=lambda: data_dir(_environ.get()), validation_alias=DATA_DIR_ENV
+    )
+    database_url: str = Field(
+        default_factory=lambda data: application_database_url(
+            {DATA_DIR_ENV: str(data["data_dir"])}
+        ),
+        validation_alias="DATABASE_URL",
+    )
     temporal_address: str = DEFAULT_ADDRESS
     temporal_namespace: str = DEFAULT_NAMESPACE
     temporal_api_key: SecretStr | None = Field(default=None, repr=False)
@@ -232,9 +249,10 @@ class ApprovalSettings(BaseSettings):
     @property
     def audit_database_url(self) -> str:
         """Where ``configure_tracing`` writes the trail: ``DATABASE_URL``, else its own default."""
-        return (
-            AUDIT_DATABASE_URL if self.database_url == DEFAULT_DATABASE_URL else self.database_url
-        )
+        folder = {DATA_DIR_ENV: str(self.data_dir)}
+        if self.database_url == application_database_url(folder):
+            return audit_database_default(folder)
+        return self.database_url
 
     @property
     def slack_enabled(self) -> bool:

@@ -32,14 +32,12 @@ from agentflow.audit.intents import StoreIntents
 from agentflow.audit.recorder import TRACER_NAME
 from agentflow.audit.redaction import Redact, Redactor
 from agentflow.audit.store import AuditStore
+from agentflow.datadir import application_database_url, audit_database_default
 from agentflow.intent import ReadOnlyPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///.agentflow/audit.db"
-"""Where the audit trail goes when neither ``database_url`` nor ``DATABASE_URL`` says."""
-
-_APPLICATION_DEFAULT = "sqlite:///.agentflow/agentflow.db"
-"""``agentflow.approvals.settings.DEFAULT_DATABASE_URL``, repeated so that reading the trail
-does not load the approvals stack (a test keeps the two rules equal)."""
+"""Where the audit trail goes when neither ``database_url`` nor ``DATABASE_URL`` says, in the
+default data folder (``AGENTFLOW_DATA_DIR`` moves it: see :mod:`agentflow.datadir`)."""
 
 _OTLP_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _UNLIMITED = SpanLimits(
@@ -60,15 +58,15 @@ def audit_database_url(
     """Where the audit store is: the one rule every command, worker and script follows.
 
     ``database_url`` when given; else ``DATABASE_URL``, unless that names the application's
-    default SQLite file (``sqlite:///.agentflow/agentflow.db``), next to which the trail has a
-    file of its own; else :data:`DEFAULT_DATABASE_URL`. An empty variable counts as unset.
+    default SQLite file (``agentflow.db`` in the data folder), next to which the trail has a
+    file of its own (``audit.db``); else that file. An empty variable counts as unset.
     ``ApprovalSettings.audit_database_url`` gives the same answer.
     """
     if database_url:
         return database_url
     configured = (os.environ if environ is None else environ).get("DATABASE_URL") or None
-    if configured is None or configured == _APPLICATION_DEFAULT:
-        return DEFAULT_DATABASE_URL
+    if configured is None or configured == application_database_url(environ):
+        return audit_database_default(environ)
     return configured
 
 

@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from agentflow.approvals.summary import provenance_fields
+from agentflow.cli.options import DataDirOption, use_data_dir
 from agentflow.exceptions import AgentflowError, ApprovalError
 
 if TYPE_CHECKING:
@@ -79,15 +80,20 @@ def settings(
     ] = None,
     temporal_address: Annotated[
         str | None,
-        typer.Option(help="host:port of Temporal, over TEMPORAL_ADDRESS and the config profile."),
+        typer.Option(
+            help="host:port of Temporal, over the running `agentflow dev` of the data folder, "
+            "TEMPORAL_ADDRESS and the config profile."
+        ),
     ] = None,
     namespace: Annotated[
         str | None, typer.Option(help="Temporal namespace, over TEMPORAL_NAMESPACE.")
     ] = None,
     task_queue: Annotated[str | None, typer.Option(envvar="AGENTFLOW_TASK_QUEUE")] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     from agentflow.approvals.settings import ApprovalSettings
 
+    use_data_dir(data_dir)
     overrides = {"database_url": database_url, "task_queue": task_queue}
     try:
         # TEMPORAL_* (API key, TLS, profile) as Temporal's tools read them; the options win.

@@ -7,14 +7,25 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 
 from agentflow.approvals.settings import ApprovalSettings
 from agentflow.audit import configure_tracing
-from agentflow.exceptions import AgentflowError, InvalidInput, NotParticipant
+from agentflow.cli.loading import AgentReference, load_agent
+from agentflow.cli.options import DataDirOption, use_data_dir
+from agentflow.datadir import data_dir
+from agentflow.exceptions import (
+    AgentflowError,
+    ConfigurationError,
+    ConversationEnded,
+    InvalidInput,
+    NotParticipant,
+)
 from agentflow.temporal.client import AgentClient
 from agentflow.temporal.connection import TemporalConfig
 from agentflow.temporal.contracts import AgentReply, Step
+from agentflow.temporal.devrecord import read_dev_record
 
 STEP_STYLE = {
     "tool_call": "cyan",
@@ -24,16 +35,26 @@ STEP_STYLE = {
 
 
 def chat(
-    agent: Annotated[str, typer.Option("--agent", "-a", help="The registered agent's name.")],
     user: Annotated[str, typer.Option("--as", help="Who is chatting (an employee id).")],
+    agent: Annotated[
+        str | None,
+        typer.Option(
+            "--agent",
+            "-a",
+            help="The agent, as for `agentflow dev`: package.module:name[@task-queue] "
+            "(not needed with --conversation).",
+            show_default=False,
+        ),
+    ] = None,
     conversation: Annotated[
         str | None, typer.Option(help="Continue this conversation instead of starting one.")
     ] = None,
     temporal_address: Annotated[
         str | None,
         typer.Option(
-            help="host:port of the Temporal frontend, over TEMPORAL_ADDRESS and the config "
-            "file's profile (default 127.0.0.1:7233).",
+            help="host:port of the Temporal frontend, over the running `agentflow dev` of the "
+            "data folder, TEMPORAL_ADDRESS and the config file's profile (default "
+            "127.0.0.1:7233).",
             show_default=False,
         ),
     ] = None,
@@ -47,17 +68,54 @@ def chat(
     task_queue: Annotated[
         str, typer.Option(envvar="AGENTFLOW_TASK_QUEUE", help="The agent's task queue.")
     ] = "agentflow",
+    data_dir: DataDirOption = None,
 ) -> None:
-    """Chat with AGENT as USER; replies waiting for approval are followed until decided."""
+    """Chat with AGENT as USER; replies waiting for approval are followed until decided.
+
+    A reference that does not load, or an agent the running `agentflow dev` does not serve, is
+    refused before any conversation starts.
+    """
     console = Console()
+    use_data_dir(data_dir)
     try:
+        if agent is None and conversation is None:
+            raise ConfigurationError("pass --agent package.module:name, or --conversation ID")
+        reference = AgentReference.parse(agent) if agent is not None else None
+        queue = (reference.queue if reference else None) or task_queue
         config = TemporalConfig.load(temporal_address, namespace)
-        asyncio.run(_chat(console, agent, user, conversation, config, task_queue))
+        # A conversation continued already names its agent.
+        name = served_name(reference, config, queue) if reference and not conversation else ""
+        asyncio.run(_chat(console, name, user, conversation, config, queue))
     except AgentflowError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     except (KeyboardInterrupt, EOFError):
         console.print()
+
+
+def served_name(reference: AgentReference, config: TemporalConfig, queue: str) -> str:
+    """The name ``reference``'s agent is served under, checked against a running ``dev``.
+
+    When the data folder's ``agentflow dev`` is the server ``config`` reaches, it says what it
+    serves on ``queue``: a reference it serves needs no import, and any other is refused.
+    Otherwise the reference is loaded here to learn the agent's name.
+    """
+    folder = data_dir()
+    record = read_dev_record(folder)
+    if record is None or (record.address, record.namespace) != (config.address, config.namespace):
+        return load_agent(reference)[0].name
+    served = record.serves(queue)
+    for name, target in served.items():
+        if target == reference.target:
+            return name
+    agent = load_agent(reference)[0]
+    if agent.name in served:
+        return agent.name
+    listing = ", ".join(served.values()) or "no agent"
+    raise ConfigurationError(
+        f"--agent {reference.target!r}: the agentflow dev running from {folder} serves "
+        f"{listing} on task queue {queue!r}, not {agent.name!r}"
+    )
 
 
 async def _chat(
@@ -87,8 +145,8 @@ async def _converse(
     while text := (await asyncio.to_thread(console.input, f"[bold]{user}>[/] ")).strip():
         try:
             reply = await show_turn(console, agents, conversation, text, sender=user)
-        except NotParticipant:
-            raise  # not this user's conversation: nothing more to type here
+        except (NotParticipant, ConversationEnded):
+            raise  # not this user's conversation, or over: nothing more to type here
         except InvalidInput as exc:
             console.print(f"[red]{exc}[/]")
             continue

@@ -7,14 +7,15 @@ shown as one clear line (and exit code 2), never as a traceback.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from agentflow.cli.approvals import approvals_app
 from agentflow.cli.audit import audit_app
+from agentflow.cli.options import DataDirOption, use_data_dir
 from agentflow.cli.trace import trace
 from agentflow.exceptions import AgentflowError
 
@@ -34,7 +35,8 @@ AgentOption = Annotated[
     typer.Option(
         "--agent",
         "-a",
-        help="An agent to serve, as package.module:name[@task-queue] (repeat for several).",
+        help="An agent to serve, as package.module:name[@task-queue] (repeat for several); "
+        "the current folder is importable.",
     ),
 ]
 QueueOption = Annotated[
@@ -43,8 +45,8 @@ QueueOption = Annotated[
 AddressOption = Annotated[
     str | None,
     typer.Option(
-        help="host:port of the Temporal frontend, over TEMPORAL_ADDRESS and the config file's "
-        "profile (default 127.0.0.1:7233).",
+        help="host:port of the Temporal frontend, over the running `agentflow dev` of the data "
+        "folder, TEMPORAL_ADDRESS and the config file's profile (default 127.0.0.1:7233).",
         show_default=False,
     ),
 ]
@@ -71,7 +73,7 @@ app.command()(replay)
 
 
 def fail(exc: AgentflowError) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -81,15 +83,18 @@ def worker(
     temporal_address: AddressOption = None,
     namespace: NamespaceOption = None,
     task_queue: QueueOption = "agentflow",
+    data_dir: DataDirOption = None,
 ) -> None:
     """Run a worker for AGENTs' conversations and approvals (Ctrl-C stops it).
 
-    Temporal is reached as Temporal's own tools reach it: the config file's profile, then the
-    TEMPORAL_* variables (TEMPORAL_API_KEY, TEMPORAL_TLS_*, ...), then these options.
+    Temporal is the one `agentflow dev` runs from the data folder, if any; else it is reached
+    as Temporal's own tools reach it: the config file's profile, then the TEMPORAL_* variables
+    (TEMPORAL_API_KEY, TEMPORAL_TLS_*, ...), then these options.
     """
     from agentflow.cli.stack import run_worker
     from agentflow.temporal.connection import TemporalConfig
 
+    use_data_dir(data_dir)
     try:
         config = TemporalConfig.load(temporal_address, namespace)
         asyncio.run(run_worker(agent, config, task_queue, console))
@@ -117,17 +122,23 @@ def dev(
             show_default=False,
         ),
     ] = None,
-    data_dir: Annotated[
-        Path, typer.Option(help="Where the embedded server keeps its SQLite file.")
-    ] = Path(".agentflow"),
+    data_dir: DataDirOption = None,
     task_queue: QueueOption = "agentflow",
     ui: Annotated[bool, typer.Option(help="Serve Temporal's web UI.")] = True,
 ) -> None:
-    """Start the embedded Temporal server and a worker; Ctrl-C stops everything cleanly."""
-    from agentflow.cli.stack import run_dev
+    """Start the embedded Temporal server and a worker; Ctrl-C stops everything cleanly.
 
+    Everything goes in the data folder: Temporal's database and log, the application's and the
+    audit trail's SQLite files (unless DATABASE_URL), and a record of where the server listens,
+    which `chat`, `approvals`, `worker`, `replay` and `audit` read. One `dev` per folder.
+    """
+    from agentflow.cli.stack import run_dev
+    from agentflow.datadir import data_dir as configured_data_dir
+
+    use_data_dir(data_dir)
+    folder = configured_data_dir()
     try:
-        asyncio.run(run_dev(agent, temporal_address, namespace, data_dir, task_queue, ui, console))
+        asyncio.run(run_dev(agent, temporal_address, namespace, folder, task_queue, ui, console))
     except AgentflowError as exc:
         fail(exc)
     except KeyboardInterrupt:

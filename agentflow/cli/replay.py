@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from agentflow.cli.options import DataDirOption, use_data_dir
 from agentflow.exceptions import AgentflowError
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ ReplayAgentOption = Annotated[
     typer.Option(
         "--agent",
         "-a",
-        help="An agent the new worker serves, as package.module:name (repeat for several).",
+        help="An agent the new worker serves, as package.module:name[@task-queue] (repeat for "
+        "several).",
     ),
 ]
 
@@ -47,7 +49,8 @@ def replay(
     temporal_address: Annotated[
         str | None,
         typer.Option(
-            help="host:port of Temporal, over TEMPORAL_ADDRESS and the config profile.",
+            help="host:port of Temporal, over the running `agentflow dev` of the data folder, "
+            "TEMPORAL_ADDRESS and the config profile.",
             show_default=False,
         ),
     ] = None,
@@ -59,9 +62,11 @@ def replay(
         Path | None,
         typer.Option(help="Also save every replayed history here, as test fixtures."),
     ] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Replay running and recent conversations and approvals against the code in hand."""
     console = Console(stderr=True)
+    use_data_dir(data_dir)
     try:
         failures = asyncio.run(
             _replay(agent, files or [], task_queue, temporal_address, namespace, limit, export)

@@ -3,45 +3,80 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.trace import TracerProvider
 from rich.console import Console
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from agentflow.agent import Agent
 from agentflow.approvals.settings import ApprovalSettings, worker_approvals
 from agentflow.audit import configure_tracing
-from agentflow.cli.loading import load_agent
+from agentflow.cli.loading import AgentReference, load_agent
 from agentflow.exceptions import ConfigurationError
 from agentflow.temporal.connection import TemporalConfig
+from agentflow.temporal.devrecord import (
+    RECORD_NAME,
+    SERVER_DB_NAME,
+    DevRecord,
+    forget_dev_record,
+    write_dev_record,
+)
 from agentflow.temporal.devserver import DevServer
 from agentflow.temporal.registry import DepsFactory
 from agentflow.temporal.worker import create_worker
 
-
-def _agents(references: list[str]) -> tuple[list[Agent[Any, Any]], dict[str, DepsFactory]]:
-    agents: list[Agent[Any, Any]] = []
-    deps: dict[str, DepsFactory] = {}
-    for queue_agents in _by_queue(references, "").values():
-        for agent, factory in queue_agents:
-            agents.append(agent)
-            if factory is not None:
-                deps[agent.name] = factory
-    return agents, deps
+Served = dict[str, list[tuple[AgentReference, Agent[Any, Any], DepsFactory | None]]]
+"""task queue -> the agents served on it, each with its reference and dependencies."""
 
 
-def _by_queue(
-    references: list[str], default_queue: str
-) -> dict[str, list[tuple[Agent[Any, Any], DepsFactory | None]]]:
+def _by_queue(references: list[str], default_queue: str) -> Served:
     """``module:name@queue`` serves an agent on its own task queue; otherwise the default."""
     if not references:
         raise ConfigurationError("no agent to serve: pass --agent package.module:name")
-    queues: dict[str, list[tuple[Agent[Any, Any], DepsFactory | None]]] = {}
-    for reference in references:
-        target, _, queue = reference.partition("@")
-        queues.setdefault(queue or default_queue, []).append(load_agent(target))
+    queues: Served = {}
+    for text in references:
+        reference = AgentReference.parse(text)
+        agent, deps = load_agent(reference)
+        queue = reference.queue or default_queue
+        for _, other, _ in queues.get(queue, []):
+            if other.name == agent.name and other is not agent:
+                raise ConfigurationError(
+                    f"two agents are named {agent.name!r} on task queue {queue!r}: give each "
+                    "its own name (Agent(name=...))"
+                )
+        queues.setdefault(queue, []).append((reference, agent, deps))
     return queues
+
+
+def _workers(
+    client: Client,
+    config: TemporalConfig,
+    queues: Served,
+    tracing: TracerProvider,
+    console: Console,
+) -> list[Worker]:
+    # Approval notices go to the ledger and Slack (when SLACK_BOT_TOKEN is set); the org chart
+    # lets the approval workflow check a delegate's vote against the recorded leave.
+    approvals = worker_approvals(ApprovalSettings.from_env())
+    workers: list[Worker] = []
+    for queue, entries in queues.items():
+        deps = {agent.name: factory for _, agent, factory in entries if factory is not None}
+        agents = [agent for _, agent, _ in entries]
+        workers.append(
+            create_worker(
+                client, agents, task_queue=queue, deps=deps, tracer_provider=tracing, **approvals
+            )
+        )
+        names = ", ".join(agent.name for agent in agents)
+        console.print(
+            f"worker for [bold]{names}[/] on {config.address}, namespace "
+            f"{config.namespace!r}, task queue {queue!r}"
+        )
+    return workers
 
 
 async def run_worker(
@@ -49,30 +84,9 @@ async def run_worker(
 ) -> None:
     queues = _by_queue(references, task_queue)
     client = await config.connect()
-    # Approval notices go to the ledger and Slack (when SLACK_BOT_TOKEN is set); the org chart
-    # lets the approval workflow check a delegate's vote against the recorded leave.
-    approvals = worker_approvals(ApprovalSettings.from_env())
     tracing = configure_tracing()
     try:
-        workers: list[Worker] = []
-        for queue, entries in queues.items():
-            deps = {agent.name: factory for agent, factory in entries if factory is not None}
-            agents = [agent for agent, _ in entries]
-            workers.append(
-                create_worker(
-                    client,
-                    agents,
-                    task_queue=queue,
-                    deps=deps,
-                    tracer_provider=tracing,
-                    **approvals,
-                )
-            )
-            names = ", ".join(agent.name for agent in agents)
-            console.print(
-                f"worker for [bold]{names}[/] on {config.address}, namespace "
-                f"{config.namespace!r}, task queue {queue!r}"
-            )
+        workers = _workers(client, config, queues, tracing, console)
         await asyncio.gather(*(worker.run() for worker in workers))
     finally:
         tracing.shutdown()
@@ -87,14 +101,13 @@ async def run_dev(
     ui: bool,
     console: Console,
 ) -> None:
-    agents, deps = _agents(references)
-    # The namespace follows TEMPORAL_NAMESPACE (and the profile) like every other command's, so
-    # `agentflow chat` and `agentflow approvals` find the conversations without more options.
-    config = TemporalConfig.load(address, namespace)
+    queues = _by_queue(references, task_queue)
+    # The namespace follows TEMPORAL_NAMESPACE (and the profile) like every other command's.
+    config = TemporalConfig.load(address, namespace, dev_record=False)
     server: DevServer | None = None
     if address is None:
         server = DevServer(
-            db_file=data_dir / "temporal.db",
+            db_file=data_dir / SERVER_DB_NAME,
             ui=ui,
             log_file=data_dir / "temporal.log",
             namespace=config.namespace,
@@ -103,20 +116,33 @@ async def run_dev(
         await server.start()
         # The embedded server speaks plain gRPC on 127.0.0.1: no TLS, no API key.
         config = TemporalConfig(address=server.address, namespace=config.namespace)
-    approvals = worker_approvals(ApprovalSettings.from_env())
     tracing = configure_tracing()
     try:
         client = await config.connect()
-        worker = create_worker(
-            client, agents, task_queue=task_queue, deps=deps, tracer_provider=tracing, **approvals
-        )
+        workers = _workers(client, config, queues, tracing, console)
         console.print(f"Temporal: {config.address} (namespace {config.namespace!r})")
-        if server is not None and server.ui_address:
-            console.print(f"Temporal UI: {server.ui_address}")
-        console.print(f"worker: {', '.join(a.name for a in agents)} on {task_queue!r}")
+        if server is not None:
+            if server.ui_address:
+                console.print(f"Temporal UI: {server.ui_address}")
+            # `agentflow chat`, `approvals`, `worker`, `replay` find the server here.
+            write_dev_record(
+                data_dir,
+                DevRecord(
+                    address=config.address,
+                    namespace=config.namespace,
+                    pid=os.getpid(),
+                    ui_address=server.ui_address,
+                    agents={
+                        queue: {agent.name: ref.target for ref, agent, _ in entries}
+                        for queue, entries in queues.items()
+                    },
+                ),
+            )
+            console.print(f"recorded in {data_dir / RECORD_NAME}: other commands find it there")
         console.print("Ctrl-C stops everything.")
-        await worker.run()
+        await asyncio.gather(*(worker.run() for worker in workers))
     finally:
         tracing.shutdown()
         if server is not None:
+            forget_dev_record(data_dir, os.getpid())
             await server.stop()

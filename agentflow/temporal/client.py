@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -35,7 +36,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from agentflow.approvals.rules import approval_id as approval_workflow_id
 from agentflow.approvals.signing import VoteKeys
 from agentflow.binding import canonical_json
-from agentflow.exceptions import ApprovalError, InvalidInput, NotParticipant, TemporalUnavailable
+from agentflow.exceptions import (
+    ApprovalError,
+    ConversationEnded,
+    InvalidInput,
+    NotParticipant,
+    TemporalUnavailable,
+)
 from agentflow.temporal.connection import DEFAULT_TASK_QUEUE
 from agentflow.temporal.contracts import (
     AgentReply,
@@ -135,17 +142,23 @@ class AgentClient:
         ``sender`` is who typed it, as the channel authenticated them: a conversation with an
         owner refuses a message from anyone else, or from nobody named (:class:`InvalidInput`).
         """
+        handle = self._conversation(conversation_id)
         try:
             return await self._update(
-                self._conversation(conversation_id),
-                "send_message",
-                SendMessage(text=text, sender=sender),
-                AgentReply,
+                handle, "send_message", SendMessage(text=text, sender=sender), AgentReply
             )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND and "already completed" in exc.message:
+                raise ConversationEnded(
+                    f"{conversation_id} has ended: {await _end_of(handle)}"
+                ) from None
+            raise
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             if isinstance(cause, ApplicationError) and cause.type == NotParticipant.__name__:
                 raise NotParticipant(_reason(exc)) from exc
+            if isinstance(cause, ApplicationError) and cause.type == ConversationEnded.__name__:
+                raise ConversationEnded(f"{conversation_id} has ended: {_reason(exc)}") from exc
             raise InvalidInput(_reason(exc)) from exc
 
     @_reaching_temporal()
@@ -461,6 +474,18 @@ def vote_id(vote: ApprovalVote) -> str:
     decided = vote.model_dump(mode="json", exclude={"signature"})
     digest = hashlib.sha256(canonical_json(decided).encode()).hexdigest()
     return f"vote-{digest[:40]}"
+
+
+async def _end_of(handle: WorkflowHandle[Any, Any]) -> str:
+    """Why a workflow that no longer takes updates ended, in a few words."""
+    try:
+        await handle.result(follow_runs=False)
+    except WorkflowFailureError as exc:
+        cause = exc.cause
+        return cause.message if isinstance(cause, ApplicationError) else str(cause)
+    except RPCError as exc:
+        return exc.message
+    return "it completed"
 
 
 def _reason(exc: WorkflowUpdateFailedError) -> str:

@@ -1,6 +1,8 @@
 """Where Temporal is and how to reach it: Temporal's own environment configuration, plus flags.
 
-Every command and :class:`~agentflow.approvals.settings.ApprovalSettings` read the connection the
+Every command and :class:`~agentflow.approvals.settings.ApprovalSettings` first look for a
+running ``agentflow dev`` in the data folder (its record, see :mod:`agentflow.temporal.devrecord`:
+the embedded server's address and namespace), then read the connection the
 way the ``temporal`` CLI and Temporal's SDKs do (:mod:`temporalio.envconfig`), so one
 configuration serves them all: a profile of the CLI's config file (``temporal.toml``, chosen by
 ``TEMPORAL_PROFILE``, found at ``TEMPORAL_CONFIG_FILE`` or the platform's config directory), then
@@ -30,7 +32,9 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.service import TLSConfig
 
+from agentflow.datadir import data_dir
 from agentflow.exceptions import ConfigurationError
+from agentflow.temporal.devrecord import read_dev_record
 
 __all__ = ["DEFAULT_ADDRESS", "DEFAULT_NAMESPACE", "DEFAULT_TASK_QUEUE", "TemporalConfig"]
 
@@ -86,8 +90,13 @@ class TemporalConfig(BaseModel):
         profile: str | None = None,
         config_file: Path | None = None,
         environ: Mapping[str, str] | None = None,
+        dev_record: bool = True,
     ) -> TemporalConfig:
         """The profile, then the environment, then ``address`` and ``namespace`` when given.
+
+        Without ``address``, a running ``agentflow dev`` recorded in the data folder
+        (``AGENTFLOW_DATA_DIR``, default ``.agentflow``) comes first: its embedded server (plain
+        gRPC on loopback) and its namespace, unless ``namespace`` is given.
 
         Args:
             address: ``host:port`` overriding the profile's and ``TEMPORAL_ADDRESS``.
@@ -97,11 +106,16 @@ class TemporalConfig(BaseModel):
             config_file: The TOML file (default: ``TEMPORAL_CONFIG_FILE``, else the platform's
                 ``temporalio/temporal.toml``, which may be absent).
             environ: The variables to read instead of ``os.environ``.
+            dev_record: ``False`` ignores a running ``agentflow dev``.
 
         Raises:
             ConfigurationError: A file, profile or value cannot be used; the message names it.
         """
         env = {k: v for k, v in (os.environ if environ is None else environ).items() if v}
+        if address is None and dev_record:
+            record = read_dev_record(data_dir(env))
+            if record is not None:
+                return cls.build(address=record.address, namespace=namespace or record.namespace)
         tls_flag = env.get("TEMPORAL_TLS")
         if tls_flag is not None and tls_flag.lower() not in _TLS_VALUES:
             raise ConfigurationError(f"TEMPORAL_TLS must be true or false, not {tls_flag!r}")

@@ -10,7 +10,9 @@ downloaded at run time.
 free port (or the one given), runs headless unless the web UI is asked for, and is only
 considered started once the namespace answers a ``DescribeNamespace`` call, so callers can
 start workflows at once. With ``db_file`` set, workflow state survives :meth:`DevServer.restart`
-(and a later process on the same file)::
+(and a later process on the same file), and the server holds a lock next to the file while it
+runs: a second server on the same file (a second ``agentflow dev`` in one folder) refuses to
+start instead of sharing the database::
 
     async with DevServer(db_file=Path("temporal.db")) as server:
         client = await connect(server.address)
@@ -45,7 +47,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
@@ -53,6 +55,10 @@ from temporalio.service import RPCError
 
 from agentflow.exceptions import ConfigurationError
 from agentflow.temporal.converter import data_converter
+from agentflow.temporal.devrecord import read_dev_record, server_lock
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = [
     "CLI_ENV_VAR",
@@ -237,6 +243,7 @@ class DevServer:
         self._ui_port = ui_port
         self._ui_port_given = ui_port is not None
         self._process: subprocess.Popen[bytes] | None = None
+        self._lock: FileLock | None = None
         self._log_path: Path | None = None
         self._owns_log = False
 
@@ -289,6 +296,37 @@ class DevServer:
         binary = temporal_cli_path()
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
+            self._hold_lock(self.db_file)
+        try:
+            await self._start(binary)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _hold_lock(self, db_file: Path) -> None:
+        if self._lock is not None:
+            return
+        from filelock import Timeout  # see server_lock for why here
+
+        lock = server_lock(db_file)
+        try:
+            # A moment's wait: a command checking whether a record is live holds it briefly.
+            lock.acquire(timeout=2)
+        except Timeout:
+            record = read_dev_record(db_file.parent)
+            where = f" (Temporal at {record.address}, pid {record.pid})" if record else ""
+            raise DevServerError(
+                f"another Temporal dev server runs on {db_file}{where}: stop it, or use "
+                "another data folder (--data-dir)"
+            ) from None
+        self._lock = lock
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    async def _start(self, binary: Path) -> None:
         # A port we picked can be taken between picking and binding; pick again then. A port
         # the caller chose (or one clients already know, after the first start) is never changed.
         attempts = 1 if self._port_given else 3
@@ -317,6 +355,7 @@ class DevServer:
         if process is not None:
             await _terminate(process, self.stop_timeout)
             _live_processes.discard(process)
+        self._release_lock()
         self._drop_log()
 
     async def restart(self) -> None:

@@ -192,6 +192,10 @@ def test_a_malformed_config_file_is_refused(tmp_path: Path) -> None:
         TemporalConfig.load(config_file=toml, environ={})
 
 
+AGENT = "tests.temporal.support:REPLAY_AGENT"
+"""An agent reference that loads without side effects."""
+
+
 def invoke(args: list[str], **env: str) -> Result:
     unset: dict[str, str | None] = {k: None for k in os.environ if foreign(k)}
     return CliRunner().invoke(app, args, env=unset | {"COLUMNS": "200"} | env)
@@ -202,7 +206,7 @@ def invoke(args: list[str], **env: str) -> Result:
     [
         ["worker", "--agent", "tests.temporal.support:cli_agent", "--temporal-address", DEAD],
         ["dev", "--agent", "tests.temporal.support:cli_agent", "--temporal-address", DEAD],
-        ["chat", "--agent", "cli-booker", "--as", "alice", "--temporal-address", DEAD],
+        ["chat", "--agent", AGENT, "--as", "alice", "--temporal-address", DEAD],
         ["approvals", "--temporal-address", DEAD, "list"],
     ],
     ids=["worker", "dev", "chat", "approvals"],
@@ -223,7 +227,9 @@ def test_the_flag_overrides_a_dead_environment_address(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "must be host:port, not 'not-an-address'" in result.stderr
-    result = invoke(["chat", "--agent", "a", "--as", "u", "--namespace", ""], TEMPORAL_ADDRESS=DEAD)
+    result = invoke(
+        ["chat", "--agent", AGENT, "--as", "u", "--namespace", ""], TEMPORAL_ADDRESS=DEAD
+    )
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: not a Temporal namespace name: ''"
     result = invoke(["approvals", "list"], TEMPORAL_TLS="perhaps")
@@ -298,7 +304,7 @@ async def test_worker_and_chat_on_a_namespace_of_their_own(tmp_path: Path) -> No
                 *CLI,
                 "chat",
                 "--agent",
-                "cli-booker",
+                "tests.temporal.support:cli_agent",
                 "--as",
                 "alice",
                 "--namespace",

@@ -118,7 +118,7 @@ def test_unreachable_server_is_one_clear_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("reference", "message"),
     [
-        ("nope.module:agent", "cannot import nope"),
+        ("nope.module:agent", "no module 'nope.module'"),
         ("tests.temporal.support:missing", "has no 'missing'"),
         ("tests.temporal.support:make_agent", "must take no arguments"),
         ("tests.temporal.support:APPROVAL_ABOVE", "is not an agentflow Agent"),
@@ -166,9 +166,9 @@ async def test_one_worker_process_serves_several_task_queues(tmp_path: Path) -> 
 
 
 async def test_chat_shows_steps_and_replies(tmp_path: Path) -> None:
-    from tests.temporal.support import engine_for, make_agent
+    from tests.temporal.support import CHAT_AGENT as agent
+    from tests.temporal.support import engine_for
 
-    agent = make_agent("chat-booker")
     engine = engine_for(tmp_path / "b.db")
     async with DevServer() as server:
         client = await server.client()
@@ -180,7 +180,7 @@ async def test_chat_shows_steps_and_replies(tmp_path: Path) -> None:
                 *CLI,
                 "chat",
                 "--agent",
-                "chat-booker",
+                "tests.temporal.support:CHAT_AGENT",
                 "--as",
                 "alice",
                 "--temporal-address",

@@ -43,7 +43,7 @@ async def agentflow(*args: str, env: dict[str, str]) -> Ran:
 def test_the_tutorial_shows_these_commands() -> None:
     for command in (
         "agentflow dev --agent examples.travel.agent:travel_agent",
-        "agentflow chat --agent travel --as alice",
+        "agentflow chat --agent examples.travel.agent:travel_agent --as alice",
         "agentflow approvals list --as bob",
         "agentflow approvals approve",
         "agentflow trace",

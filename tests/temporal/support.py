@@ -110,6 +110,9 @@ def cli_agent() -> tuple[Agent[Engine], Any]:
     return make_agent("cli-booker"), lambda: engine
 
 
+CHAT_AGENT = make_agent("chat-booker")
+"""For ``agentflow chat --agent tests.temporal.support:CHAT_AGENT``."""
+
 REPLAY_AGENT = make_agent("replay-booker")
 """The agent of the histories committed under ``histories/``: its name is in them."""
 

@@ -146,3 +146,38 @@ async def test_a_vote_sent_twice_while_open_is_one_update(dev_server: DevServer)
         assert first.decision.outcome == "denied"
     assert vote_id(denial) == vote_id(denial.model_copy())
     assert vote_id(denial) != vote_id(denial.model_copy(update={"reason": "No"}))
+
+
+async def test_a_conversation_with_an_agent_the_worker_does_not_serve_ends_at_once(
+    dev_server: DevServer,
+) -> None:
+    """Its workflow fails once, with the reason, instead of failing its task for ever."""
+    from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+
+    from agentflow import ConversationEnded
+    from tests.temporal.support import make_agent
+
+    queue = f"unknown-agent-{uuid.uuid4().hex}"
+    client = await dev_server.client()
+    agents = AgentClient(client, task_queue=queue, rpc_timeout=timedelta(seconds=20))
+    async with create_worker(client, [make_agent("served-booker")], task_queue=queue):
+        conversation = await agents.start_conversation("no-such-agent", user="alice")
+        with pytest.raises(ConversationEnded) as raised:
+            await asyncio.wait_for(agents.send(conversation, "hello", sender="alice"), 15)
+        assert str(raised.value) == (
+            f"{conversation} has ended: no agent named 'no-such-agent' is registered in this "
+            "worker (registered: " + str(raised.value).split("(registered: ")[1]
+        )
+        assert "served-booker" in str(raised.value)
+        with pytest.raises(ConversationEnded, match="has ended: no agent named 'no-such-agent'"):
+            await agents.send(conversation, "hello again", sender="alice")
+        handle = client.get_workflow_handle(conversation)
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        assert (await handle.describe()).status == WorkflowExecutionStatus.FAILED
+        task_failures = [
+            event
+            async for event in handle.fetch_history_events()
+            if event.HasField("workflow_task_failed_event_attributes")
+        ]
+        assert task_failures == []

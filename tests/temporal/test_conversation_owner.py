@@ -88,7 +88,7 @@ async def test_the_terminal_chat_refuses_to_continue_someone_elses_conversation(
     env: Env, tmp_path: Path
 ) -> None:
     conversation = await env.agents.start_conversation(env.agent, user="alice")
-    command = ["chat", "--agent", env.agent, "--as", "mallory", "--conversation", conversation]
+    command = ["chat", "--as", "mallory", "--conversation", conversation]
     environment = {
         "TEMPORAL_ADDRESS": env.address,
         "AGENTFLOW_TASK_QUEUE": env.queue,
