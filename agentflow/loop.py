@@ -663,6 +663,15 @@ def with_edit_note(call: ToolCall, approval: ApprovalDecision, content: str) -> 
 
 
 def waiting_message(requests: Sequence[ApprovalRequest]) -> str:
-    """What the user is told while a turn waits for humans."""
+    """What the user is told while a turn waits for humans, and that they will hear back.
+
+    The first approver of each request is the one asked first (later ones only on escalation).
+    """
     tools = ", ".join(sorted({r.tool for r in requests}))
-    return f"Waiting for approval before running {tools}."
+    asked = list(dict.fromkeys(r.approvers[0] for r in requests if r.approvers))
+    if not asked:
+        return f"Waiting for approval before running {tools}."
+    return (
+        f"Waiting for approval before running {tools}. "
+        f"I'll let you know when {' and '.join(asked)} decide{'s' if len(asked) == 1 else ''}."
+    )

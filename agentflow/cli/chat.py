@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
+from rich.text import Text
 
 from agentflow.approvals.settings import ApprovalSettings
 from agentflow.audit import configure_tracing
@@ -142,18 +144,48 @@ async def _converse(
     if conversation is None:
         conversation = await agents.start_conversation(agent, user=user)
     console.print(f"[dim]conversation {conversation} — empty line or Ctrl-D to leave[/]")
-    while text := (await asyncio.to_thread(console.input, f"[bold]{user}>[/] ")).strip():
+    while text := (await read_line(console, f"[bold]{escape(user)}>[/] ")).strip():
         try:
             reply = await show_turn(console, agents, conversation, text, sender=user)
         except (NotParticipant, ConversationEnded):
             raise  # not this user's conversation, or over: nothing more to type here
         except InvalidInput as exc:
-            console.print(f"[red]{exc}[/]")
+            console.print(f"[red]{escape(str(exc))}[/]")
             continue
         if reply.status == "awaiting_approval":
             console.print("[magenta]waiting for the approver… (Ctrl-C to stop waiting)[/]")
             reply = await agents.wait_for_turn(conversation, reply.turn)
             show_reply(console, reply)
+
+
+async def read_line(console: Console, prompt: str) -> str:
+    """A line from the terminal (``prompt`` is rich markup), read in a daemon thread.
+
+    Not ``asyncio.to_thread``: on Ctrl-C, ``asyncio.run`` waits for its executor's threads, and
+    the one blocked in ``input()`` would hold the program until Enter is pressed. Ctrl-C and
+    Ctrl-D in the thread come back as ``KeyboardInterrupt`` and ``EOFError`` here.
+    """
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[str] = loop.create_future()
+
+    def settle(value: str | BaseException) -> None:
+        if line.done():
+            return
+        if isinstance(value, BaseException):
+            line.set_exception(value)
+        else:
+            line.set_result(value)
+
+    def read() -> None:
+        try:
+            value: str | BaseException = console.input(prompt)
+        except (EOFError, KeyboardInterrupt) as exc:
+            value = exc
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(settle, value)
+
+    threading.Thread(target=read, name="agentflow-input", daemon=True).start()
+    return await line
 
 
 async def show_turn(
@@ -164,7 +196,8 @@ async def show_turn(
     async for item in agents.stream(conversation, text, sender=sender):
         if isinstance(item, Step):
             if item.kind in STEP_STYLE:
-                console.print(f"  [{STEP_STYLE[item.kind]}]· {item.kind}: {item.summary}[/]")
+                style = STEP_STYLE[item.kind]
+                console.print(f"  [{style}]· {item.kind}: {escape(item.summary)}[/]")
         else:
             reply = item
     assert reply is not None  # stream() always ends with the reply
@@ -174,4 +207,5 @@ async def show_turn(
 
 def show_reply(console: Console, reply: AgentReply) -> None:
     style = {"completed": "green", "awaiting_approval": "yellow"}.get(reply.status, "red")
-    console.print(Panel(reply.output, title=f"agent ({reply.status})", border_style=style))
+    # The agent's words are text, never rich markup: "[y/N]" or "[bold]" stay as typed.
+    console.print(Panel(Text(reply.output), title=f"agent ({reply.status})", border_style=style))

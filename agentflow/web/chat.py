@@ -5,12 +5,15 @@ from the workflow (its transcript, its steps and its pending approvals), so a re
 tab or a restarted web process shows the same conversation. The browser keeps nothing but the
 conversation id in its URL.
 
-Progress reaches the page by **short polling** of ``GET /chat/{id}/state``, not Server-Sent
-Events. The workflow has no push channel: whoever streams must poll its queries anyway, so SSE
-would only move the same polling into the web process, and add a long-lived connection per open
-tab that proxies buffer or cut, and that must be resumed after every drop. A poll is one short,
-idempotent request that returns the whole view; it needs no cursor, survives restarts of
-either side, and lets any number of web processes serve the same conversation.
+Progress reaches the page by **server push**: ``GET /chat/{id}/events`` is a Server-Sent Events
+stream of the same view that ``GET /chat/{id}/state`` returns, sent whenever it changes — a
+reply, a tool finishing, an approver's decision while the employee has the page open. The
+workflow answers queries and has no subscription, so the stream's task reads the view
+itself, fast while the agent works and slower while a human decides, and sends only what
+changed (with a comment line now and then, so proxies keep the connection). A stream lasts a
+few minutes: the browser's ``EventSource`` then reconnects, and identity and ownership are
+checked again on every connection. ``/state`` stays for a first paint and for clients without
+``EventSource``.
 
 Who is chatting is the job of the same :data:`~agentflow.web.identity.Identify` callable as the
 inbox; only the employee who started a conversation may read it or write to it. Each form and
@@ -22,17 +25,18 @@ shows as text. The workflow is reached only through :class:`AgentClient`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
 from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 from temporalio.service import RPCError
 
@@ -54,6 +58,11 @@ MAX_BODY_BYTES = 64 * 1024
 ACCEPT_WAIT = 0.25
 """Seconds a POST waits to learn whether the workflow refused the message (see ``_submit``)."""
 OWNER_CACHE_SIZE = 4096
+STREAM_SECONDS = 300.0
+"""How long one event stream lasts before the browser reconnects (and is authorised again)."""
+PUSH_INTERVAL = {"busy": 0.3, "waiting": 1.0, "idle": 2.0}
+"""Seconds between two reads of the view by an event stream, by what the conversation does."""
+KEEPALIVE_SECONDS = 15.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +133,7 @@ class Chat:
             Route("/chat/static/{name}", _asset, methods=["GET"]),
             Route("/chat/{conversation_id}", self.page, methods=["GET"]),
             Route("/chat/{conversation_id}/state", self.state, methods=["GET"]),
+            Route("/chat/{conversation_id}/events", self.events, methods=["GET"]),
             Route("/chat/{conversation_id}/messages", self.send, methods=["POST"]),
         ]
 
@@ -167,6 +177,7 @@ class Chat:
             "agent": self.agent,
             "conversation_id": conversation_id,
             "state_url": base + "/state" + query,
+            "events_url": base + "/events" + query,
             "send_url": base + "/messages" + query,
             "new_url": "/chat" + query,
             "token": self.tokens.issue(_PURPOSE, employee, conversation_id),
@@ -185,6 +196,44 @@ class Chat:
         except ChatError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         return JSONResponse(asdict(view), headers={"Cache-Control": "no-store"})
+
+    async def events(self, request: Request) -> Response:
+        """The conversation's view as Server-Sent Events, one ``data:`` each time it changes."""
+        try:
+            _, conversation_id = await self._authorise(request)
+        except ChatError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return StreamingResponse(
+            self._stream(conversation_id),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    async def _stream(self, conversation_id: str) -> AsyncIterator[str]:
+        # Starlette ends this generator when the browser goes away (it cancels the response).
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + STREAM_SECONDS
+        quiet_since = loop.time()
+        last = ""
+        yield "retry: 1000\n\n"
+        while loop.time() < ends:
+            pace = "idle"
+            try:
+                view = await self._view(conversation_id)
+            except ChatError as exc:
+                payload = json.dumps({"error": str(exc)})
+                event = f"event: problem\ndata: {payload}\n\n"
+            else:
+                payload = json.dumps(asdict(view))
+                event = f"data: {payload}\n\n"
+                pace = "busy" if view.busy else "waiting" if view.waiting else "idle"
+            if payload != last:
+                last, quiet_since = payload, loop.time()
+                yield event
+            elif loop.time() - quiet_since > KEEPALIVE_SECONDS:
+                quiet_since = loop.time()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(PUSH_INTERVAL[pace])
 
     async def send(self, request: Request) -> Response:
         try:
@@ -207,7 +256,7 @@ class Chat:
     # -- talking to the workflow ------------------------------------------------------------
 
     async def _submit(self, conversation_id: str, text: str, employee: str) -> None:
-        """Hand the message to the workflow; the page then follows the answer by polling."""
+        """Hand the message to the workflow; the page then follows the answer on its stream."""
         try:
             await self.agents.submit(conversation_id, text, sender=employee, wait=ACCEPT_WAIT)
         except InvalidInput as exc:

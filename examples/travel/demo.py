@@ -4,9 +4,11 @@ Starts the embedded Temporal server (SQLite file under ``.agentflow/``), a worke
 travel agent (Claude with ``ANTHROPIC_API_KEY``, otherwise the offline planner) and the web app
 (the employees' chat at ``/chat``, the approvers' inbox at ``/approvals``; ``DEMO_PORT``, default
 8000), then either chats with you in the terminal, or — with ``DEMO_SCRIPT=1`` or without a
-terminal — plays a scripted conversation: an in-policy booking, then an out-of-policy one that
-the manager approves. Every step goes to the audit trail (SQLite under ``.agentflow/``), which
-the web app shows per conversation and ``agentflow trace`` renders in the terminal.
+terminal — plays a scripted conversation: "Book me a flight to NYC next Tuesday" through to a
+booking (the manager approves a fare above the cap), then business class on a short flight,
+which the manager denies, and an in-policy alternative booked instead. Every step goes to the
+audit trail (SQLite under ``.agentflow/``), which the web app shows per conversation and
+``agentflow trace`` renders in the terminal.
 """
 
 from __future__ import annotations
@@ -22,14 +24,18 @@ from typing import Any
 
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
+from rich.text import Text
 from starlette.applications import Starlette
 
+from agentflow import ApprovalRequest
 from agentflow.approvals import ApprovalDesk, LedgerChannel
 from agentflow.approvals.links import timeline_path
 from agentflow.approvals.settings import ApprovalSettings
 from agentflow.approvals.signing import VOTE_KEYS_ENV, VoteKeys
 from agentflow.audit import AuditStore, configure_tracing
+from agentflow.cli.chat import read_line
 from agentflow.temporal import (
     AgentClient,
     ApprovalVote,
@@ -44,12 +50,15 @@ from examples.travel.org import trip_summary
 
 DATA = Path(".agentflow")
 SCRIPT = (
-    "Find me a flight from ZRH to LHR on 2026-12-14",
-    "Book option 1",
-    "I need a business class flight from ZRH to LHR on 2026-12-16",
+    "Book me a flight to NYC next Tuesday",
+    "Option 1",
+    "Yes",
+    "I need a business class flight to London on the 16th",
     "Book option 2",
+    "Book option 1",
     "Show my trips",
 )
+"""The scripted conversation; bob decides as :func:`scripted_vote` says."""
 console = Console()
 
 
@@ -107,8 +116,8 @@ async def _converse(agents: AgentClient, agent: str, scripted: bool, url: str) -
     if not scripted:
         console.print(
             "To see an approval: ask for business class on a short flight ('business class "
-            "flight from ZRH to LHR on 2026-12-16', then 'book option 1'): the booking waits "
-            "for bob, who decides here, in the inbox, or with `agentflow approvals`.\n"
+            "flight to London on the 16th', then 'book option 1'): the booking waits for bob, "
+            "who decides here, in the inbox, or with `agentflow approvals`.\n"
         )
     async for text in _script() if scripted else _ask():
         if not await _turn(agents, conversation, text, scripted) and scripted:
@@ -199,55 +208,75 @@ async def _script() -> AsyncIterator[str]:
 
 
 async def _ask() -> AsyncIterator[str]:
-    console.print("Ask for a flight ('flight from ZRH to JFK on 2026-12-20'); empty line quits.")
+    console.print("Ask for a flight ('a flight to NYC next Tuesday'); an empty line quits.")
     # Read in a thread: the web app serves from this event loop while the terminal waits.
     while line := (await _input("[bold]alice>[/] ")).strip():
         yield line
 
 
 async def _input(prompt: str) -> str:
-    return await asyncio.to_thread(console.input, prompt)
+    return await read_line(console, prompt)
+
+
+def scripted_vote(request: ApprovalRequest) -> bool:
+    """The scripted bob: a fare above the cap is fine, business class on a short flight is not."""
+    return not any(reason.startswith("business class") for reason in request.reasons)
 
 
 async def _turn(agents: AgentClient, conversation: str, text: str, scripted: bool) -> bool:
-    console.print(f"[bold cyan]alice:[/] {text}")
+    if scripted:  # typed at the prompt, the line is on the screen already
+        console.print(f"[bold cyan]alice:[/] {escape(text)}")
     reply = None
     async for item in agents.stream(conversation, text, sender="alice"):
         if isinstance(item, Step):
             if item.kind in ("tool_call", "approval_requested"):
-                console.print(f"  [dim]· {item.kind}: {item.summary}[/]")
+                console.print(f"  [dim]· {item.kind}: {escape(item.summary)}[/]")
         else:
             reply = item
     assert reply is not None
     if reply.status == "awaiting_approval":
-        console.print(Panel(reply.output, title="agent", border_style="yellow"))
+        console.print(Panel(Text(reply.output), title="agent", border_style="yellow"))
         pending = dict(await agents.pending_approvals(conversation))
         for approval_id, status in pending.items():
             request = status.request
             approver = status.current_approvers[0]  # resolved from the org chart
             console.print(
                 Panel(
-                    f"{request.tool} {request.arguments}\nwhy: {'; '.join(request.reasons)}\n"
-                    f"digest {request.digest[:16]}…",
+                    Text(
+                        f"{request.tool} {request.arguments}\nwhy: {'; '.join(request.reasons)}\n"
+                        f"digest {request.digest[:16]}…"
+                    ),
                     title=f"approval request for {approver}",
                     border_style="magenta",
                 )
             )
-            approve = scripted or await _input(f"[bold]{approver}[/], approve? [y/N] ") == "y"
+            if scripted:
+                approve = scripted_vote(request)
+            else:
+                answer = await _input(f"[bold]{approver}[/], approve? {escape('[y/N]')} ")
+                approve = answer.strip().lower() in ("y", "yes")
+            reason = "" if approve else "economy is fine for a short flight"
             vote = ApprovalVote(
-                digest=request.digest,
-                approver=approver,
-                approve=approve,
-                reason="" if approve else "not this one",
+                digest=request.digest, approver=approver, approve=approve, reason=reason
             )
             await agents.decide(approval_id, vote)
-            console.print(f"[magenta]{approver} {'approved' if approve else 'denied'}.[/]")
+            decided = "approved" if approve else f"denied ({reason})"
+            console.print(f"[magenta]{approver} {escape(decided)}.[/]")
         reply = await agents.wait_for_turn(conversation, reply.turn)
     style = "green" if reply.status == "completed" else "red"
-    console.print(Panel(reply.output, title="agent", border_style=style))
+    console.print(Panel(Text(reply.output), title="agent", border_style=style))
     return reply.status == "completed"
+
+
+def run(scripted: bool) -> int:
+    """Runs the demo; Ctrl-C or Ctrl-D stop it quietly (the stack shuts down in order)."""
+    try:
+        return asyncio.run(main(scripted))
+    except (KeyboardInterrupt, EOFError):
+        console.print("\nStopped.")
+        return 130
 
 
 if __name__ == "__main__":
     scripted = os.environ.get("DEMO_SCRIPT") == "1" or not sys.stdin.isatty()
-    sys.exit(asyncio.run(main(scripted)))
+    sys.exit(run(scripted))

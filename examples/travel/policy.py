@@ -19,6 +19,8 @@ class Offer(BaseModel):
     duration_hours: float
     cabin: str
     price: float
+    stops: int = 0
+    """Stops on the way (the embedded inventory flies non-stop)."""
     carrier: str = ""
     """The airline's name, for people; ``flight`` starts with its IATA code."""
     fare_rules: str = ""

@@ -26,6 +26,7 @@ from agentflow import (
 from agentflow.approvals import ApprovalLedger, OrgChart
 from examples.travel.company import home_airport
 from examples.travel.confirmation import confirmation
+from examples.travel.dates import parse_day
 from examples.travel.inventory import EmbeddedInventory, FlightProvider
 from examples.travel.policy import POLICY, Offer, PolicyCheck, TravelPolicy
 from examples.travel.quotes import quote
@@ -167,33 +168,81 @@ def in_policy_or_approved(ctx: Ctx, args: Any) -> Decision:
     return NeedsApproval(*broken, approvers=chain, editable=("offer_id", "price"))
 
 
+Preference = Literal["earliest", "cheapest", "fastest", "latest"]
+TimeOfDay = Literal["morning", "afternoon", "evening"]
+HOURS: dict[str, tuple[int, int]] = {"morning": (5, 12), "afternoon": (12, 17), "evening": (17, 24)}
+"""Departure hours (local) each part of the day covers."""
+
+
 @tool(trusted_output=True)  # the company's own inventory and database
 def search_flights(
     ctx: Ctx,
     destination: Annotated[str, Field(pattern=r"^[A-Z]{3}$")],
-    day: date,
+    day: date | None = None,
     origin: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None,
     cabin: Literal["economy", "business"] = "economy",
+    when: Annotated[str, Field(max_length=80)] | None = None,
+    prefer: Preference = "earliest",
+    time_of_day: TimeOfDay | None = None,
+    direct_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """Search flights on one day and say which offers are within the travel policy.
+    """Search flights on one day, best first, and say which offers are within the travel policy.
+
+    Show the employee the first three and number them as returned: "option N" means the Nth.
 
     Args:
         destination: IATA code of the arrival airport.
-        day: the departure date.
+        day: the departure date, if the employee gave it as a date.
         origin: IATA code of the departure airport, e.g. ZRH; omit it to fly from the
             employee's home airport.
         cabin: economy or business.
+        when: the day in the employee's own words ("next Tuesday", "on the 14th",
+            "tomorrow"), instead of day: the system reads it against today's date.
+        prefer: what comes first: the earliest departure, the cheapest fare, the shortest
+            flight, or the latest departure.
+        time_of_day: only flights leaving in the morning, afternoon or evening.
+        direct_only: only non-stop flights.
     """
     origin = origin or _home_airport(ctx)
     if origin is None:
         raise ModelRetry("no origin given and no home airport on file: ask where they fly from")
+    day = _day(ctx, day, when)
     offers = ctx.deps.flights.search(origin, destination, day, cabin)
     if not offers:
         raise ModelRetry(f"no flights between {origin} and {destination}; check the codes")
+    if direct_only:
+        offers = [o for o in offers if o.stops == 0]
+    if time_of_day is not None:
+        start, end = HOURS[time_of_day]
+        offers = [o for o in offers if start <= int(o.departure[11:13]) < end]
+    if not offers:
+        wanted = " ".join(filter(None, ["direct" if direct_only else "", time_of_day or ""]))
+        raise ModelRetry(f"no {wanted} flights from {origin} to {destination} on {day}")
+    ranked = sorted(offers, key=RANKING[prefer], reverse=prefer == "latest")
     return [
         offer.model_dump() | {"policy_issues": ctx.deps.policy.broken_rules(offer)}
-        for offer in offers
+        for offer in ranked
     ]
+
+
+RANKING: dict[str, Callable[[Offer], Any]] = {
+    "earliest": lambda o: o.departure,
+    "cheapest": lambda o: (o.price, o.departure),
+    "fastest": lambda o: (o.duration_hours, o.departure),
+    "latest": lambda o: o.departure,  # reversed
+}
+"""How each preference orders offers (ties: the earlier departure first)."""
+
+
+def _day(ctx: Ctx, day: date | None, when: str | None) -> date:
+    """The departure day: given as a date, or read from the employee's words against today."""
+    if day is None and when:
+        day = parse_day(when, ctx.deps.now().date())
+        if day is None:
+            raise ModelRetry(f"cannot tell which day {when!r} is; ask for the date")
+    if day is None:
+        raise ModelRetry("no day given: ask the employee which day they want to fly")
+    return day
 
 
 def _home_airport(ctx: Ctx) -> str | None:

@@ -48,10 +48,11 @@ def test_the_committed_capture_shows_the_scripted_demo() -> None:
     assert said == list(SCRIPT)
     text = "\n".join(lines)
     for shown in (
-        "Waiting for approval before running book_flight.",
+        "Waiting for approval before running book_flight. I'll let you know when bob decides.",
         "approval request for bob",
-        "bob approved.",
-        ", approved by bob. Booking #2.",
+        "bob denied (economy is fine for a short flight).",
+        "In-policy alternatives for the same trip:",
+        "Booking #2.",
     ):
         assert shown in text, shown
 

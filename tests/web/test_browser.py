@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -17,6 +18,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
+from examples.travel.dates import parse_day
 from examples.travel.store import trips_of
 from tests.web.conftest import PROBE, Stack
 
@@ -165,3 +167,65 @@ async def test_hostile_text_is_shown_as_text(stack: Stack, context: BrowserConte
     await home.goto(f"{stack.url}/chat?{urlencode({'as': HOSTILE})}")
     await expect(home.locator("strong")).to_have_text(HOSTILE)
     assert await home.evaluate("window.__pwned") is None
+
+
+async def test_a_denial_arrives_while_the_page_is_open_with_alternatives_to_book(
+    stack: Stack, context: BrowserContext
+) -> None:
+    chat = await open_new_chat(context, stack.url, "alice")
+    conversation_id = chat.url.split("/chat/", 1)[1].split("?", 1)[0]
+    await expect(chat.get_by_label("Message to travel")).to_be_focused()
+
+    # A refused send stays on screen until the employee's next action.
+    await say(chat, "a" * 40_000)
+    error = chat.locator("#error")
+    await expect(error).to_have_text("the message has 40000 characters; the limit is 32000")
+    await chat.wait_for_timeout(1500)  # pushes arrive meanwhile: the error is still there
+    await expect(error).to_be_visible()
+    await expect(chat.locator("#text")).to_be_focused()
+    await screenshot(chat, "6-send-error-stays")
+    await chat.fill("#text", "")
+    await expect(error).to_be_hidden()
+
+    await say(chat, "I need a business class flight to London on the 18th of December")
+    await expect(chat.locator('.cards[data-tool="search_flights"] .card').first).to_be_visible()
+    await say(chat, "Book option 2")
+    await expect(chat.locator('.approval[data-status="pending"]')).to_contain_text(
+        "I'll let you know here when bob decides."
+    )
+    (pending,) = [
+        p for p in await stack.desk.pending("bob") if p.approval_id.startswith(conversation_id)
+    ]
+    # bob denies elsewhere (Slack, the inbox, the CLI); the open page is told without a reload.
+    await stack.desk.decide(
+        pending.approval_id,
+        "bob",
+        approve=False,
+        digest=pending.status.request.digest,
+        reason="economy is fine for London",
+    )
+    notice = chat.locator("#notice")
+    await expect(notice).to_contain_text("bob denied your request: economy is fine for London.")
+    await expect(chat.locator(".msg.agent").last).to_contain_text(
+        "In-policy alternatives for the same trip:"
+    )
+    await screenshot(chat, "7-denied-with-alternatives")
+
+    await say(chat, "Book option 1")
+    booked = chat.locator('.cards[data-tool="book_flight"] .card')
+    await expect(booked).to_contain_text("Booked: booking #")
+    await expect(notice).to_be_hidden()
+    title = await booked.locator("h3").inner_text()
+    (trip,) = [t for t in trips_of(stack.engine, "alice") if t.id == int(title.rsplit("#", 1)[1])]
+    day = parse_day("18 December", date.today())
+    assert (trip.cabin, trip.approved_by, trip.departure[:10]) == ("economy", None, str(day))
+    await screenshot(chat, "8-alternative-booked")
+
+    await chat.set_viewport_size({"width": 380, "height": 800})
+    composer = await chat.locator("#composer").bounding_box()
+    button = await chat.locator("#send").bounding_box()
+    assert composer is not None and button is not None
+    assert button["width"] > 300  # stacked under the text box, full width
+    width = await chat.evaluate("document.documentElement.scrollWidth")
+    assert width <= 380  # nothing runs off a phone's screen
+    await screenshot(chat, "9-narrow-screen")

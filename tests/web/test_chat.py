@@ -6,6 +6,8 @@ employee would see, what the workflow holds, and what was booked.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -149,9 +151,12 @@ async def test_a_denial_is_shown_with_its_reason_and_nothing_is_booked(
         "approver": "bob",
         "reason": "Fly economy, please",
     }
-    booking = items(current, "tool")[-1]
-    assert (booking["tool"], booking["status"]) == ("book_flight", "failed")
+    (booking,) = [i for i in items(current, "tool") if i["tool"] == "book_flight"]
+    assert booking["status"] == "failed"
     assert "Fly economy, please" in booking["error"]
+    # The agent searched the same trip again and offers the in-policy alternatives.
+    assert items(current, "tool")[-1]["tool"] == "search_flights"
+    assert "In-policy alternatives for the same trip:" in items(current, "agent")[-1]["text"]
     assert not [c for c in items(current, "cards") if c["tool"] == "book_flight"]
     # Nothing on the denied day (the web tests share one database: carol may hold other trips).
     assert [t for t in trips_of(stack.engine, "carol") if "2026-12-16" in t.departure] == []
@@ -294,3 +299,43 @@ async def test_a_turn_that_fails_says_so_and_the_conversation_goes_on(
     current = await until(http, page, settled(2))
     assert [i["kind"] for i in current["items"]] == ["user", "error", "user", "agent"]
     assert items(current, "agent") == [{"kind": "agent", "text": "echo: still there?"}]
+
+
+async def _next_view(lines: AsyncIterator[str]) -> dict[str, object]:
+    """The next ``data:`` view of an event stream (comments and other fields skipped)."""
+    async for line in lines:
+        if line.startswith("data: "):
+            return json.loads(line.removeprefix("data: "))
+    raise AssertionError("the event stream ended")
+
+
+async def test_the_event_stream_pushes_the_decision_while_the_page_is_open(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    page = await start_conversation(http, "carol")
+    await waiting_for_approval(http, page, "carol")
+    events = page.state_url.replace("/state", "/events")
+    async with http.stream("GET", events) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.aiter_lines()
+        first = await _next_view(lines)
+        assert first["waiting"] == ["bob"]
+        await decide(stack, page, approve=False, reason="Fly economy, please")
+        # Pushed without the page asking: the denial, then the in-policy alternatives.
+        view = first
+        while view["busy"] or view["waiting"] or "alternatives" not in json.dumps(view):
+            view = await asyncio.wait_for(_next_view(lines), timeout=30)
+    (approval,) = items(view, "approval")  # type: ignore[arg-type]
+    assert (approval["status"], approval["reason"]) == ("denied", "Fly economy, please")
+    assert "In-policy alternatives for the same trip:" in items(view, "agent")[-1]["text"]  # type: ignore[arg-type]
+
+
+async def test_the_event_stream_is_refused_to_anyone_but_the_owner(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    page = await start_conversation(http, "alice")
+    events = f"/chat/{page.conversation_id}/events"
+    assert (await http.get(events, params={"as": "carol"})).status_code == 404
+    assert (await http.get(events)).status_code == 401
+    assert (await http.get("/chat/..%2Fetc/events", params={"as": "alice"})).status_code == 404
