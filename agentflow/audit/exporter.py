@@ -119,6 +119,8 @@ class AuditSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
+        # A checkpoint of what this process wrote: a short-lived one pins its records too.
+        self.store.checkpoint_if_behind()
         self.store.dispose()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:

@@ -21,12 +21,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 from agentflow.audit.attributes import Content
+from agentflow.audit.checkpoints import (
+    CHECKPOINT_FILE_ENV,
+    DEFAULT_EVERY,
+    Checkpointer,
+    SigningKey,
+)
 from agentflow.audit.exporter import AuditSpanExporter, RedactingExporter, SampledExporter
 from agentflow.audit.intents import StoreIntents
 from agentflow.audit.recorder import TRACER_NAME
@@ -112,6 +119,9 @@ def configure_tracing(
     service_name: str = "agentflow",
     batch: bool = True,
     read_only: ReadOnlyPolicy = "refuse",
+    checkpoint_key: SigningKey | None = None,
+    checkpoint_every: int = DEFAULT_EVERY,
+    checkpoint_file: str | Path | None = None,
 ) -> AuditTracerProvider:
     """Build the tracer provider of the audit trail: audit store, optional OTLP, redaction.
 
@@ -138,13 +148,24 @@ def configure_tracing(
             call is refused if it cannot be (:mod:`agentflow.intent`). ``"continue"`` lets a
             read-only call (a tool without ``side_effects``) run anyway, with a logged warning;
             a side-effecting call is always refused.
+        checkpoint_key: signs the store's checkpoints (see :mod:`agentflow.audit.checkpoints`);
+            by default the key ``AGENTFLOW_AUDIT_SIGNING_KEY`` names, else unsigned.
+        checkpoint_every: records between two checkpoints (one is also written at shutdown).
+        checkpoint_file: a file each checkpoint is appended to as a JSON line; by default
+            ``AGENTFLOW_AUDIT_CHECKPOINT_FILE``. Checkpoints are also logged on the
+            ``agentflow.audit.checkpoints`` logger (for an OTLP log exporter).
 
     Call :meth:`~opentelemetry.sdk.trace.TracerProvider.shutdown` (or ``force_flush``) before
     the process exits so that the last spans are written.
     """
     redact = redactor or Redactor()
     if store is None:
-        store = AuditStore(audit_database_url(database_url))
+        checkpointer = Checkpointer(
+            key=checkpoint_key or SigningKey.from_env(),
+            every=checkpoint_every,
+            file=checkpoint_file or os.environ.get(CHECKPOINT_FILE_ENV) or None,
+        )
+        store = AuditStore(audit_database_url(database_url), checkpointer=checkpointer)
     provider = AuditTracerProvider(
         content=Content(redact=redact, record=record_content),
         store=store,

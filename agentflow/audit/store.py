@@ -31,19 +31,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, Engine, Text, event, inspect, text
+from sqlalchemy import BigInteger, Engine, Text, event, func, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from agentflow.audit.attributes import CONVERSATION_ID
+from agentflow.audit.checkpoints import (
+    Checkpoint,
+    Checkpointer,
+    SigningKey,
+    VerifyKeys,
+    checkpoint_problems,
+)
 from agentflow.binding import canonical_json
 from agentflow.exceptions import ConfigurationError
 from agentflow.migrations import AUDIT, upgrade
@@ -52,8 +60,11 @@ GENESIS = "0" * 64
 """The ``prev_hash`` of the first record."""
 
 TABLE = "agentflow_audit_record"
+CHECKPOINT_TABLE = "agentflow_audit_checkpoint"
 _LOCK_KEY = 0x6167_666C_6F77  # "agflow": the advisory lock that serialises appends
 _ATTEMPTS = 8
+
+log = logging.getLogger("agentflow.audit")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,7 +123,9 @@ def chain_hash(body: dict[str, Any], prev_hash: str) -> str:
     return hashlib.sha256(canonical_json({"prev": prev_hash, "record": body}).encode()).hexdigest()
 
 
-ProblemKind = Literal["altered", "deleted", "reordered", "unchained", "moved", "anchor", "empty"]
+ProblemKind = Literal[
+    "altered", "deleted", "reordered", "unchained", "moved", "anchor", "empty", "checkpoint"
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +150,23 @@ class Verification:
     anchor: int | None = None
     """Where the anchor (``expect_head``) is in the chain: the records up to it are unchanged.
     ``None`` when no anchor was given, or when it is missing (then a problem says so)."""
+    checkpoint: int | None = None
+    """A view's verification (:meth:`AuditStore.verify_view`): the checkpoint it started from
+    (``None``: there was none, and it walked the whole chain)."""
+    checked: int = 0
+    """A view's verification: how many records it checked."""
+
+
+@dataclass(kw_only=True)
+class _Walk:
+    head: str
+    last_seq: int
+    count: int = 0
+    problems: list[Problem] = field(default_factory=list["Problem"])
+    hashes: dict[int, str] = field(default_factory=dict[int, str])
+    """The hash of each watched record."""
+    found: int | None = None
+    """The first record holding the hash looked for."""
 
 
 _audit_registry = registry()
@@ -196,6 +226,31 @@ class AuditRow(_AuditModel, table=True):
         )
 
 
+class CheckpointRow(_AuditModel, table=True):
+    """A signed checkpoint (see :mod:`agentflow.audit.checkpoints`): append-only too."""
+
+    __tablename__ = CHECKPOINT_TABLE  # pyright: ignore[reportAssignmentType, reportIncompatibleVariableOverride]
+
+    seq: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    head: str = Field(max_length=64)
+    at_ns: int = Field(sa_type=BigInteger)
+    key_id: str
+    algorithm: str
+    signature: str = Field(sa_type=Text)
+
+    def to_checkpoint(self) -> Checkpoint:
+        return Checkpoint(
+            seq=self.seq,
+            head=self.head,
+            at_ns=self.at_ns,
+            key_id=self.key_id,
+            algorithm=self.algorithm,
+            signature=self.signature,
+        )
+
+
 class AuditStore:
     """The audit trail's table in a SQL database.
 
@@ -204,15 +259,28 @@ class AuditStore:
             an engine. The database is brought to the audit branch of agentflow's migrations
             (:data:`agentflow.migrations.AUDIT`: the table and its append-only triggers); to
             read or check a trail without ever creating one, use :meth:`existing`.
+        checkpointer: writes a checkpoint every so many records appended (see
+            :mod:`agentflow.audit.checkpoints`); by default every
+            :data:`~agentflow.audit.checkpoints.DEFAULT_EVERY` records, signed with the key
+            ``AGENTFLOW_AUDIT_SIGNING_KEY`` names (unsigned without one).
     """
 
-    def __init__(self, database: str | Engine, *, create: bool = True) -> None:
+    def __init__(
+        self,
+        database: str | Engine,
+        *,
+        create: bool = True,
+        checkpointer: Checkpointer | None = None,
+    ) -> None:
         self.engine = (
             database
             if isinstance(database, Engine)
             else create_store_engine(database, create=create)
         )
         self._postgres = self.engine.dialect.name == "postgresql"
+        self.checkpointer = checkpointer or Checkpointer(key=SigningKey.from_env())
+        self._last_checkpoint_seq: int | None = None
+        self._checkpoint_table = create
         if create:
             # The table, its indexes and its append-only triggers are the audit migrations'.
             upgrade(self.engine, AUDIT)
@@ -242,13 +310,109 @@ class AuditStore:
         """Append ``records`` in order, in one transaction, chained to the current head."""
         for attempt in range(_ATTEMPTS):
             try:
-                return self._append_once(records)
+                stored = self._append_once(records)
             except (IntegrityError, OperationalError):
                 # Another writer took the same sequence number (or held SQLite's write lock).
                 if attempt + 1 == _ATTEMPTS:
                     raise
                 time.sleep(0.01 * 2**attempt)
+                continue
+            if (
+                stored
+                and self._has_checkpoint_table()
+                and self.checkpointer.due(stored[-1].seq, self._checkpointed)
+            ):
+                self._checkpoint_quietly(stored[-1].seq, stored[-1].hash)
+            return stored
         raise AssertionError("unreachable")
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Write a checkpoint of the current head now (``None``: the trail is empty)."""
+        with Session(self.engine) as session:
+            last = session.exec(select(AuditRow).order_by(col(AuditRow.seq).desc()).limit(1))
+            head = last.first()
+        if head is None:
+            return None
+        return self._write_checkpoint(head.seq, head.hash)
+
+    def checkpoint_if_behind(self) -> None:
+        """Checkpoint the head if records were appended since the last checkpoint; never raises."""
+        try:
+            last = self._last_seq()
+            if last == 0 or not self._has_checkpoint_table() or last <= self._checkpointed:
+                return
+            head = self._links([last])[last][1]
+        except Exception:
+            log.exception("could not read the audit trail's head to checkpoint it")
+            return
+        self._checkpoint_quietly(last, head)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every checkpoint in the store, oldest first."""
+        if not self._has_checkpoint_table():
+            return []
+        with Session(self.engine) as session:
+            rows = session.exec(select(CheckpointRow).order_by(col(CheckpointRow.seq)))
+            return [row.to_checkpoint() for row in rows]
+
+    def last_checkpoint(self, keys: VerifyKeys | None = None) -> Checkpoint | None:
+        """The newest checkpoint; with ``keys``, the newest whose signature they accept."""
+        if not self._has_checkpoint_table():
+            return None
+        with Session(self.engine) as session:
+            rows = session.exec(select(CheckpointRow).order_by(col(CheckpointRow.seq).desc()))
+            for row in rows:
+                checkpoint = row.to_checkpoint()
+                if keys is None or keys.problem(checkpoint) is None:
+                    return checkpoint
+        return None
+
+    def _has_checkpoint_table(self) -> bool:
+        # A store an older version made, opened to be read (never migrated): no checkpoints.
+        if not self._checkpoint_table:
+            self._checkpoint_table = inspect(self.engine).has_table(CHECKPOINT_TABLE)
+        return self._checkpoint_table
+
+    @property
+    def _checkpointed(self) -> int:
+        if self._last_checkpoint_seq is None:
+            with Session(self.engine) as session:
+                found = session.exec(select(func.max(CheckpointRow.seq))).first()
+            self._last_checkpoint_seq = found or 0
+        return self._last_checkpoint_seq
+
+    def _checkpoint_quietly(self, seq: int, head: str) -> None:
+        # The records are committed: a checkpoint that cannot be written is logged, and the
+        # next append tries again.
+        try:
+            self._write_checkpoint(seq, head)
+        except Exception:
+            log.exception("could not write an audit checkpoint at record %d", seq)
+
+    def _write_checkpoint(self, seq: int, head: str) -> Checkpoint:
+        checkpoint = self.checkpointer.make(seq, head)
+        try:
+            with Session(self.engine) as session:
+                session.add(
+                    CheckpointRow(
+                        seq=checkpoint.seq,
+                        head=checkpoint.head,
+                        at_ns=checkpoint.at_ns,
+                        key_id=checkpoint.key_id,
+                        algorithm=checkpoint.algorithm,
+                        signature=checkpoint.signature,
+                    )
+                )
+                session.commit()
+        except IntegrityError:
+            # Another process checkpointed this record already.
+            self._last_checkpoint_seq = seq
+            return checkpoint
+        self._last_checkpoint_seq = seq
+        self.checkpointer.written(checkpoint)
+        return checkpoint
 
     def _append_once(self, records: Sequence[SpanRecord]) -> list[StoredRecord]:
         with Session(self.engine) as session:
@@ -277,11 +441,14 @@ class AuditStore:
             session.commit()
         return stored
 
-    def records(self) -> Iterator[StoredRecord]:
-        """Every record, oldest first (streamed)."""
+    def records(self, *, after: int = 0) -> Iterator[StoredRecord]:
+        """Every record (after record ``after``), oldest first (streamed)."""
         with Session(self.engine) as session:
             rows = session.exec(
-                select(AuditRow).order_by(col(AuditRow.seq)).execution_options(yield_per=500)
+                select(AuditRow)
+                .where(AuditRow.seq > after)
+                .order_by(col(AuditRow.seq))
+                .execution_options(yield_per=500)
             )
             for row in rows:
                 yield row.to_stored()
@@ -304,45 +471,132 @@ class AuditStore:
             )
             return [row.to_stored() for row in session.exec(query)]
 
-    def verify(self, *, expect_head: str | None = None, allow_empty: bool = False) -> Verification:
+    def verify(
+        self,
+        *,
+        expect_head: str | None = None,
+        allow_empty: bool = False,
+        keys: VerifyKeys | None = None,
+        checkpoints: Sequence[Checkpoint] = (),
+    ) -> Verification:
         """Walk the chain from the first record and report every record it does not vouch for.
+
+        Every checkpoint (the store's, and ``checkpoints``) must agree with the chain: a
+        checkpoint past the last record means records were cut off the end, one whose record
+        has another hash means the chain was rewritten.
 
         Args:
             expect_head: an anchor, the ``head`` of an earlier verification: the chain must
                 still hold it (the records up to it are then unchanged); records appended
                 since are checked like all others.
             allow_empty: an empty trail is not a problem (a store nothing was recorded in yet).
+            keys: the public keys checkpoints are signed with: a signed checkpoint they do not
+                accept (unknown key, bad signature) is a problem.
+            checkpoints: checkpoints kept outside the store (an exported file), which catch
+                an emptied checkpoint table too.
         """
-        problems: list[Problem] = []
-        expected_prev, expected_seq, count = GENESIS, 1, 0
-        anchor = 0 if expect_head == GENESIS else None
-        previous: StoredRecord | None = None
-        for stored in self.records():
-            count += 1
-            problems.extend(self._link_problems(stored, previous, expected_seq, expected_prev))
-            if chain_hash(stored.record.body(), stored.prev_hash) != stored.hash:
-                problems.append(
-                    _problem(stored, "altered", f"record {stored.seq} changed after it was written")
-                )
-            if stored.conversation_id != stored.record.conversation_id:
-                problems.append(_moved(stored))
-            if anchor is None and stored.hash == expect_head:
-                anchor = stored.seq
-            previous, expected_prev, expected_seq = stored, stored.hash, stored.seq + 1
-        head = previous.hash if previous is not None else GENESIS
+        pinned = _merged(self.checkpoints(), checkpoints)
+        walk = self._walk(self.records(), watch={c.seq for c in pinned}, find=expect_head)
+        problems, count, head = walk.problems, walk.count, walk.head
+        anchor = 0 if expect_head == GENESIS else walk.found
         if count == 0 and not allow_empty:
             message = "the audit trail is empty: nothing was recorded, or everything was removed"
             problems.append(Problem(seq=0, kind="empty", message=message))
         if expect_head is not None and anchor is None:
             message = (
                 f"the anchor {expect_head} is not in the chain, which ends at record "
-                f"{expected_seq - 1} with {head}: records up to the anchor were removed or the "
+                f"{walk.last_seq} with {head}: records up to the anchor were removed or the "
                 "chain was rewritten"
             )
-            problems.append(Problem(seq=expected_seq - 1, kind="anchor", message=message))
+            problems.append(Problem(seq=walk.last_seq, kind="anchor", message=message))
+        for seq, message in checkpoint_problems(pinned, walk.hashes, walk.last_seq, keys):
+            problems.append(Problem(seq=seq, kind="checkpoint", message=message))
         return Verification(
             ok=not problems, records=count, head=head, problems=tuple(problems), anchor=anchor
         )
+
+    def verify_view(
+        self, shown: Sequence[StoredRecord], *, keys: VerifyKeys | None = None
+    ) -> Verification:
+        """What a view checks: the chain since the last checkpoint, and ``shown`` in the chain.
+
+        The records since the newest checkpoint (with ``keys``: the newest they accept) are
+        walked like :meth:`verify` walks them; each shown record before it is checked alone
+        (its hash, its conversation) and with its neighbours (linked to the record before and
+        the record after). The cost depends on the checkpoint interval and on what is shown,
+        not on the size of the store; :meth:`verify` checks everything.
+        """
+        checkpoint = self.last_checkpoint(keys)
+        start = checkpoint.seq if checkpoint is not None else 0
+        prev = checkpoint.head if checkpoint is not None else GENESIS
+        walk = self._walk(self.records(after=start), seq=start + 1, prev=prev)
+        problems = walk.problems
+        last_seq = walk.last_seq if walk.count else self._last_seq()
+        if checkpoint is not None:
+            at = self._links([start]).get(start)
+            hashes = {start: at[1]} if at is not None else {}
+            for seq, message in checkpoint_problems([checkpoint], hashes, last_seq, None):
+                problems.append(Problem(seq=seq, kind="checkpoint", message=message))
+        older = [s for s in shown if s.seq <= start]
+        links = self._links({n for s in older for n in (s.seq - 1, s.seq + 1)})
+        for stored in older:
+            problems.extend(_alone(stored))
+            before = GENESIS if stored.seq == 1 else links.get(stored.seq - 1, ("", ""))[1]
+            after = links.get(stored.seq + 1)
+            if before != stored.prev_hash:
+                message = f"record {stored.seq} is not chained to the record before it"
+                problems.append(_problem(stored, "unchained", message))
+            if after is not None and after[0] != stored.hash:
+                message = f"the record after record {stored.seq} is not chained to it"
+                problems.append(_problem(stored, "unchained", message))
+        return Verification(
+            ok=not problems,
+            records=last_seq,
+            head=walk.head if walk.count else prev,
+            problems=tuple(problems),
+            checkpoint=checkpoint.seq if checkpoint is not None else None,
+            checked=walk.count + len(older),
+        )
+
+    def _walk(
+        self,
+        records: Iterable[StoredRecord],
+        *,
+        seq: int = 1,
+        prev: str = GENESIS,
+        watch: set[int] | None = None,
+        find: str | None = None,
+    ) -> _Walk:
+        walk = _Walk(head=prev, last_seq=seq - 1)
+        previous: StoredRecord | None = None
+        for stored in records:
+            walk.count += 1
+            walk.problems.extend(self._link_problems(stored, previous, seq, prev))
+            walk.problems.extend(_alone(stored))
+            if watch is not None and stored.seq in watch:
+                walk.hashes[stored.seq] = stored.hash
+            if walk.found is None and stored.hash == find:
+                walk.found = stored.seq
+            previous, prev, seq = stored, stored.hash, stored.seq + 1
+            walk.head, walk.last_seq = stored.hash, stored.seq
+        return walk
+
+    def _links(self, seqs: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """``seq -> (prev_hash, hash)`` of the records at ``seqs`` that exist."""
+        wanted = sorted(set(seqs))
+        found: dict[int, tuple[str, str]] = {}
+        with Session(self.engine) as session:
+            for i in range(0, len(wanted), 500):
+                query = select(AuditRow.seq, AuditRow.prev_hash, AuditRow.hash).where(
+                    col(AuditRow.seq).in_(wanted[i : i + 500])
+                )
+                for seq, prev_hash, digest in session.exec(query):
+                    found[seq] = (prev_hash, digest)
+        return found
+
+    def _last_seq(self) -> int:
+        with Session(self.engine) as session:
+            return session.exec(select(func.max(AuditRow.seq))).first() or 0
 
     def _link_problems(
         self,
@@ -439,6 +693,23 @@ def _row(seq: int, record: SpanRecord, prev: str, digest: str) -> AuditRow:
         prev_hash=prev,
         hash=digest,
     )
+
+
+def _alone(stored: StoredRecord) -> list[Problem]:
+    """What one record shows by itself: a body that is not what was hashed, a moved record."""
+    problems: list[Problem] = []
+    if chain_hash(stored.record.body(), stored.prev_hash) != stored.hash:
+        message = f"record {stored.seq} changed after it was written"
+        problems.append(_problem(stored, "altered", message))
+    if stored.conversation_id != stored.record.conversation_id:
+        problems.append(_moved(stored))
+    return problems
+
+
+def _merged(*groups: Sequence[Checkpoint]) -> list[Checkpoint]:
+    """Checkpoints from the store and from elsewhere, each once, by record."""
+    unique = {(c.seq, c.head, c.signature): c for group in groups for c in group}
+    return sorted(unique.values(), key=lambda c: c.seq)
 
 
 def _moved(stored: StoredRecord) -> Problem:

@@ -10,12 +10,18 @@ since; without an anchor kept elsewhere, cutting records off the end of the trai
 or rewriting it from some record on, cannot be told from an honest trail. An empty trail, and a
 store that is not there at all, fail too unless ``--allow-empty`` says that is expected; the
 command never creates a store.
+
+Checkpoints (:mod:`agentflow.audit.checkpoints`) do that without anyone keeping heads: every
+checkpoint in the store, and those of ``--checkpoints FILE`` (the exported copy), must agree with
+the chain, and with ``--key`` (or ``AGENTFLOW_AUDIT_VERIFY_KEYS``) their signatures must verify.
+``agentflow audit keygen`` makes the signing key; ``agentflow audit checkpoint`` writes one now.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -23,6 +29,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from agentflow.cli.trace import DatabaseUrlOption, open_store
+from agentflow.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from agentflow.audit.store import Verification
@@ -46,15 +53,38 @@ def verify(
         bool,
         typer.Option(help="An empty trail, or no store at all, is not a failure."),
     ] = False,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            help="A file of exported checkpoints (JSON lines): each must agree with the chain."
+        ),
+    ] = None,
+    key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A PEM Ed25519 public key checkpoints are signed with (repeatable); default: "
+            "AGENTFLOW_AUDIT_VERIFY_KEYS, else the key AGENTFLOW_AUDIT_SIGNING_KEY names."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Verify the hash chain: exit 1 and name each edited, deleted, moved or reordered record."""
-    if allow_empty and expect_head is None:
+    from agentflow.audit.checkpoints import VerifyKeys, read_checkpoint_file
+
+    try:
+        keys = VerifyKeys.load(key) if key else VerifyKeys.from_env()
+        exported = read_checkpoint_file(checkpoints) if checkpoints is not None else []
+    except ConfigurationError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(code=1) from None
+    if allow_empty and expect_head is None and not exported:
         result = _verify_if_present(database_url)
     else:
         store = open_store(database_url)
         try:
-            result = store.verify(expect_head=expect_head, allow_empty=allow_empty)
+            result = store.verify(
+                expect_head=expect_head, allow_empty=allow_empty, keys=keys, checkpoints=exported
+            )
         finally:
             store.dispose()
     if as_json:
@@ -79,11 +109,46 @@ def verify(
         raise typer.Exit(code=1)
 
 
+@audit_app.command()
+def keygen(
+    path: Annotated[Path, typer.Argument(help="Where to write the private key (PEM).")],
+) -> None:
+    """Make an Ed25519 key to sign checkpoints: PATH (private) and PATH.pub (public)."""
+    from agentflow.audit.checkpoints import SigningKey
+
+    if path.exists():
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(path))} exists already")
+        raise typer.Exit(code=1)
+    signing = SigningKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_bytes(signing.private_pem())
+    public = path.with_name(path.name + ".pub")
+    public.write_bytes(signing.public_pem())
+    Console().print(
+        f"key {signing.key_id}: private {escape(str(path))}, public {escape(str(public))}"
+    )
+
+
+@audit_app.command()
+def checkpoint(database_url: DatabaseUrlOption = None) -> None:
+    """Write a checkpoint of the trail's head now (signed with AGENTFLOW_AUDIT_SIGNING_KEY)."""
+    store = open_store(database_url)
+    try:
+        written = store.checkpoint()
+    finally:
+        store.dispose()
+    if written is None:
+        Console(stderr=True).print("[bold red]error:[/] the audit trail is empty")
+        raise typer.Exit(code=1)
+    signed = f"signed by {written.key_id}" if written.signature else "unsigned"
+    Console().print(f"checkpoint at record {written.seq}, head {written.head} ({signed})")
+
+
 def _verify_if_present(database_url: str | None) -> Verification:
     """With ``--allow-empty`` and no anchor, a store that is not there is an empty trail."""
     from agentflow.audit.setup import audit_database_url
     from agentflow.audit.store import GENESIS, AuditStore, Verification
-    from agentflow.exceptions import ConfigurationError
 
     try:
         store = AuditStore.existing(audit_database_url(database_url))

@@ -25,7 +25,7 @@ from agentflow.audit.view import VERDICT_MARKS, Field, approval, details, shorte
 from agentflow.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from agentflow.audit.store import AuditStore
+    from agentflow.audit.store import AuditStore, Verification
 
 DatabaseUrlOption = Annotated[
     str | None,
@@ -48,23 +48,56 @@ def trace(
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Show CONVERSATION_ID's audit trail: steps, durations, tokens, decisions, approvals."""
+    from agentflow.audit.checkpoints import VerifyKeys
+
     store = open_store(database_url)
     try:
-        records = [stored.record for stored in store.conversation(conversation_id)]
+        stored = store.conversation(conversation_id)
+        # From the last checkpoint: the cost does not grow with the store.
+        chain = store.verify_view(stored, keys=VerifyKeys.from_env()) if stored else None
+    except ConfigurationError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(code=1) from None
     finally:
         store.dispose()
+    records = [s.record for s in stored]
     console = Console()
-    if not records:
+    if chain is None:
         Console(stderr=True).print(
             f"[bold red]error:[/] no spans recorded for conversation {escape(conversation_id)}"
         )
         raise typer.Exit(code=1)
     if as_json:
-        print(json.dumps(conversation_json(conversation_id, records, raw=raw), indent=2))
+        body = conversation_json(conversation_id, records, raw=raw)
+        body["chain"] = {
+            "ok": chain.ok,
+            "checkpoint": chain.checkpoint,
+            "checked": chain.checked,
+            "problems": [p.message for p in chain.problems],
+        }
+        print(json.dumps(body, indent=2))
+    else:
+        roots = span_trees(records)
+        for trace_id, trace_roots in by_trace(roots if raw else steps_only(roots)).items():
+            console.print(render(trace_id, trace_roots))
+        _print_chain(chain)
+    if not chain.ok:
+        raise typer.Exit(code=1)
+
+
+def _print_chain(chain: Verification) -> None:
+    since = (
+        f"from the checkpoint at record {chain.checkpoint}"
+        if chain.checkpoint is not None
+        else "from the first record (no checkpoint yet)"
+    )
+    if chain.ok:
+        Console().print(f"[green]✓[/] chain verified {since} ({chain.checked} records checked)")
         return
-    roots = span_trees(records)
-    for trace_id, trace_roots in by_trace(roots if raw else steps_only(roots)).items():
-        console.print(render(trace_id, trace_roots))
+    console = Console(stderr=True)
+    console.print(f"[bold red]✗ the chain does not vouch for this trail[/] (verified {since}):")
+    for problem in chain.problems:
+        console.print(f"  [red]{problem.kind}:[/] {escape(problem.message)}")
 
 
 def open_store(database_url: str | None) -> AuditStore:

@@ -29,7 +29,7 @@ class Migrations:
 
 
 APPROVALS = Migrations(directory=Path(__file__).parent, head="approvals_0001")
-AUDIT = Migrations(directory=Path(__file__).parent, head="audit_0002")
+AUDIT = Migrations(directory=Path(__file__).parent, head="audit_0003")
 
 
 def upgrade(engine: Engine, migrations: Migrations) -> None:

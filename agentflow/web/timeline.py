@@ -5,7 +5,9 @@ with their (redacted) arguments and results, precondition decisions rule by rule
 request to decision and every vote — rendered as plain HTML by ``templates/timeline.html`` (no
 script, nothing fetched from elsewhere), or as JSON with ``?format=json``. The page also says
 whether the audit store's hash chain vouches for what it shows: "chain verified", or "chain
-broken at record N", with the altered steps marked.
+broken at record N", with the altered steps marked. It verifies from the last checkpoint (the
+records since, and the conversation's own records with their links), so a view costs the same
+at any store size; ``agentflow audit verify`` checks the whole chain.
 
 Who may look. The trail holds what an employee asked for and what their manager decided, so the
 viewer must be identified (the same :data:`~agentflow.web.identity.Identify` as the inbox), be in
@@ -33,6 +35,7 @@ from agentflow.approvals.links import TIMELINE_ROUTE as ROUTE
 from agentflow.approvals.links import conversation_of, timeline_path, timeline_url
 from agentflow.approvals.orgchart import OrgChart
 from agentflow.audit import attributes as attrs
+from agentflow.audit.checkpoints import VerifyKeys
 from agentflow.audit.tree import SpanNode, conversation_json, span_trees, steps_only
 from agentflow.audit.view import VERDICT_MARKS, Field, RuleLine, approval, details, shorten
 from agentflow.web.identity import Identify, dev_identity
@@ -57,11 +60,17 @@ class ChainStatus:
     problems: tuple[str, ...]
     disowned_spans: frozenset[str]
     """Span ids of this conversation's records named by a problem."""
+    checkpoint: int | None = None
+    """The checkpoint the view was verified from (``None``: from the first record)."""
+    checked: int = 0
+    """Records checked: those since the checkpoint, and the conversation's own."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "records": self.records,
+            "checkpoint": self.checkpoint,
+            "checked": self.checked,
             "broken_at": self.broken_at,
             "problems": list(self.problems),
         }
@@ -75,6 +84,8 @@ def chain_status(verification: Verification) -> ChainStatus:
         broken_at=min((p.seq for p in problems), default=None),
         problems=tuple(p.message for p in problems),
         disowned_spans=frozenset(p.span_id for p in problems if p.span_id),
+        checkpoint=verification.checkpoint,
+        checked=verification.checked,
     )
 
 
@@ -105,8 +116,11 @@ class Timeline:
         *,
         identify: Identify = dev_identity,
         auditors: Collection[str] = (),
+        keys: VerifyKeys | None = None,
     ) -> None:
+        """``keys``: the checkpoints' public keys (default: ``AGENTFLOW_AUDIT_VERIFY_KEYS``)."""
         self.store = store
+        self.keys = keys if keys is not None else VerifyKeys.from_env()
         self.org = org
         self.identify = identify
         self.auditors = frozenset(auditors)
@@ -128,7 +142,9 @@ class Timeline:
             return _refuse(request, as_json, 403, "This conversation is not yours to see.")
         if not stored:
             return _refuse(request, as_json, 404, "No steps are recorded for this conversation.")
-        chain = chain_status(await run_in_threadpool(self.store.verify))
+        # From the last checkpoint: a view costs the same at any store size.
+        verified = await run_in_threadpool(self.store.verify_view, stored, keys=self.keys)
+        chain = chain_status(verified)
         records = [s.record for s in stored]
         if as_json:
             body = conversation_json(conversation_id, records)

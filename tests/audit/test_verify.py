@@ -114,10 +114,18 @@ def test_reordered_records_are_named(trail: str, engine: Engine) -> None:
     assert "altered:" not in result.output
 
 
-def test_a_cut_off_end_needs_the_anchor(trail: str, engine: Engine) -> None:
+def test_a_cut_off_end_is_caught_by_the_checkpoint_and_the_anchor(
+    trail: str, engine: Engine
+) -> None:
     head = AuditStore(engine).verify().head
     tamper(engine, f"DELETE FROM {TABLE} WHERE seq = 14")
-    assert verify(trail).exit_code == 0  # nothing inside the chain is wrong...
+    # Nothing inside the chain is wrong, but the checkpoint the writer left at its end is past it.
+    unanchored = verify(trail)
+    assert unanchored.exit_code == 1
+    assert (
+        "checkpoint: the checkpoint at record 14 is past the end of the trail (record 13)"
+        in unanchored.output
+    )
     result = verify(trail, "--expect-head", head)
     assert result.exit_code == 1  # ...but the record the anchor names is gone
     assert f"anchor: the anchor {head} is not in the chain, which ends at record 13" in (
@@ -146,7 +154,9 @@ async def test_an_anchor_catches_a_tail_cut_and_written_again(trail: str, engine
     head = AuditStore(engine).verify().head
     tamper(engine, f"DELETE FROM {TABLE} WHERE seq >= 6")
     await converse(trail)  # chains on record 5, as if nothing had been there
-    assert verify(trail).exit_code == 0
+    rewritten = verify(trail)
+    assert rewritten.exit_code == 1
+    assert "record 14 no longer has the hash its checkpoint signed" in rewritten.output
     result = verify(trail, "--expect-head", head)
     assert result.exit_code == 1 and "anchor: the anchor" in result.output
 
@@ -201,10 +211,11 @@ def test_a_store_made_before_the_truncate_guard_gets_it(trail: str, engine: Engi
         pytest.skip("a PostgreSQL trigger")
     with engine.begin() as connection:  # as the first audit revision left it
         connection.execute(text(f"DROP TRIGGER {TABLE}_no_truncate ON {TABLE}"))
+        connection.execute(text("DROP TABLE agentflow_audit_checkpoint"))
         connection.execute(
             text(
                 "UPDATE agentflow_alembic_version SET version_num = 'audit_0001' "
-                "WHERE version_num = 'audit_0002'"
+                "WHERE version_num LIKE 'audit_%'"
             )
         )
     AuditStore(engine)  # any process opening the store, as the table's owner

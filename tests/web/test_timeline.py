@@ -272,7 +272,8 @@ async def test_the_user_sees_every_step_escaped(http: httpx.AsyncClient) -> None
     assert HOSTILE not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
     assert "<script" not in page and "http" not in page.split("</style>", 1)[1]
-    assert 'id="chain">Chain verified: all 11 records' in page
+    assert 'id="chain">Chain verified: this conversation' in page
+    assert "of the store's 11 records checked" in page
     assert "travel-planner (travel-planner) · 120 in (+100 cache) / 30 out tokens" in page
     assert "<b>tool</b> book_flight <code>call-book</code> → needs_approval" in page
     assert "[CARD ****1111]" in page and "4111" not in page
@@ -305,7 +306,14 @@ async def test_json_is_the_trace_tree_with_the_chain_status(http: httpx.AsyncCli
     assert response.status_code == 200
     body = response.json()
     assert body["conversation_id"] == CONVERSATION and body["viewer"] == "bob"
-    assert body["chain"] == {"ok": True, "records": 11, "broken_at": None, "problems": []}
+    assert body["chain"] == {
+        "ok": True,
+        "records": 11,
+        "checkpoint": None,
+        "checked": 11,
+        "broken_at": None,
+        "problems": [],
+    }
     (trace,) = body["traces"]
     (root,) = trace["spans"]
     assert root["step"] == "conversation"
