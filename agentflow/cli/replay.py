@@ -105,15 +105,13 @@ async def _replay(
             text = path.read_text()
         except OSError as exc:
             raise AgentflowError(f"cannot read {path}: {exc.strerror}") from None
-        # Exported by --export as <workflow id with / as __>.json.
-        histories.append(WorkflowHistory.from_json(path.stem.replace("__", "/"), text))
+        histories.append(WorkflowHistory.from_json(workflow_id_of(path), text))
     if not files:
         histories = await _fetch(task_queue, temporal_address, namespace, limit)
     if export is not None:
         export.mkdir(parents=True, exist_ok=True)
-        for history in histories:
-            name = history.workflow_id.replace("/", "__")
-            (export / f"{name}.json").write_text(history.to_json())
+        for name, history in fixture_names(histories):
+            (export / name).write_text(history.to_json())
     replayer = Replayer(
         workflows=workflow_classes(),
         workflow_runner=workflow_runner(),
@@ -133,6 +131,27 @@ async def _replay(
     verdict = "[green]all replay[/]" if not failures else f"[red]{failures} will not replay[/]"
     out.print(f"{len(histories)} histories replayed: {verdict}")
     return failures
+
+
+def fixture_names(histories: Sequence[WorkflowHistory]) -> list[tuple[str, WorkflowHistory]]:
+    """A file name for each history: ``<workflow id, / as __>.json``, ``@2``… for more runs.
+
+    The workflow id is part of what replays (child workflow ids derive from it), so the name
+    keeps it; a conversation that continued as new has several runs under one id.
+    """
+    seen: dict[str, int] = {}
+    named: list[tuple[str, WorkflowHistory]] = []
+    for history in histories:
+        stem = history.workflow_id.replace("/", "__")
+        seen[stem] = seen.get(stem, 0) + 1
+        suffix = "" if seen[stem] == 1 else f"@{seen[stem]}"
+        named.append((f"{stem}{suffix}.json", history))
+    return named
+
+
+def workflow_id_of(path: Path) -> str:
+    """The workflow id of a history saved under a name from :func:`fixture_names`."""
+    return path.stem.split("@")[0].replace("__", "/")
 
 
 async def _fetch(

@@ -1,0 +1,226 @@
+"""Histories stopped in every approval phase replay against the code in hand.
+
+``histories/phases/<phase>/`` holds, for each phase in :data:`tests.temporal.phases.PHASES`,
+the conversation and approval histories of a run brought there (some end mid-wait, some passed
+a fired reminder, an escalation, an expiry, a denial, stages, M-of-N, a delegate, an edit,
+parallel approvals, a continue-as-new). Each is checked to show its phase, then replayed: a
+workflow change that would leave such a conversation stuck fails here, before it ships.
+``AGENTFLOW_RECORD_HISTORIES=1`` records them again from this run (commit them when a change is
+meant to keep running conversations working and the old fixtures were checked first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from agentflow.cli.replay import fixture_names, workflow_id_of
+from agentflow.temporal.converter import data_converter
+from agentflow.temporal.plugin import AgentflowPlugin
+from tests.temporal.phases import AGENT, PHASES, record
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+FIXTURES = Path(__file__).parent / "histories" / "phases"
+ROOT = Path(__file__).resolve().parents[2]
+
+_CLOSED = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+}
+
+
+@dataclass
+class Approval:
+    notices: list[str] = field(default_factory=list[str])
+    votes: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    checks: list[str] = field(default_factory=list[str])
+    """The activities run to check votes (``agentflow.check_edit``, ...)."""
+    open: bool = True
+
+
+@dataclass
+class Facts:
+    """What a phase's histories show, read from their events."""
+
+    runs: list[WorkflowHistory] = field(default_factory=list[WorkflowHistory])
+    """The conversation's runs, first first."""
+    children: int = 0
+    approvals: dict[str, Approval] = field(default_factory=dict[str, Approval])
+
+    @property
+    def conversation_open(self) -> bool:
+        return self.runs[-1].events[-1].event_type not in _CLOSED
+
+    def only(self) -> Approval:
+        (approval,) = self.approvals.values()
+        return approval
+
+
+def _payload(payloads: Any) -> Any:
+    return json.loads(payloads.payloads[0].data)
+
+
+def facts(histories: list[WorkflowHistory]) -> Facts:
+    found = Facts()
+    for history in histories:
+        if "/approval/" not in history.workflow_id:
+            found.runs.append(history)
+            found.children += sum(
+                e.HasField("start_child_workflow_execution_initiated_event_attributes")
+                for e in history.events
+            )
+            continue
+        approval = found.approvals.setdefault(history.workflow_id, Approval())
+        approval.open = history.events[-1].event_type not in _CLOSED
+        for event in history.events:
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                scheduled = event.activity_task_scheduled_event_attributes
+                if scheduled.activity_type.name == "agentflow.notify_approval":
+                    approval.notices.append(_payload(scheduled.input)["kind"])
+                else:
+                    approval.checks.append(scheduled.activity_type.name)
+            elif event.HasField("workflow_execution_update_accepted_event_attributes"):
+                update = event.workflow_execution_update_accepted_event_attributes.accepted_request
+                approval.votes.append(_payload(update.input.args))
+    return found
+
+
+def _approvers(approval: Approval) -> list[str]:
+    return [v["approver"] for v in approval.votes]
+
+
+SHOWS: dict[str, Callable[[Facts], bool]] = {
+    # Each phase's evidence in its histories: a fixture that stopped elsewhere fails.
+    "waiting": lambda f: (
+        f.conversation_open and f.only().notices == ["requested"] and f.only().open
+    ),
+    "reminded": lambda f: f.only().notices == ["requested", "reminder"] and f.only().open,
+    "escalated": lambda f: (
+        f.only().notices == ["requested", "reminder", "escalated", "decided"]
+        and _approvers(f.only()) == ["dana"]
+    ),
+    "expired": lambda f: (
+        f.only().notices == ["requested", "reminder", "escalated", "expired"] and not f.only().votes
+    ),
+    "denied": lambda f: (
+        f.only().notices[-1] == "decided" and [v["approve"] for v in f.only().votes] == [False]
+    ),
+    "stages": lambda f: (
+        _approvers(f.only()) == ["bob", "dana"] and f.only().notices.count("requested") == 2
+    ),
+    "m-of-n": lambda f: _approvers(f.only()) == ["erin", "frank"] and not f.only().open,
+    "delegated": lambda f: (
+        f.only().votes[0]["delegation"]["approver"] == "bob"
+        and "agentflow.check_approver" in f.only().checks
+        and not f.only().open
+    ),
+    "edited": lambda f: (
+        f.only().votes[0]["edit"] == {"price": 1800.0}
+        and "agentflow.check_edit" in f.only().checks
+        and not f.only().open
+    ),
+    "parallel": lambda f: (
+        f.children == 2
+        and sorted(a.open for a in f.approvals.values()) == [False, True]
+        and f.conversation_open
+    ),
+    "continued-as-new": lambda f: (
+        len(f.runs) == 2
+        and f.runs[0].events[-1].event_type
+        == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+        and len(f.approvals) == 2
+    ),
+}
+
+
+def save(phase: str, histories: list[WorkflowHistory]) -> None:
+    folder = FIXTURES / phase
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.json"):
+        old.unlink()
+    for name, history in fixture_names(histories):
+        (folder / name).write_text(history.to_json())
+
+
+def load(phase: str) -> list[WorkflowHistory]:
+    """The committed histories of ``phase`` (a workflow's runs in order)."""
+    paths = sorted((FIXTURES / phase).glob("*.json"), key=lambda p: (workflow_id_of(p), p.stem))
+    return [WorkflowHistory.from_json(workflow_id_of(p), p.read_text()) for p in paths]
+
+
+async def replay_failures(histories: list[WorkflowHistory]) -> dict[str, str]:
+    replayer = Replayer(
+        workflows=[], data_converter=data_converter, plugins=[AgentflowPlugin([AGENT])]
+    )
+    failures: dict[str, str] = {}
+    for history in histories:
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        if result.replay_failure is not None:
+            failures[history.workflow_id] = str(result.replay_failure)
+    return failures
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def recorded(
+    _time_skipping_server: tuple[WorkflowEnvironment, Any],
+) -> dict[str, list[WorkflowHistory]]:
+    env, _ = _time_skipping_server
+    histories = await record(env, f"phases-{uuid.uuid4().hex}")
+    if os.environ.get("AGENTFLOW_RECORD_HISTORIES") == "1":
+        for phase, phase_histories in histories.items():
+            save(phase, phase_histories)
+    return histories
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+async def test_a_run_brought_to_each_phase_shows_it_and_replays(
+    recorded: dict[str, list[WorkflowHistory]], phase: str
+) -> None:
+    histories = recorded[phase]
+    assert SHOWS[phase](facts(histories))
+    assert await replay_failures(histories) == {}
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+async def test_the_committed_histories_of_each_phase_replay(phase: str) -> None:
+    histories = load(phase)
+    assert histories, f"no committed histories for {phase}: record them (see the docstring)"
+    assert SHOWS[phase](facts(histories))
+    assert await replay_failures(histories) == {}
+
+
+async def test_agentflow_replay_replays_every_committed_phase() -> None:
+    files = sorted(str(p) for p in FIXTURES.rglob("*.json"))
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable, "-m", "agentflow.cli", "replay",
+            "--agent", "tests.temporal.phases:phases_agent", *files,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(files)} histories replayed: all replay" in result.stdout
