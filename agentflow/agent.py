@@ -39,7 +39,9 @@ from agentflow.messages import ToolChoice
 from agentflow.models.base import Model
 from agentflow.models.retries import retry_listener
 from agentflow.output import OutputSpec, OutputT
+from agentflow.preconditions import Precondition
 from agentflow.provenance import SourceLabels
+from agentflow.provenance_rules import with_default_rule
 from agentflow.result import NO_OUTPUT, RunResult
 from agentflow.tools import Tool
 
@@ -63,6 +65,10 @@ class Agent(Generic[DepsT, OutputT]):
             is asked of the model as a call of the ``final_result`` tool and validated; a bad
             answer goes back to the model with the validation errors, within
             ``limits.max_retries`` (see :mod:`agentflow.output`).
+        write_policy: a rule every side-effecting tool must also pass, such as
+            ``not_from_untrusted()``: no argument of a write may come only from untrusted tool
+            output. A tool with a provenance rule of its own (naming the arguments that matter
+            to it) keeps that rule instead; see :mod:`agentflow.provenance_rules`.
     """
 
     @overload
@@ -77,6 +83,7 @@ class Agent(Generic[DepsT, OutputT]):
         event_handlers: Sequence[EventHandler] = (),
         name: str = "agent",
         raise_tool_errors: bool = False,
+        write_policy: Precondition | None = None,
     ) -> None: ...
 
     @overload
@@ -91,6 +98,7 @@ class Agent(Generic[DepsT, OutputT]):
         event_handlers: Sequence[EventHandler] = (),
         name: str = "agent",
         raise_tool_errors: bool = False,
+        write_policy: Precondition | None = None,
         output_type: type[OutputT],
     ) -> None: ...
 
@@ -105,6 +113,7 @@ class Agent(Generic[DepsT, OutputT]):
         event_handlers: Sequence[EventHandler] = (),
         name: str = "agent",
         raise_tool_errors: bool = False,
+        write_policy: Precondition | None = None,
         output_type: type[Any] = str,
     ) -> None:
         names = [t.name for t in tools]
@@ -114,6 +123,8 @@ class Agent(Generic[DepsT, OutputT]):
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise ConfigurationError(f"duplicate tool names: {', '.join(sorted(duplicates))}")
+        if write_policy is not None:
+            tools = [with_default_rule(t, write_policy) for t in tools]
         self.model = model
         self.tools = {t.name: t for t in tools}
         self.system = system

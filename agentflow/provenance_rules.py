@@ -23,6 +23,7 @@ from agentflow.binding import canonical_arguments
 from agentflow.context import RunContext
 from agentflow.preconditions import ALLOW, Decision, Deny, NeedsApproval, Precondition
 from agentflow.provenance import ArgumentsProvenance, ValueProvenance
+from agentflow.tools import Tool
 
 Otherwise = Literal["approval", "deny"]
 Approvers = Sequence[str] | Callable[[RunContext[Any]], Sequence[str]]
@@ -85,7 +86,25 @@ def _rule(
         chosen = approvers(ctx) if callable(approvers) else approvers
         return NeedsApproval(*reasons, approvers=chosen)
 
-    return Precondition(check, name=name, text=text)
+    return ProvenanceRule(check, name=name, text=text)
+
+
+class ProvenanceRule(Precondition):
+    """A rule over where arguments came from: a tool with one keeps it over an agent's default."""
+
+
+def with_default_rule(tool: Tool[Any], policy: Precondition) -> Tool[Any]:
+    """``tool`` guarded by ``policy`` too when it has side effects and no provenance rule."""
+    if not tool.side_effects or _has_provenance_rule(tool.requires):
+        return tool
+    return tool.requiring(policy)
+
+
+def _has_provenance_rule(rule: Precondition | None) -> bool:
+    if rule is None:
+        return False
+    parts: tuple[Precondition, ...] = getattr(rule, "parts", ())
+    return isinstance(rule, ProvenanceRule) or any(_has_provenance_rule(p) for p in parts)
 
 
 def _selected(

@@ -91,6 +91,8 @@ class Tool(Generic[DepsT]):
         trusted_output: bool = False,
     ) -> None:
         self.function = function
+        self._given = (description, concurrent)
+        """What :meth:`requiring` passes on unchanged."""
         self.name = name or function.__name__
         self.requires = requires
         self.side_effects = side_effects
@@ -115,6 +117,19 @@ class Tool(Generic[DepsT]):
             name=self.name,
             description=self.description,
             input_schema=self.args_model.model_json_schema(schema_generator=_SchemaWithoutTitles),
+        )
+
+    def requiring(self, rule: Precondition) -> Tool[DepsT]:
+        """This tool with ``rule`` added to its preconditions (and to the rules it describes)."""
+        description, concurrent = self._given
+        return Tool(
+            self.function,
+            name=self.name,
+            description=description,
+            requires=rule if self.requires is None else self.requires & rule,
+            side_effects=self.side_effects,
+            concurrent=concurrent,
+            trusted_output=self.trusted_output,
         )
 
     def validate(self, raw: Any) -> BaseModel:

@@ -174,7 +174,7 @@ HOURS: dict[str, tuple[int, int]] = {"morning": (5, 12), "afternoon": (12, 17), 
 """Departure hours (local) each part of the day covers."""
 
 
-@tool(trusted_output=True)  # the company's own inventory and database
+@tool(trusted_output=True)  # the contracted inventory and the company's database
 def search_flights(
     ctx: Ctx,
     destination: Annotated[str, Field(pattern=r"^[A-Z]{3}$")],
@@ -252,7 +252,7 @@ def _home_airport(ctx: Ctx) -> str | None:
     return home_airport(ctx.deps.engine, ctx.user)
 
 
-@tool(trusted_output=True)  # the company's own inventory and database
+@tool(trusted_output=True)  # the contracted inventory and the company's database
 def show_offer(ctx: Ctx, offer_id: str) -> dict[str, Any]:
     """Show one offer as the inventory quotes it now: carrier, times, cabin, fare and its rules.
 
@@ -269,7 +269,7 @@ def show_offer(ctx: Ctx, offer_id: str) -> dict[str, Any]:
     }
 
 
-@tool(trusted_output=True)  # the company's own inventory and database
+@tool(trusted_output=True)  # the contracted inventory and the company's database
 def check_policy(ctx: Ctx, offer_id: str) -> dict[str, Any]:
     """Say whether an offer is within the travel policy: every rule it breaks, in words.
 
@@ -324,7 +324,7 @@ def book_flight(ctx: Ctx, offer_id: str, price: Decimal) -> dict[str, Any]:
     return booking.model_dump(exclude={"idempotency_key"})
 
 
-@tool(trusted_output=True)  # the company's own inventory and database
+@tool(trusted_output=True)  # the contracted inventory and the company's database
 def list_my_trips(ctx: Ctx) -> list[dict[str, Any]]:
     """List the employee's booked trips."""
     return [
