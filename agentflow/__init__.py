@@ -66,6 +66,7 @@ from agentflow.tools import Tool, tool
 
 if TYPE_CHECKING:
     from agentflow.models.anthropic import AnthropicModel
+    from agentflow.models.openai import OpenAIModel
 
 __version__ = "0.1.0"
 
@@ -108,6 +109,7 @@ __all__ = [
     "ContentBlock",
     "Message",
     "Model",
+    "OpenAIModel",
     "ModelRequest",
     "ModelResponse",
     "TextBlock",
@@ -135,9 +137,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The anthropic SDK takes seconds to import: load it only when AnthropicModel is used.
+    # The SDKs take seconds to import: load one only when its model is used.
     if name == "AnthropicModel":
         from agentflow.models.anthropic import AnthropicModel
 
         return AnthropicModel
+    if name == "OpenAIModel":
+        from agentflow.models.openai import OpenAIModel
+
+        return OpenAIModel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

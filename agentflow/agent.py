@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, overload
 
 from agentflow.binding import ApprovalDecision, ApprovalRequest
@@ -18,6 +18,7 @@ from agentflow.events import (
     ModelCalled,
     ModelFailed,
     RunFinished,
+    TextDelta,
     ToolExecuted,
 )
 from agentflow.exceptions import ApprovalError, ConfigurationError, ModelError
@@ -37,6 +38,8 @@ from agentflow.loop import (
 )
 from agentflow.messages import ToolChoice
 from agentflow.models.base import Model
+from agentflow.models.deltas import delta_listener
+from agentflow.models.names import infer_model
 from agentflow.models.retries import retry_listener
 from agentflow.output import OutputSpec, OutputT
 from agentflow.preconditions import Precondition
@@ -53,7 +56,9 @@ class Agent(Generic[DepsT, OutputT]):
     """A model, a system prompt, tools and limits. Runs in-process here, durably on Temporal.
 
     Args:
-        model: what answers; see :mod:`agentflow.models` and :mod:`agentflow.testing`.
+        model: what answers: a :class:`~agentflow.models.base.Model`, or its name as a
+            ``"provider:model"`` string (``"anthropic:claude-sonnet-5"``, ``"openai:gpt-5"``,
+            several separated by commas for a fallback; see :mod:`agentflow.models.names`).
         tools: the tools the model may call; their preconditions always apply.
         system: the system prompt.
         limits: bounds on each run.
@@ -74,7 +79,7 @@ class Agent(Generic[DepsT, OutputT]):
     @overload
     def __init__(
         self,
-        model: Model,
+        model: Model | str,
         *,
         tools: Sequence[Tool[DepsT]] = (),
         system: str = "",
@@ -89,7 +94,7 @@ class Agent(Generic[DepsT, OutputT]):
     @overload
     def __init__(
         self,
-        model: Model,
+        model: Model | str,
         *,
         tools: Sequence[Tool[DepsT]] = (),
         system: str = "",
@@ -104,7 +109,7 @@ class Agent(Generic[DepsT, OutputT]):
 
     def __init__(
         self,
-        model: Model,
+        model: Model | str,
         *,
         tools: Sequence[Tool[DepsT]] = (),
         system: str = "",
@@ -125,7 +130,7 @@ class Agent(Generic[DepsT, OutputT]):
             raise ConfigurationError(f"duplicate tool names: {', '.join(sorted(duplicates))}")
         if write_policy is not None:
             tools = [with_default_rule(t, write_policy) for t in tools]
-        self.model = model
+        self.model = infer_model(model)
         self.tools = {t.name: t for t in tools}
         self.system = system
         self.limits = limits or Limits()
@@ -184,8 +189,14 @@ class Agent(Generic[DepsT, OutputT]):
         conversation_id: str | None = None,
         state: LoopState | None = None,
         approvals: ApprovalHandler | None = None,
-    ) -> AsyncIterator[Event]:
-        """Yield every step as it happens; the last event is :class:`RunFinished`."""
+    ) -> AsyncGenerator[Event]:
+        """Yield every step as it happens, and the answer's text as it is written.
+
+        Each model call is streamed: :class:`~agentflow.events.TextDelta` events carry its text
+        as it comes, then the step's events follow once it is done. The last event is
+        :class:`RunFinished`. Leaving the loop early stops the run after the step under way
+        (a tool that has started finishes, and is recorded).
+        """
         loop = self.new_loop(state)
         effect = loop.user_message(message)
         run = _Run(
@@ -294,14 +305,21 @@ class _Run(Generic[DepsT, OutputT]):
         self.approvals = approvals
         self.handlers = agent.event_handlers
         self.streaming = stream
-        self.buffer: list[Event] = []
+        self.sink: Callable[[Event], None] | None = None
+        """Where a stream's events go as they happen (its queue)."""
+        self.stopping = False
+        """Set when a stream's consumer left: the run stops after the step under way."""
         self.observed = stream or bool(self.handlers)
 
     def emit(self, event: Event) -> None:
-        if self.streaming:
-            self.buffer.append(event)
+        if self.sink is not None:
+            self.sink(event)
         for handler in self.handlers:
             handler(event)
+
+    def _delta(self, text: str) -> None:
+        if self.sink is not None:
+            self.sink(TextDelta(text=text))
 
     async def complete(self, effect: Effect) -> RunResult[OutputT]:
         """Perform effects until the loop finishes."""
@@ -310,14 +328,30 @@ class _Run(Generic[DepsT, OutputT]):
         return self.finish(effect)
 
     async def stream(self, effect: Effect) -> AsyncIterator[Event]:
-        """:meth:`complete`, yielding each step's events once the step is done."""
-        while not isinstance(effect, Finish):
-            effect = await self.perform(effect)
-            for event in self._drain():
+        """:meth:`complete` in a task, yielding its events as they happen."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.sink = queue.put_nowait
+
+        async def drive(effect: Effect) -> None:
+            try:
+                while not isinstance(effect, Finish):
+                    effect = await self.perform(effect)
+                    if self.stopping:
+                        return
+                self.finish(effect)
+            finally:
+                queue.put_nowait(None)
+
+        task = asyncio.create_task(drive(effect))
+        try:
+            while (event := await queue.get()) is not None:
                 yield event
-        self.finish(effect)
-        for event in self._drain():
-            yield event
+            await task  # what the run raised, if anything
+        finally:
+            if not task.done():
+                # The consumer left early: let the step under way finish, start no other.
+                self.stopping = True
+                await asyncio.shield(task)
 
     async def perform(self, effect: CallModel | CallTools | AwaitApprovals) -> Effect:
         """Perform one effect and feed what happened back into the loop."""
@@ -326,7 +360,10 @@ class _Run(Generic[DepsT, OutputT]):
             case CallModel(request=request):
                 started = time.perf_counter()
                 try:
-                    if self.observed:
+                    if self.streaming:
+                        with retry_listener(self.emit), delta_listener(self._delta):
+                            response = await self.agent.model.request(request)
+                    elif self.observed:
                         with retry_listener(self.emit):
                             response = await self.agent.model.request(request)
                     else:
@@ -373,10 +410,6 @@ class _Run(Generic[DepsT, OutputT]):
         if self.observed:
             self.emit(RunFinished(result=result))
         return result
-
-    def _drain(self) -> list[Event]:
-        events, self.buffer = self.buffer, []
-        return events
 
     async def _invoke(self, call: ToolCall) -> Any:
         tool = self.agent.tools[call.name]

@@ -43,6 +43,18 @@ class ModelRetrying:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TextDelta:
+    """A piece of the model's answer as it is being written (:meth:`Agent.run_stream` only).
+
+    The pieces of one model call add up to the text of its :class:`ModelCalled` event. After a
+    :class:`ModelRetrying`, the text of the failed attempt is void and starts again. Event
+    handlers (the audit trail) are not sent these: they record whole steps.
+    """
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PreconditionChecked:
     call: ToolCall
     evaluation: Evaluation
@@ -78,6 +90,7 @@ Event = (
     ModelCalled
     | ModelFailed
     | ModelRetrying
+    | TextDelta
     | PreconditionChecked
     | ToolExecuted
     | ApprovalRequested

@@ -35,6 +35,7 @@ from agentflow.events import (
     ModelRetrying,
     PreconditionChecked,
     RunFinished,
+    TextDelta,
     ToolExecuted,
 )
 from agentflow.intent import Intent, ReadOnlyPolicy
@@ -175,6 +176,8 @@ class AuditHandler:
                 span.set_attributes(attrs.approval_decision(decision, content=content))
                 span.set_attribute(attrs.APPROVAL_EVENT, "decided")
                 span.end(end_time=now)
+            case TextDelta():
+                pass  # pieces of an answer its ModelCalled step records whole
             case RunFinished(result=result):
                 finished: Attributes = {
                     attrs.CONVERSATION_ID: result.conversation_id,

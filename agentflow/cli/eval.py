@@ -24,6 +24,7 @@ from agentflow.eval.scenario import Scenario, load_scenarios
 from agentflow.eval.suite import Suite, load_suite
 from agentflow.exceptions import AgentflowError, ConfigurationError
 from agentflow.models.base import Model
+from agentflow.models.names import MODEL_ENV, infer_model
 
 stderr = Console(stderr=True)
 
@@ -34,7 +35,11 @@ def eval_command(
     ],
     model: Annotated[
         str | None,
-        typer.Option(help="Run on this Claude model (needs ANTHROPIC_API_KEY); default: offline."),
+        typer.Option(
+            envvar=MODEL_ENV,
+            help="Run on this model, as provider:model (anthropic:claude-sonnet-5, "
+            "openai:gpt-5; needs that provider's API key); default: offline.",
+        ),
     ] = None,
     safety: Annotated[
         bool, typer.Option(help="Also run the safety suite: the model replaced by an adversary.")
@@ -47,10 +52,12 @@ def eval_command(
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Scenarios run at once.")] = 4,
     judge: Annotated[
-        bool, typer.Option(help="Score answer quality with Claude as a judge (needs the key).")
+        bool,
+        typer.Option(help="Score answer quality with --model (or Claude) as a judge."),
     ] = False,
     user_model: Annotated[
-        str | None, typer.Option(help="The Claude model that plays simulated users.")
+        str | None,
+        typer.Option(help="The model that plays simulated users (default: --model, or Claude)."),
     ] = None,
     json_out: Annotated[Path | None, typer.Option(help="Write the report as JSON here.")] = None,
     baseline: Annotated[
@@ -68,9 +75,9 @@ def eval_command(
         attacks = list(suite.attacks()) if safety else []
         before = load_baseline(baseline) if baseline else None
         options = EvalOptions(
-            model=_claude(model) if model else None,
+            model=_factory(model) if model else None,
             user_model=_user_model(user_model or model),
-            judge=_claude(model or "claude-sonnet-5")() if judge else None,
+            judge=infer_model(model or "anthropic:claude-sonnet-5") if judge else None,
             concurrency=concurrency,
         )
         report = _run(suite, chosen, attacks, options, model)
@@ -102,21 +109,22 @@ def _scenarios(path: Path, suite: Suite[Any], only: str | None) -> list[Scenario
     return chosen
 
 
-def _claude(name: str) -> Callable[[], Model]:
-    if not os.environ.get("ANTHROPIC_API_KEY"):
-        raise ConfigurationError(f"--model {name} needs the ANTHROPIC_API_KEY environment variable")
-    from agentflow.models.anthropic import AnthropicModel
-
-    return lambda: AnthropicModel(name)
+def _factory(name: str) -> Callable[[], Model]:
+    """A fresh model per scenario; the first is made now, so a missing key fails at once."""
+    infer_model(name)
+    return lambda: infer_model(name)
 
 
 def _user_model(name: str | None) -> Model | None:
-    """Claude plays simulated users when a key is set; without one, turns must be scripted."""
+    """Who plays simulated users: ``name``; else Claude when its key is set; else nobody.
+
+    With nobody, a scenario's turns must be scripted.
+    """
+    if name:
+        return infer_model(name)
     if not os.environ.get("ANTHROPIC_API_KEY"):
         return None
-    from agentflow.models.anthropic import AnthropicModel
-
-    return AnthropicModel(name) if name else AnthropicModel()
+    return infer_model("anthropic:claude-sonnet-5")
 
 
 def _run(

@@ -1,17 +1,20 @@
-"""Model adapters: the protocol every model implements, and the Anthropic one.
+"""Model adapters: the protocol every model implements, the providers, and models by name.
 
-``AnthropicModel`` is imported on first use: the ``anthropic`` SDK takes seconds to import, and
-a program that runs on another model (or a test double) should not pay for it.
+``AnthropicModel`` and ``OpenAIModel`` are imported on first use: each SDK takes a while to
+import, and a program that runs on another model (or a test double) should not pay for it.
 """
 
 from typing import TYPE_CHECKING, Any
 
 from agentflow.models.base import Model
+from agentflow.models.fallback import FallbackModel
+from agentflow.models.names import infer_model
 
 if TYPE_CHECKING:
     from agentflow.models.anthropic import AnthropicModel
+    from agentflow.models.openai import OpenAIModel
 
-__all__ = ["AnthropicModel", "Model"]
+__all__ = ["AnthropicModel", "FallbackModel", "Model", "OpenAIModel", "infer_model"]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from agentflow.models.anthropic import AnthropicModel
 
         return AnthropicModel
+    if name == "OpenAIModel":
+        from agentflow.models.openai import OpenAIModel
+
+        return OpenAIModel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

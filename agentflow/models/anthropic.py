@@ -31,7 +31,6 @@ the stream accumulated into one message; smaller ones are plain requests.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
@@ -43,6 +42,8 @@ from anthropic import AsyncAnthropic
 # STREAMING_MAX_TOKENS); read from the SDK so that they follow it, from a private module because
 # it exports them nowhere else.
 from anthropic._constants import MODEL_NONSTREAMING_TOKENS
+from anthropic.lib.bedrock import AsyncAnthropicBedrock
+from anthropic.lib.vertex import AsyncAnthropicVertex
 from anthropic.types import (
     AssistantMessageParam,
     CacheControlEphemeralParam,
@@ -76,10 +77,20 @@ from agentflow.messages import (
     ToolUseBlock,
     Usage,
 )
-from agentflow.models.base import check_model_requests_allowed
-from agentflow.models.retries import RetryPolicy, parse_retry_after, report_retry
+from agentflow.models.base import check_model_requests_allowed, unreadable_response
+from agentflow.models.deltas import deltas_wanted, report_delta
+from agentflow.models.retries import (
+    Failure,
+    RetryPolicy,
+    parse_retry_after,
+    retryable_status,
+    retrying,
+)
 
-__all__ = ["STREAMING_MAX_TOKENS", "AnthropicModel"]
+__all__ = ["STREAMING_MAX_TOKENS", "AnthropicClient", "AnthropicModel"]
+
+AnthropicClient = AsyncAnthropic | AsyncAnthropicBedrock | AsyncAnthropicVertex
+"""The SDK's clients that speak the Messages API: Anthropic's own, on Bedrock, on Vertex."""
 
 STREAMING_MAX_TOKENS = 21_333
 """The largest ``max_tokens`` sent without streaming; a larger request is streamed.
@@ -158,7 +169,7 @@ class AnthropicModel:
         self,
         model: str = "claude-sonnet-5",
         *,
-        client: AsyncAnthropic | None = None,
+        client: AnthropicClient | None = None,
         api_key: str | None = None,
         base_url: str | None = None,
         retry: RetryPolicy | None = None,
@@ -180,7 +191,10 @@ class AnthropicModel:
             )
         self._model = model
         self._client = client
-        self._calls = client.with_options(max_retries=0) if client.max_retries else client
+        self._calls: AnthropicClient = client
+        if client.max_retries:
+            # Vertex's with_options takes google-auth credentials: unknown types without them.
+            self._calls = client.with_options(max_retries=0)  # pyright: ignore[reportUnknownMemberType]
         self._retry = retry or RetryPolicy()
 
     @property
@@ -188,7 +202,7 @@ class AnthropicModel:
         return self._model
 
     @property
-    def client(self) -> AsyncAnthropic:
+    def client(self) -> AnthropicClient:
         """The SDK client this model was given or built."""
         return self._client
 
@@ -214,24 +228,14 @@ class AnthropicModel:
         """
         check_model_requests_allowed(self._model)
         params = _params(self._model, request)
-        streamed = request.max_tokens > _streaming_threshold(self._model)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                if streamed:
-                    return await self._stream(params)
-                return await self._create(params)
-            except anthropic.APIError as err:
-                error = _model_error(err)
-                if attempt > self._retry.max_retries or not _retryable(err):
-                    raise error from err
-                retry_after = None
-                if isinstance(err, anthropic.APIStatusError):
-                    retry_after = parse_retry_after(err.response.headers)
-                delay = self._retry.delay(attempt, retry_after)
-                report_retry(attempt, delay, str(error))
-                await asyncio.sleep(delay)
+        streamed = request.max_tokens > _streaming_threshold(self._model) or deltas_wanted()
+
+        async def attempt() -> ModelResponse:
+            if streamed:
+                return await self._stream(params)
+            return await self._create(params)
+
+        return await retrying(self._retry, attempt, _failure)
 
     async def _create(self, params: _Params) -> ModelResponse:
         raw = await self._calls.messages.with_raw_response.create(**params)
@@ -241,7 +245,7 @@ class AnthropicModel:
         try:
             message = _WireMessage.model_validate_json(body)
         except ValidationError as err:
-            raise _unreadable(err) from err
+            raise unreadable_response(err) from err
         return _model_response(message)
 
     async def _stream(self, params: _Params) -> ModelResponse:
@@ -249,6 +253,8 @@ class AnthropicModel:
         async with self._calls.messages.stream(**params) as stream:
             try:
                 async for event in stream:
+                    if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                        report_delta(event.delta.text)
                     stopped = stopped or event.type == "message_stop"
                 snapshot = stream.current_message_snapshot.to_dict(warnings=False)
             except anthropic.APIError:
@@ -263,7 +269,7 @@ class AnthropicModel:
         try:
             message = _WireMessage.model_validate(snapshot)
         except ValidationError as err:
-            raise _unreadable(err) from err
+            raise unreadable_response(err) from err
         return _model_response(message)
 
 
@@ -297,16 +303,17 @@ def _status(err: anthropic.APIStatusError) -> int:
     return _ERROR_TYPE_STATUS.get(err.type or "", 500)
 
 
-def _retryable(err: anthropic.APIError) -> bool:
+def _failure(err: Exception) -> Failure | None:
+    if not isinstance(err, anthropic.APIError):
+        return None
     if isinstance(err, anthropic.APIConnectionError):  # timeouts included
-        return True
+        return Failure(_model_error(err), retryable=True)
     if not isinstance(err, anthropic.APIStatusError):
-        return False
-    should_retry = err.response.headers.get("x-should-retry")
-    if should_retry in ("true", "false"):
-        return should_retry == "true"
-    status = _status(err)
-    return status in (408, 409, 429) or status >= 500
+        return Failure(_model_error(err), retryable=False)
+    headers = err.response.headers
+    return Failure(
+        _model_error(err), retryable_status(_status(err), headers), parse_retry_after(headers)
+    )
 
 
 def _model_error(err: anthropic.APIError) -> ModelError:
@@ -397,14 +404,6 @@ class _WireToolUse(_Wire):
     input: Any
 
 
-def _unreadable(err: ValidationError, where: str = "") -> ModelResponseError:
-    problems: list[str] = []
-    for problem in err.errors(include_url=False, include_input=False):
-        location = ".".join(str(part) for part in (where, *problem["loc"]) if part != "")
-        problems.append(f"{location}: {problem['msg']}" if location else problem["msg"])
-    return ModelResponseError("; ".join(problems))
-
-
 def _model_response(message: _WireMessage) -> ModelResponse:
     usage = message.usage
     return ModelResponse(
@@ -434,5 +433,5 @@ def _content(blocks: Sequence[Mapping[str, Any]]) -> tuple[ContentBlock, ...]:
                     # Thinking, server tool results, ... have no counterpart in our messages.
                     pass
         except ValidationError as err:
-            raise _unreadable(err, f"content.{index}") from err
+            raise unreadable_response(err, f"content.{index}") from err
     return tuple(content)

@@ -8,7 +8,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
-from agentflow.exceptions import ConfigurationError
+from pydantic import ValidationError
+
+from agentflow.exceptions import ConfigurationError, ModelResponseError
 from agentflow.messages import ModelRequest, ModelResponse
 
 ALLOW_MODEL_REQUESTS_ENV = "AGENTFLOW_ALLOW_MODEL_REQUESTS"
@@ -63,3 +65,12 @@ def check_model_requests_allowed(model: str) -> None:
             f"requests ({ALLOW_MODEL_REQUESTS_ENV}=0 or block_model_requests()); use a test "
             "model from agentflow.testing"
         )
+
+
+def unreadable_response(err: ValidationError, where: str = "") -> ModelResponseError:
+    """A provider's answer that failed our checks, each problem located (``content.0.id: ...``)."""
+    problems: list[str] = []
+    for problem in err.errors(include_url=False, include_input=False):
+        location = ".".join(str(part) for part in (where, *problem["loc"]) if part != "")
+        problems.append(f"{location}: {problem['msg']}" if location else problem["msg"])
+    return ModelResponseError("; ".join(problems))

@@ -5,6 +5,8 @@ A model adapter is the one place a failed model call is retried (see
 holds what that needs and nothing SDK-specific, so a driver can import it without the SDK:
 
 * :class:`RetryPolicy`: how many retries, how long to wait between them.
+* :func:`retrying`: the retry loop every adapter runs its attempts in, and
+  :func:`retryable_status`, which statuses it retries.
 * :func:`retry_listener` / :func:`report_retry`: a context-local hook through which the adapter
   reports each wait ("retrying in 4 s") without the :class:`~agentflow.models.base.Model`
   protocol knowing about it. A driver wraps its model call in ``with retry_listener(emit):``;
@@ -13,24 +15,32 @@ holds what that needs and nothing SDK-specific, so a driver can import it withou
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TypeVar
 
 from agentflow.events import ModelRetrying
+from agentflow.exceptions import ModelError
 
 __all__ = [
+    "Failure",
     "RetryListener",
     "RetryPolicy",
     "parse_retry_after",
     "report_retry",
     "retry_listener",
+    "retryable_status",
+    "retrying",
 ]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -136,3 +146,51 @@ def report_retry(attempt: int, delay_s: float, error: str) -> None:
     except Exception:
         # A broken observer must not turn a retry into a failure.
         log.exception("the retry listener failed")
+
+
+def retryable_status(status: int, headers: Mapping[str, str]) -> bool:
+    """Whether an HTTP error status may pass.
+
+    408, 409, 429 and 5xx do, unless the response's ``x-should-retry: true``/``false`` header
+    says otherwise (both Anthropic and OpenAI send it).
+    """
+    should_retry = headers.get("x-should-retry")
+    if should_retry in ("true", "false"):
+        return should_retry == "true"
+    return status in (408, 409, 429) or status >= 500
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What an adapter makes of an SDK exception: the error to raise, and whether to retry."""
+
+    error: ModelError
+    retryable: bool
+    retry_after: float | None = None
+
+
+async def retrying(
+    policy: RetryPolicy,
+    attempt: Callable[[], Awaitable[T]],
+    classify: Callable[[Exception], Failure | None],
+) -> T:
+    """Run ``attempt`` until it succeeds, or fails in a way ``policy`` does not retry.
+
+    ``classify`` turns an exception of the SDK into a :class:`Failure`, or ``None`` for one that
+    is not a model failure (it propagates as is). The final error is raised from the SDK's.
+    Each wait is reported through :func:`report_retry` first.
+    """
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return await attempt()
+        except Exception as err:
+            failure = classify(err)
+            if failure is None:
+                raise
+            if tries > policy.max_retries or not failure.retryable:
+                raise failure.error from err
+            delay = policy.delay(tries, failure.retry_after)
+            report_retry(tries, delay, str(failure.error))
+            await asyncio.sleep(delay)

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Self, cast
 
 __all__ = [
     "FakeAnthropicServer",
@@ -218,7 +218,27 @@ class FakeAnthropicServer:
 
     Use it as a context manager, or call :meth:`start` and :meth:`close`. Responses may be given
     to the constructor or added later with :meth:`enqueue`; both are safe while it runs.
+
+    Another API is served by a subclass that names its route and its bodies
+    (:class:`~agentflow.testing.openai_server.FakeOpenAIServer`).
     """
+
+    route = "/v1/messages"
+    """The one path answered from the script; any other is a 404."""
+    exhausted: ScriptedResponse = _SCRIPT_EXHAUSTED
+
+    def not_found(self, path: str) -> object:
+        """The 404 body for a path that is not :attr:`route`."""
+        return error_body("not_found_error", f"no route for POST {path}")
+
+    def event_stream(self, body: object) -> bytes | None:
+        """``body`` (a scripted 200) as a streaming request gets it; ``None`` sends it as is.
+
+        Only a message body becomes an event stream.
+        """
+        if _field(body, "type") != "message":
+            return None
+        return sse_body(message_events(cast(Mapping[str, Any], body)))
 
     def __init__(self, *responses: ScriptedResponse) -> None:
         self._lock = threading.Lock()
@@ -251,7 +271,7 @@ class FakeAnthropicServer:
         with self._lock:
             self._script.extend(responses)
 
-    def start(self) -> FakeAnthropicServer:
+    def start(self) -> Self:
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever,
@@ -270,7 +290,7 @@ class FakeAnthropicServer:
             self._thread = None
         self._httpd.server_close()
 
-    def __enter__(self) -> FakeAnthropicServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -288,7 +308,7 @@ class FakeAnthropicServer:
     def _record_and_pop(self, request: RecordedRequest) -> ScriptedResponse:
         with self._lock:
             self._requests.append(request)
-            return self._script.popleft() if self._script else _SCRIPT_EXHAUSTED
+            return self._script.popleft() if self._script else self.exhausted
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         owner = self
@@ -303,9 +323,9 @@ class FakeAnthropicServer:
                     body = raw.decode("utf-8", "replace")
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 recorded = RecordedRequest("POST", self.path, headers, body)
-                if self.path.split("?", 1)[0] != "/v1/messages":
+                if self.path.split("?", 1)[0] != owner.route:
                     owner._record(recorded)
-                    not_found = error_body("not_found_error", f"no route for POST {self.path}")
+                    not_found = owner.not_found(self.path)
                     self._send(ScriptedResponse(404, not_found, {"x-should-retry": "false"}))
                     return
                 streamed = _field(body, "stream") is True
@@ -314,15 +334,16 @@ class FakeAnthropicServer:
             def _send(self, response: ScriptedResponse, *, streamed: bool = False) -> None:
                 if response.delay > 0:
                     time.sleep(response.delay)
+                stream = (
+                    owner.event_stream(response.body)
+                    if streamed and response.status == 200 and not isinstance(response.body, bytes)
+                    else None
+                )
                 if isinstance(response.body, bytes):
                     payload = response.body
                     content_type = "application/octet-stream"
-                elif (
-                    streamed
-                    and response.status == 200
-                    and _field(response.body, "type") == "message"
-                ):
-                    payload = sse_body(message_events(cast(Mapping[str, Any], response.body)))
+                elif stream is not None:
+                    payload = stream
                     content_type = "text/event-stream"
                 else:
                     payload = json.dumps(response.body).encode()

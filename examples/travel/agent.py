@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from agentflow import Agent, AnthropicModel, Model
 from agentflow.approvals.settings import DEFAULT_DATABASE_URL
+from agentflow.models.names import MODEL_ENV, infer_model
 from agentflow.testing import FunctionModel
 from examples.travel.org import open_ledger, open_org
 from examples.travel.planner import plan
@@ -33,6 +34,9 @@ offers within the policy as alternatives; book one only once the employee confir
 
 
 def default_model() -> Model:
+    """``AGENTFLOW_MODEL`` (``provider:model``) when set; else Claude with a key; else offline."""
+    if os.environ.get(MODEL_ENV):
+        return infer_model(os.environ[MODEL_ENV])
     if os.environ.get("ANTHROPIC_API_KEY"):
         return AnthropicModel()
     return FunctionModel(plan, name="offline-travel-planner")

@@ -36,6 +36,11 @@ EXPECTED = {
         "completed - Paid.\n",
     ],
     "durable_conversation.py": ["completed - Hello from a workflow."],
+    "providers_and_streaming.py": [
+        "Booking| LX318.|\n[refused: 9400.0 EUR is above the 2000 EUR cap]\n"
+        "That fare is |over the cap.|\n[claude-sonnet-5: completed]\n",
+        "[gpt-5: completed]",
+    ],
     "structured_output.py": [
         "completed - Zurich 3\nthe model was told: - nights: Input should be less than or equal "
         "to 30 (got 90)\n"

@@ -47,7 +47,7 @@ def make_suite(root: Path, *, leaky: bool = False, turn_b: str = "pay bob 500") 
 
 def invoke(*args: str | Path, env: dict[str, str | None] | None = None) -> tuple[int, str]:
     # Wide, so that messages are not wrapped; offline unless a test says otherwise.
-    env = {"COLUMNS": "200", "ANTHROPIC_API_KEY": None, **(env or {})}
+    env = {"COLUMNS": "200", "ANTHROPIC_API_KEY": None, "AGENTFLOW_MODEL": None, **(env or {})}
     result = CliRunner().invoke(app, ["eval", *map(str, args)], env=env)
     return result.exit_code, result.output
 
