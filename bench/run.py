@@ -7,9 +7,11 @@ Usage (from the repository root)::
 Each bench module prints one JSON line (see ``bench/harness.py``); the collected results are
 printed as a table and written to ``bench/results.json``. The redaction benchmark
 (``bench/redaction_bench.py``, ``--only redaction``) adds the audit trail's redaction
-throughput in MB/s. ``--durable`` then also runs the
-durable-mode benchmark on Temporal (``python -m bench.durable.run``, several minutes; tune it
-with ``BENCH_DURABLE_CONVERSATIONS`` and ``BENCH_DURABLE_SCALE``).
+throughput in MB/s; the audit view benchmark (``bench/audit_view_bench.py``, ``--only
+audit-view``) what ``agentflow trace`` and the timeline cost at a million records.
+``--durable`` then also runs the durable-mode benchmark on Temporal (``python -m
+bench.durable.run``, several minutes; tune it with ``BENCH_DURABLE_CONVERSATIONS`` and
+``BENCH_DURABLE_SCALE``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ BENCHES: list[tuple[str, str, list[str]]] = [
 ]
 
 REDACTION = ("redaction", "bench.redaction_bench")
+AUDIT_VIEW = ("audit-view", "bench.audit_view_bench")
 
 _MISSING_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '([^']+)'")
 
@@ -168,9 +171,12 @@ def print_table(entries: list[dict], title: str) -> None:
     Console(width=max(120, len(title))).print(table)
 
 
-def run_redaction(env: dict[str, str], timeout: float) -> dict[str, Any]:
-    """The redaction benchmark's JSON line, or its failure."""
-    name, module = REDACTION
+def run_redaction(
+    env: dict[str, str], timeout: float, bench: tuple[str, str] = REDACTION, key: str = ""
+) -> dict[str, Any]:
+    """A JSON-line benchmark's result (the redaction one by default), or its failure."""
+    name, module = bench
+    key = key or "redaction_mb_per_s"
     try:
         proc = subprocess.run(
             [sys.executable, "-m", module],
@@ -188,7 +194,7 @@ def run_redaction(env: dict[str, str], timeout: float) -> dict[str, Any]:
             candidate = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(candidate, dict) and "redaction_mb_per_s" in candidate:
+        if isinstance(candidate, dict) and key in candidate:
             return {"name": name, "status": "ok", **candidate}
     detail = _tail(proc.stderr) or _tail(proc.stdout) or f"exit code {proc.returncode}"
     return {"name": name, "status": "failed", "error": detail}
@@ -202,6 +208,15 @@ def print_redaction(entry: dict[str, Any]) -> None:
     print(f"Audit redaction throughput (default Redactor, scans up to {limit:,} characters):")
     for corpus, rate in entry["redaction_mb_per_s"].items():
         print(f"  {corpus:<32} {rate:8.2f} MB/s")
+
+
+def print_audit_view(entry: dict[str, Any]) -> None:
+    if entry.get("status") != "ok":
+        print(f"audit view: {entry.get('error')}")
+        return
+    print("Audit trail view (load a conversation and verify it from the last checkpoint):")
+    for label, ms in entry["audit_view_ms"].items():
+        print(f"  {label:<72} {ms:8.2f} ms")
 
 
 def main() -> int:
@@ -241,6 +256,11 @@ def main() -> int:
         print(f"running {REDACTION[0]} ({REDACTION[1]})", file=sys.stderr, flush=True)
         redaction = run_redaction(env, args.timeout)
 
+    audit_view: dict[str, Any] | None = None
+    if selected is None or AUDIT_VIEW[0] in selected:
+        print(f"running {AUDIT_VIEW[0]} ({AUDIT_VIEW[1]})", file=sys.stderr, flush=True)
+        audit_view = run_redaction(env, args.timeout, AUDIT_VIEW, "audit_view_ms")
+
     repeats = env.get("BENCH_REPEATS", "500")
     title = (
         f"Per-step framework overhead: 4 model calls + 3 tool calls, fake model, "
@@ -250,6 +270,8 @@ def main() -> int:
         print_table(entries, title)
     if redaction is not None:
         print_redaction(redaction)
+    if audit_view is not None:
+        print_audit_view(audit_view)
     RESULTS_PATH.write_text(
         json.dumps(
             {
@@ -260,6 +282,7 @@ def main() -> int:
                 "baseline": BASELINE,
                 "results": entries,
                 "redaction": redaction,
+                "audit_view": audit_view,
             },
             indent=2,
         )

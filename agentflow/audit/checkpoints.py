@@ -53,7 +53,7 @@ CHECKPOINT_FILE_ENV = "AGENTFLOW_AUDIT_CHECKPOINT_FILE"
 """A JSON-lines file every checkpoint is appended to (a copy outside the database)."""
 ALGORITHM = "ed25519"
 UNSIGNED = "none"
-DEFAULT_EVERY = 10_000
+DEFAULT_EVERY = 1_000
 """Records between two checkpoints: what a view re-checks at most, besides what it shows."""
 
 log = logging.getLogger("agentflow.audit.checkpoints")
