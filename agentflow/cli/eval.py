@@ -1,7 +1,8 @@
 """``agentflow eval PATH``: run a suite's scenarios (and attacks) and gate on the numbers.
 
-Exit codes: 0 all good; 1 a regression against ``--baseline``, a policy violation or an
-executed harmful attempt; 2 a configuration or scenario-file error.
+Exit codes: 0 all good; 1 a regression against ``--baseline``, a policy violation, an
+executed harmful attempt or a turn the model failed (``model_error``); 2 a configuration or
+scenario-file error.
 """
 
 from __future__ import annotations
@@ -156,6 +157,9 @@ def _gate(report: SuiteReport, regressions: list[Regression] | None) -> list[str
         metrics = ", ".join(dict.fromkeys(r.metric for r in regressions))
         failed.append(f"{len(regressions)} regression(s) against the baseline: {metrics}")
     totals = report.totals
+    if totals.model_errors:
+        # An outage is not a result: the numbers above say nothing about the agent.
+        failed.append(f"{totals.model_errors} turn(s) ended with model_error: the model failed")
     if regressions is None:
         if totals.policy_violations:
             failed.append(f"{totals.policy_violations} policy violation(s)")

@@ -12,7 +12,7 @@ The domain comes in through a :class:`Suite`; ``agentflow eval PATH`` runs one f
 from agentflow.eval.adversary import Adversary, Attack, Call, Move
 from agentflow.eval.approver import scripted_decision
 from agentflow.eval.baseline import Regression, compare
-from agentflow.eval.pricing import CLAUDE_PRICES, Price, cost_usd, price_of
+from agentflow.eval.pricing import PRICES, PRICES_AS_OF, Price, cost_usd, model_family, price_of
 from agentflow.eval.results import AttackResult, ScenarioResult, SuiteReport, Totals
 from agentflow.eval.runner import EvalOptions, run_attack, run_scenario, run_suite
 from agentflow.eval.scenario import (
@@ -53,9 +53,11 @@ __all__ = [
     "ScenarioResult",
     "SuiteReport",
     "Totals",
-    "CLAUDE_PRICES",
+    "PRICES",
+    "PRICES_AS_OF",
     "Price",
     "cost_usd",
+    "model_family",
     "price_of",
     # baselines
     "Regression",

@@ -78,11 +78,15 @@ def totals_table(report: SuiteReport) -> Table:
             ("steps", str(t.steps)),
             ("tokens", str(t.tokens)),
             ("cost", _money(t.cost_usd)),
+            ("model errors", f"[red]{t.model_errors}[/]" if t.model_errors else "0"),
             (
                 "latency p50 / p95",
                 f"{t.latency_p50_s * 1000:.0f} / {t.latency_p95_s * 1000:.0f} ms",
             ),
         ]
+    if t.harness_tokens:
+        rows.append(("simulated user and judge tokens", str(t.harness_tokens)))
+        rows.append(("simulated user and judge cost", _money(t.harness_cost_usd)))
     if t.quality_mean is not None:
         rows.append(("answer quality (judge, 1-5)", f"{t.quality_mean:.2f}"))
     rows.append(("policy violations", str(t.policy_violations)))

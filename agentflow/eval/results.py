@@ -31,6 +31,12 @@ class ScenarioResult(BaseModel):
     output_tokens: int = 0
     tokens: int = 0
     cost_usd: float | None = 0.0
+    """The agent's model's cost; ``None`` when a model it used has no known price."""
+    harness_tokens: int = 0
+    """Tokens the simulated user and the judge spent on this scenario."""
+    harness_cost_usd: float | None = 0.0
+    model_errors: int = 0
+    """Turns that ended because the model could not be reached or refused to answer."""
     latency_s: float = 0.0
     status: str = ""
     """How the last run ended (``completed``, ``max_steps``…), or ``error``."""
@@ -74,6 +80,9 @@ class Totals(BaseModel):
     attack_attempts: int
     attack_executed: int
     quality_mean: float | None = None
+    harness_tokens: int = 0
+    harness_cost_usd: float | None = 0.0
+    model_errors: int = 0
 
 
 class SuiteReport(BaseModel):
@@ -110,6 +119,7 @@ def totals(scenarios: list[ScenarioResult], attacks: list[AttackResult]) -> Tota
     precision, recall = approval_precision_recall(scenarios)
     latencies = sorted(r.latency_s for r in scenarios)
     costs = [r.cost_usd for r in scenarios]
+    harness_costs = [r.harness_cost_usd for r in scenarios]
     qualities = [r.quality for r in scenarios if r.quality is not None]
     return Totals(
         scenarios=len(scenarios),
@@ -128,6 +138,9 @@ def totals(scenarios: list[ScenarioResult], attacks: list[AttackResult]) -> Tota
         attack_attempts=sum(a.attempts for a in attacks),
         attack_executed=sum(a.executed for a in attacks),
         quality_mean=statistics.fmean(qualities) if qualities else None,
+        harness_tokens=sum(r.harness_tokens for r in scenarios),
+        harness_cost_usd=None if None in harness_costs else sum(c or 0.0 for c in harness_costs),
+        model_errors=sum(r.model_errors for r in scenarios),
     )
 
 

@@ -32,7 +32,7 @@ from agentflow.eval.suite import Suite
 from agentflow.events import ApprovalRequested, Event, ModelCalled, ModelFailed, ToolExecuted
 from agentflow.exceptions import ModelError
 from agentflow.loop import LoopState
-from agentflow.messages import ToolResultBlock, Usage
+from agentflow.messages import ModelRequest, ModelResponse, ToolResultBlock, Usage
 from agentflow.models.base import Model
 from agentflow.result import RunResult
 
@@ -89,12 +89,39 @@ class _Recorder:
         return total
 
     def cost(self, default_model: str) -> float | None:
-        costs = [cost_usd(m if m != "?" else default_model, u) for m, u in self.usage.items()]
-        return None if None in costs else sum(c or 0.0 for c in costs)
+        return _cost(self.usage, default_model)
+
+
+def _cost(usage: dict[str, Usage], default_model: str) -> float | None:
+    costs = [cost_usd(m if m != "?" else default_model, u) for m, u in usage.items()]
+    return None if None in costs else sum(c or 0.0 for c in costs)
+
+
+class _Counted:
+    """A model whose usage is added up by the model that answered.
+
+    The simulated user's and the judge's tokens are spent by the evaluation: counted like the
+    agent's, apart from them.
+    """
+
+    def __init__(self, model: Model, usage: dict[str, Usage]) -> None:
+        self._model = model
+        self._usage = usage
+
+    @property
+    def name(self) -> str:
+        return self._model.name
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        response = await self._model.request(request)
+        name = response.model or self._model.name
+        self._usage[name] = self._usage.get(name, Usage()) + response.usage
+        return response
 
 
 def observed(agent: Agent[Any, Any], recorder: _Recorder) -> Agent[Any, Any]:
     """The same agent with ``recorder`` added to its event handlers."""
+    output_type: type[Any] = agent.output.output_type if agent.output is not None else str
     return Agent(
         agent.model,
         tools=list(agent.tools.values()),
@@ -103,6 +130,7 @@ def observed(agent: Agent[Any, Any], recorder: _Recorder) -> Agent[Any, Any]:
         tool_choice=agent.tool_choice,
         event_handlers=(*agent.event_handlers, recorder),
         name=agent.name,
+        output_type=output_type,
     )
 
 
@@ -132,6 +160,11 @@ async def run_scenario(
     recorder = _Recorder()
     model = options.model() if options.model else None
     agent = observed(suite.build_agent(model), recorder)
+    harness: dict[str, Usage] = {}
+    """What the simulated user and the judge spent, by model."""
+    user_model = _Counted(options.user_model, harness) if options.user_model else None
+    judge = _Counted(options.judge, harness) if options.judge else None
+    model_failures: list[str] = []
     started = time.perf_counter()
     transcript: Transcript = []
     failures: list[str] = []
@@ -146,14 +179,16 @@ async def run_scenario(
             return suite.decide(request, scenario.approver)
 
         while len(transcript) < (len(scenario.user.turns) or scenario.user.max_turns):
-            message = await _user_turn(scenario, transcript, options.user_model, prompts_of(suite))
+            message = await _user_turn(scenario, transcript, user_model, prompts_of(suite))
             if message is None:
                 break
             result = await _converse(
                 agent, message, state, deps=deps, user=scenario.employee, decide=decide
             )
             state, status = result.state, result.status
-            transcript.append((message, result.output))
+            if status == "model_error":
+                model_failures.append(result.text)
+            transcript.append((message, result.text))
         failures += await asyncio.to_thread(suite.judge, scenario, world)
         violations = await asyncio.to_thread(suite.violations, world, scenario.employee)
         end_state = await asyncio.to_thread(suite.end_state, world)
@@ -174,11 +209,12 @@ async def run_scenario(
         failures.append(f"no approval was needed; {len(recorder.approvals)} asked")
     if violations:
         failures.append(f"{len(violations)} policy violation(s)")
+    failures += [f"model_error: {failure}" for failure in model_failures]
     quality, quality_reason = None, ""
-    if options.judge is not None and transcript:
+    if judge is not None and transcript:
         try:
             quality, quality_reason = await judge_answers(
-                options.judge, scenario, transcript, end_state, prompts=prompts_of(suite)
+                judge, scenario, transcript, end_state, prompts=prompts_of(suite)
             )
         except ModelError as exc:
             quality_reason = f"the judge failed: {exc}"
@@ -200,6 +236,9 @@ async def run_scenario(
         output_tokens=usage.output_tokens,
         tokens=usage.total_tokens,
         cost_usd=recorder.cost(agent.model.name),
+        harness_tokens=sum(u.total_tokens for u in harness.values()),
+        harness_cost_usd=_cost(harness, "?"),
+        model_errors=len(model_failures),
         latency_s=round(latency, 4),
         status=status,
         error=error,

@@ -9,7 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 from agentflow.cli.main import app
-from agentflow.testing.anthropic_server import FakeAnthropicServer, message_response
+from agentflow.testing.anthropic_server import (
+    FakeAnthropicServer,
+    error_response,
+    message_response,
+)
+from agentflow.testing.openai_server import FakeOpenAIServer, completion_response, tool_call_body
 
 SUITE = """\
 from tests.eval.synthetic import LEAK, OVERPAY, SyntheticSuite
@@ -158,3 +163,43 @@ def test_on_claude_tokens_and_cost_are_reported(tmp_path: Path) -> None:
     assert result["success"] and result["steps"] == 2 and result["tokens"] == 2200
     assert result["cost_usd"] == pytest.approx((2000 * 1 + 200 * 5) / 1_000_000)
     assert server.requests[0].body["model"] == "claude-haiku-4-5"
+
+
+def test_an_outage_during_eval_exits_non_zero_and_shows_in_the_table(tmp_path: Path) -> None:
+    suite = make_suite(tmp_path / "suite")
+    down = error_response(
+        529, "overloaded_error", "Overloaded", headers={"x-should-retry": "false"}
+    )
+    with FakeAnthropicServer(down, down) as server:
+        env: dict[str, str | None] = {
+            "ANTHROPIC_API_KEY": "test",
+            "ANTHROPIC_BASE_URL": server.base_url,
+        }
+        out = tmp_path / "r.json"
+        code, output = invoke(
+            suite, "--model", "anthropic:claude-haiku-4-5", "-k", "a", "--json-out", out, env=env
+        )
+    assert code == 1, output
+    assert "model_error" in output
+    assert "1 turn(s) ended with model_error" in output
+    (result,) = json.loads(out.read_text())["scenarios"]
+    assert result["model_errors"] == 1 and not result["success"]
+
+
+def test_an_openai_model_is_chosen_by_its_string(tmp_path: Path) -> None:
+    suite = make_suite(tmp_path / "suite")
+    pay = tool_call_body("pay", {"payee": "bob", "amount": 50})
+    with FakeOpenAIServer(
+        completion_response(tool_calls=[pay], model="gpt-4o-2024-08-06", prompt_tokens=1000),
+        completion_response(content="Paid bob 50.", model="gpt-4o-2024-08-06", prompt_tokens=1000),
+    ) as server:
+        env: dict[str, str | None] = {"OPENAI_API_KEY": "test", "OPENAI_BASE_URL": server.base_url}
+        out = tmp_path / "r.json"
+        code, output = invoke(
+            suite, "-k", "a", "--json-out", out, env={**env, "AGENTFLOW_MODEL": "openai:gpt-4o"}
+        )
+    assert code == 0, output
+    (result,) = json.loads(out.read_text())["scenarios"]
+    assert result["success"]
+    assert result["cost_usd"] == pytest.approx((2000 * 2.5 + 10 * 10) / 1_000_000)
+    assert server.requests[0].body["model"] == "gpt-4o"

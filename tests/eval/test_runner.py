@@ -17,6 +17,8 @@ from agentflow.eval import (
     SuiteReport,
     compare,
     cost_usd,
+    model_family,
+    price_of,
     run_suite,
     scripted_decision,
 )
@@ -184,7 +186,48 @@ def test_pricing() -> None:
     assert cost_usd("claude-opus-4-5-20251101", usage) == pytest.approx(2 * 5 + 25)
     assert cost_usd("claude-opus-4-1", usage) == pytest.approx(2 * 15 + 75)
     assert cost_usd("claude-haiku-4-5", Usage(cache_creation_input_tokens=1_000_000)) == 1.25
-    assert cost_usd("offline-travel-planner", usage) == 0.0
+    # An offline model uses no tokens and costs nothing; a model with tokens and no price is
+    # unknown, whatever its name: not Claude does not mean free.
+    assert cost_usd("offline-travel-planner", Usage()) == 0.0
+    assert cost_usd("offline-travel-planner", usage) is None
+    assert cost_usd("mistral-large", usage) is None
+
+
+@pytest.mark.parametrize(
+    ("model", "family"),
+    [
+        ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
+        ("anthropic:claude-opus-4-6", "claude-opus-4-6"),
+        ("us.anthropic.claude-3-5-sonnet-20241022-v2:0", "claude-3-5-sonnet"),
+        ("bedrock:anthropic.claude-opus-4-1-20250805-v1:0", "claude-opus-4-1"),
+        ("claude-sonnet-4-5@20250929", "claude-sonnet-4-5"),
+        ("openai:gpt-4o-2024-08-06", "gpt-4o"),
+        ("gpt-4o-mini", "gpt-4o-mini"),
+        ("claude-3-7-sonnet-latest", "claude-3-7-sonnet"),
+    ],
+)
+def test_model_ids_are_reduced_to_their_family(model: str, family: str) -> None:
+    assert model_family(model) == family
+
+
+def test_bedrock_vertex_and_openai_ids_are_priced() -> None:
+    usage = Usage(
+        input_tokens=1_000_000, output_tokens=1_000_000, cache_read_input_tokens=1_000_000
+    )
+    assert cost_usd("us.anthropic.claude-sonnet-4-5-20250929-v1:0", usage) == pytest.approx(
+        3 + 15 + 0.3
+    )
+    assert cost_usd("claude-sonnet-4-5@20250929", usage) == pytest.approx(3 + 15 + 0.3)
+    assert cost_usd("gpt-4o-2024-08-06", usage) == pytest.approx(2.5 + 10 + 1.25)
+
+
+def test_a_newer_model_of_a_known_family_is_unknown_not_the_older_rate() -> None:
+    usage = Usage(input_tokens=1_000_000)
+    # Newer Opus models cost a third of Opus 4 and 4.1: a prefix match would bill them at 15.
+    assert cost_usd("claude-opus-4-6", usage) == pytest.approx(5.0)
+    assert cost_usd("claude-opus-4-7", usage) is None
+    assert cost_usd("claude-opus-4-20250514", usage) == pytest.approx(15.0)
+    assert price_of("gpt-5-codex-max") is None
 
 
 async def test_baseline_comparison() -> None:
@@ -304,3 +347,43 @@ async def test_the_suites_prompts_reach_the_simulated_user_and_the_judge() -> No
     await run(Worded(), simulated, user_model=user, judge=judge)
     assert user.requests[0].system.startswith("You are a shop's customer. Goal: pay bob 50")
     assert judge.requests[0].system.startswith("Judge the shop.")
+
+
+async def test_the_simulated_users_and_the_judges_tokens_are_counted() -> None:
+    simulated = Scenario.model_validate(
+        {
+            "id": "sim",
+            "employee": "ann",
+            "goal": "pay bob 50",
+            "user": {"max_turns": 5},
+            "expect": {"end_state": {"payments": [["bob", 50.0, None]]}},
+        }
+    )
+    spent = Usage(input_tokens=1_000_000, output_tokens=1_000)
+
+    def said(text: str) -> ModelResponse:
+        return ModelResponse(
+            content=(TextBlock(text=text),), usage=spent, model="claude-haiku-4-5-20251001"
+        )
+
+    user = ScriptedModel([said("please pay bob 50"), said("DONE")])
+    judge = ScriptedModel([said('{"score": 4, "reason": "ok"}')])
+    report = await run(SyntheticSuite(), simulated, user_model=user, judge=judge)
+    (result,) = report.scenarios
+    assert result.harness_tokens == 3 * 1_001_000
+    assert result.harness_cost_usd == pytest.approx(3 * (1.0 + 1_000 * 5 / 1_000_000))
+    assert report.totals.harness_tokens == result.harness_tokens
+    # The agent's own numbers are the agent's alone.
+    assert result.tokens == 0 and result.cost_usd == 0.0
+
+
+async def test_a_turn_the_model_failed_is_a_failed_scenario() -> None:
+    def down() -> ScriptedModel:
+        return ScriptedModel([ModelUnavailable("connection refused")])
+
+    report = await run(SyntheticSuite(), scenario("s", ["pay bob 50"], []), model=down)
+    (result,) = report.scenarios
+    assert result.status == "model_error" and result.model_errors == 1
+    assert not result.success
+    assert any(f.startswith("model_error: The model is unavailable") for f in result.failures)
+    assert report.totals.model_errors == 1
