@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         check_user_message,
         waiting_message,
     )
+    from agentflow.messages import Message, ModelRequest
     from agentflow.outcomes import ToolFailed, ToolOutcome
     from agentflow.temporal.activities import AgentActivities
     from agentflow.temporal.contracts import (
@@ -52,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         WaitForTurn,
     )
     from agentflow.temporal.registry import registered
+    from agentflow.temporal.transcripts import MODEL_CONTEXT_QUERY, ModelContext, TranscriptCursor
 
 from workflows.approval import ApprovalWorkflow
 from workflows.ids import approval_workflow_id
@@ -62,6 +64,12 @@ MODEL_RETRY = RetryPolicy(
     maximum_attempts=3,
     non_retryable_error_types=["ConfigurationError"],
 )
+RECENT_REPLIES = 8
+"""Final replies a run hands to the next: a caller told ``continued`` finds its reply there."""
+LINEAR_HISTORY = "linear-history"
+"""The patch after which no activity or child input carries the transcript (model calls get
+the new messages only, tools and approvals a bounded window) and a long turn continues as new
+between two steps: histories recorded before it replay as they ran."""
 
 
 @workflow.defn(name="AgentWorkflow")
@@ -87,10 +95,16 @@ class AgentWorkflow:
         self._inbox: list[InboundMessage] = list(input.pending_messages)
         self._next_turn = input.next_turn
         self._replies: dict[int, AgentReply] = {}
-        self._finished: dict[int, AgentReply] = {}
+        self._finished: dict[int, AgentReply] = {r.turn: r for r in input.recent_replies}
         self._steps: list[Step] = []
         self._step_offset = input.step_offset
         self._turn = 0
+        self._run_start = len(self._loop.state.messages)
+        self._cursor = TranscriptCursor(
+            workflow.info().first_execution_run_id,
+            self._loop.state.messages,
+            input.transcript_epoch,
+        )
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -120,7 +134,9 @@ class AgentWorkflow:
     def _validate_wait(self, request: WaitForTurn) -> None:
         if not 1 <= request.turn < self._next_turn:
             raise ValueError(f"there is no turn {request.turn} in this conversation")
-        if request.turn < self._input.next_turn:
+        carried = {m.turn for m in self._input.pending_messages} | {self._input.resume_turn}
+        carried |= self._finished.keys()
+        if request.turn < self._input.next_turn and request.turn not in carried:
             raise ValueError(f"turn {request.turn} finished before this run; see the transcript")
 
     @workflow.query
@@ -129,6 +145,11 @@ class AgentWorkflow:
             messages=tuple(self._loop.state.messages),
             pending_approvals=self._loop.pending_approvals,
         )
+
+    @workflow.query(name=MODEL_CONTEXT_QUERY)
+    def model_context(self) -> ModelContext:
+        """The transcript a model call's worker puts back before the messages it was sent."""
+        return self._cursor.context(self._loop.state.messages)
 
     @workflow.query
     def steps(self, since: int) -> list[Step]:
@@ -144,37 +165,75 @@ class AgentWorkflow:
             raise ApplicationError(
                 self._unknown_agent, type="ConfigurationError", non_retryable=True
             )
-        options = input.options
+        if input.resume_turn is not None:  # handed over between two steps of this turn
+            self._turn = input.resume_turn
+            await self._drive(CallModel(self._loop.request()))
+            await self._continue_as_new_if_due()
         while True:
             await workflow.wait_condition(lambda: bool(self._inbox))
             message = self._inbox.pop(0)
             await self._run_turn(message)
-            if len(self._loop.state.messages) >= options.continue_as_new_after_messages or (
-                workflow.info().is_continue_as_new_suggested()
-            ):
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    input.model_copy(
-                        update={
-                            "state": self._loop.state,
-                            "pending_messages": tuple(self._inbox),
-                            "next_turn": self._next_turn,
-                            "step_offset": self._step_offset + len(self._steps),
-                        }
-                    )
-                )
+            await self._continue_as_new_if_due()
+
+    def _linear(self) -> bool:
+        return workflow.patched(LINEAR_HISTORY)
+
+    async def _continue_as_new_if_due(self, *, resume_turn: int | None = None) -> None:
+        """Continue as new once this run's history is long enough, handing over what waits.
+
+        Between turns (``resume_turn`` None) or between two steps of a turn: then the update
+        waiting for the turn's reply is answered ``continued`` and the next run goes on with it.
+        """
+        messages = len(self._loop.state.messages)
+        limit = self._input.options.continue_as_new_after_messages
+        if resume_turn is not None:
+            messages -= self._run_start  # within a turn: what this run added, the history it holds
+        if messages < limit and not workflow.info().is_continue_as_new_suggested():
+            return
+        if self._linear():
+            self._hand_over(resume_turn)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            self._input.model_copy(
+                update={
+                    "state": self._loop.state,
+                    "pending_messages": tuple(self._inbox),
+                    "next_turn": self._next_turn,
+                    "step_offset": self._step_offset + len(self._steps),
+                    "resume_turn": resume_turn,
+                    "transcript_epoch": self._cursor.carried_epoch(self._loop.state.messages),
+                    "recent_replies": tuple(
+                        r for _, r in sorted(self._finished.items()) if not r.continued
+                    )[-RECENT_REPLIES:],
+                }
+            )
+        )
+
+    def _hand_over(self, resume_turn: int | None) -> None:
+        """Answer every update still waiting on a turn the next run will carry on."""
+        turns = [m.turn for m in self._inbox]
+        if resume_turn is not None:
+            turns.append(resume_turn)
+        for turn in turns:
+            handed = AgentReply(turn=turn, status="completed", output="", continued=True)
+            self._replies.setdefault(turn, handed)
+            self._finished.setdefault(turn, handed)
 
     async def _run_turn(self, message: InboundMessage) -> None:
         self._turn = message.turn
         self._step("user_message", message.text)
-        effect: Effect = self._loop.user_message(message.text)
+        await self._drive(self._loop.user_message(message.text))
+
+    async def _drive(self, effect: Effect) -> None:
         while True:
             match effect:
                 case CallModel(request=request):
+                    if self._linear():
+                        await self._continue_as_new_if_due(resume_turn=self._turn)
                     try:
                         response = await workflow.execute_activity_method(
                             AgentActivities.model_call,
-                            ModelCallInput(agent=self._input.agent, request=request),
+                            self._model_input(request),
                             start_to_close_timeout=self._input.options.model_timeout,
                             retry_policy=MODEL_RETRY,
                         )
@@ -205,6 +264,19 @@ class AgentWorkflow:
                     self._reply(effect, ())
                     return
 
+    def _model_input(self, request: ModelRequest) -> ModelCallInput:
+        if not self._linear():
+            return ModelCallInput(agent=self._input.agent, request=request)
+        ref, new = self._cursor.split(request.messages)
+        slim = dataclasses.replace(request, system="", tools=(), messages=new)
+        return ModelCallInput(agent=self._input.agent, request=slim, transcript=ref)
+
+    def _context(self) -> tuple[Message, ...]:
+        """What a tool's rules see of the transcript (bounded; everything before the patch)."""
+        if self._linear():
+            return self._loop.context_messages()
+        return tuple(self._loop.state.messages)
+
     async def _call_tool(self, call: ToolCall) -> ToolOutcome:
         tool = self._tools[call.name]
         try:
@@ -215,7 +287,7 @@ class AgentWorkflow:
                     call=call,
                     user=self._input.user,
                     conversation_id=workflow.info().workflow_id,
-                    messages=tuple(self._loop.state.messages),
+                    messages=self._context(),
                     latest_user_message=self._loop.state.latest_user_message,
                 ),
                 start_to_close_timeout=self._input.options.tool_timeout,
@@ -248,7 +320,7 @@ class AgentWorkflow:
                 conversation_id=conversation_id,
                 timers=self._input.options.approval,
                 agent=self._input.agent,
-                messages=tuple(self._loop.state.messages),
+                messages=self._context(),
                 latest_user_message=self._loop.state.latest_user_message,
             ),
             id=approval_id,

@@ -16,6 +16,7 @@ This module is imported inside the sandbox for that: it loads no SDK client, sto
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -30,7 +31,7 @@ from agentflow.binding import ApprovalDecision
 from agentflow.context import RunContext
 from agentflow.exceptions import ApprovalError, ConfigurationError, ModelError
 from agentflow.execution import approve_with_edits, invoke_tool
-from agentflow.messages import ModelResponse
+from agentflow.messages import ModelRequest, ModelResponse
 from agentflow.models.retries import retry_listener
 from agentflow.temporal.channel import LogChannel
 from agentflow.temporal.contracts import (
@@ -42,6 +43,14 @@ from agentflow.temporal.contracts import (
     VoteCheck,
 )
 from agentflow.temporal.registry import registered
+from agentflow.temporal.transcripts import (
+    DEFAULT_CACHED_TRANSCRIPTS,
+    MODEL_CONTEXT_QUERY,
+    ModelContext,
+    StaleTranscript,
+    TranscriptCache,
+    known_prefix,
+)
 
 if TYPE_CHECKING:
     from agentflow.audit.recorder import SpanRecorder
@@ -65,23 +74,30 @@ class AgentActivities:
         recorder: SpanRecorder,
         org: DelegationLookup | None = None,
         vote_keys: VoteKeys | None = None,
+        cached_transcripts: int = DEFAULT_CACHED_TRANSCRIPTS,
     ) -> None:
-        """``recorder`` records every step (one on a no-op tracer records nothing)."""
+        """``recorder`` records every step (one on a no-op tracer records nothing).
+
+        ``cached_transcripts`` bounds how many conversations' transcripts this worker keeps
+        for their next model call (see :mod:`agentflow.temporal.transcripts`).
+        """
         self.channel: ApprovalChannel = channel or LogChannel()
         self.org = org
         self.vote_keys = vote_keys
         self.recorder = recorder
+        self.transcripts = TranscriptCache(cached_transcripts)
 
     @activity.defn(name="agentflow.model_call")
     async def model_call(self, input: ModelCallInput) -> ModelResponse:
         try:
-            model = registered(input.agent).agent.model
+            agent = registered(input.agent).agent
             conversation_id = activity.info().workflow_id
+            request = await self._full_request(input, conversation_id)
             with self.recorder.chat(
-                model, input.request, agent=input.agent, conversation_id=conversation_id
+                agent.model, request, agent=input.agent, conversation_id=conversation_id
             ) as step:
                 with retry_listener(step.retrying):
-                    response = await model.request(input.request)
+                    response = await agent.model.request(request)
                 step.responded(response)
             return response
         except ConfigurationError as exc:
@@ -91,6 +107,31 @@ class AgentActivities:
             # the activity as well would multiply them. Temporal still retries an attempt
             # that never finished (a worker lost, a timeout).
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+
+    async def _full_request(
+        self, input: ModelCallInput, conversation_id: str | None
+    ) -> ModelRequest:
+        """The request as the loop made it: the known messages put back before the new ones."""
+        ref = input.transcript
+        if ref is None:
+            return input.request
+        if conversation_id is None:
+            raise ConfigurationError("a model call that names its transcript needs its workflow")
+        prefix = self.transcripts.prefix(conversation_id, ref)
+        if prefix is None:
+            handle = activity.client().get_workflow_handle(conversation_id)
+            context = await handle.query(MODEL_CONTEXT_QUERY, result_type=ModelContext)
+            try:
+                prefix = known_prefix(context, ref)
+            except StaleTranscript as exc:
+                raise ApplicationError(str(exc), type="StaleTranscript") from exc
+        messages = (*prefix, *input.request.messages)
+        self.transcripts.store(conversation_id, ref, messages)
+        agent = registered(input.agent).agent
+        tools = tuple(t.definition for t in agent.tools.values())  # as the loop lists them
+        return dataclasses.replace(
+            input.request, system=agent.system, tools=tools, messages=messages
+        )
 
     @activity.defn(name="agentflow.tool_call")
     async def tool_call(self, input: ToolCallInput) -> ToolCallResult:

@@ -144,7 +144,7 @@ class AgentClient:
         """
         handle = self._conversation(conversation_id)
         try:
-            return await self._update(
+            reply = await self._update(
                 handle, "send_message", SendMessage(text=text, sender=sender), AgentReply
             )
         except RPCError as exc:
@@ -160,6 +160,7 @@ class AgentClient:
             if isinstance(cause, ApplicationError) and cause.type == ConversationEnded.__name__:
                 raise ConversationEnded(f"{conversation_id} has ended: {_reason(exc)}") from exc
             raise InvalidInput(_reason(exc)) from exc
+        return await self._followed(conversation_id, reply)
 
     @_reaching_temporal()
     async def submit(
@@ -251,9 +252,24 @@ class AgentClient:
     @_reaching_temporal()
     async def wait_for_turn(self, conversation_id: str, turn: int) -> AgentReply:
         """The final reply of ``turn``, once its approvals are decided and the agent answered."""
-        return await self._update(
+        reply = await self._update(
             self._conversation(conversation_id), "wait_for_turn", WaitForTurn(turn=turn), AgentReply
         )
+        return await self._followed(conversation_id, reply)
+
+    async def _followed(self, conversation_id: str, reply: AgentReply) -> AgentReply:
+        """``reply``, or if its turn went on in the conversation's next run, the reply there."""
+        while reply.continued:
+            # The run that handed the turn over may not have closed yet: it answers
+            # ``continued`` again until it has.
+            await asyncio.sleep(_HANDOVER_POLL)
+            reply = await self._update(
+                self._conversation(conversation_id),
+                "wait_for_turn",
+                WaitForTurn(turn=reply.turn),
+                AgentReply,
+            )
+        return reply
 
     @_reaching_temporal()
     async def transcript(self, conversation_id: str) -> Transcript:
@@ -463,6 +479,7 @@ class AgentClient:
         return self.client.get_workflow_handle(conversation_id)
 
 
+_HANDOVER_POLL = 0.05
 _UNREACHABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED})
 
 

@@ -30,6 +30,7 @@ from agentflow.exceptions import OutputUnavailable
 from agentflow.loop import LoopState, Status, ToolCall
 from agentflow.messages import Message, ModelRequest
 from agentflow.outcomes import ToolOutcome
+from agentflow.temporal.transcripts import TranscriptRef
 
 T = TypeVar("T")
 
@@ -90,6 +91,8 @@ class DurableOptions(_Contract):
     """Attempts per tool activity; safe for side effects because of the idempotency key."""
     approval: ApprovalTimers = ApprovalTimers()
     continue_as_new_after_messages: int = Field(default=200, ge=4)
+    """Messages after which the conversation continues as new, between turns; within a long
+    turn, between two steps once the run has added this many."""
 
 
 class AgentWorkflowInput(_Contract):
@@ -105,6 +108,12 @@ class AgentWorkflowInput(_Contract):
     pending_messages: tuple[InboundMessage, ...] = ()
     next_turn: int = 1
     step_offset: int = 0
+    resume_turn: int | None = None
+    """A turn the previous run handed over between two steps: this run goes on with it."""
+    transcript_epoch: int = 0
+    """See :class:`agentflow.temporal.transcripts.TranscriptRef`."""
+    recent_replies: tuple[AgentReply, ...] = ()
+    """The final replies of the latest turns, for callers still waiting on one of them."""
 
 
 class InboundMessage(_Contract):
@@ -145,6 +154,11 @@ class AgentReply(_Contract):
             )
         return TypeAdapter(output_type).validate_python(self.value)
 
+    continued: bool = False
+    """The turn goes on in the conversation's next run (it continued as new between two steps):
+    not an answer yet; :class:`WaitForTurn` on the conversation returns it
+    (:class:`~agentflow.temporal.AgentClient` waits on by itself)."""
+
 
 StepKind = Literal[
     "user_message", "model_call", "tool_call", "approval_requested", "approval_decided", "reply"
@@ -169,6 +183,10 @@ class Transcript(_Contract):
 class ModelCallInput(_Contract):
     agent: str
     request: ModelRequest
+    transcript: TranscriptRef | None = None
+    """When set, ``request`` carries only the messages after those this names, and the agent's
+    system prompt and tools are the registered agent's (see
+    :mod:`agentflow.temporal.transcripts`); histories recorded before carry it all."""
 
 
 class ToolCallInput(_Contract):
@@ -177,6 +195,7 @@ class ToolCallInput(_Contract):
     user: str | None
     conversation_id: str
     messages: tuple[Message, ...] = ()
+    """The latest messages (``Limits.context_messages``), what ``RunContext.messages`` holds."""
     latest_user_message: str = ""
 
 
@@ -192,7 +211,8 @@ class ApprovalWorkflowInput(_Contract):
     """The registered agent whose tool the request is for: an approver's edit is checked
     against that tool's arguments model and preconditions (no agent: edits are refused)."""
     messages: tuple[Message, ...] = ()
-    """The conversation when the call was proposed: rules that read it judge an edit on it."""
+    """The latest messages when the call was proposed (``Limits.context_messages``): rules that
+    read them judge an edit on them."""
     latest_user_message: str = ""
     """What the requester last said when the call was proposed (see ``RunContext``)."""
 

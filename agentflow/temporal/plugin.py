@@ -32,6 +32,7 @@ from agentflow.approvals.signing import VOTE_KEYS_ENV, VoteKeys
 from agentflow.temporal.activities import AgentActivities, DelegationLookup
 from agentflow.temporal.registry import DepsFactory, register_agent
 from agentflow.temporal.tracing import worker_tracing
+from agentflow.temporal.transcripts import DEFAULT_CACHED_TRANSCRIPTS
 from workflows.agent import AgentWorkflow
 from workflows.approval import ApprovalWorkflow
 
@@ -56,6 +57,7 @@ PASSTHROUGH_MODULES = (
     "agentflow.temporal.activities",
     "agentflow.temporal.contracts",
     "agentflow.temporal.registry",
+    "agentflow.temporal.transcripts",
     # The pydantic stack under our data types (the data converter builds validators in the
     # sandbox).
     "pydantic",
@@ -100,6 +102,8 @@ class AgentflowPlugin(SimplePlugin):
         vote_keys: the keys approval desks sign votes with (default: ``AGENTFLOW_VOTE_KEYS``);
             with them, a vote no desk signed is refused. Without any, votes are not verified
             and anyone able to send Temporal updates can decide approvals (a warning says so).
+        cached_transcripts: how many conversations' transcripts the worker keeps for their next
+            model call (see :mod:`agentflow.temporal.transcripts`); 0 asks the workflow each time.
     """
 
     def __init__(
@@ -111,8 +115,10 @@ class AgentflowPlugin(SimplePlugin):
         tracer_provider: TracerProvider | None = None,
         org: DelegationLookup | None = None,
         vote_keys: VoteKeys | None = None,
+        cached_transcripts: int = DEFAULT_CACHED_TRANSCRIPTS,
     ) -> None:
         self.agents = tuple(agents)
+        self.cached_transcripts = cached_transcripts
         self.deps = dict(deps or {})
         self.channel = channel
         self.tracer_provider = tracer_provider
@@ -135,7 +141,13 @@ class AgentflowPlugin(SimplePlugin):
                 "to this Temporal namespace can decide approvals",
                 VOTE_KEYS_ENV,
             )
-        activities = AgentActivities(self.channel, recorder=recorder, org=self.org, vote_keys=keys)
+        activities = AgentActivities(
+            self.channel,
+            recorder=recorder,
+            org=self.org,
+            vote_keys=keys,
+            cached_transcripts=self.cached_transcripts,
+        )
         # What this worker adds depends on its client (whose interceptors may record already).
         hosted = SimplePlugin(
             self.name(),

@@ -24,6 +24,7 @@ from agentflow.temporal.plugin import (
     workflow_runner,
 )
 from agentflow.temporal.registry import DepsFactory
+from agentflow.temporal.transcripts import DEFAULT_CACHED_TRANSCRIPTS
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -47,6 +48,7 @@ def create_worker(
     tracer_provider: TracerProvider | None = None,
     org: DelegationLookup | None = None,
     vote_keys: VoteKeys | None = None,
+    cached_transcripts: int = DEFAULT_CACHED_TRANSCRIPTS,
     **worker_options: Any,
 ) -> Worker:
     """Register ``agents`` in this process and build a worker for their conversations.
@@ -55,8 +57,8 @@ def create_worker(
         client: a connected Temporal client (with the pydantic data converter).
         agents: the agents whose conversations this worker runs.
         task_queue: one queue can serve several agents; run several workers on it to scale.
-        deps, channel, tracer_provider, org, vote_keys: as :class:`AgentflowPlugin` takes
-            them (the plugin the worker is built with).
+        deps, channel, tracer_provider, org, vote_keys, cached_transcripts: as
+            :class:`AgentflowPlugin` takes them (the plugin the worker is built with).
         worker_options: passed to ``temporalio.worker.Worker`` (``plugins`` included: they
             run before agentflow's).
     """
@@ -67,6 +69,7 @@ def create_worker(
         tracer_provider=tracer_provider,
         org=org,
         vote_keys=vote_keys,
+        cached_transcripts=cached_transcripts,
     )
     return Worker(
         client,

@@ -46,9 +46,10 @@ async def test_steps_page_back_across_continue_as_new(dev_server: DevServer) -> 
         client, [agent], task_queue=queue, deps={agent.name: lambda: bookings}
     ):
         agents = AgentClient(client, task_queue=queue)
-        # Each turn leaves six messages: the conversation continues as new after every turn.
+        # Each turn leaves six messages, five before its last model call: the conversation
+        # continues as new after every turn, never within one.
         conversation = await agents.start_conversation(
-            agent.name, user="carol", options=DurableOptions(continue_as_new_after_messages=4)
+            agent.name, user="carol", options=DurableOptions(continue_as_new_after_messages=6)
         )
         for _ in range(3):
             assert (await agents.send(conversation, MESSAGE, sender="carol")).status == "completed"
