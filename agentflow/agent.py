@@ -273,7 +273,7 @@ class Agent(Generic[DepsT, OutputT]):
             user=request.requester,
             conversation_id=paused.conversation_id,
             tool_call_id=request.tool_call_id,
-            messages=self.new_loop(paused.state).context_messages(),
+            messages=paused.state.messages,
             latest_user_message=paused.state.latest_user_message,
             sources=self.sources,
         )
@@ -419,7 +419,7 @@ class _Run(Generic[DepsT, OutputT]):
             user=self.user,
             conversation_id=self.conversation_id,
             tool_call_id=call.id,
-            messages=self.loop.context_messages(),
+            messages=self.loop.state.messages,
             latest_user_message=self.loop.state.latest_user_message,
             approval=call.approval,
             sources=self.agent.sources,

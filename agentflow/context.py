@@ -30,8 +30,8 @@ class RunContext(Generic[DepsT]):
     conversation_id: str = ""
     tool_call_id: str = ""
     messages: Sequence[Message] = field(default_factory=tuple[Message, ...])
-    """The latest messages of the conversation, at most ``Limits.context_messages`` of them
-    (the same window in-process and on Temporal, where a tool call carries them by value)."""
+    """The conversation so far (on Temporal the worker puts it back together from what it
+    has and what the call was sent: see :mod:`agentflow.temporal.transcripts`)."""
     latest_user_message: str = ""
     """What the user said in the message that started this run: rules that ask "did the
     employee confirm?" read this, never the transcript (a stale message cannot answer)."""

@@ -71,12 +71,6 @@ class Limits(BaseModel):
     """Token budget per run (input + output + cache); no model call starts past it."""
     max_response_tokens: int = Field(default=4096, ge=1)
     max_message_chars: int = Field(default=32_000, ge=1)
-    context_messages: int = Field(default=20, ge=1)
-    """The latest messages of the transcript a tool and its rules see (``RunContext.messages``),
-    in-process as on Temporal: what one call carries stays bounded however long the
-    conversation grows. Rules about what the user just said read ``latest_user_message``."""
-    context_chars: int = Field(default=100_000, ge=1)
-    """The most text those messages hold together; older ones are left out first."""
 
 
 Status = Literal[
@@ -494,21 +488,6 @@ class AgentLoop:
             batches.append(tuple(together))
         return tuple(batches)
 
-    def context_messages(self) -> tuple[Message, ...]:
-        """The latest messages a tool and its rules see, in order.
-
-        At most ``limits.context_messages`` of them, holding at most ``limits.context_chars``.
-        """
-        messages, limits = self.state.messages, self.limits
-        budget = limits.context_chars
-        start = len(messages)
-        while start > 0 and len(messages) - start < limits.context_messages:
-            budget -= _chars(messages[start - 1])
-            if budget < 0:
-                break
-            start -= 1
-        return tuple(messages[start:])
-
     def request(self) -> ModelRequest:
         """The model request for the transcript as it stands (what :class:`CallModel` carries)."""
         return ModelRequest(
@@ -633,19 +612,6 @@ def check_decision_names(decision: ApprovalDecision, waiting: dict[str, _Pending
         )
     if decision.request_digest != request.digest:
         raise ApprovalError(f"the decision is for other arguments ({decision.digest[:12]}…)")
-
-
-def _chars(message: Message) -> int:
-    """About how much text a message holds (a tool call's input counted as its repr)."""
-    size = 0
-    for block in message.content:
-        if isinstance(block, TextBlock):
-            size += len(block.text)
-        elif isinstance(block, ToolResultBlock):
-            size += len(block.content)
-        else:
-            size += len(block.name) + len(repr(block.input))
-    return size
 
 
 def _safe_id(raw: str) -> str:

@@ -53,7 +53,12 @@ with workflow.unsafe.imports_passed_through():
         WaitForTurn,
     )
     from agentflow.temporal.registry import registered
-    from agentflow.temporal.transcripts import MODEL_CONTEXT_QUERY, ModelContext, TranscriptCursor
+    from agentflow.temporal.transcripts import (
+        MODEL_CONTEXT_QUERY,
+        ModelContext,
+        TranscriptCursor,
+        TranscriptRef,
+    )
 
 from workflows.approval import ApprovalWorkflow
 from workflows.ids import approval_workflow_id
@@ -271,14 +276,18 @@ class AgentWorkflow:
         slim = dataclasses.replace(request, system="", tools=(), messages=new)
         return ModelCallInput(agent=self._input.agent, request=slim, transcript=ref)
 
-    def _context(self) -> tuple[Message, ...]:
-        """What a tool's rules see of the transcript (bounded; everything before the patch)."""
+    def _context(self) -> tuple[TranscriptRef | None, tuple[Message, ...]]:
+        """The transcript for a tool's rules: named, but for its newest messages.
+
+        Histories recorded before the patch send all of it.
+        """
         if self._linear():
-            return self._loop.context_messages()
-        return tuple(self._loop.state.messages)
+            return self._cursor.peek(self._loop.state.messages)
+        return None, tuple(self._loop.state.messages)
 
     async def _call_tool(self, call: ToolCall) -> ToolOutcome:
         tool = self._tools[call.name]
+        known, messages = self._context()
         try:
             result = await workflow.execute_activity_method(
                 AgentActivities.tool_call,
@@ -287,8 +296,9 @@ class AgentWorkflow:
                     call=call,
                     user=self._input.user,
                     conversation_id=workflow.info().workflow_id,
-                    messages=self._context(),
+                    messages=messages,
                     latest_user_message=self._loop.state.latest_user_message,
+                    transcript=known,
                 ),
                 start_to_close_timeout=self._input.options.tool_timeout,
                 retry_policy=RetryPolicy(
@@ -307,6 +317,7 @@ class AgentWorkflow:
     ) -> tuple[ApprovalRequest, workflow.ChildWorkflowHandle[ApprovalWorkflow, ApprovalResult]]:
         conversation_id = workflow.info().workflow_id
         approval_id = approval_workflow_id(conversation_id, request.tool_call_id)
+        known, messages = self._context()
         self._step(
             "approval_requested",
             ", ".join(request.reasons),
@@ -320,8 +331,9 @@ class AgentWorkflow:
                 conversation_id=conversation_id,
                 timers=self._input.options.approval,
                 agent=self._input.agent,
-                messages=self._context(),
+                messages=messages,
                 latest_user_message=self._loop.state.latest_user_message,
+                transcript=known,
             ),
             id=approval_id,
         )

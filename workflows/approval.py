@@ -239,6 +239,7 @@ class ApprovalWorkflow:
             conversation_id=self._input.conversation_id,
             messages=self._input.messages,
             latest_user_message=self._input.latest_user_message,
+            transcript=self._input.transcript,
         )
         return await self._check(AgentActivities.check_edit, check)
 

@@ -31,7 +31,7 @@ from agentflow.binding import ApprovalDecision
 from agentflow.context import RunContext
 from agentflow.exceptions import ApprovalError, ConfigurationError, ModelError
 from agentflow.execution import approve_with_edits, invoke_tool
-from agentflow.messages import ModelRequest, ModelResponse
+from agentflow.messages import Message, ModelRequest, ModelResponse
 from agentflow.models.retries import retry_listener
 from agentflow.temporal.channel import LogChannel
 from agentflow.temporal.contracts import (
@@ -49,6 +49,7 @@ from agentflow.temporal.transcripts import (
     ModelContext,
     StaleTranscript,
     TranscriptCache,
+    TranscriptRef,
     known_prefix,
 )
 
@@ -86,13 +87,27 @@ class AgentActivities:
         self.vote_keys = vote_keys
         self.recorder = recorder
         self.transcripts = TranscriptCache(cached_transcripts)
+        self._templates: dict[str, ModelRequest] = {}
+        """Per agent, a request with its system prompt and tool definitions (as its loop has
+        them): what a model call that names its transcript is not sent."""
 
     @activity.defn(name="agentflow.model_call")
     async def model_call(self, input: ModelCallInput) -> ModelResponse:
         try:
             agent = registered(input.agent).agent
             conversation_id = activity.info().workflow_id
-            request = await self._full_request(input, conversation_id)
+            request = input.request
+            if input.transcript is not None:
+                # The loop's request: the agent's prompt and tools, the known messages put back.
+                template = self._templates.get(input.agent)
+                if template is None:
+                    template = self._templates[input.agent] = agent.new_loop().request()
+                messages = await self._transcript(
+                    conversation_id, input.transcript, request.messages
+                )
+                request = dataclasses.replace(
+                    request, system=template.system, tools=template.tools, messages=messages
+                )
             with self.recorder.chat(
                 agent.model, request, agent=input.agent, conversation_id=conversation_id
             ) as step:
@@ -108,15 +123,21 @@ class AgentActivities:
             # that never finished (a worker lost, a timeout).
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
 
-    async def _full_request(
-        self, input: ModelCallInput, conversation_id: str | None
-    ) -> ModelRequest:
-        """The request as the loop made it: the known messages put back before the new ones."""
-        ref = input.transcript
+    async def _transcript(
+        self,
+        conversation_id: str | None,
+        ref: TranscriptRef | None,
+        new: tuple[Message, ...],
+    ) -> tuple[Message, ...]:
+        """The whole transcript: what ``ref`` names, then ``new``.
+
+        What ``ref`` names comes from this worker's cache or from the conversation. Without
+        ``ref`` (histories recorded before), ``new`` is all of it.
+        """
         if ref is None:
-            return input.request
-        if conversation_id is None:
-            raise ConfigurationError("a model call that names its transcript needs its workflow")
+            return new
+        if not conversation_id:
+            raise ConfigurationError("a call that names its transcript needs its conversation")
         prefix = self.transcripts.prefix(conversation_id, ref)
         if prefix is None:
             handle = activity.client().get_workflow_handle(conversation_id)
@@ -125,13 +146,9 @@ class AgentActivities:
                 prefix = known_prefix(context, ref)
             except StaleTranscript as exc:
                 raise ApplicationError(str(exc), type="StaleTranscript") from exc
-        messages = (*prefix, *input.request.messages)
+        messages = (*prefix, *new)
         self.transcripts.store(conversation_id, ref, messages)
-        agent = registered(input.agent).agent
-        tools = tuple(t.definition for t in agent.tools.values())  # as the loop lists them
-        return dataclasses.replace(
-            input.request, system=agent.system, tools=tools, messages=messages
-        )
+        return messages
 
     @activity.defn(name="agentflow.tool_call")
     async def tool_call(self, input: ToolCallInput) -> ToolCallResult:
@@ -145,7 +162,9 @@ class AgentActivities:
             user=input.user,
             conversation_id=input.conversation_id,
             tool_call_id=input.call.id,
-            messages=input.messages,
+            messages=await self._transcript(
+                input.conversation_id, input.transcript, input.messages
+            ),
             latest_user_message=input.latest_user_message,
             approval=input.call.approval,
             sources=entry.agent.sources,
@@ -229,7 +248,9 @@ class AgentActivities:
             user=check.request.requester,
             conversation_id=check.conversation_id,
             tool_call_id=check.request.tool_call_id,
-            messages=check.messages,
+            messages=await self._transcript(
+                check.conversation_id, check.transcript, check.messages
+            ),
             latest_user_message=check.latest_user_message,
             sources=entry.agent.sources,
         )

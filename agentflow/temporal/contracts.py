@@ -195,8 +195,9 @@ class ToolCallInput(_Contract):
     user: str | None
     conversation_id: str
     messages: tuple[Message, ...] = ()
-    """The latest messages (``Limits.context_messages``), what ``RunContext.messages`` holds."""
+    """The transcript, or with ``transcript`` set only the messages after those it names."""
     latest_user_message: str = ""
+    transcript: TranscriptRef | None = None
 
 
 class ToolCallResult(_Contract):
@@ -211,10 +212,12 @@ class ApprovalWorkflowInput(_Contract):
     """The registered agent whose tool the request is for: an approver's edit is checked
     against that tool's arguments model and preconditions (no agent: edits are refused)."""
     messages: tuple[Message, ...] = ()
-    """The latest messages when the call was proposed (``Limits.context_messages``): rules that
-    read them judge an edit on them."""
+    """The conversation when the call was proposed: rules that read it judge an edit on it.
+    With ``transcript`` set, only the messages after those it names."""
     latest_user_message: str = ""
     """What the requester last said when the call was proposed (see ``RunContext``)."""
+    transcript: TranscriptRef | None = None
+    """What ``messages`` leaves out (see :mod:`agentflow.temporal.transcripts`)."""
 
 
 class VoteCheck(_Contract):
@@ -244,6 +247,7 @@ class EditCheck(_Contract):
     conversation_id: str = ""
     messages: tuple[Message, ...] = ()
     latest_user_message: str = ""
+    transcript: TranscriptRef | None = None
 
 
 AgentWorkflowInput.model_rebuild()

@@ -1,12 +1,14 @@
 """The transcript crosses into model calls once per message, not once per step.
 
-A model call needs the whole transcript, and an activity's input is stored in the workflow's
-history: sending the transcript with every call makes a conversation's history grow with the
-square of its length. So the workflow sends each model call only the messages added since its
-previous one, with a :class:`TranscriptRef` naming what came before; the worker that runs the
-call keeps the latest transcript of the conversations it served lately (bounded, least recently
-used out first) and, when it has not got the one named (another worker ran the previous call, a
-restart, an eviction), asks the workflow for it with the ``model_context`` query.
+A model call needs the whole transcript, and so do a tool's rules (``RunContext.messages``,
+where each argument came from), and an activity's or child workflow's input is stored in the
+workflow's history: sending the transcript with every call makes a conversation's history grow
+with the square of its length. So the workflow sends each call only the messages added since its
+previous model call, with a :class:`TranscriptRef` naming what came before; the worker that runs
+the call keeps the latest transcript of the conversations it served lately (bounded, least
+recently used out first) and, when it has not got the one named (another worker ran the previous
+call, a restart, an eviction, an approval decided days later), asks the conversation for it with
+the ``model_context`` query.
 
 Both halves live here: :class:`TranscriptCursor` is deterministic workflow state,
 :class:`TranscriptCache` the activity side.
@@ -69,6 +71,13 @@ class TranscriptCursor:
         known = self._known(messages)
         self._sent = len(messages)
         self._last = messages[-1] if messages else None
+        return TranscriptRef(chain=self.chain, epoch=self.epoch, known=known), tuple(
+            messages[known:]
+        )
+
+    def peek(self, messages: Sequence[Message]) -> tuple[TranscriptRef, tuple[Message, ...]]:
+        """Like :meth:`split`, for a call that leaves the workers' transcripts as they were."""
+        known = self._known(messages)
         return TranscriptRef(chain=self.chain, epoch=self.epoch, known=known), tuple(
             messages[known:]
         )

@@ -26,6 +26,17 @@ async def model_step(done: int) -> dict[str, Any]:
     return {"text": harness.FINAL_TEXT}
 
 
+@activity.defn(name="floor.model_step_of")
+async def model_step_of(done: int, tool_calls: int) -> dict[str, Any]:
+    """The fake model of a longer conversation: the script's calls in turn, ``tool_calls`` of
+    them, then the final text."""
+    METER.model_calls += 1
+    if done < tool_calls:
+        name, args = harness.SCRIPT[done % len(harness.SCRIPT)]
+        return {"tool": name, "args": dict(args)}
+    return {"text": harness.FINAL_TEXT}
+
+
 @activity.defn(name="floor.tool_step")
 async def tool_step(name: str, args: dict[str, Any]) -> Any:
     out = _TOOLS[name](**args)
@@ -33,4 +44,4 @@ async def tool_step(name: str, args: dict[str, Any]) -> Any:
     return out
 
 
-ACTIVITIES = [model_step, tool_step]
+ACTIVITIES = [model_step, model_step_of, tool_step]

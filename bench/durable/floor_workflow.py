@@ -28,3 +28,24 @@ class FloorWorkflow:
                 "floor.tool_step", args=[step["tool"], step["args"]], start_to_close_timeout=TIMEOUT
             )
             done += 1
+
+
+@workflow.defn(name="FloorGrowthWorkflow")
+class FloorGrowthWorkflow:
+    """The floor of a longer conversation: ``tool_calls`` tool steps, each after a model step."""
+
+    @workflow.run
+    async def run(self, tool_calls: int) -> str:
+        done = 0
+        while True:
+            step: dict[str, Any] = await workflow.execute_activity(
+                "floor.model_step_of",
+                args=[done, tool_calls],
+                start_to_close_timeout=TIMEOUT,
+            )
+            if "text" in step:
+                return step["text"]
+            await workflow.execute_activity(
+                "floor.tool_step", args=[step["tool"], step["args"]], start_to_close_timeout=TIMEOUT
+            )
+            done += 1

@@ -1,8 +1,8 @@
 """History grows with the conversation, not its square: what crosses into activities is bounded.
 
-A model call gets only the messages added since the previous one (the worker puts the rest
-back, from its cache or by asking the workflow); a tool and an approval get the latest messages
-only (``Limits.context_messages``); a long turn continues as new between two steps.
+A model call, a tool call and an approval get only the messages added since the previous model
+call (the worker puts the rest back, from its cache or by asking the conversation), so rules see
+the whole transcript as in-process; a long turn continues as new between two steps.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def _agent(name: str) -> Agent[None]:
         FunctionModel(_script),
         tools=[lookup, sensitive],
         system="You look things up.",
-        limits=Limits(max_steps=100, context_messages=4),
+        limits=Limits(max_steps=100),
         name=name,
     )
 
@@ -227,7 +227,7 @@ async def test_a_long_turn_continues_as_new_between_steps(env: Env) -> None:
     assert await env.agents.wait_for_turn(conversation, 1) == first
 
 
-async def test_tools_see_the_same_bounded_window_in_process_and_durably(env: Env) -> None:
+async def test_tools_and_edits_see_the_whole_transcript_as_in_process(env: Env) -> None:
     seen: list[tuple[Message, ...]] = []
 
     @tool(name="lookup")
@@ -236,20 +236,31 @@ async def test_tools_see_the_same_bounded_window_in_process_and_durably(env: Env
         seen.append(tuple(ctx.messages))
         return f"result {n}"
 
+    @precondition
+    def bob_or_no_review(ctx: RunContext[None], args: Any) -> Decision:
+        """Bob decides; an edit is checked against the transcript."""
+        seen.append(tuple(ctx.messages))
+        return NeedsApproval("bob decides", approvers=["bob"])
+
+    @tool(name="sensitive", requires=bob_or_no_review, side_effects=True)
+    def editable(level: int = 0) -> str:
+        """Do something that needs approval."""
+        return f"did it at {level}"
+
     agent = Agent(
         FunctionModel(_script),
-        tools=[recording_lookup],
-        limits=Limits(context_messages=3),
+        tools=[recording_lookup, editable],
         name=f"window-{uuid.uuid4().hex[:8]}",
     )
-    await agent.run("steps 5")
+    paused = await agent.run("steps 5 then approve")
     in_process, seen[:] = list(seen), []
     queue = f"window-{uuid.uuid4().hex}"
     async with create_worker(env.client, [agent], task_queue=queue):
         agents = AgentClient(env.client, task_queue=queue)
         conversation = await agents.start_conversation(agent.name, user="alice")
-        assert (await agents.send(conversation, "steps 5", sender="alice")).output == "done 5"
-    assert [len(m) for m in in_process] == [2, 3, 3, 3, 3]
+        reply = await agents.send(conversation, "steps 5 then approve", sender="alice")
+    assert reply.status == paused.status == "awaiting_approval"
+    assert [len(m) for m in in_process] == [2, 4, 6, 8, 10, 12]
     assert seen == in_process
 
 
