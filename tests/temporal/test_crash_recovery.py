@@ -105,3 +105,51 @@ async def test_pending_approval_survives_a_server_restart(tmp_path: Path) -> Non
 
     assert final.status == "completed"
     assert [(b.flight_id, b.price) for b in bookings(engine)] == [("LX14", 2400.0)]
+
+
+async def test_two_workers_one_killed_mid_load_every_conversation_completes_once(
+    dev_server: DevServer, tmp_path: Path
+) -> None:
+    """Scale-out: two worker processes share a queue; one dies with work in hand.
+
+    Its workflow tasks move to the other worker once their sticky queue times out, its
+    activities are retried there after their timeout, and the idempotency key keeps a booking
+    that committed before the kill from happening twice.
+    """
+    queue, agent = f"pair-{uuid.uuid4().hex}", f"pair-{uuid.uuid4().hex[:8]}"
+    db = tmp_path / "bookings.db"
+    engine = engine_for(db)
+    agents = AgentClient(await dev_server.client(), task_queue=queue)
+    workers = [spawn_worker(dev_server.address, queue, agent, db) for _ in range(2)]
+    try:
+        options = DurableOptions(
+            tool_timeout=timedelta(seconds=3), model_timeout=timedelta(seconds=3)
+        )
+        conversations = [
+            await agents.start_conversation(agent, user="alice", options=options) for _ in range(30)
+        ]
+        replies = [
+            asyncio.create_task(agents.send(c, f"book LX{i} 800", sender="alice"))
+            for i, c in enumerate(conversations)
+        ]
+        async with asyncio.timeout(60):
+            while len(bookings(engine)) < 5:
+                await asyncio.sleep(0.02)
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(timeout=10)
+        assert len(bookings(engine)) < 30, "the load was over before the kill"
+
+        async with asyncio.timeout(120):
+            answers = await asyncio.gather(*replies)
+        assert [a.status for a in answers] == ["completed"] * 30
+        assert all(a.output.startswith("Booked: ") for a in answers)
+        booked = bookings(engine)
+        assert sorted(b.idempotency_key for b in booked) == sorted(
+            f"{c}:call-book" for c in conversations
+        )
+        assert sorted(b.flight_id for b in booked) == sorted(f"LX{i}" for i in range(30))
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
