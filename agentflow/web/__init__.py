@@ -1,4 +1,4 @@
-"""The web app: Slack's interactivity endpoint, the approval inbox, the chat, the timeline.
+"""The web app: Slack's endpoints, the approval inbox, the chats (web, Slack DM), the timeline.
 
 Sign-in with OpenID Connect is :class:`agentflow.web.oidc.OIDCSignIn` (imported from there, so
 that Authlib is loaded only by the apps that use it).
@@ -15,7 +15,8 @@ from agentflow.web.identity import (
     header_identity,
 )
 from agentflow.web.inbox import Inbox
-from agentflow.web.slack import SlackEndpoint
+from agentflow.web.slack import SlackEndpoint, SlackEventsEndpoint
+from agentflow.web.slack_chat import HomeSection, SlackChat
 from agentflow.web.timeline import Timeline
 
 __all__ = [
@@ -23,7 +24,10 @@ __all__ = [
     "CardRenderer",
     "Chat",
     "Inbox",
+    "HomeSection",
+    "SlackChat",
     "SlackEndpoint",
+    "SlackEventsEndpoint",
     "Timeline",
     "create_app",
     # who is asking

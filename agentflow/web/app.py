@@ -14,6 +14,7 @@ always gives it one.
 Routes::
 
     POST /slack/interactions   Slack's Interactivity Request URL (only with Slack configured)
+    POST /slack/events         the Events API's Request URL: employees' DMs (with a SlackChat)
     GET  /approvals            the inbox of the person the ``identify`` callable names
     POST /approvals/decide     a decision from the inbox's forms
     GET  /conversations/{id}/timeline   a conversation's audit trail (only with an audit store)
@@ -40,7 +41,7 @@ from agentflow.exceptions import ConfigurationError
 from agentflow.web.hosts import HostCheck
 from agentflow.web.identity import Authenticator, Identify, as_authenticator, dev_identity
 from agentflow.web.inbox import Inbox
-from agentflow.web.slack import SlackEndpoint
+from agentflow.web.slack import SlackEndpoint, SlackEventsEndpoint
 from agentflow.web.timeline import ROUTE as TIMELINE_ROUTE
 from agentflow.web.timeline import Timeline, conversation_of, timeline_path
 
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 
     from agentflow.audit.store import AuditStore
     from agentflow.web.chat import Chat
+    from agentflow.web.slack_chat import SlackChat
 
 
 async def _health(request: Request) -> Response:
@@ -75,6 +77,7 @@ def create_app(
     audit: AuditStore | None = None,
     auditors: Collection[str] = (),
     chat: Chat | None = None,
+    slack_chat: SlackChat | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
     """Build the app. ``slack`` needs ``signing_secret``: no endpoint runs unverified.
@@ -83,7 +86,8 @@ def create_app(
     approvers, and the ``auditors``; see :mod:`agentflow.web.timeline`). ``tracer_provider``
     records each Slack request the endpoint rejects (the desk records refused decisions itself).
     ``identify`` says who is asking on every page (default: ``?as=`` from this machine);
-    ``allowed_hosts`` (``None``: any) the ``Host`` names the app answers to.
+    ``allowed_hosts`` (``None``: any) the ``Host`` names the app answers to. ``slack_chat``
+    lets employees chat with an agent in a Slack DM (it needs ``signing_secret`` too).
     """
     authenticator = as_authenticator(identify)
     identify = authenticator.identify
@@ -119,6 +123,13 @@ def create_app(
                 methods=["POST"],
             )
         )
+    if slack_chat is not None:
+        if not signing_secret:
+            raise ConfigurationError(
+                "Slack events need the app's signing secret: set SLACK_SIGNING_SECRET"
+            )
+        events = SlackEventsEndpoint(slack_chat, signing_secret, tracer_provider=tracer_provider)
+        routes.append(Route("/slack/events", events.respond, methods=["POST"]))
     middleware = [*authenticator.middleware()]
     if allowed_hosts is not None:
         # Outermost: a request under a name the app was not told about reaches nothing else.

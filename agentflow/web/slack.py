@@ -1,4 +1,8 @@
-"""``POST /slack/interactions``: Slack's interactivity requests, verified before anything else.
+"""``POST /slack/interactions`` and ``POST /slack/events``: Slack's requests, verified first.
+
+The first takes interactivity (Approve, Deny, the reason's modal); the second the Events API
+(employees' direct messages to the app, its Home tab being opened; see
+:mod:`agentflow.web.slack_chat`).
 
 Order matters. The raw body is read (with a size cap) and its signature checked with
 slack-sdk's :class:`~slack_sdk.signature.SignatureVerifier` *before* it is parsed: a forged
@@ -25,6 +29,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from agentflow.approvals.slack.interactions import SlackInteractions
 from agentflow.audit.recorder import SpanRecorder, recorder_for
+from agentflow.web.slack_chat import SlackChat
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -39,27 +44,24 @@ MAX_SKEW = 5 * 60
 """Seconds a request's timestamp may be from now (slack-sdk's verifier checks the same)."""
 
 
-class SlackEndpoint:
-    """The ASGI endpoint for Slack's Interactivity Request URL."""
+class _SignedEndpoint:
+    """What every Slack endpoint does first: read a capped body and verify its signature."""
 
     def __init__(
         self,
-        interactions: SlackInteractions,
         signing_secret: str,
         *,
         clock: Clock | None = None,
         tracer_provider: TracerProvider | None = None,
     ) -> None:
-        """``tracer_provider`` records each rejected request in the audit trail."""
-        self.interactions = interactions
         self.clock = clock or Clock()
         self.verifier = SignatureVerifier(signing_secret, clock=self.clock)
         self.recorder: SpanRecorder | None = (
             None if tracer_provider is None else recorder_for(tracer_provider)
         )
 
-    async def respond(self, request: Request) -> Response:
-        """The request handler (a method: Starlette would take a callable object for ASGI)."""
+    async def _verified(self, request: Request) -> bytes | Response:
+        """The body of a request Slack signed now, or the response refusing it unread."""
         body = await _read(request)
         if body is None:
             self._rejected(request, f"body larger than {MAX_BODY} bytes")
@@ -69,14 +71,7 @@ class SlackEndpoint:
             log.warning("rejected a Slack request: %s", rejection)
             self._rejected(request, rejection)
             return PlainTextResponse("invalid signature", status_code=401)
-        try:
-            payload = json.loads(parse_qs(body.decode())["payload"][0])
-        except (KeyError, IndexError, UnicodeDecodeError, ValueError):
-            return PlainTextResponse("expected a form field 'payload' with JSON", 400)
-        if not isinstance(payload, dict):
-            return PlainTextResponse("expected a JSON object", status_code=400)
-        answer = await self.interactions.handle(cast(dict[str, Any], payload))
-        return Response(status_code=200) if answer is None else JSONResponse(answer)
+        return body
 
     def _rejection(self, body: bytes, request: Request) -> str | None:
         """Why the request is not Slack's, now; ``None`` when it is."""
@@ -101,6 +96,64 @@ class SlackEndpoint:
                 timestamp=request.headers.get("x-slack-request-timestamp"),
                 client_address=request.client.host if request.client is not None else None,
             )
+
+
+class SlackEndpoint(_SignedEndpoint):
+    """The ASGI endpoint for Slack's Interactivity Request URL."""
+
+    def __init__(
+        self,
+        interactions: SlackInteractions,
+        signing_secret: str,
+        *,
+        clock: Clock | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        """``tracer_provider`` records each rejected request in the audit trail."""
+        super().__init__(signing_secret, clock=clock, tracer_provider=tracer_provider)
+        self.interactions = interactions
+
+    async def respond(self, request: Request) -> Response:
+        """The request handler (a method: Starlette would take a callable object for ASGI)."""
+        body = await self._verified(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            payload = json.loads(parse_qs(body.decode())["payload"][0])
+        except (KeyError, IndexError, UnicodeDecodeError, ValueError):
+            return PlainTextResponse("expected a form field 'payload' with JSON", 400)
+        if not isinstance(payload, dict):
+            return PlainTextResponse("expected a JSON object", status_code=400)
+        answer = await self.interactions.handle(cast(dict[str, Any], payload))
+        return Response(status_code=200) if answer is None else JSONResponse(answer)
+
+
+class SlackEventsEndpoint(_SignedEndpoint):
+    """The ASGI endpoint for the Events API's Request URL (direct messages, the Home tab)."""
+
+    def __init__(
+        self,
+        chat: SlackChat,
+        signing_secret: str,
+        *,
+        clock: Clock | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        super().__init__(signing_secret, clock=clock, tracer_provider=tracer_provider)
+        self.chat = chat
+
+    async def respond(self, request: Request) -> Response:
+        body = await self._verified(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return PlainTextResponse("expected a JSON body", status_code=400)
+        if not isinstance(payload, dict):
+            return PlainTextResponse("expected a JSON object", status_code=400)
+        answer = await self.chat.handle(cast(dict[str, Any], payload))
+        return Response(status_code=200) if answer is None else JSONResponse(answer)
 
 
 async def _read(request: Request) -> bytes | None:

@@ -1,4 +1,4 @@
-"""The four Slack Web API methods approvals use, typed, over slack-sdk's ``AsyncWebClient``.
+"""The Slack Web API methods agentflow uses, typed, over slack-sdk's ``AsyncWebClient``.
 
 slack-sdk's own signatures are partly untyped (``dict`` without parameters); keeping every call
 in this one module keeps the untyped surface, and its pyright ignores, in one place. The client
@@ -71,6 +71,11 @@ class SlackApi:
     async def open_view(self, trigger_id: str, view: Block) -> None:
         """``views.open``: must happen within 3 seconds of the click that gave ``trigger_id``."""
         await self._call("views.open", {"trigger_id": trigger_id, "view": view})
+
+    async def publish_home(self, user: str, blocks: list[Block]) -> None:
+        """``views.publish``: the app's Home tab as ``user`` sees it."""
+        view = {"type": "home", "blocks": blocks}
+        await self._call("views.publish", {"user_id": user, "view": view})
 
     async def _call(self, method: str, arguments: dict[str, Any]) -> Any:
         response: AsyncSlackResponse = await self.client.api_call(  # pyright: ignore[reportUnknownMemberType]

@@ -32,20 +32,30 @@ Listener = Callable[[AsyncBaseSocketModeClient, SocketModeRequest], Awaitable[No
 APP_TOKEN_PREFIX = "xapp-"
 
 
-def socket_listener(interactions: SlackInteractions) -> Listener:
-    """The request listener: acknowledge every envelope, handle the interactive ones."""
+EventHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+"""Handles an Events API body (``event_callback``), e.g. ``SlackChat.handle``."""
+
+
+def socket_listener(
+    interactions: SlackInteractions, events: EventHandler | None = None
+) -> Listener:
+    """The request listener: acknowledge every envelope, handle the ones it knows.
+
+    Interactive ones go to ``interactions``; with ``events``, Events API ones too (employees'
+    direct messages, the Home tab).
+    """
 
     async def listen(client: AsyncBaseSocketModeClient, request: SocketModeRequest) -> None:
         answer: dict[str, Any] | None = None
-        if request.type == "interactive":
-            payload = cast(
-                dict[str, Any], getattr(request, "payload", {})
-            )  # a bare dict in slack-sdk
-            try:
+        payload = cast(dict[str, Any], getattr(request, "payload", {}))  # a bare dict in slack-sdk
+        try:
+            if request.type == "interactive":
                 answer = await interactions.handle(payload)
-            except Exception:
-                # The ack still goes out: unacknowledged, Slack would deliver it again and again.
-                log.exception("a Socket Mode interaction failed (envelope %s)", request.envelope_id)
+            elif request.type == "events_api" and events is not None:
+                await events(payload)  # an event's ack carries nothing
+        except Exception:
+            # The ack still goes out: unacknowledged, Slack would deliver it again and again.
+            log.exception("a Socket Mode envelope failed (%s)", request.envelope_id)
         response = SocketModeResponse(envelope_id=request.envelope_id, payload=answer)
         await client.send_socket_mode_response(response)  # pyright: ignore[reportUnknownMemberType]
 
@@ -91,13 +101,15 @@ async def connect_socket_mode(
     web_client: AsyncWebClient,
     *,
     timeout: float = 30,
+    events: EventHandler | None = None,
 ) -> ApprovalSocket:
     """Open the Socket Mode connection; ``await client.close()`` ends it.
 
     slack-sdk's ``connect()`` retries forever, which would hide a wrong token behind a silent
     hang; so the token's kind is checked first, the WebSocket URL is asked for here (a refusal
     is raised with Slack's error code) and the connection must be up within ``timeout``
-    seconds. Once connected, slack-sdk reconnects by itself.
+    seconds. Once connected, slack-sdk reconnects by itself. ``events`` (e.g.
+    ``SlackChat.handle``) takes the Events API envelopes: employees' DMs and the Home tab.
 
     Raises:
         ConfigurationError: ``app_token`` is not an app-level token, Slack refused it, or no
@@ -110,7 +122,7 @@ async def connect_socket_mode(
         )
     client = ApprovalSocket(app_token=app_token, web_client=web_client)
     client.message_listeners.append(acknowledge_unreadable)  # pyright: ignore[reportUnknownMemberType]
-    client.socket_mode_request_listeners.append(socket_listener(interactions))
+    client.socket_mode_request_listeners.append(socket_listener(interactions, events))
     try:
         client.wss_uri = await client.issue_new_wss_url()
     except SlackApiError as exc:
