@@ -1,7 +1,11 @@
 """Who may approve, how a decision reaches the workflow, and how an approval is used once.
 
-- :class:`OrgChart`: employees, reporting lines, approval limits by level, leaves and their
-  delegates, in the application's database; resolves a request's approver chain.
+- :class:`Directory`: who approvers are, as a protocol. A request's approvers are whoever its
+  rule named (``NeedsApproval(approvers=[...])``), on every channel, with no table needed;
+  a directory adds names, Slack ids and stand-ins. :class:`NoDirectory` knows nobody.
+- :class:`OrgChart`: one directory: employees, reporting lines, approval limits by level,
+  leaves and their delegates, in the application's database; resolves a request's approver
+  chain.
 - :class:`ApprovalDesk`: the path every channel (Slack, web inbox, CLI) takes from a person's
   decision to the approval workflow, checked against the org chart.
 - :class:`ApprovalLedger`: the audit record of each approval (with its proposed, approved and
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agentflow.approvals.desk import ApprovalDesk, PendingApproval
+    from agentflow.approvals.directory import Directory, NoDirectory, Person
     from agentflow.approvals.ledger import ApprovalLedger, LedgerChannel, schema_version
     from agentflow.approvals.orgchart import EmployeeSpec, LeaveSpec, OrgChart, OrgChartSpec
     from agentflow.approvals.records import (
@@ -39,6 +44,9 @@ if TYPE_CHECKING:
     )
 
 _HOMES = {
+    "Directory": "directory",
+    "NoDirectory": "directory",
+    "Person": "directory",
     "ApprovalDesk": "desk",
     "PendingApproval": "desk",
     "ApprovalLedger": "ledger",
@@ -78,6 +86,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    # who approvers are
+    "Directory",
+    "NoDirectory",
+    "Person",
     # the org chart
     "ApprovalLimit",
     "Employee",

@@ -3,13 +3,14 @@
 Slack, the web inbox and the CLI all name a person and an approval; the desk turns that into a
 vote the workflow will accept, or refuses with a reason and changes nothing:
 
-1. the person must be in the org chart (an unknown Slack user or handle authorises nothing);
-2. the approval must exist and still be pending, and the digest the person was shown must be the
+1. the approval must exist and still be pending, and the digest the person was shown must be the
    digest of the request (a stale or forged button cannot approve another call);
-3. the person must be a current approver of that request (of the stage now collecting votes),
+2. the person must be a current approver of that request (of the stage now collecting votes),
    or the delegate of one who is on leave right now, never the requester, and must not have
-   voted on it already;
-4. an edit may change only the arguments the request lets the approver change; the workflow has
+   voted on it already. The request names its approvers (``NeedsApproval(approvers=[...])``,
+   or a chain from the org chart): whoever it names may decide, whether or not any directory
+   knows them, and nobody else (see :mod:`agentflow.approvals.directory`);
+3. an edit may change only the arguments the request lets the approver change; the workflow has
    the edited call validated and checked by the tool's preconditions before it counts the vote.
 
 The workflow checks the same rules again against its own state, and asks the org chart itself
@@ -37,10 +38,10 @@ from typing import Any
 from opentelemetry import context as otel_context
 from temporalio.service import RPCError, RPCStatusCode
 
-from agentflow.approvals.orgchart import OrgChart
+from agentflow.approvals.directory import Directory
 from agentflow.approvals.records import ApprovalResult, ApprovalStatus, ApprovalVote, Delegation
 from agentflow.approvals.rules import check_vote, conversation_of
-from agentflow.approvals.tables import Employee, now
+from agentflow.approvals.tables import now
 from agentflow.exceptions import ApprovalError
 from agentflow.temporal.client import AgentClient
 from agentflow.temporal.tracing import AuditInterceptor, audit_interceptor
@@ -63,12 +64,17 @@ class PendingApproval:
 
 
 class ApprovalDesk:
-    """Checks decisions against the org chart and hands them to the approval workflow."""
+    """Checks decisions against the rulebook and hands them to the approval workflow.
+
+    ``org`` is the :class:`~agentflow.approvals.directory.Directory` that says who stands in
+    for an approver on leave (an :class:`~agentflow.approvals.orgchart.OrgChart`, or
+    :class:`~agentflow.approvals.directory.NoDirectory` when requests alone name approvers).
+    """
 
     def __init__(
         self,
         agents: AgentClient,
-        org: OrgChart,
+        org: Directory,
         *,
         clock: Clock = now,
     ) -> None:
@@ -77,13 +83,6 @@ class ApprovalDesk:
         self.clock = clock
         self._audit = audit_interceptor(agents.client)
         """Records refusals, in the conversation's trace; ``None`` without a tracer provider."""
-
-    def employee(self, employee_id: str) -> Employee:
-        """The employee, or :class:`ApprovalError` for anyone the org chart does not know."""
-        employee = self.org.employee(employee_id)
-        if employee is None:
-            raise ApprovalError(f"{employee_id!r} is not in the org chart")
-        return employee
 
     async def status(self, approval_id: str) -> ApprovalStatus:
         """The approval's state, or :class:`ApprovalError` when there is no such approval."""
@@ -145,8 +144,7 @@ class ApprovalDesk:
         reason: str = "",
         edit: Mapping[str, Any] | None = None,
     ) -> Delegation | None:
-        """The rulebook's verdict on this vote, with the org chart's word on delegation."""
-        self.employee(employee_id)
+        """The rulebook's verdict on this vote, with the directory's word on delegation."""
         request = status.request
         delegation = None
         if status.current_approvers and employee_id not in status.current_approvers:
@@ -230,7 +228,6 @@ class ApprovalDesk:
         edit: Mapping[str, Any] | None,
     ) -> Delegation | None:
         """The authority to decide the approval, or :class:`ApprovalError` saying why not."""
-        self.employee(employee_id)
         status = await self.status(approval_id)
         return self._authorised(
             employee_id, status, approve=approve, digest=digest, reason=reason, edit=edit
@@ -250,7 +247,7 @@ class ApprovalDesk:
         """Leave an audit record of a decision refused before it reached the workflow.
 
         :meth:`decide` calls it for its own refusals; a channel calls it for those it makes
-        itself (a Slack user who is not in the org chart: ``employee_id`` is then ``None``).
+        itself (a Slack user who is nobody the request names: ``employee_id`` is then ``None``).
         The record joins the trace of the approval's conversation when that can be found, and
         nothing is recorded when the desk's client has no tracer provider.
         """

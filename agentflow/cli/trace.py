@@ -192,8 +192,8 @@ def _label(node: SpanNode) -> str:
         colour = "green" if result == "accepted" else "red"
         why = f": {escape(str(a[attrs.VOTE_REJECTION]))}" if attrs.VOTE_REJECTION in a else ""
         voter = a.get(attrs.APPROVAL_APPROVER)
-        if voter is None:  # not in the org chart: the channel's own identity is all there is
-            voter = f"{a.get(attrs.VOTE_CHANNEL_USER, '?')} (not in the org chart)"
+        if voter is None:  # nobody the request names: the channel's own identity is all there is
+            voter = f"{a.get(attrs.VOTE_CHANNEL_USER, '?')} (not an approver of this request)"
         via = f" (via {escape(str(a[attrs.VOTE_CHANNEL]))})" if attrs.VOTE_CHANNEL in a else ""
         return (
             f"[yellow]vote[/] by [bold]{escape(str(voter))}[/]: "

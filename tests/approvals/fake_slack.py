@@ -55,6 +55,8 @@ class FakeSlack:
         self.base_url = ""
         self.acks: list[dict[str, Any]] = []
         """Every message a Socket Mode client sent back, decoded (``{"envelope_id": …}``…)."""
+        self.emails: dict[str, str] = {}
+        """Slack user id -> the email address of the account (users.info, users.lookupByEmail)."""
         self.connections = 0
         """How many Socket Mode WebSockets were accepted (a reconnect counts again)."""
         self.refuse_sockets = False
@@ -233,6 +235,16 @@ class FakeSlack:
             return {"ok": True, "channel": channel, "ts": args.get("ts"), "text": args.get("text")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
+        if method == "users.info":
+            user = str(args.get("user", ""))
+            if user not in self.emails:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": {"id": user, "profile": {"email": self.emails[user]}}}
+        if method == "users.lookupByEmail":
+            found = [u for u, e in self.emails.items() if e == args.get("email")]
+            if not found:
+                return {"ok": False, "error": "users_not_found"}
+            return {"ok": True, "user": {"id": found[0]}}
         if method == "views.open":
             return {"ok": True, "view": {"id": f"V{self._ts}", **args.get("view", {})}}
         return {"ok": True}

@@ -351,8 +351,8 @@ async def test_refusals_in_the_terminal_are_recorded_by_the_cli(stack: Stack) ->
         (
             "U0STRANGER",
             None,
-            "the Slack user is not in the org chart",
-            "You are not in the org chart: nothing changed.",
+            "the Slack user is not an approver of this request",
+            "You are not an approver of this request: nothing changed.",
         ),
     ],
 )
@@ -379,7 +379,7 @@ async def test_a_refused_slack_click_is_recorded_with_the_slack_user(
     console = Console(width=300, record=True, color_system=None)
     for trace_id, roots in by_trace(steps_only(span_trees(stack.records(conversation)))).items():
         console.print(render(trace_id, roots))
-    who = person or f"{user} (not in the org chart)"
+    who = person or f"{user} (not an approver of this request)"
     assert f"vote by {who}: approve → refused: {reason} (via slack)" in console.export_text()
 
 

@@ -192,7 +192,7 @@ async def test_a_stale_or_replayed_request_is_rejected(env: SlackEnv) -> None:
         ("U0MALLORY", "mallory is not an authorised approver"),
         ("U0ALICE", "requester cannot approve"),
         ("U0DANA", "dana is not an authorised approver"),
-        ("U0STRANGER", "not in the org chart"),
+        ("U0STRANGER", "not an approver of this request"),
     ],
 )
 async def test_a_click_by_anyone_but_the_approver_changes_nothing(

@@ -123,7 +123,7 @@ async def test_a_click_by_someone_else_is_acknowledged_and_changes_nothing(socke
     assert to_carol.args["channel"] == message.response["channel"]
     assert to_carol.args["text"].startswith("Your decision was not recorded:")
     (to_stranger,) = await socket.slack.wait_for("chat.postEphemeral", user="U0STRANGER")
-    assert to_stranger.args["text"] == "You are not in the org chart: nothing changed."
+    assert to_stranger.args["text"] == "You are not an approver of this request: nothing changed."
     await env.interactions.drain()
     assert await env.untouched(approval_id)
     assert socket.slack.of("chat.update") == []

@@ -8,8 +8,9 @@ the Web API.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -26,10 +27,27 @@ class Posted:
     ts: str
 
 
+_USER_ID = re.compile(r"^[UW](?=[A-Z]*[0-9])[A-Z0-9]{3,}$")
+
+
+def is_slack_user_id(text: str) -> bool:
+    """Whether ``text`` has the form of a Slack user id, such as ``U0123ABCD``.
+
+    ``U`` (``W`` on Enterprise Grid), then capitals and digits, at least one of them a digit.
+    """
+    return _USER_ID.match(text) is not None
+
+
 def slack_error(exc: SlackApiError) -> str:
     """The ``error`` code of a failed call (``channel_not_found``, ``invalid_auth``…)."""
     response: Any = exc.response
     return str(response.get("error", ""))
+
+
+def _field(data: object, *path: str) -> object:
+    for key in path:
+        data = cast(dict[str, object], data).get(key) if isinstance(data, dict) else None
+    return data
 
 
 class SlackApi:
@@ -76,6 +94,30 @@ class SlackApi:
         """``views.publish``: the app's Home tab as ``user`` sees it."""
         view = {"type": "home", "blocks": blocks}
         await self._call("views.publish", {"user_id": user, "view": view})
+
+    async def user_by_email(self, email: str) -> str | None:
+        """``users.lookupByEmail``: the Slack user id of that address, ``None`` if none has it."""
+        try:
+            response = await self._read("users.lookupByEmail", {"email": email})
+        except SlackApiError as exc:
+            if slack_error(exc) == "users_not_found":
+                return None
+            raise
+        user_id: Any = _field(response, "user", "id")
+        return str(user_id) if user_id else None
+
+    async def email_of(self, user: str) -> str | None:
+        """``users.info``: the email address of a Slack user (needs ``users:read.email``)."""
+        response = await self._read("users.info", {"user": user})
+        email: Any = _field(response, "user", "profile", "email")
+        return str(email) if email else None
+
+    async def _read(self, method: str, params: dict[str, str]) -> object:
+        # Read methods take form arguments, not a JSON body.
+        response: AsyncSlackResponse = await self.client.api_call(  # pyright: ignore[reportUnknownMemberType]
+            method, data=params
+        )
+        return cast(object, response.validate().data)  # pyright: ignore[reportUnknownMemberType]
 
     async def _call(self, method: str, arguments: dict[str, Any]) -> Any:
         response: AsyncSlackResponse = await self.client.api_call(  # pyright: ignore[reportUnknownMemberType]

@@ -1,7 +1,10 @@
 """``SlackChannel``: an approval's life as Slack messages.
 
 - requested: a Block Kit message with Approve / Deny to each current approver (and to whoever
-  stands in for an approver on leave), as a direct message from the app;
+  stands in for an approver on leave), as a direct message from the app. An approver is reached
+  through the directory's Slack user id for them; an approver the directory does not know is
+  reached when the request names them by Slack user id (``U…``) or by their Slack account's
+  email address, so ``NeedsApproval(approvers=["bob@example.com"])`` needs no table;
 - reminder, escalated: replies in each message's thread; an escalation also sends the request
   to the approver it escalates to;
 - decided, expired: every request message is updated in place (``chat.update``) to show the
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import TypeVar
 
 from slack_sdk.errors import SlackApiError
@@ -28,7 +31,7 @@ from sqlmodel import Session, col, select
 from agentflow.approvals.links import timeline_url
 from agentflow.approvals.orgchart import OrgChart
 from agentflow.approvals.records import ApprovalNotice
-from agentflow.approvals.slack.api import Posted, SlackApi, slack_error
+from agentflow.approvals.slack.api import Posted, SlackApi, is_slack_user_id, slack_error
 from agentflow.approvals.slack.blocks import closed_blocks, escape, person, request_blocks
 from agentflow.approvals.summary import Summariser, Summary, default_summary, with_provenance
 from agentflow.approvals.tables import Employee, SlackPost, now
@@ -111,14 +114,12 @@ class SlackChannel:
         for recipient in recipients:
             if self._post(notice.workflow_id, "request", recipient) is not None:
                 continue
-            employee = people.get(recipient)
-            if employee is None or not employee.slack_user_id:
+            slack_user = await self._slack_user(recipient, people)
+            if slack_user is None:
                 log.warning("approver %s has no Slack user id: use the web inbox or CLI", recipient)
                 continue
             text = f"Approval needed: {self._summary(notice).title}"
-            posted = await self._call(
-                self.slack.post_message(employee.slack_user_id, text, blocks=blocks)
-            )
+            posted = await self._call(self.slack.post_message(slack_user, text, blocks=blocks))
             if posted is not None:
                 self._remember(notice.workflow_id, "request", recipient, posted)
 
@@ -195,6 +196,17 @@ class SlackChannel:
         return f":x: *Denied* by {who}: {escape(decision.reason)}"
 
     # -- helpers -------------------------------------------------------------------------------
+
+    async def _slack_user(self, approver: str, people: Mapping[str, Employee]) -> str | None:
+        """The Slack user to send ``approver``'s request to, or ``None`` when there is none."""
+        employee = people.get(approver)
+        if employee is not None:
+            return employee.slack_user_id
+        if is_slack_user_id(approver):
+            return approver
+        if "@" in approver:
+            return await self._call(self.slack.user_by_email(approver))
+        return None
 
     def _summary(self, notice: ApprovalNotice) -> Summary:
         return with_provenance(self.summarise(notice.request), notice.request)

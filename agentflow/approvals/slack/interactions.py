@@ -95,13 +95,12 @@ class SlackInteractions:
         if action_id not in (APPROVE_ACTION, DENY_ACTION) or parsed is None or not user:
             return
         approval_id, digest = parsed
-        employee = self.desk.org.by_slack_user(user)
-        if employee is None:
-            approve = action_id == APPROVE_ACTION
-            self._spawn(self._stranger(approval_id, digest, user, channel, approve=approve))
-            return
         if action_id == APPROVE_ACTION:
-            self._spawn(self._decide(approval_id, digest, employee.id, user, channel, None))
+            self._spawn(self._approve(approval_id, digest, user, channel))
+            return
+        # Who may deny is known before the form opens (within the 3 seconds of the trigger).
+        if await self._who(user, approval_id) is None:
+            self._spawn(self._stranger(approval_id, digest, user, channel, approve=False))
             return
         trigger = _get(payload, "trigger_id")
         if not isinstance(trigger, str):
@@ -129,12 +128,50 @@ class SlackInteractions:
             return {"response_action": "errors", "errors": {REASON_BLOCK: "Say why you deny it."}}
         channel = _get(json.loads(metadata), "channel")
         channel = channel if isinstance(channel, str) else None
-        employee = self.desk.org.by_slack_user(user)
-        if employee is None:
-            self._spawn(self._stranger(approval_id, digest, user, channel, approve=False))
-            return None
-        self._spawn(self._decide(approval_id, digest, employee.id, user, channel, reason))
+        self._spawn(self._deny(approval_id, digest, user, channel, reason))
         return None
+
+    async def _approve(self, approval_id: str, digest: str, user: str, channel: str | None) -> None:
+        employee = await self._who(user, approval_id)
+        if employee is None:
+            await self._stranger(approval_id, digest, user, channel, approve=True)
+            return
+        await self._decide(approval_id, digest, employee, user, channel, None)
+
+    async def _deny(
+        self, approval_id: str, digest: str, user: str, channel: str | None, reason: str
+    ) -> None:
+        employee = await self._who(user, approval_id)
+        if employee is None:
+            await self._stranger(approval_id, digest, user, channel, approve=False)
+            return
+        await self._decide(approval_id, digest, employee, user, channel, reason)
+
+    async def _who(self, user: str, approval_id: str) -> str | None:
+        """The person a Slack user decides as: the directory's, else the one the request names.
+
+        A request may name its approver by Slack user id or by the email address of their Slack
+        account (``NeedsApproval(approvers=["bob@example.com"])``): the clicker is that approver
+        when their id or their account's address is among the approvers deciding now.
+        """
+        known = self.desk.org.by_slack_user(user)
+        if known is not None:
+            return known.id
+        try:
+            status = await self.desk.status(approval_id)
+        except ApprovalError:
+            return None
+        if user in status.current_approvers:
+            return user
+        addresses = {a.lower(): a for a in status.current_approvers if "@" in a}
+        if not addresses:
+            return None
+        try:
+            email = await self.slack.email_of(user)
+        except SlackApiError as exc:
+            log.warning("could not read the email address of %s: %s", user, slack_error(exc))
+            return None
+        return addresses.get(email.lower()) if email else None
 
     async def _decide(
         self,
@@ -161,17 +198,17 @@ class SlackInteractions:
     async def _stranger(
         self, approval_id: str, digest: str, user: str, channel: str | None, *, approve: bool
     ) -> None:
-        """A Slack user the org chart does not know tried to decide: record it, tell them."""
+        """A Slack user who is nobody the request names tried to decide: record it, tell them."""
         await self.desk.record_refusal(
             approval_id,
             None,
             approve=approve,
             digest=digest,
-            reason="the Slack user is not in the org chart",
+            reason="the Slack user is not an approver of this request",
             channel=CHANNEL,
             channel_user=user,
         )
-        await self._tell(user, channel, "You are not in the org chart: nothing changed.")
+        await self._tell(user, channel, "You are not an approver of this request: nothing changed.")
 
     async def _tell(self, user: str, channel: str | None, text: str) -> None:
         try:
