@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from agentflow import ApprovalRequest, call_digest
-from agentflow.approvals import ApprovalLedger
+from agentflow.approvals import ApprovalLedger, LedgerChannel
+from agentflow.approvals.records import ApprovalNotice, ApprovalResult, NoticeKind
+from agentflow.testing.channels import RecordingChannel
 
 ARGS = {"offer_id": "LX318-2026-12-16-B"}
 DIGEST = call_digest("book_flight", ARGS)
@@ -83,3 +85,27 @@ def test_an_approval_used_before_its_outcome_arrives_reads_approved(engine: Engi
     )
     executed = ledger.calls("conv-1/approval/call-1")["executed"]
     assert (executed.digest, json.loads(executed.arguments)) == (DIGEST, ARGS)
+
+
+async def test_the_ledger_channel_records_each_notice_then_passes_it_on(engine: Engine) -> None:
+    ledger, shown = ApprovalLedger(engine), RecordingChannel()
+    asked = request("conv-1")
+    decided = ApprovalResult(decision=asked.approve("bob"), decided_at=datetime.now(UTC))
+    channel = LedgerChannel(ledger, shown)
+    steps: list[tuple[NoticeKind, ApprovalResult | None]] = [
+        ("requested", None),
+        ("decided", decided),
+    ]
+    for kind, result in steps:
+        notice = ApprovalNotice(
+            kind=kind,
+            workflow_id="conv-1/approval/call-1",
+            conversation_id="conv-1",
+            request=asked,
+            approvers=("bob",),
+            result=result,
+        )
+        await channel.notify(notice)
+    record = ledger.get("conv-1/approval/call-1")
+    assert record is not None and (record.state, record.authority) == ("approved", "bob")
+    assert shown.kinds() == ["requested", "decided"]
