@@ -43,9 +43,10 @@ bench: $(STAMP)
 
 # Mutation testing of the safety core (not part of `make test`): see docs/contributing.md.
 MUTATION_SAMPLE ?= 0.1
+MUTATION_JOBS ?= 2
 mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[mutation]'
-	$(BIN)/python -m bench.mutation run --sample $(MUTATION_SAMPLE)
+	nice -n 10 $(BIN)/python -m bench.mutation run --sample $(MUTATION_SAMPLE) --jobs $(MUTATION_JOBS)
 	$(BIN)/python -m bench.mutation check
 
 demo: $(STAMP)

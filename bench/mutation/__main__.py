@@ -49,8 +49,6 @@ RESULTS = HERE / "results.json"
 BASELINE = HERE / "baseline.json"
 
 _DETECTED = {"killed", "timeout", "segfault"}
-FIRST_MUTANT = "agentflow.binding.x_call_digest__mutmut_1"
-"""A cheap mutant that always exists: the first ``mutmut run`` needs one to run."""
 _STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests"}
 _STATUS |= {34: "skipped", 35: "suspicious", 37: "caught by type check"}
 _STATUS |= dict.fromkeys((36, -24, 24, 152, 255), "timeout") | {-11: "segfault", -9: "segfault"}
@@ -115,8 +113,10 @@ def run_mutmut(work: Path, names: list[str], jobs: int, log: Path) -> None:
     finally:
         _end_leftovers(work)
     if done.returncode != 0:
-        tail = log.read_text(errors="replace").replace("\r", "\n").splitlines()[-30:]
-        raise SystemExit(f"mutmut failed ({done.returncode}); log: {log}\n" + "\n".join(tail))
+        lines = log.read_text(errors="replace").replace("\r", "\n").splitlines()
+        failures = [line for line in lines if line.startswith(("FAILED ", "ERROR "))]
+        shown = "\n".join([*failures[:20], *lines[-30:]])
+        raise SystemExit(f"mutmut failed ({done.returncode}); log: {log}\n{shown}")
 
 
 def _end_leftovers(work: Path) -> None:
@@ -141,6 +141,27 @@ def _clean_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # the copy, first on sys.path, is what runs
     return env
+
+
+def first_mutants(work: Path, module: Module) -> list[str]:
+    """A few mutants that exist, for the first ``mutmut run``, which needs one to run.
+
+    The first mutant of each of the module's first in-scope functions: one of them has a mutant.
+    """
+    tree = ast.parse((work / module.path).read_text())
+    mangled: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not node.decorator_list:
+            mangled.append(f"x_{node.name}")
+        elif isinstance(node, ast.ClassDef):
+            mangled += [
+                f"xǁ{node.name}ǁ{item.name}"
+                for item in node.body
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+                and not item.decorator_list
+            ]
+    covered = [name for name in mangled if module.covers(name)]
+    return [f"{module.dotted}.{name}__mutmut_1" for name in covered[:3]]
 
 
 def _functions(source: str) -> dict[str, str]:
@@ -240,7 +261,11 @@ def run_catalogue(work: Path, entries: tuple[Mutant, ...]) -> list[dict[str, Any
         path = work / entry.path
         original = path.read_text()
         found = original.count(entry.old)
-        verdict: dict[str, Any] = {"name": entry.name, "protects": entry.protects}
+        verdict: dict[str, Any] = {
+            "name": entry.name,
+            "path": entry.path,
+            "protects": entry.protects,
+        }
         if found != 1:
             verdicts.append(verdict | {"status": f"text found {found} times, not once"})
             continue
@@ -288,53 +313,92 @@ def summarise(
     return summary
 
 
-def run(args: argparse.Namespace) -> None:
-    modules = tuple(m for m in MODULES if not args.only or m.path in args.only)
-    entries = tuple(e for e in CATALOGUE if not args.only or e.path in args.only)
+def run_module(module: Module, args: argparse.Namespace) -> dict[str, Any]:
+    """mutmut and the named mutants on one module, in a fresh copy, with that module's tests."""
     started = time.monotonic()
+    entries = tuple(e for e in CATALOGUE if e.path == module.path)
     work = Path(tempfile.mkdtemp(prefix="agentflow-mutation-"))
     try:
         copy_tree(work)
-        configure(work, modules)
+        configure(work, (module,))
         log = work / "mutmut.log"
-        print(f"mutmut on {len(modules)} module(s) in {work} ({args.jobs} jobs), log: {log}")
+        print(f"{module.path}: mutmut in {work} ({args.jobs} jobs), log: {log}")
         # First call: generate every mutant and map tests to functions, running one mutant.
-        run_mutmut(work, [FIRST_MUTANT], args.jobs, log)
-        mutants = read_mutants(work, modules)
+        run_mutmut(work, first_mutants(work, module), args.jobs, log)
+        mutants = read_mutants(work, (module,))
         chosen = [
             m["mutant"] for m in mutants if m["kind"] == "logic" and _sampled(m["key"], args.sample)
         ]
-        print(f"{len(mutants)} in scope; running {len(chosen)} (logic, sample {args.sample})")
-        run_mutmut(work, chosen, args.jobs, log)
+        print(f"  {len(mutants)} in scope; running {len(chosen)} (logic, sample {args.sample})")
+        if chosen:  # an empty list would make mutmut run every mutant
+            run_mutmut(work, chosen, args.jobs, log)
         picked = set(chosen)
-        mutants = [m for m in read_mutants(work, modules) if m["mutant"] in picked]
-        print(f"catalogue: {len(entries)} named mutant(s)")
+        mutants = [m for m in read_mutants(work, (module,)) if m["mutant"] in picked]
+        print(f"  catalogue: {len(entries)} named mutant(s)")
         catalogue = run_catalogue(work, entries)
     finally:
         if args.keep:
-            print(f"kept {work}")
+            print(f"  kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    baseline = _load(BASELINE)
-    results = {
+    return {
+        "mutants": mutants,
+        "catalogue": catalogue,
         "seconds": round(time.monotonic() - started),
+    }
+
+
+def run(args: argparse.Namespace) -> None:
+    """Each module alone, one after the other; ``--only`` keeps the other modules' results."""
+    modules = tuple(m for m in MODULES if not args.only or m.path in args.only)
+    unknown = set(args.only or ()) - {m.path for m in MODULES}
+    if unknown:
+        raise SystemExit(f"not in bench/mutation/scope.py: {', '.join(sorted(unknown))}")
+    baseline = _load(BASELINE)
+    old = _load(RESULTS)
+    if old.get("sample") != args.sample or not args.only:
+        old = {}
+    done = {m.path for m in modules}
+    rows: dict[str, Any] = {p: r for p, r in old.get("modules", {}).items() if p not in done}
+    survivors = [s for s in old.get("survivors", []) if s["module"] not in done]
+    catalogue = [v for v in old.get("catalogue", []) if v.get("path") not in done]
+    failed: list[str] = []
+    for module in modules:
+        try:
+            result = run_module(module, args)
+        except SystemExit as exc:  # mutmut failed on this module: the others still run
+            print(f"  {module.path}: {exc}")
+            failed.append(module.path)
+            continue
+        rows |= summarise(result["mutants"], (module,), baseline)
+        rows[module.path]["seconds"] = result["seconds"]
+        survivors += [m for m in result["mutants"] if m["status"] not in _DETECTED]
+        catalogue += result["catalogue"]
+    order = [m.path for m in MODULES]
+    results = {
+        "seconds": sum(row.get("seconds", 0) for row in rows.values()),
         "jobs": args.jobs,
         "sample": args.sample,
-        "modules": summarise(mutants, modules, baseline),
-        "survivors": [m for m in mutants if m["status"] not in _DETECTED],
-        "catalogue": catalogue,
+        "modules": {p: rows[p] for p in order if p in rows},
+        "survivors": sorted(survivors, key=lambda s: (order.index(s["module"]), s["key"])),
+        "catalogue": sorted(catalogue, key=lambda v: (order.index(v["path"]), v["name"])),
     }
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     _print_table(results)
-    print(f"wrote {RESULTS.relative_to(ROOT)} in {results['seconds']} s")
+    print(f"wrote {RESULTS.relative_to(ROOT)}: {results['seconds']} s of mutation runs")
+    if failed:
+        raise SystemExit(f"mutmut failed on {', '.join(failed)}: no results for it")
 
 
 def _print_table(results: dict[str, Any]) -> None:
-    print(f"{'module':<32} {'mutants':>7} {'killed':>6} {'equiv':>5} {'alive':>5} {'score':>6}")
+    print(
+        f"{'module':<32} {'mutants':>7} {'killed':>6} {'equiv':>5} {'alive':>5} {'score':>6} "
+        f"{'seconds':>7}"
+    )
     for path, row in results["modules"].items():
         print(
             f"{path:<32} {row['mutants']:>7} {row['killed']:>6} {row['equivalent']:>5} "
-            f"{row['survived']:>5} {row['score']:>6.1%}"
+            f"{row['survived']:>5} {row['score']:>6.1%} {row.get('seconds', 0):>7}"
         )
 
 
@@ -347,7 +411,14 @@ def problems(results: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
     if results.get("sample") != baseline.get("sample", results.get("sample")):
         return [f"results of sample {results.get('sample')}, baseline of {baseline['sample']}"]
     listed: dict[str, Any] = baseline.get("survivors", {})
-    for path, row in results["modules"].items():
+    for path in [m.path for m in MODULES if m.path not in results["modules"]]:
+        found.append(f"{path}: no results (run it: python -m bench.mutation run --only {path})")
+    judged = {verdict["name"] for verdict in results["catalogue"]}
+    for entry in CATALOGUE:
+        if entry.name not in judged:
+            found.append(f"named mutant {entry.name}: not run")
+    # Scored with the baseline's equivalents, whenever they were written.
+    for path, row in summarise_from(results, listed).items():
         before = baseline.get("modules", {}).get(path)
         if before is not None and row["score"] < before["score"]:
             found.append(f"{path}: score {row['score']:.2%} < baseline {before['score']:.2%}")
@@ -376,20 +447,23 @@ def check(_: argparse.Namespace) -> None:
 
 def accept(_: argparse.Namespace) -> None:
     """Write the baseline from the results, keeping the reasons already given."""
-    results, old = _load(RESULTS), _load(BASELINE)
+    baseline = accept_rows(_load(RESULTS), _load(BASELINE))
+    BASELINE.write_text(json.dumps(baseline, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {BASELINE.relative_to(ROOT)}")
+
+
+def accept_rows(results: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """The baseline ``results`` make: ``old``'s reasons kept, new survivors listed as gaps."""
     listed: dict[str, Any] = old.get("survivors", {})
     survivors = {
         s["key"]: listed.get(s["key"], {"kind": "gap", "why": ""}) for s in results["survivors"]
     }
-    modules = summarise_from(results, survivors)
-    baseline = {
+    return {
         "sample": results["sample"],
-        "seconds": results["seconds"],
-        "modules": modules,
+        "seconds": results.get("seconds"),
+        "modules": summarise_from(results, survivors),
         "survivors": dict(sorted(survivors.items())),
     }
-    BASELINE.write_text(json.dumps(baseline, indent=2, ensure_ascii=False) + "\n")
-    print(f"wrote {BASELINE.relative_to(ROOT)}")
 
 
 def summarise_from(results: dict[str, Any], survivors: dict[str, Any]) -> dict[str, Any]:
@@ -397,7 +471,7 @@ def summarise_from(results: dict[str, Any], survivors: dict[str, Any]) -> dict[s
     rows: dict[str, Any] = {}
     for path, row in results["modules"].items():
         equivalent = sum(
-            s["module"] == path and survivors[s["key"]]["kind"] == "equivalent"
+            s["module"] == path and survivors.get(s["key"], {}).get("kind") == "equivalent"
             for s in results["survivors"]
         )
         counted = row["mutants"] - equivalent
@@ -414,7 +488,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.mutation", description=__doc__)
     commands = parser.add_subparsers(required=True)
     run_parser = commands.add_parser("run", help="mutate, test, write results.json")
-    run_parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    run_parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     run_parser.add_argument("--only", action="append", help="a module path (repeatable)")
     run_parser.add_argument("--keep", action="store_true", help="keep the working copy")
     run_parser.add_argument(

@@ -43,7 +43,10 @@ _UNIT = (
     "tests/test_seams.py",
     "tests/test_agent.py",
     "tests/test_tools.py",
+    "tests/test_output.py",
 )
+_RECORDED = ("tests/audit/test_audit_before_act.py", "tests/test_provenance.py")
+"""The executor's record before it acts and the provenance of its arguments."""
 _LEDGER = ("tests/approvals/test_ledger.py", "tests/approvals/test_mutants_ledger.py")
 _WORKFLOW = (
     "tests/temporal/test_approval_workflow.py",
@@ -55,7 +58,7 @@ _WORKFLOW = (
 MODULES: tuple[Module, ...] = (
     Module(path="agentflow/preconditions.py", tests=_UNIT),
     Module(path="agentflow/binding.py", tests=_UNIT),
-    Module(path="agentflow/execution.py", tests=_UNIT),
+    Module(path="agentflow/execution.py", tests=(*_UNIT, *_RECORDED)),
     Module(path="agentflow/loop.py", tests=_UNIT),
     Module(path="agentflow/approvals/rules.py", tests=(*_UNIT, *_WORKFLOW)),
     Module(path="agentflow/approvals/ledger.py", tests=_LEDGER),
