@@ -109,3 +109,29 @@ async def test_the_ledger_channel_records_each_notice_then_passes_it_on(engine: 
     record = ledger.get("conv-1/approval/call-1")
     assert record is not None and (record.state, record.authority) == ("approved", "bob")
     assert shown.kinds() == ["requested", "decided"]
+
+
+def test_an_approval_used_before_its_request_is_recorded_is_used_once(engine: Engine) -> None:
+    ledger = ApprovalLedger(engine)
+    decision = request("conv-1").approve("bob")
+
+    def use(key: str) -> bool:
+        return ledger.consume(
+            "conv-1/approval/call-1",
+            decision,
+            key=key,
+            tool="book_flight",
+            requester="alice",
+            conversation_id="conv-1",
+            tool_call_id="call-1",
+        )
+
+    assert use("conv-1:call-1")
+    record = ledger.get("conv-1/approval/call-1")
+    assert record is not None
+    assert (record.state, record.digest, record.consumed_by) == (
+        "approved",
+        DIGEST,
+        "conv-1:call-1",
+    )
+    assert not use("conv-9:call-1")
