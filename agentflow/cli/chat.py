@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import sys
 import threading
 from typing import Annotated
 
@@ -155,37 +157,67 @@ async def _converse(
         if reply.status == "awaiting_approval":
             console.print("[magenta]waiting for the approver… (Ctrl-C to stop waiting)[/]")
             reply = await agents.wait_for_turn(conversation, reply.turn)
+            await show_decisions(console, agents, conversation, reply.turn)
             show_reply(console, reply)
+
+
+async def show_decisions(
+    console: Console, agents: AgentClient, conversation: str, turn: int
+) -> None:
+    """Tell the employee how each approval of ``turn`` was decided, as it is decided."""
+    for step in await agents.steps(conversation):
+        if step.turn == turn and step.kind == "approval_decided":
+            console.print(f"[bold magenta]{escape(decision_notice(step))}[/]")
+
+
+def decision_notice(step: Step) -> str:
+    """What the employee reads when an approval is decided, from its ``approval_decided`` step."""
+    outcome = step.summary
+    if outcome == "expired":
+        return "Your request expired: nobody decided in time."
+    who = step.data.get("approver") or "Your approver"
+    reason = step.data.get("reason") or ""
+    return f"{who} {outcome} your request" + (f": {reason}" if reason else ".")
 
 
 async def read_line(console: Console, prompt: str) -> str:
     """A line from the terminal (``prompt`` is rich markup), read in a daemon thread.
 
     Not ``asyncio.to_thread``: on Ctrl-C, ``asyncio.run`` waits for its executor's threads, and
-    the one blocked in ``input()`` would hold the program until Enter is pressed. Ctrl-C and
-    Ctrl-D in the thread come back as ``KeyboardInterrupt`` and ``EOFError`` here.
+    the one blocked reading would hold the program until Enter is pressed. The thread reads the
+    unbuffered file, not ``input()``: a daemon thread blocked inside ``sys.stdin``'s buffer
+    holds its lock, and the interpreter then aborts at exit. End of input is ``EOFError``.
     """
+    console.print(prompt, end="")
     loop = asyncio.get_running_loop()
     line: asyncio.Future[str] = loop.create_future()
 
-    def settle(value: str | BaseException) -> None:
+    def settle(value: bytes) -> None:
         if line.done():
             return
-        if isinstance(value, BaseException):
-            line.set_exception(value)
+        if value:
+            line.set_result(value.decode(errors="replace").rstrip("\r\n"))
         else:
-            line.set_result(value)
+            line.set_exception(EOFError())
 
     def read() -> None:
         try:
-            value: str | BaseException = console.input(prompt)
-        except (EOFError, KeyboardInterrupt) as exc:
-            value = exc
+            value = _stdin_raw().readline()
+        except (OSError, ValueError):
+            value = b""  # stdin closed under us: the same as its end
         if not loop.is_closed():
             loop.call_soon_threadsafe(settle, value)
 
     threading.Thread(target=read, name="agentflow-input", daemon=True).start()
     return await line
+
+
+def _stdin_raw() -> io.RawIOBase:
+    buffer = getattr(sys.stdin, "buffer", None)
+    raw = getattr(buffer, "raw", None)
+    if isinstance(raw, io.RawIOBase):
+        return raw
+    return io.FileIO(sys.stdin.fileno(), closefd=False)
 
 
 async def show_turn(
