@@ -249,7 +249,8 @@ class AgentLoop:
             if response.stop_reason == "pause_turn":
                 # The provider paused a long turn: sending it back as is lets the model go on.
                 return self._call_model()
-            if not content:
+            if not content or not response.text.strip():
+                # Nothing, or only thinking: no answer the user can read.
                 return self._finish("model_error", _EMPTY_ANSWER)
             if self._output is not None:
                 return self._text_not_accepted()

@@ -50,7 +50,34 @@ class ToolResultBlock:
     is_error: bool = False
 
 
-ContentBlock = Annotated[TextBlock | ToolUseBlock | ToolResultBlock, Field(discriminator="type")]
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThinkingBlock:
+    """The model's reasoning before it answered (Anthropic's extended thinking).
+
+    Kept in the transcript and sent back as it came: the API checks ``signature`` and wants a
+    turn's thinking returned, unmodified, with the tool results that follow it. It is not part
+    of :attr:`Message.text`: the user is not shown it.
+    """
+
+    type: Literal["thinking"] = "thinking"
+    thinking: str
+    signature: str = ""
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RedactedThinkingBlock:
+    """Reasoning the provider encrypted (``data``, opaque); sent back as it came."""
+
+    type: Literal["redacted_thinking"] = "redacted_thinking"
+    data: str
+
+
+ContentBlock = Annotated[
+    TextBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock,
+    Field(discriminator="type"),
+]
 
 
 @with_config(_STRICT)

@@ -29,7 +29,9 @@ from agentflow.messages import (
     Message,
     ModelRequest,
     ModelResponse,
+    RedactedThinkingBlock,
     TextBlock,
+    ThinkingBlock,
     ToolResultBlock,
     ToolUseBlock,
 )
@@ -227,6 +229,11 @@ def _part(block: ContentBlock) -> dict[str, Any]:
                 "response": text,
                 "error": is_error,
             }
+        case ThinkingBlock(thinking=text):
+            # The signature is opaque and proves nothing to a reader: the text is the record.
+            return {"type": "reasoning", "content": text}
+        case RedactedThinkingBlock():
+            return {"type": "reasoning", "content": "(encrypted by the provider)"}
 
 
 # -- tool calls and preconditions -----------------------------------------------------------

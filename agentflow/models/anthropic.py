@@ -48,7 +48,10 @@ from anthropic.types import (
     AssistantMessageParam,
     CacheControlEphemeralParam,
     MessageParam,
+    RedactedThinkingBlockParam,
     TextBlockParam,
+    ThinkingBlockParam,
+    ThinkingConfigParam,
     ToolChoiceParam,
     ToolParam,
     ToolResultBlockParam,
@@ -69,8 +72,10 @@ from agentflow.messages import (
     Message,
     ModelRequest,
     ModelResponse,
+    RedactedThinkingBlock,
     StopReason,
     TextBlock,
+    ThinkingBlock,
     ToolChoice,
     ToolDefinition,
     ToolResultBlock,
@@ -103,7 +108,13 @@ with a lower limit in the SDK's ``MODEL_NONSTREAMING_TOKENS`` are streamed above
 
 _EPHEMERAL: CacheControlEphemeralParam = {"type": "ephemeral"}
 
-_ApiBlock = TextBlockParam | ToolUseBlockParam | ToolResultBlockParam
+_ApiBlock = (
+    TextBlockParam
+    | ToolUseBlockParam
+    | ToolResultBlockParam
+    | ThinkingBlockParam
+    | RedactedThinkingBlockParam
+)
 
 # The API's stop reasons, as ours. A response cut off by the context window is, to the loop,
 # the same as one cut off by ``max_tokens``; anything newer than this table maps to ``None``.
@@ -142,6 +153,7 @@ class _Params(TypedDict):
     messages: list[MessageParam]
     tools: list[ToolParam] | anthropic.Omit
     tool_choice: ToolChoiceParam | anthropic.Omit
+    thinking: ThinkingConfigParam | anthropic.Omit
 
 
 class AnthropicModel:
@@ -160,6 +172,11 @@ class AnthropicModel:
         retry: How failures that may pass are retried; ``RetryPolicy()`` when ``None``.
         timeout: Seconds allowed for one HTTP attempt; ``None`` keeps the SDK's default (10
             minutes, 5 seconds to connect).
+        thinking_budget: Turn on extended thinking with this many tokens for it (at least
+            1,024, less than the request's ``max_tokens``). The model's thinking blocks are
+            kept in the transcript and sent back with the tool results that follow them, as
+            the API requires; a forced ``tool_choice`` (``any`` or a tool's name) is sent as
+            ``auto``, the only choice the API allows with thinking.
 
     Raises:
         ConfigurationError: No ``client`` was given and no API key is available.
@@ -174,7 +191,17 @@ class AnthropicModel:
         base_url: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
+        thinking_budget: int | None = None,
     ) -> None:
+        if thinking_budget is not None and thinking_budget < 1024:
+            raise ConfigurationError(
+                f"thinking_budget must be at least 1024, not {thinking_budget}"
+            )
+        self._thinking: ThinkingConfigParam | None = (
+            None
+            if thinking_budget is None
+            else {"type": "enabled", "budget_tokens": thinking_budget}
+        )
         if client is None:
             key = api_key or os.environ.get("ANTHROPIC_API_KEY")
             if not key:
@@ -227,7 +254,7 @@ class AnthropicModel:
                 :func:`~agentflow.models.base.block_model_requests`).
         """
         check_model_requests_allowed(self._model)
-        params = _params(self._model, request)
+        params = _params(self._model, request, self._thinking)
         streamed = request.max_tokens > _streaming_threshold(self._model) or deltas_wanted()
 
         async def attempt() -> ModelResponse:
@@ -277,7 +304,9 @@ def _streaming_threshold(model: str) -> int:
     return min(STREAMING_MAX_TOKENS, MODEL_NONSTREAMING_TOKENS.get(model, STREAMING_MAX_TOKENS))
 
 
-def _params(model: str, request: ModelRequest) -> _Params:
+def _params(
+    model: str, request: ModelRequest, thinking: ThinkingConfigParam | None = None
+) -> _Params:
     system: list[TextBlockParam] | anthropic.Omit = anthropic.omit
     if request.system:
         system = [{"type": "text", "text": request.system, "cache_control": _EPHEMERAL}]
@@ -285,7 +314,10 @@ def _params(model: str, request: ModelRequest) -> _Params:
     tool_choice: ToolChoiceParam | anthropic.Omit = anthropic.omit
     if request.tools:
         tools = _tools_param(request.tools)
-        tool_choice = _tool_choice_param(request.tool_choice)
+        choice = request.tool_choice
+        if thinking is not None and choice != "none":
+            choice = "auto"
+        tool_choice = _tool_choice_param(choice)
     return _Params(
         model=model,
         max_tokens=request.max_tokens,
@@ -293,6 +325,7 @@ def _params(model: str, request: ModelRequest) -> _Params:
         messages=[_message_param(m) for m in request.messages],
         tools=tools,
         tool_choice=tool_choice,
+        thinking=anthropic.omit if thinking is None else thinking,
     )
 
 
@@ -349,6 +382,10 @@ def _block_param(block: ContentBlock) -> _ApiBlock:
                 "content": block.content,
                 "is_error": block.is_error,
             }
+        case ThinkingBlock():
+            return {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
+        case RedactedThinkingBlock():
+            return {"type": "redacted_thinking", "data": block.data}
 
 
 def _tools_param(tools: Sequence[ToolDefinition]) -> list[ToolParam]:
@@ -398,6 +435,15 @@ class _WireText(_Wire):
     text: str
 
 
+class _WireThinking(_Wire):
+    thinking: str
+    signature: str = ""
+
+
+class _WireRedacted(_Wire):
+    data: str
+
+
 class _WireToolUse(_Wire):
     id: str
     name: str
@@ -429,8 +475,17 @@ def _content(blocks: Sequence[Mapping[str, Any]]) -> tuple[ContentBlock, ...]:
                 case "tool_use":
                     call = _WireToolUse.model_validate(block)
                     content.append(ToolUseBlock(id=call.id, name=call.name, input=call.input))
+                case "thinking":
+                    thought = _WireThinking.model_validate(block)
+                    content.append(
+                        ThinkingBlock(thinking=thought.thinking, signature=thought.signature)
+                    )
+                case "redacted_thinking":
+                    content.append(
+                        RedactedThinkingBlock(data=_WireRedacted.model_validate(block).data)
+                    )
                 case _:
-                    # Thinking, server tool results, ... have no counterpart in our messages.
+                    # Server tool results, ... have no counterpart in our messages.
                     pass
         except ValidationError as err:
             raise unreadable_response(err, f"content.{index}") from err

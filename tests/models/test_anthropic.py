@@ -23,7 +23,9 @@ from agentflow.exceptions import (
 from agentflow.messages import (
     Message,
     ModelRequest,
+    RedactedThinkingBlock,
     TextBlock,
+    ThinkingBlock,
     ToolDefinition,
     ToolResultBlock,
     ToolUseBlock,
@@ -279,7 +281,7 @@ async def test_no_tools_and_no_system_are_omitted(
     assert not {"system", "tools", "tool_choice"} & sent.body.keys()
 
 
-async def test_unknown_blocks_are_dropped_and_stop_reasons_mapped(
+async def test_unknown_blocks_are_dropped_thinking_kept_and_stop_reasons_mapped(
     server: FakeAnthropicServer, make_model: ModelFactory
 ) -> None:
     server.enqueue(
@@ -287,13 +289,18 @@ async def test_unknown_blocks_are_dropped_and_stop_reasons_mapped(
             [
                 {"type": "thinking", "thinking": "Hmm.", "signature": "sig"},
                 {"type": "redacted_thinking", "data": "opaque"},
+                {"type": "server_tool_use", "id": "srv_1", "name": "web_search", "input": {}},
                 {"type": "text", "text": "Done"},
             ],
             stop_reason="model_context_window_exceeded",
         )
     )
     response = await make_model().request(hello())
-    assert response.content == (TextBlock(text="Done"),)
+    assert response.content == (
+        ThinkingBlock(thinking="Hmm.", signature="sig"),
+        RedactedThinkingBlock(data="opaque"),
+        TextBlock(text="Done"),
+    )
     assert response.stop_reason == "max_tokens"
     assert response.usage.cache_creation_input_tokens == 0
     assert response.usage.cache_read_input_tokens == 0
@@ -714,6 +721,7 @@ async def test_a_large_max_tokens_is_streamed(
     response = await make_model().request(request)
 
     assert response.content == (
+        ThinkingBlock(thinking="Paris, then.", signature="sig"),
         TextBlock(text="Checking the weather."),
         ToolUseBlock(
             id="toolu_1", name="get_weather", input={"city": "Paris", "units": {"temperature": "C"}}
