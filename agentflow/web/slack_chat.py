@@ -4,8 +4,9 @@ Transport-free, as :mod:`agentflow.approvals.slack.interactions` is: the Events 
 (HTTP, signature checked first; :class:`agentflow.web.slack.SlackEventsEndpoint`) and the
 Socket Mode listener both hand :meth:`SlackChat.handle` the decoded event callback.
 
-- ``message`` in the app's DM: the Slack user is mapped to an employee through the org chart
-  (``Employee.slack_user_id``), never through anything the user typed. Their conversation is
+- ``message`` in the app's DM: the Slack user is mapped to an employee through the directory
+  (:class:`~agentflow.approvals.directory.Directory`; an org chart's ``Employee.slack_user_id``),
+  never through anything the user typed. Their conversation is
   the same durable ``AgentWorkflow`` as on the web and in the terminal, one per Slack user
   (``slack-{team}-{user}``), owned by that employee: a Slack account mapped to someone else
   later is refused like a stranger, and the workflow checks the sender again on every message.
@@ -18,7 +19,7 @@ Socket Mode listener both hand :meth:`SlackChat.handle` the decoded event callba
 
 Slack wants an answer within 3 seconds and re-sends an event it did not get one for: each
 event is handled in a background task, and an event id already seen is dropped. Refusals
-(someone not in the org chart, someone else's conversation) leave a record in the audit trail
+(someone not in the directory, someone else's conversation) leave a record in the audit trail
 when a tracer provider is given.
 """
 
@@ -36,7 +37,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.service import RPCError
 
 from agentflow.approvals.desk import ApprovalDesk
-from agentflow.approvals.orgchart import OrgChart
+from agentflow.approvals.directory import Directory
 from agentflow.approvals.slack.api import Block, SlackApi, slack_error
 from agentflow.approvals.slack.blocks import escape
 from agentflow.audit.recorder import SpanRecorder, recorder_for
@@ -72,7 +73,7 @@ class SlackChat:
         self,
         agents: AgentClient,
         agent: str,
-        org: OrgChart,
+        directory: Directory,
         client: AsyncWebClient,
         *,
         desk: ApprovalDesk | None = None,
@@ -81,7 +82,8 @@ class SlackChat:
     ) -> None:
         self.agents = agents
         self.agent = agent
-        self.org = org
+        self.directory = directory
+        """Who a Slack user is (an :class:`~agentflow.approvals.orgchart.OrgChart` is one)."""
         self.slack = SlackApi(client)
         self.desk = desk
         """Lists the approvals waiting for the employee's decision on their Home tab."""
@@ -153,9 +155,9 @@ class SlackChat:
     async def _message(self, team: str, event: Any) -> None:
         user, channel = str(_get(event, "user")), str(_get(event, "channel") or _get(event, "user"))
         text = str(_get(event, "text"))
-        employee = self.org.by_slack_user(user)
+        employee = self.directory.by_slack_user(user)
         if employee is None:
-            self._refused(f"Slack user {user} is not in the org chart: message refused")
+            self._refused(f"Slack user {user} is not in the directory: message refused")
             await self._post(channel, "You are not in the company directory: I cannot help you.")
             return
         conversation = self.conversation_id(team, user)
@@ -198,9 +200,9 @@ class SlackChat:
     # -- the Home tab --------------------------------------------------------------------------
 
     async def _home(self, team: str, user: str) -> None:
-        employee = self.org.by_slack_user(user) if user else None
+        employee = self.directory.by_slack_user(user) if user else None
         if employee is None:
-            self._refused(f"Slack user {user} is not in the org chart: Home tab not shown")
+            self._refused(f"Slack user {user} is not in the directory: Home tab not shown")
             blocks = [_section("You are not in the company directory.")]
         else:
             blocks = await self.home_blocks(employee.id, self.conversation_id(team, user))
