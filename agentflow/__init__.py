@@ -30,6 +30,7 @@ from agentflow.exceptions import (
     OutputUnavailable,
     TemporalUnavailable,
     ToolDefinitionError,
+    WorkflowPaused,
 )
 from agentflow.loop import AgentLoop, Limits, LoopState
 from agentflow.messages import (
@@ -133,6 +134,7 @@ __all__ = [
     "OutputUnavailable",
     "TemporalUnavailable",
     "ToolDefinitionError",
+    "WorkflowPaused",
 ]
 
 

@@ -19,7 +19,8 @@ Errors, raised *to callers* of agentflow::
     ├── InvalidInput           a user message that cannot enter the conversation
     │   ├── NotParticipant     its sender may not write in this conversation
     │   └── ConversationEnded  the conversation is over (its workflow failed or was closed)
-    └── TemporalUnavailable    Temporal did not answer in time, or could not be reached
+    ├── TemporalUnavailable    Temporal did not answer in time, or could not be reached
+    └── WorkflowPaused         a conversation or approval waits for code that replays it
 """
 
 from __future__ import annotations
@@ -108,4 +109,13 @@ class TemporalUnavailable(AgentflowError):
 
     The request may still have taken effect (an update can land after the client gave up):
     ask again, or read the conversation or approval, to learn its state.
+    """
+
+
+class WorkflowPaused(AgentflowError):
+    """A conversation or approval is paused: its workflow's task fails on the running code.
+
+    Typically a deploy changed workflow code so that it no longer replays this workflow's
+    history. Nothing is lost; it resumes once a worker whose code replays it serves it again
+    (see :mod:`agentflow.temporal.health` and ``agentflow doctor``).
     """

@@ -64,6 +64,7 @@ def test_public_names_are_pinned() -> None:
             "NotParticipant",
             "TemporalUnavailable",
             "ToolDefinitionError",
+            "WorkflowPaused",
         ]
     )
     for name in agentflow.__all__:

@@ -42,8 +42,9 @@ from agentflow.approvals.directory import Directory
 from agentflow.approvals.records import ApprovalResult, ApprovalStatus, ApprovalVote, Delegation
 from agentflow.approvals.rules import check_vote, conversation_of
 from agentflow.approvals.tables import now
-from agentflow.exceptions import ApprovalError
+from agentflow.exceptions import ApprovalError, WorkflowPaused
 from agentflow.temporal.client import AgentClient
+from agentflow.temporal.health import RESUMES, stuck_workflow
 from agentflow.temporal.tracing import AuditInterceptor, audit_interceptor
 
 STATUS_TIMEOUT = 5.0
@@ -88,6 +89,8 @@ class ApprovalDesk:
         """The approval's state, or :class:`ApprovalError` when there is no such approval."""
         try:
             return await self.agents.approval_status(approval_id)
+        except WorkflowPaused as exc:
+            raise ApprovalError(str(exc)) from exc
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise ApprovalError(f"there is no approval {approval_id!r}") from exc
@@ -215,7 +218,31 @@ class ApprovalDesk:
             delegation=delegation,
             edit=None if edit is None else dict(edit),
         )
-        return await self.agents.decide(approval_id, vote)
+        try:
+            return await self.agents.decide(approval_id, vote)
+        except WorkflowPaused as exc:
+            raise ApprovalError(str(exc)) from exc
+
+    async def paused_conversation(self, approval_id: str) -> str | None:
+        """Why the approval's conversation cannot act on a decision now, or ``None``.
+
+        A decision is recorded by the approval, but the call runs in the conversation: when a
+        deploy left the conversation's task failing, the approver is told that the call waits
+        (and nothing is lost) rather than believing it ran.
+        """
+        conversation_id = conversation_of(approval_id)
+        try:
+            stuck = await asyncio.wait_for(
+                stuck_workflow(self.agents.client, conversation_id), STATUS_TIMEOUT
+            )
+        except (RPCError, TimeoutError):
+            return None
+        if stuck is None:
+            return None
+        return (
+            f"the conversation {conversation_id} is paused by an upgrade, so the decision "
+            f"waits there: nothing is lost, and {RESUMES}"
+        )
 
     async def _check(
         self,

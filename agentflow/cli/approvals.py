@@ -333,6 +333,9 @@ async def _decide(
         executed = ", ".join(f"{k}={v}" for k, v in decision.arguments.items())
         out().print(f"edited: the call that will run is {status.request.tool}({executed})")
         out().print(f"digest {decision.digest}")
+    paused = await desk.paused_conversation(approval_id)
+    if paused is not None:
+        out().print(f"[yellow]note:[/] {escape(paused)}", soft_wrap=True)
 
 
 def _confirmed(approve: bool) -> bool:

@@ -25,6 +25,7 @@ from agentflow.exceptions import (
     ConversationEnded,
     InvalidInput,
     NotParticipant,
+    WorkflowPaused,
 )
 from agentflow.temporal.client import AgentClient
 from agentflow.temporal.connection import TemporalConfig
@@ -151,8 +152,8 @@ async def _converse(
             reply = await show_turn(console, agents, conversation, text, sender=user)
         except (NotParticipant, ConversationEnded):
             raise  # not this user's conversation, or over: nothing more to type here
-        except InvalidInput as exc:
-            console.print(f"[red]{escape(str(exc))}[/]")
+        except (InvalidInput, WorkflowPaused) as exc:
+            console.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
             continue
         if reply.status == "awaiting_approval":
             console.print("[magenta]waiting for the approver… (Ctrl-C to stop waiting)[/]")

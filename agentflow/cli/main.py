@@ -71,6 +71,10 @@ from agentflow.cli.replay import replay  # noqa: E402  (commands register after 
 
 app.command()(replay)
 
+from agentflow.cli.doctor import doctor  # noqa: E402  (commands register after app exists)
+
+app.command()(doctor)
+
 
 def fail(exc: AgentflowError) -> None:
     console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)

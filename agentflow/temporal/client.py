@@ -14,12 +14,13 @@ it got then (read from the approval's history), not "already approved".
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from temporalio.client import (
     Client,
@@ -57,12 +58,14 @@ from agentflow.temporal.contracts import (
     WaitForTurn,
 )
 from agentflow.temporal.devserver import connect_failure_reason
+from agentflow.temporal.health import paused_error
 from agentflow.temporal.tracing import traced_client
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
 R = TypeVar("R")
+P = ParamSpec("P")
 
 
 @asynccontextmanager
@@ -77,6 +80,30 @@ async def _reaching_temporal() -> AsyncGenerator[None]:
         if not str(exc).startswith("Failed client connect"):
             raise
         raise TemporalUnavailable(f"cannot reach Temporal: {connect_failure_reason(exc)}") from None
+
+
+def _pausable(
+    method: Callable[Concatenate[AgentClient, str, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[AgentClient, str, P], Coroutine[Any, Any, R]]:
+    """Report a workflow whose task keeps failing as paused, in one line.
+
+    A deploy whose code does not replay the workflow leaves its task failing: callers get
+    :class:`~agentflow.exceptions.WorkflowPaused` instead of Temporal's refusal.
+
+    The method's first argument is the workflow's id (a conversation's or an approval's).
+    """
+
+    @functools.wraps(method)
+    async def checked(self: AgentClient, workflow_id: str, *args: P.args, **kw: P.kwargs) -> R:
+        try:
+            return await method(self, workflow_id, *args, **kw)
+        except RPCError as exc:
+            paused = paused_error(exc, workflow_id)
+            if paused is None:
+                raise
+            raise paused from exc
+
+    return checked
 
 
 class AgentClient:
@@ -134,6 +161,7 @@ class AgentClient:
         return conversation_id
 
     @_reaching_temporal()
+    @_pausable
     async def send(
         self, conversation_id: str, text: str, *, sender: str | None = None
     ) -> AgentReply:
@@ -163,6 +191,7 @@ class AgentClient:
         return await self._followed(conversation_id, reply)
 
     @_reaching_temporal()
+    @_pausable
     async def submit(
         self, conversation_id: str, text: str, *, sender: str | None = None, wait: float = 0.25
     ) -> None:
@@ -222,7 +251,7 @@ class AgentClient:
         # Step indexes run on across continue-as-new: start after the last one, whichever run
         # holds it, not at this run's count.
         async with _reaching_temporal():
-            current = await handle.query("steps", 0, result_type=list[Step])
+            current = await self._latest_steps(conversation_id, 0)
         if current:
             seen = current[-1].index + 1
         else:
@@ -236,7 +265,7 @@ class AgentClient:
                 steps = (
                     await self.steps(conversation_id, seen)
                     if done
-                    else await handle.query("steps", seen, result_type=list[Step])
+                    else await self._latest_steps(conversation_id, seen)
                 )
                 for step in steps:
                     seen = step.index + 1
@@ -249,7 +278,14 @@ class AgentClient:
             if not reply_task.done():
                 reply_task.cancel()
 
+    @_pausable
+    async def _latest_steps(self, conversation_id: str, since: int) -> list[Step]:
+        """The latest run's steps from ``since`` (see :meth:`steps` for every run's)."""
+        handle = self._conversation(conversation_id)
+        return await handle.query("steps", since, result_type=list[Step])
+
     @_reaching_temporal()
+    @_pausable
     async def wait_for_turn(self, conversation_id: str, turn: int) -> AgentReply:
         """The final reply of ``turn``, once its approvals are decided and the agent answered."""
         reply = await self._update(
@@ -272,10 +308,12 @@ class AgentClient:
         return reply
 
     @_reaching_temporal()
+    @_pausable
     async def transcript(self, conversation_id: str) -> Transcript:
         return await self._conversation(conversation_id).query("transcript", result_type=Transcript)
 
     @_reaching_temporal()
+    @_pausable
     async def steps(self, conversation_id: str, since: int = 0) -> list[Step]:
         """Steps with ``index >= since``, those of runs before a continue-as-new included.
 
@@ -367,11 +405,13 @@ class AgentClient:
         return found
 
     @_reaching_temporal()
+    @_pausable
     async def approval_status(self, approval_id: str) -> ApprovalStatus:
         handle = self.client.get_workflow_handle(approval_id)
         return await handle.query("status", result_type=ApprovalStatus)
 
     @_reaching_temporal()
+    @_pausable
     async def approval_outcome(self, approval_id: str) -> ApprovalResult:
         """The approval's final result, once its channel has been told (waits until then).
 
@@ -405,6 +445,9 @@ class AgentClient:
                 "be recorded: read the approval's status before deciding again"
             ) from exc
         except RPCError as exc:
+            paused = paused_error(exc, approval_id)
+            if paused is not None:
+                raise paused from exc
             # A closed approval no longer accepts updates; say why in the validator's words.
             landed = await self._landed(approval_id, vote)
             if landed is not None:

@@ -42,7 +42,7 @@ from temporalio.service import RPCError
 
 from agentflow.approvals.rules import approval_id as approval_workflow_id
 from agentflow.binding import ApprovalRequest
-from agentflow.exceptions import InvalidInput, TemporalUnavailable
+from agentflow.exceptions import InvalidInput, TemporalUnavailable, WorkflowPaused
 from agentflow.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
 from agentflow.temporal.client import AgentClient
 from agentflow.temporal.contracts import Step
@@ -263,6 +263,8 @@ class Chat:
             raise ChatError(400, str(exc)) from exc
         except TemporalUnavailable as exc:
             raise ChatError(504, "no answer from the conversation; reload before retrying") from exc
+        except WorkflowPaused as exc:
+            raise ChatError(409, f"your message was not taken: {exc}") from exc
         except RPCError as exc:
             raise ChatError(409, f"the conversation cannot take messages: {exc.message}") from exc
 
@@ -279,6 +281,8 @@ class Chat:
                     approval_workflow_id(conversation_id, call_id)
                 )
                 current[call_id] = status.current_approvers
+        except WorkflowPaused as exc:
+            raise ChatError(503, str(exc)) from exc
         except RPCError as exc:
             raise ChatError(503, f"the conversation cannot be read now: {exc.message}") from exc
         view = _View()

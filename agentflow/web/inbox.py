@@ -114,6 +114,9 @@ class Inbox:
                 message = f"Your approval is counted; {approval_id} needs more approvals"
             elif result.decision.arguments is not None:
                 message += " (approved with your edits)"
+            if result.complete:
+                paused = await self.desk.paused_conversation(approval_id)
+                message += f". Note: {paused}" if paused is not None else ""
         except ApprovalError as exc:
             message = f"Not recorded: {exc}"
         back = {"message": message} | ({"as": employee} if "as" in request.query_params else {})
