@@ -50,7 +50,7 @@ def doctor(
     for workflow in stuck:
         out.print(
             f"[bold red]stuck:[/] {escape(workflow.workflow_id)} ({workflow.workflow_type}), "
-            f"its task failed {workflow.attempts} times: {escape(workflow.reason)}",
+            f"its task is failing (attempt {workflow.attempts}): {escape(workflow.reason)}",
             soft_wrap=True,
         )
     if stuck:

@@ -44,7 +44,7 @@ def paused_error(exc: RPCError, workflow_id: str) -> WorkflowPaused | None:
 
 @dataclass(frozen=True, kw_only=True)
 class StuckWorkflow:
-    """A workflow whose task has failed ``attempts`` times in a row."""
+    """A workflow whose task is failing: its first failure is in history, retries follow."""
 
     workflow_id: str
     workflow_type: str
@@ -54,22 +54,28 @@ class StuckWorkflow:
 
 
 async def stuck_workflow(client: Client, workflow_id: str) -> StuckWorkflow | None:
-    """The workflow's failing task, or ``None`` when its task is not failing."""
+    """The workflow's failing task, or ``None`` when its task is not failing.
+
+    Temporal writes a task's first failure to history and keeps its retries out of it until
+    one succeeds: a history whose last workflow-task event is a failure is failing now (the
+    description's pending task counts the attempts, when one is scheduled).
+    """
     handle = client.get_workflow_handle(workflow_id)
-    description = await handle.describe()
-    attempts = description.raw_description.pending_workflow_task.attempt
-    if attempts < 2:
-        return None
-    reason = "the workflow task fails"
+    failure: str | None = None
     async for event in handle.fetch_history_events(skip_archival=True):
         if event.HasField("workflow_task_failed_event_attributes"):
-            failure = event.workflow_task_failed_event_attributes.failure
-            reason = (failure.message.strip().splitlines() or [reason])[0]
+            message = event.workflow_task_failed_event_attributes.failure.message
+            failure = (message.strip().splitlines() or ["the workflow task fails"])[0]
+        elif event.HasField("workflow_task_completed_event_attributes"):
+            failure = None
+    if failure is None:
+        return None
+    description = await handle.describe()
     return StuckWorkflow(
         workflow_id=workflow_id,
         workflow_type=description.workflow_type,
-        attempts=attempts,
-        reason=reason,
+        attempts=max(description.raw_description.pending_workflow_task.attempt, 1),
+        reason=failure,
     )
 
 
