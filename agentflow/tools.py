@@ -89,9 +89,11 @@ class Tool(Generic[DepsT]):
         side_effects: bool = False,
         concurrent: bool | None = None,
         trusted_output: bool = False,
+        arguments: type[BaseModel] | None = None,
+        input_schema: dict[str, Any] | None = None,
     ) -> None:
         self.function = function
-        self._given = (description, concurrent)
+        self._given = (description, concurrent, arguments, input_schema)
         """What :meth:`requiring` passes on unchanged."""
         self.name = name or function.__name__
         self.requires = requires
@@ -103,7 +105,12 @@ class Tool(Generic[DepsT]):
         self.trusted_output = trusted_output
         """Its results vouch for the values in them (see :mod:`agentflow.provenance`)."""
         self._is_async = inspect.iscoroutinefunction(function)
-        self.args_model, self.context_param, summary = _build_arguments(function, self.name)
+        if arguments is None:
+            self.args_model, self.context_param, summary = _build_arguments(function, self.name)
+        else:
+            # Arguments described elsewhere (an MCP server's schema): the function takes them
+            # as keyword arguments, by field name.
+            self.args_model, self.context_param, summary = arguments, None, ""
         self._parameters = tuple(self.args_model.model_fields)
         """The model's parameter names, looked up once: ``model_fields`` is slow to read."""
         self._walk_for_non_finite = any(
@@ -116,12 +123,13 @@ class Tool(Generic[DepsT]):
         self.definition = ToolDefinition(
             name=self.name,
             description=self.description,
-            input_schema=self.args_model.model_json_schema(schema_generator=_SchemaWithoutTitles),
+            input_schema=input_schema
+            or self.args_model.model_json_schema(schema_generator=_SchemaWithoutTitles),
         )
 
     def requiring(self, rule: Precondition) -> Tool[DepsT]:
         """This tool with ``rule`` added to its preconditions (and to the rules it describes)."""
-        description, concurrent = self._given
+        description, concurrent, arguments, input_schema = self._given
         return Tool(
             self.function,
             name=self.name,
@@ -130,6 +138,8 @@ class Tool(Generic[DepsT]):
             side_effects=self.side_effects,
             concurrent=concurrent,
             trusted_output=self.trusted_output,
+            arguments=arguments,
+            input_schema=input_schema,
         )
 
     def validate(self, raw: Any) -> BaseModel:

@@ -36,6 +36,11 @@ EXPECTED = {
         "completed - Paid.\n",
     ],
     "durable_conversation.py": ["completed - Hello from a workflow."],
+    "mcp_tools.py": [
+        "[('order_total', 'reads'), ('refund', 'writes')]\n"
+        "awaiting_approval - refund of 240 EUR is above 100 EUR\n"
+        "completed - refunded 240.0 EUR on A-18\n"
+    ],
     "providers_and_streaming.py": [
         "Booking| LX318.|\n[refused: 9400.0 EUR is above the 2000 EUR cap]\n"
         "That fare is |over the cap.|\n[claude-sonnet-5: completed]\n",
@@ -64,6 +69,8 @@ EXPECTED = {
 RUN_ELSEWHERE = {
     # A long-running worker: tests/docs/test_deployment.py runs it against a dev server.
     "deploy_worker.py",
+    # The MCP server mcp_tools.py starts on stdio.
+    "mcp_server.py",
 }
 
 

@@ -1,0 +1,221 @@
+"""Tools served by an MCP server, as agentflow tools under the same rules as Python ones.
+
+An :class:`MCPServer` connects to one server with the official ``mcp`` SDK's client: a URL is
+Streamable HTTP, :class:`~mcp.client.stdio.StdioServerParameters` a subprocess on stdio. Its
+:meth:`~MCPServer.tools` become :class:`~agentflow.tools.Tool` objects, so everything that holds
+for a Python tool holds for them: arguments are validated (against the server's own JSON schema)
+before anything runs, preconditions attached by tool name are evaluated in code before each call
+and can ask for an approval bound to the exact call, and a side-effecting call runs alone::
+
+    async with MCPServer("http://127.0.0.1:8000/mcp") as server:
+        tools = await server.tools(requires={"book_flight": under_the_cap})
+        agent = Agent(model, tools=tools)
+
+A tool counts as side-effecting unless the server marks it read-only (``readOnlyHint``): a
+server's hints are claims, and the safe reading of no claim is "it writes". A precondition named
+for a tool the server does not list is refused, so a typo never leaves a write tool unguarded.
+A call the server answers with ``isError`` goes back to the model as an error result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, ClassVar, cast
+
+import jsonschema
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp_types import CallToolResult, TextContent
+from mcp_types import Tool as MCPTool
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from agentflow.exceptions import ConfigurationError, ModelRetry
+from agentflow.preconditions import Precondition
+from agentflow.tools import MAX_ARGUMENT_BYTES, Tool
+
+__all__ = ["MCPServer", "StdioServerParameters"]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class MCPServer:
+    """One MCP server's tools, for the life of this context (the connection stays open).
+
+    Args:
+        server: The server's Streamable HTTP URL, or how to start it on stdio.
+        prefix: Put before each tool's name (``"crm_"``), to keep two servers' tools apart.
+        timeout_s: Seconds allowed for one call to the server.
+    """
+
+    def __init__(
+        self,
+        server: str | StdioServerParameters,
+        *,
+        prefix: str = "",
+        timeout_s: float = 30.0,
+    ) -> None:
+        self._server = server
+        self._prefix = prefix
+        self._timeout_s = timeout_s
+        self._client: Client | None = None
+        self._stack: AsyncExitStack | None = None
+
+    async def __aenter__(self) -> MCPServer:
+        stack = AsyncExitStack()
+        try:
+            client = Client(self._server, read_timeout_seconds=self._timeout_s)
+            self._client = await stack.enter_async_context(client)
+        except Exception as exc:
+            await stack.aclose()
+            raise ConfigurationError(
+                f"could not connect to the MCP server {self!r}: {exc}"
+            ) from exc
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    def __repr__(self) -> str:
+        server = self._server if isinstance(self._server, str) else self._server.command
+        return f"MCPServer({server!r})"
+
+    async def tools(
+        self,
+        *,
+        requires: Mapping[str, Precondition] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> list[Tool[Any]]:
+        """The server's tools (those in ``include``, by the server's names, when given).
+
+        Args:
+            requires: Preconditions by the server's tool name; each must name a listed tool.
+            include: Only these tools; each must be listed.
+
+        Raises:
+            ConfigurationError: A name in ``requires`` or ``include`` that the server does not
+                list, or a tool name agentflow cannot use.
+        """
+        client = self._connected()
+        listed: list[MCPTool] = []
+        cursor: str | None = None
+        while True:
+            page = await client.list_tools(cursor=cursor)
+            listed += page.tools
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        by_name = {t.name: t for t in listed}
+        rules = dict(requires or {})
+        wanted = list(by_name) if include is None else list(include)
+        unknown = sorted((set(rules) | set(wanted)) - set(by_name))
+        if unknown:
+            raise ConfigurationError(
+                f"{self!r} lists no tool {', '.join(unknown)} (it lists: {', '.join(by_name)})"
+            )
+        return [self._tool(by_name[name], rules.get(name)) for name in wanted]
+
+    def _connected(self) -> Client:
+        if self._client is None:
+            raise ConfigurationError(f"{self!r} is not connected: use it as `async with`")
+        return self._client
+
+    def _tool(self, listed: MCPTool, requires: Precondition | None) -> Tool[Any]:
+        name = f"{self._prefix}{listed.name}"
+        if not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", name):
+            raise ConfigurationError(f"the MCP tool name {name!r} is not one a model accepts")
+        schema: dict[str, Any] = dict(listed.input_schema or {"type": "object"})
+        arguments, aliases = _arguments_model(name, schema)
+        hints = listed.annotations
+        read_only = bool(hints is not None and hints.read_only_hint)
+
+        async def call(**values: Any) -> str:
+            sent = {aliases[k]: v for k, v in values.items() if k in aliases and v is not None}
+            result = await self._connected().call_tool(listed.name, sent)
+            return _result_text(result)
+
+        return Tool(
+            call,
+            name=name,
+            description=listed.description or listed.title or listed.name,
+            requires=requires,
+            side_effects=not read_only,
+            arguments=arguments,
+            input_schema=schema,
+        )
+
+
+def _arguments_model(name: str, schema: dict[str, Any]) -> tuple[type[BaseModel], dict[str, str]]:
+    """A pydantic model for ``schema``: checked by the schema itself, its properties attributes.
+
+    Preconditions read arguments as attributes (``args.price``), as they do for Python tools;
+    a property whose name is no identifier is an attribute ``p<n>`` (its alias is the name).
+    """
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ConfigurationError(
+            f"the MCP tool {name!r} has an invalid schema: {exc.message}"
+        ) from None
+    properties = cast(dict[str, Any], schema.get("properties") or {})
+    fields: dict[str, Any] = {}
+    aliases: dict[str, str] = {}
+    for index, prop in enumerate(properties):
+        usable = _IDENTIFIER.match(prop) and not prop.startswith("model_")
+        attribute = prop if usable else f"p{index}"
+        aliases[attribute] = prop
+        fields[attribute] = (Any, Field(default=None, alias=prop))
+    model: type[_SchemaArguments] = create_model(
+        f"{name}_arguments", __base__=_SchemaArguments, **fields
+    )
+    model.schema_validator = jsonschema.Draft202012Validator(schema)
+    return model, aliases
+
+
+class _SchemaArguments(BaseModel):
+    """Arguments checked against the server's JSON schema before pydantic reads them."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    schema_validator: ClassVar[jsonschema.Draft202012Validator]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check(cls, raw: Any) -> Any:
+        if len(json.dumps(raw, default=repr)) > MAX_ARGUMENT_BYTES:
+            raise ValueError(f"arguments exceed {MAX_ARGUMENT_BYTES} bytes")
+        errors: Iterable[jsonschema.ValidationError] = cls.schema_validator.iter_errors(raw)  # pyright: ignore[reportUnknownMemberType]  # its stub leaves an overload's parameter untyped
+        problems = sorted(errors, key=lambda e: [str(part) for part in e.path])
+        if problems:
+            raise ValueError("; ".join(_problem(p) for p in problems[:10]))
+        return raw
+
+
+def _problem(error: jsonschema.ValidationError) -> str:
+    where = ".".join(str(part) for part in error.path) or "(arguments)"
+    return f"{where}: {error.message}"
+
+
+def _result_text(result: CallToolResult) -> str:
+    parts: list[str] = []
+    for block in result.content:
+        if isinstance(block, TextContent):
+            parts.append(block.text)
+        else:
+            parts.append(f"[{block.type} content omitted]")
+    text = "\n".join(parts)
+    if not text and result.structured_content is not None:
+        text = json.dumps(result.structured_content, ensure_ascii=False, sort_keys=True)
+    if result.is_error:
+        raise ModelRetry(text or "the MCP tool failed")
+    return text
