@@ -194,6 +194,10 @@ class ApprovalRequest(BaseModel):
     provenance: dict[str, str] = Field(default_factory=dict[str, str])
     """Where each argument value came from, in words, by path: what the approver is shown
     (see :mod:`agentflow.provenance`). Not part of the digest."""
+    contract: str = ""
+    """The version of the tool's arguments contract the call was validated under
+    (``Tool.contract``); a call run under another version is refused as voided. Empty in
+    requests made before versions were recorded: only the digest binds those."""
 
     def plan(self) -> tuple[ApprovalStage, ...]:
         """The stages to collect, in order (see :attr:`stages`)."""
@@ -216,6 +220,7 @@ class ApprovalRequest(BaseModel):
             stage_approvals=stage_approvals,
             conversation_id=self.conversation_id,
             tool_call_id=self.tool_call_id,
+            contract=self.contract,
         )
 
     def approve(self, approver: str, *, reason: str = "") -> ApprovalDecision:
@@ -253,6 +258,8 @@ class ApprovalDecision(BaseModel):
     """The digest of the proposed call, when the approver edited it into this one."""
     arguments: dict[str, Any] | None = None
     """The edited call's validated arguments (set exactly when ``edited_from`` is)."""
+    contract: str = ""
+    """The request's ``contract``: the version of the tool's arguments this decision is for."""
 
     @property
     def approved(self) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agentflow.approvals.rules import check_edit, stage_problems
+from agentflow.approvals.rules import check_edit, contract_problem, stage_problems
 from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest, canonical_arguments
 from agentflow.context import RunContext
 from agentflow.events import EventHandler, PreconditionChecked
@@ -71,7 +71,7 @@ async def invoke_tool(
     if ctx.approval is not None or isinstance(evaluation.decision, NeedsApproval):
         # Recompute from what would actually run: the digest carried by the call is not trusted.
         digest = call_digest(tool.name, canonical_arguments(args))
-    decision, approved_by = _apply_approval(evaluation.decision, ctx, digest)
+    decision, approved_by = _apply_approval(evaluation.decision, ctx, digest, tool)
     if emit is not None:
         traced = ctx.provenance.arguments(call.arguments)
         emit(
@@ -101,6 +101,7 @@ async def invoke_tool(
                 stages=decision.stages,
                 editable=decision.editable,
                 provenance=ctx.provenance.arguments(call.arguments).describe(),
+                contract=tool.contract,
             )
             return ToolNeedsApproval(call_id=call.id, request=request)
         case _:
@@ -127,13 +128,14 @@ async def _run_body(
 
 
 def _apply_approval(
-    decision: Allow | Deny | NeedsApproval, ctx: RunContext[Any], digest: str
+    decision: Allow | Deny | NeedsApproval, ctx: RunContext[Any], digest: str, tool: Tool[Any]
 ) -> tuple[Allow | Deny | NeedsApproval, str | None]:
     """Let an approval turn ``NeedsApproval`` into ``Allow``, and nothing more.
 
-    Never over a ``Deny``, and only when it is for this digest, approved, and every stage the
-    rules ask for now was approved by enough distinct people among that stage's approvers, none
-    of them the requester and none counted twice (a rule that names no approver: nobody).
+    Never over a ``Deny``, and only when it is for this digest under this version of the tool's
+    arguments contract, approved, and every stage the rules ask for now was approved by enough
+    distinct people among that stage's approvers, none of them the requester and none counted
+    twice (a rule that names no approver: nobody).
     """
     approval = ctx.approval
     if not isinstance(decision, NeedsApproval) or approval is None:
@@ -141,7 +143,10 @@ def _apply_approval(
     problems: list[str] = []
     if (approval.conversation_id, approval.tool_call_id) != (ctx.conversation_id, ctx.tool_call_id):
         problems.append("the approval was given for another call or conversation")
-    if approval.digest != digest:
+    voided = contract_problem(approval, tool.name, tool.contract)
+    if voided is not None:
+        problems.append(voided)  # the digest differs too, as a consequence: say the cause
+    elif approval.digest != digest:
         problems.append("the approval was given for different arguments")
     if not approval.approved:
         problems.append(f"the approval request was {approval.outcome}")
@@ -184,7 +189,7 @@ async def approve_with_edits(
     if tool.requires is not None:
         evaluation = await tool.requires.evaluate(dataclasses.replace(ctx, approval=edited), args)
         decision, _ = _apply_approval(
-            evaluation.decision, dataclasses.replace(ctx, approval=edited), digest
+            evaluation.decision, dataclasses.replace(ctx, approval=edited), digest, tool
         )
         if not isinstance(decision, Allow):
             raise ApprovalError("the edited call is refused: " + "; ".join(refusal(decision)))

@@ -15,6 +15,8 @@ import asyncio
 import collections.abc
 import dataclasses
 import enum
+import functools
+import hashlib
 import inspect
 import json
 import math
@@ -127,6 +129,19 @@ class Tool(Generic[DepsT]):
             or self.args_model.model_json_schema(schema_generator=_SchemaWithoutTitles),
         )
 
+    @functools.cached_property
+    def contract(self) -> str:
+        """The version of the tool's arguments contract: a short hash of their JSON schema.
+
+        It changes when what a call may carry changes (an argument added, removed, retyped, a
+        default changed), not when a description does. An approval records the version it was
+        given under; a call run under another one is refused as a version change (see
+        :func:`agentflow.approvals.rules.contract_problem`), since the approved digest no longer
+        describes what the new model makes of the arguments.
+        """
+        schema = _without_prose(self.definition.input_schema)
+        return hashlib.sha256(pydantic_core.to_json(schema, by_alias=False)).hexdigest()[:16]
+
     def requiring(self, rule: Precondition) -> Tool[DepsT]:
         """This tool with ``rule`` added to its preconditions (and to the rules it describes)."""
         description, concurrent, arguments, input_schema = self._given
@@ -182,6 +197,30 @@ class Tool(Generic[DepsT]):
 
     def __repr__(self) -> str:
         return f"<Tool {self.name}>"
+
+
+_PROSE = frozenset({"description", "title", "examples"})
+_NAMED = frozenset({"properties", "patternProperties", "$defs", "definitions"})
+
+
+def _without_prose(schema: Any, *, names: bool = False) -> Any:
+    """A JSON schema without descriptions, titles and examples: what calls may carry.
+
+    ``names`` marks a mapping of names to schemas (``properties``), whose keys are kept even
+    when an argument is called ``title``.
+    """
+    if isinstance(schema, dict):
+        items = sorted(cast(dict[str, Any], schema).items())
+        if names:
+            return {key: _without_prose(value) for key, value in items}
+        return {
+            key: _without_prose(value, names=key in _NAMED)
+            for key, value in items
+            if key not in _PROSE
+        }
+    if isinstance(schema, list):
+        return [_without_prose(value) for value in cast(list[Any], schema)]
+    return schema
 
 
 def serialize_result(value: Any) -> str:

@@ -21,7 +21,6 @@ sees every decision, whichever desk, channel or client sent it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -39,9 +38,8 @@ from agentflow.tools import Tool
 
 
 def schema_version(tool: Tool[Any]) -> str:
-    """A short hash of the tool's argument schema: changes when what may be approved changes."""
-    schema = canonical_json(tool.definition.input_schema)
-    return hashlib.sha256(schema.encode()).hexdigest()[:16]
+    """The version of the tool's arguments contract (``Tool.contract``), as the ledger keeps it."""
+    return tool.contract
 
 
 class ApprovalLedger:
@@ -123,6 +121,22 @@ class ApprovalLedger:
         self.record_request(notice.workflow_id, notice.conversation_id, notice.request)
         if notice.result is not None and notice.kind in ("decided", "expired"):
             self.record_result(notice.workflow_id, notice.result)
+        if notice.kind == "voided":
+            self.record_voided(notice.workflow_id, notice.reason)
+
+    def record_voided(self, approval_id: str, reason: str) -> None:
+        """An approval given but never used, voided by a change of the tool's contract."""
+        statement = (
+            update(ApprovalRecord)
+            .where(
+                col(ApprovalRecord.approval_id) == approval_id,
+                col(ApprovalRecord.state) == "approved",
+                col(ApprovalRecord.consumed_at).is_(None),
+            )
+            .values(state="voided", reason=reason)
+        )
+        with self.engine.begin() as connection:
+            connection.execute(statement)
 
     # -- single use ----------------------------------------------------------------------------
 

@@ -96,7 +96,9 @@ class ApprovalStatus(_Record):
     """Per stage so far, the authorities who approved."""
 
 
-NoticeKind = Literal["requested", "reminder", "escalated", "decided", "expired"]
+NoticeKind = Literal["requested", "reminder", "escalated", "decided", "expired", "voided"]
+"""``voided``: an approval given, then refused at execution because the tool's arguments
+contract changed meanwhile (a deploy); ``reason`` says so, for the approver."""
 
 
 class ApprovalNotice(_Record):
@@ -110,15 +112,17 @@ class ApprovalNotice(_Record):
     decision: ApprovalDecision | None = None
     result: ApprovalResult | None = None
     """The full result (who decided, when) once the approval is decided or expired."""
+    reason: str = ""
+    """Why an approval was voided (``voided`` notices)."""
 
 
 class ApprovalChannel(Protocol):
     """Where approval requests are shown to humans: Slack, a web inbox, a log.
 
     The approval workflow calls the channel through an activity for each step of an approval's
-    life (requested, reminder, escalated, decided, expired). Channels are plain objects with one
-    async method; the decision itself always comes back through the workflow's ``decide``
-    update.
+    life (requested, reminder, escalated, decided, expired), and the tool call that finds an
+    approval voided by a deploy says so (voided). Channels are plain objects with one async
+    method; the decision itself always comes back through the workflow's ``decide`` update.
     """
 
     async def notify(self, notice: ApprovalNotice) -> None: ...

@@ -143,3 +143,20 @@ def stage_problems(
             )
         counted |= valid
     return problems
+
+
+def contract_problem(approval: ApprovalDecision, tool: str, current: str) -> str | None:
+    """Why ``approval`` no longer authorises a call of ``tool``, whose contract is ``current``.
+
+    An approval is for a call as the tool's arguments model read it then; a deploy that
+    changed that model (an argument added, even optional, or retyped) changes what the same
+    arguments mean and digest to. The approval is then void, for this reason rather than a
+    vague "different arguments", and the approver is told so. An approval that recorded no
+    version (made before versions were recorded) is bound by its digest alone.
+    """
+    if not approval.contract or approval.contract == current:
+        return None
+    return (
+        f"the approval was voided: {tool} changed since it was approved (its arguments "
+        f"contract went from version {approval.contract} to {current}); ask for approval again"
+    )

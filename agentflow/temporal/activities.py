@@ -25,9 +25,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agentflow.approvals.records import ApprovalChannel, ApprovalNotice, Delegation
-from agentflow.approvals.rules import conversation_of
+from agentflow.approvals.rules import approval_id, contract_problem, conversation_of
 from agentflow.approvals.signing import VoteKeys
-from agentflow.binding import ApprovalDecision
+from agentflow.binding import ApprovalDecision, ApprovalRequest
 from agentflow.context import RunContext
 from agentflow.exceptions import ApprovalError, ConfigurationError, ModelError
 from agentflow.execution import approve_with_edits, invoke_tool
@@ -181,7 +181,42 @@ class AgentActivities:
                 intents=self.recorder.intents,
             )
             step.finished(outcome)
+        approval = input.call.approval
+        voided = None if approval is None else contract_problem(approval, tool.name, tool.contract)
+        if approval is not None and voided is not None:
+            await self._tell_voided(input, approval, voided)
         return ToolCallResult(outcome=outcome)
+
+    async def _tell_voided(
+        self, input: ToolCallInput, approval: ApprovalDecision, reason: str
+    ) -> None:
+        """Tell the approver (through the approval channel) that their approval was voided.
+
+        The approval workflow has ended, so the notice is sent from here, where the call was
+        refused; a retried activity sends it again, and channels take a notice once.
+        """
+        approvers = (approval.approver,) if approval.approver else ()
+        request = ApprovalRequest(
+            tool=input.call.name,
+            tool_call_id=input.call.id,
+            arguments=approval.arguments or input.call.arguments,
+            digest=approval.digest,
+            requester=input.user,
+            conversation_id=input.conversation_id,
+            approvers=approvers,
+            contract=approval.contract,
+        )
+        notice = ApprovalNotice(
+            kind="voided",
+            workflow_id=approval_id(input.conversation_id, input.call.id),
+            conversation_id=input.conversation_id,
+            request=request,
+            approvers=approvers,
+            decision=approval,
+            reason=reason,
+        )
+        await self.channel.notify(notice)
+        self.recorder.approval_notice(notice)
 
     @activity.defn(name="agentflow.notify_approval")
     async def notify_approval(self, notice: ApprovalNotice) -> None:

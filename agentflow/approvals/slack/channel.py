@@ -84,6 +84,8 @@ class SlackChannel:
                 await self._escalate(notice)
             case "decided" | "expired":
                 await self._close(notice)
+            case "voided":
+                await self._thread(notice, "voided", f"Voided: {notice.reason}")
 
     # -- the steps -----------------------------------------------------------------------------
 
