@@ -82,6 +82,7 @@ if TYPE_CHECKING:
 
     from agentflow.audit.store import AuditStore
     from agentflow.web.identity import Authenticator, Identify
+    from agentflow.web.slack_chat import SlackChat
 
 DEFAULT_DATABASE_URL = "sqlite:///.agentflow/agentflow.db"
 """The application's database in the default data folder (see :mod:`agentflow.datadir`)."""
@@ -172,6 +173,10 @@ class ApprovalSettings(BaseSettings):
         default=None, validation_alias="SLACK_APP_TOKEN", repr=False
     )
     slack_api_url: str | None = Field(default=None, validation_alias="SLACK_API_URL")
+    slack_chat_agent: str | None = Field(
+        default=None, validation_alias="AGENTFLOW_SLACK_CHAT_AGENT"
+    )
+    """The registered agent employees chat with in a Slack DM (``None``: no Slack chat)."""
     public_url: str | None = Field(default=None, validation_alias="AGENTFLOW_PUBLIC_URL")
     auditors: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias="AGENTFLOW_AUDITORS"
@@ -425,6 +430,7 @@ def build_web_app(
     from agentflow.web.app import create_app
 
     slack = None
+    chat = None
     if settings.slack_enabled and settings.slack_app_token is None:
         if settings.slack_signing_secret is None:
             raise ConfigurationError(
@@ -432,14 +438,40 @@ def build_web_app(
                 "cannot be verified (or set SLACK_APP_TOKEN to use Socket Mode)"
             )
         slack = SlackInteractions(desk, settings.slack_client())
+        chat = build_slack_chat(settings, desk, tracer_provider=tracer_provider)
     return create_app(
         desk,
         slack=slack,
+        slack_chat=chat,
         signing_secret=settings.slack_signing_secret,
         summarise=summarise,
         audit=audit,
         auditors=settings.auditors,
         identify=identify if identify is not None else web_authenticator(settings),
         allowed_hosts=allowed_hosts,
+        tracer_provider=tracer_provider,
+    )
+
+
+def build_slack_chat(
+    settings: ApprovalSettings,
+    desk: ApprovalDesk,
+    *,
+    tracer_provider: TracerProvider | None = None,
+) -> SlackChat | None:
+    """The Slack DM chat with ``AGENTFLOW_SLACK_CHAT_AGENT``, when that and Slack are set.
+
+    The agent must be registered on the workers of ``AGENTFLOW_TASK_QUEUE`` (the desk's).
+    """
+    if not settings.slack_enabled or not settings.slack_chat_agent:
+        return None
+    from agentflow.web.slack_chat import SlackChat
+
+    return SlackChat(
+        desk.agents,
+        settings.slack_chat_agent,
+        desk.org,
+        settings.slack_client(),
+        desk=desk,
         tracer_provider=tracer_provider,
     )

@@ -487,7 +487,7 @@ def serve(
     async def run() -> None:
         import uvicorn
 
-        from agentflow.approvals.settings import build_desk, build_web_app
+        from agentflow.approvals.settings import build_desk, build_slack_chat, build_web_app
         from agentflow.audit.store import AuditStore
 
         tracing = _tracing(ctx, batch=True)
@@ -508,12 +508,18 @@ def serve(
 
             interactions = SlackInteractions(desk, config.slack_client())
             drain = interactions.drain
+            chat = build_slack_chat(config, desk, tracer_provider=tracing)
             socket = await connect_socket_mode(
-                interactions, config.slack_app_token, config.slack_client()
+                interactions,
+                config.slack_app_token,
+                config.slack_client(),
+                events=chat.handle if chat is not None else None,
             )
-            err().print("Slack: Socket Mode")
+            err().print("Slack: Socket Mode" + (" (with the DM chat)" if chat else ""))
         elif config.slack_enabled:
             err().print(f"Slack: interactivity at http://{host}:{port}/slack/interactions")
+            if config.slack_chat_agent:
+                err().print(f"Slack: the DM chat's events at http://{host}:{port}/slack/events")
         _say_who(config, authenticator.name, authenticator.development, host, port, hosts)
         # The client address is the connection's own, never one a header claims: the trusted
         # proxy check and the development identity's loopback check rest on it.

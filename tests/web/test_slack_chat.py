@@ -20,6 +20,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
+from agentflow.approvals.settings import ApprovalSettings, build_web_app
 from agentflow.approvals.slack import SlackInteractions, connect_socket_mode
 from agentflow.approvals.tables import Employee
 from agentflow.web import create_app
@@ -238,3 +239,19 @@ async def test_socket_mode_carries_the_same_chat(rig: SlackRig) -> None:
         assert "ZRH → LHR, 2026-12-25:" in options.args["text"]
     finally:
         await socket.close()
+
+
+async def test_approvals_serve_takes_the_chat_from_its_settings(rig: SlackRig) -> None:
+    slack = {
+        "slack_bot_token": FakeSlack.TOKEN,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": rig.slack.base_url,
+    }
+    for agent, expected in ((rig.stack.agent, 200), (None, 404)):
+        settings = ApprovalSettings(**slack, slack_chat_agent=agent)  # type: ignore[arg-type]
+        app = build_web_app(settings, rig.stack.desk, allowed_hosts=["app"])
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            rig.http = http
+            answer = await rig.send({"type": "url_verification", "challenge": "c-1"})
+        assert answer.status_code == expected
