@@ -25,7 +25,7 @@ from agentflow import (
 )
 from agentflow.events import Event, PreconditionChecked
 from agentflow.provenance import CACHED_CHARS, MAX_LEAVES, MAX_VALUE_CHARS, _Cache, tokens  # pyright: ignore[reportPrivateUsage]
-from agentflow.testing import FunctionModel, ScriptedModel, text_response, tool_call
+from agentflow.testing import FunctionModel, ScriptedModel, text_response, tool_call, tool_calls
 
 LABELS = SourceLabels(system="You book trips for ACME.", trusted_tools=frozenset({"search"}))
 
@@ -372,3 +372,38 @@ async def test_a_write_policy_guards_every_write_unless_the_tool_has_its_own_rul
     assert "may come only from untrusted tool output" in agent.tools["pay"].description
     assert pay.requires is None and agent.tools["read_notes"] is read_notes
     assert agent.tools["send_email"] is send_email
+
+
+async def test_what_the_employee_said_in_another_conversation_vouches_for_nothing_here() -> None:
+    events: list[Event] = []
+
+    def respond(request: Any) -> Any:
+        if request.messages[-1].content[0].type == "tool_result":
+            return text_response("done")
+        return tool_call("pay_deposit", iban="GB33BUKB20201555555555", amount=120, id="p1")
+
+    agent = _travel_agent(FunctionModel(respond), events)
+    said = "Pay 120 EUR to GB33 BUKB 2020 1555 5555 55"
+    first = await agent.run(said, user="alice", conversation_id="c1")
+    assert first.status == "completed"
+    other = await agent.run("Pay the deposit", user="alice", conversation_id="c2")
+    assert other.status == "awaiting_approval"
+    assert other.pending_approvals[0].provenance["iban"] == (
+        "nowhere in the conversation (the model wrote it)"
+    )
+
+
+async def test_a_value_from_a_call_of_the_same_turn_was_not_seen_and_is_the_models_own() -> None:
+    events: list[Event] = []
+    both = tool_calls(
+        ("read_reviews", {"hotel": "Hotel Central"}, "r1"),
+        ("pay_deposit", {"iban": "GB33BUKB20201555555555", "amount": 120}, "p1"),
+    )
+    model = ScriptedModel([both, text_response("done")])
+    result = await _travel_agent(model, events).run("Pay a deposit", user="alice")
+    # The review's text reached the transcript only after this turn: the IBAN the model wrote
+    # next to the read came from nowhere it had seen, and the strict rule asks a human.
+    assert result.status == "awaiting_approval"
+    assert result.pending_approvals[0].provenance["iban"] == (
+        "nowhere in the conversation (the model wrote it)"
+    )
