@@ -263,7 +263,10 @@ async def test_nobody_who_approved_an_earlier_stage_approves_a_later_one(desk: D
     handle = await desk.start(TWO_OF_THREE, ApprovalStage(approvers=("bob", "dana")))
     first = await desk.vote(handle, "bob")
     assert (first.complete, first.decision.approver, first.decided_by) == (False, "bob", "bob")
-    assert not (await desk.vote(handle, "carol")).complete
+    # carol's vote completes the first stage: the result names her, and the approval goes on.
+    second = await desk.vote(handle, "carol")
+    assert (second.complete, second.decision.approver) == (False, "carol")
+    assert second.decision.stage_approvals == (("bob", "carol"), ())
     with pytest.raises(ApprovalError, match="bob has already voted"):
         await desk.vote(handle, "bob", reason="and for the second stage")
     status = await desk.agents.approval_status(handle.id)
