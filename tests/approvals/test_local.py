@@ -199,7 +199,9 @@ async def test_inbox_lists_and_decides_by_the_rules(env: SlackEnv) -> None:
 
     mallory = await env.http.get("/approvals", params={"as": "mallory"})
     assert approval_id not in mallory.text
-    assert (await env.http.get("/approvals", params={"as": "zed"})).status_code == 403
+    # Someone in no directory may still be named by a request; nothing here names zed.
+    zed = await env.http.get("/approvals", params={"as": "zed"})
+    assert zed.status_code == 200 and approval_id not in zed.text
 
     # A form token is bound to the person it was made for: alice cannot reuse bob's.
     forged = await env.http.post(

@@ -99,7 +99,16 @@ def test_the_inbox_escapes_every_value_of_a_card() -> None:
 
 
 def test_the_chat_pages_escape_every_value() -> None:
-    keys = ["employee", "agent", "conversation_id", "state_url", "send_url", "new_url", "token"]
+    keys = [
+        "employee",
+        "agent",
+        "conversation_id",
+        "state_url",
+        "events_url",
+        "send_url",
+        "new_url",
+        "token",
+    ]
     keys += ["timeline_url", "script_url", "style_url"]
     assert_escaped(render("chat.html", {key: hostile(key) for key in keys}), *keys)
     home = {"employee": hostile("employee"), "action": hostile("action"), "problem": None}
