@@ -36,7 +36,7 @@ from agentflow.loop import (
     ToolCall,
     waiting_message,
 )
-from agentflow.messages import ToolChoice
+from agentflow.messages import Attachment, ToolChoice
 from agentflow.models.base import Model
 from agentflow.models.deltas import delta_listener
 from agentflow.models.names import infer_model
@@ -169,10 +169,14 @@ class Agent(Generic[DepsT, OutputT]):
         conversation_id: str | None = None,
         state: LoopState | None = None,
         approvals: ApprovalHandler | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> RunResult[OutputT]:
-        """Run until the model answers, a limit is hit, or approval is needed without a handler."""
+        """Run until the model answers, a limit is hit, or approval is needed without a handler.
+
+        ``attachments`` (see :func:`agentflow.attachments.attachment`) go with the message.
+        """
         loop = self.new_loop(state)
-        effect = loop.user_message(message)
+        effect = loop.user_message(message, attachments)
         run = _Run(self, loop, deps, user, conversation_id or uuid.uuid4().hex, approvals)
         return await run.complete(effect)
 
@@ -189,6 +193,7 @@ class Agent(Generic[DepsT, OutputT]):
         conversation_id: str | None = None,
         state: LoopState | None = None,
         approvals: ApprovalHandler | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> AsyncGenerator[Event]:
         """Yield every step as it happens, and the answer's text as it is written.
 
@@ -198,7 +203,7 @@ class Agent(Generic[DepsT, OutputT]):
         (a tool that has started finishes, and is recorded).
         """
         loop = self.new_loop(state)
-        effect = loop.user_message(message)
+        effect = loop.user_message(message, attachments)
         run = _Run(
             self, loop, deps, user, conversation_id or uuid.uuid4().hex, approvals, stream=True
         )

@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol, cast
 from pydantic import BaseModel, Field, field_serializer
 
 from agentflow.approvals.rules import check_edit
+from agentflow.attachments import check_attachments
 from agentflow.binding import (
     ApprovalDecision,
     ApprovalRequest,
@@ -28,6 +29,7 @@ from agentflow.binding import (
 )
 from agentflow.exceptions import ApprovalError, InvalidArguments, InvalidInput, NotParticipant
 from agentflow.messages import (
+    Attachment,
     ContentBlock,
     Message,
     ModelRequest,
@@ -71,6 +73,10 @@ class Limits(BaseModel):
     """Token budget per run (input + output + cache); no model call starts past it."""
     max_response_tokens: int = Field(default=4096, ge=1)
     max_message_chars: int = Field(default=32_000, ge=1)
+    max_attachments: int = Field(default=20, ge=0)
+    """Images and PDFs in one user message."""
+    max_attachment_bytes: int = Field(default=5_000_000, ge=1)
+    """Decoded size of each attachment (the Messages API's limit for an image)."""
 
 
 Status = Literal[
@@ -216,9 +222,14 @@ class AgentLoop:
 
     # -- events ---------------------------------------------------------------------------
 
-    def user_message(self, text: str) -> Effect:
-        """Start a run. Raises :class:`InvalidInput` (state untouched) for unusable input."""
+    def user_message(self, text: str, attachments: Sequence[Attachment] = ()) -> Effect:
+        """Start a run. Raises :class:`InvalidInput` (state untouched) for unusable input.
+
+        ``attachments`` (images, PDFs) follow the text in the user's message.
+        """
         check_user_message(text, self.limits)
+        if attachments:
+            check_attachments(attachments, self.limits)
         if self.state.pending:
             raise InvalidInput("a run is still waiting for tool results or approvals")
         s = self.state
@@ -226,7 +237,7 @@ class AgentLoop:
         self._close_transcript("")
         s.run_start = len(s.messages)
         s.latest_user_message = text
-        s.messages.append(Message(role="user", content=(TextBlock(text=text),)))
+        s.messages.append(Message(role="user", content=(TextBlock(text=text), *attachments)))
         return self._call_model()
 
     def model_responded(self, response: ModelResponse) -> Effect:

@@ -74,8 +74,41 @@ class RedactedThinkingBlock:
     data: str
 
 
+ImageMediaType = Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageBlock:
+    """An image the user sent, base64-encoded (see :mod:`agentflow.attachments`)."""
+
+    type: Literal["image"] = "image"
+    media_type: ImageMediaType
+    data: str
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DocumentBlock:
+    """A PDF the user sent, base64-encoded (see :mod:`agentflow.attachments`)."""
+
+    type: Literal["document"] = "document"
+    media_type: Literal["application/pdf"] = "application/pdf"
+    data: str
+    title: str = ""
+
+
+Attachment = ImageBlock | DocumentBlock
+"""What a user message can carry besides its text."""
+
 ContentBlock = Annotated[
-    TextBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock,
+    TextBlock
+    | ToolUseBlock
+    | ToolResultBlock
+    | ThinkingBlock
+    | RedactedThinkingBlock
+    | ImageBlock
+    | DocumentBlock,
     Field(discriminator="type"),
 ]
 

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic_core import to_jsonable_python
 
     from agentflow.approvals.records import ApprovalResult
+    from agentflow.attachments import check_attachments
     from agentflow.binding import ApprovalDecision, ApprovalRequest
     from agentflow.exceptions import ConfigurationError
     from agentflow.loop import (
@@ -118,7 +119,9 @@ class AgentWorkflow:
         """Queue a user message; return the reply, or ``awaiting_approval`` while one waits."""
         turn = self._next_turn
         self._next_turn += 1
-        self._inbox.append(InboundMessage(turn=turn, text=message.text))
+        self._inbox.append(
+            InboundMessage(turn=turn, text=message.text, attachments=message.attachments)
+        )
         await workflow.wait_condition(lambda: turn in self._replies)
         return self._replies[turn]
 
@@ -128,6 +131,8 @@ class AgentWorkflow:
             raise ApplicationError(self._unknown_agent, type="ConversationEnded")
         check_sender(self._input.user, message.sender, self._input.participants)
         check_user_message(message.text, self._limits)
+        if message.attachments:
+            check_attachments(message.attachments, self._limits)
 
     @workflow.update
     async def wait_for_turn(self, request: WaitForTurn) -> AgentReply:
@@ -227,7 +232,7 @@ class AgentWorkflow:
     async def _run_turn(self, message: InboundMessage) -> None:
         self._turn = message.turn
         self._step("user_message", message.text)
-        await self._drive(self._loop.user_message(message.text))
+        await self._drive(self._loop.user_message(message.text, message.attachments))
 
     async def _drive(self, effect: Effect) -> None:
         while True:

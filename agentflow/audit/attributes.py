@@ -20,12 +20,15 @@ from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
+from agentflow.attachments import digest as attachment_digest
 from agentflow.audit.redaction import Redact, Redactor, redact_value
 from agentflow.binding import ApprovalDecision, ApprovalRequest
 from agentflow.events import ModelRetrying
 from agentflow.intent import Intent
 from agentflow.messages import (
     ContentBlock,
+    DocumentBlock,
+    ImageBlock,
     Message,
     ModelRequest,
     ModelResponse,
@@ -234,6 +237,16 @@ def _part(block: ContentBlock) -> dict[str, Any]:
             return {"type": "reasoning", "content": text}
         case RedactedThinkingBlock():
             return {"type": "reasoning", "content": "(encrypted by the provider)"}
+        case ImageBlock() | DocumentBlock():
+            # The bytes stay out of the trail (size; and redaction reads text only): what was
+            # sent is named by its type, size and digest.
+            return {
+                "type": "blob",
+                "modality": "image" if block.type == "image" else "document",
+                "mime_type": block.media_type,
+                "bytes": len(block.data) * 3 // 4,
+                "sha256": attachment_digest(block),
+            }
 
 
 # -- tool calls and preconditions -----------------------------------------------------------

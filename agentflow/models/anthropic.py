@@ -47,6 +47,8 @@ from anthropic.lib.vertex import AsyncAnthropicVertex
 from anthropic.types import (
     AssistantMessageParam,
     CacheControlEphemeralParam,
+    DocumentBlockParam,
+    ImageBlockParam,
     MessageParam,
     RedactedThinkingBlockParam,
     TextBlockParam,
@@ -69,6 +71,8 @@ from agentflow.exceptions import (
 )
 from agentflow.messages import (
     ContentBlock,
+    DocumentBlock,
+    ImageBlock,
     Message,
     ModelRequest,
     ModelResponse,
@@ -114,6 +118,8 @@ _ApiBlock = (
     | ToolResultBlockParam
     | ThinkingBlockParam
     | RedactedThinkingBlockParam
+    | ImageBlockParam
+    | DocumentBlockParam
 )
 
 # The API's stop reasons, as ours. A response cut off by the context window is, to the loop,
@@ -386,6 +392,19 @@ def _block_param(block: ContentBlock) -> _ApiBlock:
             return {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
         case RedactedThinkingBlock():
             return {"type": "redacted_thinking", "data": block.data}
+        case ImageBlock():
+            return {
+                "type": "image",
+                "source": {"type": "base64", "media_type": block.media_type, "data": block.data},
+            }
+        case DocumentBlock():
+            document: DocumentBlockParam = {
+                "type": "document",
+                "source": {"type": "base64", "media_type": block.media_type, "data": block.data},
+            }
+            if block.title:
+                document["title"] = block.title
+            return document
 
 
 def _tools_param(tools: Sequence[ToolDefinition]) -> list[ToolParam]:

@@ -37,6 +37,8 @@ from agentflow.exceptions import (
 )
 from agentflow.messages import (
     ContentBlock,
+    DocumentBlock,
+    ImageBlock,
     Message,
     ModelRequest,
     ModelResponse,
@@ -230,7 +232,12 @@ def _message_params(message: Message) -> list[dict[str, Any]]:
             for b in message.content
             if isinstance(b, ToolResultBlock)
         ]
-        if message.text:
+        files = [b for b in message.content if isinstance(b, ImageBlock | DocumentBlock)]
+        if files:
+            parts: list[dict[str, Any]] = [{"type": "text", "text": message.text}]
+            parts += [_file_part(b) for b in files]
+            out.append({"role": "user", "content": parts})
+        elif message.text:
             out.append({"role": "user", "content": message.text})
         return out
     param: dict[str, Any] = {"role": "assistant", "content": message.text or None}
@@ -244,6 +251,13 @@ def _message_params(message: Message) -> list[dict[str, Any]]:
             for c in message.tool_calls
         ]
     return [param]
+
+
+def _file_part(block: ImageBlock | DocumentBlock) -> dict[str, Any]:
+    url = f"data:{block.media_type};base64,{block.data}"
+    if isinstance(block, ImageBlock):
+        return {"type": "image_url", "image_url": {"url": url}}
+    return {"type": "file", "file": {"filename": block.title or "document.pdf", "file_data": url}}
 
 
 def _tool_param(tool: ToolDefinition) -> dict[str, Any]:

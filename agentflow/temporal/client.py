@@ -44,6 +44,7 @@ from agentflow.exceptions import (
     NotParticipant,
     TemporalUnavailable,
 )
+from agentflow.messages import Attachment
 from agentflow.temporal.connection import DEFAULT_TASK_QUEUE
 from agentflow.temporal.contracts import (
     AgentReply,
@@ -163,9 +164,16 @@ class AgentClient:
     @_reaching_temporal()
     @_pausable
     async def send(
-        self, conversation_id: str, text: str, *, sender: str | None = None
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        sender: str | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> AgentReply:
         """Send a message and wait for the reply (``awaiting_approval`` while one waits).
+
+        ``attachments`` (images, PDFs) go with the text, checked before they enter history.
 
         ``sender`` is who typed it, as the channel authenticated them: a conversation with an
         owner refuses a message from anyone else, or from nobody named (:class:`InvalidInput`).
@@ -173,7 +181,10 @@ class AgentClient:
         handle = self._conversation(conversation_id)
         try:
             reply = await self._update(
-                handle, "send_message", SendMessage(text=text, sender=sender), AgentReply
+                handle,
+                "send_message",
+                SendMessage(text=text, sender=sender, attachments=tuple(attachments)),
+                AgentReply,
             )
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND and "already completed" in exc.message:

@@ -28,7 +28,7 @@ from agentflow.approvals.records import (
 from agentflow.binding import ApprovalDecision, ApprovalRequest
 from agentflow.exceptions import OutputUnavailable
 from agentflow.loop import LoopState, Status, ToolCall
-from agentflow.messages import Message, ModelRequest
+from agentflow.messages import Attachment, Message, ModelRequest
 from agentflow.outcomes import ToolOutcome
 from agentflow.temporal.transcripts import TranscriptRef
 
@@ -119,12 +119,15 @@ class AgentWorkflowInput(_Contract):
 class InboundMessage(_Contract):
     turn: int
     text: str
+    attachments: tuple[Attachment, ...] = ()
 
 
 class SendMessage(_Contract):
     text: str
     sender: str | None = None
     """Who typed the message, as the channel authenticated them (see ``check_sender``)."""
+    attachments: tuple[Attachment, ...] = ()
+    """Images and PDFs sent with the text (checked by the update's validator)."""
 
 
 class WaitForTurn(_Contract):

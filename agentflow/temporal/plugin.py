@@ -49,6 +49,7 @@ PASSTHROUGH_MODULES = (
     # own: it holds the agents this process registered.
     "agentflow.approvals.records",
     "agentflow.approvals.rules",
+    "agentflow.attachments",
     "agentflow.binding",
     "agentflow.exceptions",
     "agentflow.loop",
