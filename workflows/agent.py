@@ -170,7 +170,7 @@ class AgentWorkflow:
     # -- the conversation -------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, input: AgentWorkflowInput) -> None:
+    async def run(self, input: AgentWorkflowInput) -> AgentWorkflowInput | None:
         if self._unknown_agent is not None:
             raise ApplicationError(
                 self._unknown_agent, type="ConfigurationError", non_retryable=True
@@ -179,11 +179,25 @@ class AgentWorkflow:
             self._turn = input.resume_turn
             await self._drive(CallModel(self._loop.request()))
             await self._continue_as_new_if_due()
-        while True:
-            await workflow.wait_condition(lambda: bool(self._inbox))
+        while await self._next_message():
             message = self._inbox.pop(0)
             await self._run_turn(message)
             await self._continue_as_new_if_due()
+        # Idle: end, the state as the result, which the next message starts again from.
+        return self._carried(None).model_copy(update={"reopened_from": workflow.info().run_id})
+
+    async def _next_message(self) -> bool:
+        """Wait for the next message; ``False`` once the conversation has been idle too long."""
+        idle = self._input.options.idle_timeout
+        if idle is None or not self._linear():
+            await workflow.wait_condition(lambda: bool(self._inbox))
+            return True
+        try:
+            await workflow.wait_condition(lambda: bool(self._inbox), timeout=idle)
+        except TimeoutError:
+            # A message that came with the timer is in the inbox by now: it is answered.
+            await workflow.wait_condition(workflow.all_handlers_finished)
+        return bool(self._inbox)
 
     def _linear(self) -> bool:
         return workflow.patched(LINEAR_HISTORY)
@@ -203,20 +217,23 @@ class AgentWorkflow:
         if self._linear():
             self._hand_over(resume_turn)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(
-            self._input.model_copy(
-                update={
-                    "state": self._loop.state,
-                    "pending_messages": tuple(self._inbox),
-                    "next_turn": self._next_turn,
-                    "step_offset": self._step_offset + len(self._steps),
-                    "resume_turn": resume_turn,
-                    "transcript_epoch": self._cursor.carried_epoch(self._loop.state.messages),
-                    "recent_replies": tuple(
-                        r for _, r in sorted(self._finished.items()) if not r.continued
-                    )[-RECENT_REPLIES:],
-                }
-            )
+        workflow.continue_as_new(self._carried(resume_turn))
+
+    def _carried(self, resume_turn: int | None) -> AgentWorkflowInput:
+        """This run's state, as the next run of the conversation starts from it."""
+        return self._input.model_copy(
+            update={
+                "state": self._loop.state,
+                "pending_messages": tuple(self._inbox),
+                "next_turn": self._next_turn,
+                "step_offset": self._step_offset + len(self._steps),
+                "resume_turn": resume_turn,
+                "transcript_epoch": self._cursor.carried_epoch(self._loop.state.messages),
+                "recent_replies": tuple(
+                    r for _, r in sorted(self._finished.items()) if not r.continued
+                )[-RECENT_REPLIES:],
+                "reopened_from": None,
+            }
         )
 
     def _hand_over(self, resume_turn: int | None) -> None:

@@ -24,13 +24,16 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from temporalio.client import (
     Client,
+    WithStartWorkflowOperation,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
     WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
 )
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -179,19 +182,15 @@ class AgentClient:
         owner refuses a message from anyone else, or from nobody named (:class:`InvalidInput`).
         """
         handle = self._conversation(conversation_id)
+        message = SendMessage(text=text, sender=sender, attachments=tuple(attachments))
         try:
-            reply = await self._update(
-                handle,
-                "send_message",
-                SendMessage(text=text, sender=sender, attachments=tuple(attachments)),
-                AgentReply,
-            )
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND and "already completed" in exc.message:
-                raise ConversationEnded(
-                    f"{conversation_id} has ended: {await _end_of(handle)}"
-                ) from None
-            raise
+            try:
+                reply = await self._update(handle, "send_message", message, AgentReply)
+            except RPCError as exc:
+                if not _closed(exc):
+                    raise
+                reopened = await self._reopened(handle, message)
+                reply = cast(AgentReply, await reopened.result(rpc_timeout=self.rpc_timeout))
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             if isinstance(cause, ApplicationError) and cause.type == NotParticipant.__name__:
@@ -216,14 +215,20 @@ class AgentClient:
         it took the message; other RPC errors (e.g. a closed conversation) are raised as is.
         """
         handle = self._conversation(conversation_id)
+        message = SendMessage(text=text, sender=sender)
         try:
-            # The by-name overload's ``args`` parameter is unknown to pyright.
-            update = await handle.start_update(  # pyright: ignore[reportUnknownMemberType]
-                "send_message",
-                SendMessage(text=text, sender=sender),
-                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-                rpc_timeout=self.rpc_timeout,
-            )
+            try:
+                # The by-name overload's ``args`` parameter is unknown to pyright.
+                update = await handle.start_update(  # pyright: ignore[reportUnknownMemberType]
+                    "send_message",
+                    message,
+                    wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                    rpc_timeout=self.rpc_timeout,
+                )
+            except RPCError as exc:
+                if not _closed(exc):
+                    raise
+                update = await self._reopened(handle, message, WorkflowUpdateStage.ACCEPTED)
         except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
             if isinstance(exc.__cause__, asyncio.CancelledError):
                 raise exc.__cause__ from None  # the caller cancelled: not Temporal's failure
@@ -242,6 +247,55 @@ class AgentClient:
             raise InvalidInput(_reason(exc)) from exc
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             return  # accepted; the reply is the caller's to follow
+
+    async def _reopened(
+        self,
+        handle: WorkflowHandle[Any, Any],
+        message: SendMessage,
+        stage: WorkflowUpdateStage = WorkflowUpdateStage.COMPLETED,
+    ) -> WorkflowUpdateHandle[Any]:
+        """Send ``message`` to a conversation that ended idle, starting it again where it was.
+
+        Update-with-start: of two messages racing to reopen it, one starts the new run and the
+        other joins it. :class:`ConversationEnded` when it ended otherwise.
+        """
+        description = await handle.describe()
+        if description.status == WorkflowExecutionStatus.RUNNING:  # reopened meanwhile
+            # The by-name overload's ``args`` parameter is unknown to pyright.
+            return await handle.start_update(  # pyright: ignore[reportUnknownMemberType]
+                "send_message", message, wait_for_stage=stage, rpc_timeout=self.rpc_timeout
+            )
+        closed = self.client.get_workflow_handle(handle.id, run_id=description.run_id)
+        try:
+            carried: object = await closed.result(follow_runs=False)
+        except (WorkflowFailureError, RPCError):
+            carried = None
+        if isinstance(carried, dict):  # the handle knows no result type: decoded as JSON
+            carried = AgentWorkflowInput.model_validate(carried)
+        if not isinstance(carried, AgentWorkflowInput):
+            raise ConversationEnded(f"{handle.id} has ended: {await _end_of(handle)}")
+        operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+            "AgentWorkflow",
+            carried,
+            id=handle.id,
+            task_queue=description.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        try:
+            return await self.client.start_update_with_start_workflow(  # pyright: ignore[reportUnknownMemberType]
+                "send_message",
+                message,
+                start_workflow_operation=operation,
+                wait_for_stage=stage,
+                result_type=AgentReply,
+                rpc_timeout=self.rpc_timeout,
+            )
+        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            if isinstance(exc.__cause__, asyncio.CancelledError):
+                raise exc.__cause__ from None
+            raise TemporalUnavailable(
+                f"Temporal did not answer the send_message update on {handle.id} in time"
+            ) from exc
 
     @staticmethod
     def _seen(outcome: asyncio.Future[Any]) -> None:
@@ -344,12 +398,15 @@ class AgentClient:
         return found
 
     async def _run_origin(self, conversation_id: str, run_id: str) -> tuple[str | None, int]:
-        """The run this one continued as new from (``None``: the first) and its first step."""
+        """The run this one continued from, and its first step.
+
+        As new, or reopened after it ended idle; ``None``: the first.
+        """
         started = await self._started(conversation_id, run_id)
         if started is None:
             return None, 0
         start, previous = started
-        return previous, start.step_offset
+        return previous or start.reopened_from, start.step_offset
 
     @_reaching_temporal()
     async def conversation_owner(self, conversation_id: str) -> str | None:
@@ -557,6 +614,16 @@ async def _end_of(handle: WorkflowHandle[Any, Any]) -> str:
     except RPCError as exc:
         return exc.message
     return "it completed"
+
+
+def _closed(exc: RPCError) -> bool:
+    """The update found its workflow closed, or closing.
+
+    It was not accepted, so it may be sent again, to the conversation's next run.
+    """
+    return exc.status == RPCStatusCode.NOT_FOUND and (
+        "already completed" in exc.message or "aborted by closing workflow" in exc.message
+    )
 
 
 def _reason(exc: WorkflowUpdateFailedError) -> str:

@@ -90,6 +90,11 @@ class DurableOptions(_Contract):
     tool_attempts: int = Field(default=5, ge=1)
     """Attempts per tool activity; safe for side effects because of the idempotency key."""
     approval: ApprovalTimers = ApprovalTimers()
+    idle_timeout: timedelta | None = None
+    """How long a conversation with no turn running waits for the next message before it
+    ends, its state as its result, so that it holds no worker memory; the next message sent
+    with :class:`~agentflow.temporal.AgentClient` starts it again where it was. ``None``: it
+    waits for ever."""
     continue_as_new_after_messages: int = Field(default=200, ge=4)
     """Messages after which the conversation continues as new, between turns; within a long
     turn, between two steps once the run has added this many."""
@@ -114,6 +119,8 @@ class AgentWorkflowInput(_Contract):
     """See :class:`agentflow.temporal.transcripts.TranscriptRef`."""
     recent_replies: tuple[AgentReply, ...] = ()
     """The final replies of the latest turns, for callers still waiting on one of them."""
+    reopened_from: str | None = None
+    """The run that ended idle and this one carries on from (its result was this input)."""
 
 
 class InboundMessage(_Contract):

@@ -517,7 +517,10 @@ async def measure_throughput(
 async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> dict[str, Any]:
     from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 
-    from agentflow.exceptions import ApprovalError
+    from agentflow.exceptions import ApprovalError, TemporalUnavailable
+
+    # AgentClient reports an update RPC past its deadline as TemporalUnavailable.
+    rpc_timeouts = (WorkflowUpdateRPCTimeoutOrCancelledError, TemporalUnavailable)
     from agentflow.temporal import AgentClient, AgentReply, ApprovalVote
     from workflows.ids import approval_workflow_id
 
@@ -536,7 +539,17 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
             conversation = await agents.start_conversation(
                 APPROVAL_AGENT, user="alice", conversation_id=f"scale-{run_id}-{i}"
             )
-            reply = await agents.send(conversation, harness.PROMPT, sender="alice")
+            try:
+                reply = await agents.send(conversation, harness.PROMPT, sender="alice")
+            except rpc_timeouts as exc:
+                # The message may have landed: never send it twice, wait for its approval.
+                timed_out("send", exc)
+                while not (pending := await agents.pending_approvals(conversation)):
+                    await asyncio.sleep(1)
+                ((_, status),) = pending
+                reply = AgentReply(
+                    turn=1, status="awaiting_approval", output="", approvals=(status.request,)
+                )
         if reply.status != "awaiting_approval" or len(reply.approvals) != 1:
             raise BenchFailure(f"scale: expected one pending approval, got {reply!r}")
         request = reply.approvals[0]
@@ -561,7 +574,7 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
             try:
                 await agents.decide(approval_id, vote)
                 return
-            except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            except rpc_timeouts as exc:
                 timed_out("decide", exc)
                 retried = True
             except ApprovalError as exc:
@@ -573,7 +586,7 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
         while True:
             try:
                 return await agents.wait_for_turn(conversation, 1)
-            except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            except rpc_timeouts as exc:
                 timed_out("wait_for_turn", exc)  # a read: safe to ask again
 
     async def approve(conversation: str, approval_id: str, digest: str) -> tuple[int, int, int]:
@@ -686,6 +699,7 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
         update_rpc_timeouts={
             "decide": update_timeouts.count("decide"),
             "wait_for_turn": update_timeouts.count("wait_for_turn"),
+            "send": update_timeouts.count("send"),
         },
         first_decide_to_last_booking_s=round((last_booking - first_call) / 1e9, 2),
         slowest_histories_problems=problems,
