@@ -32,6 +32,7 @@ from agentflow.exceptions import (
     ToolDefinitionError,
     WorkflowPaused,
 )
+from agentflow.extras import require
 from agentflow.loop import AgentLoop, Limits, LoopState
 from agentflow.messages import (
     ContentBlock,
@@ -141,10 +142,12 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The SDKs take seconds to import: load one only when its model is used.
     if name == "AnthropicModel":
+        require("anthropic", "agentflow.AnthropicModel")
         from agentflow.models.anthropic import AnthropicModel
 
         return AnthropicModel
     if name == "OpenAIModel":
+        require("openai", "agentflow.OpenAIModel")
         from agentflow.models.openai import OpenAIModel
 
         return OpenAIModel

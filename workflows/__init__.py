@@ -7,9 +7,9 @@ client that needs only :func:`approval_workflow_id` should not load both workflo
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from workflows.agent import AgentWorkflow
-    from workflows.approval import ApprovalWorkflow
-    from workflows.ids import approval_workflow_id
+    from .agent import AgentWorkflow
+    from .approval import ApprovalWorkflow
+    from .ids import approval_workflow_id
 
 _HOMES = {
     "AgentWorkflow": "agent",

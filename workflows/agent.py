@@ -61,8 +61,8 @@ with workflow.unsafe.imports_passed_through():
         TranscriptRef,
     )
 
-from workflows.approval import ApprovalWorkflow
-from workflows.ids import approval_workflow_id
+from .approval import ApprovalWorkflow
+from .ids import approval_workflow_id
 
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -70,6 +70,9 @@ _HOMES = {
     "create_tables": "tables",
 }
 
+_EXTRAS = {"desk": "temporal", "ledger": "audit", "orgchart": "audit", "tables": "audit"}
+"""The extra each module's names need (records and directories are plain Python)."""
+
 
 def __getattr__(name: str) -> Any:
     """Import a name's module on first use.
@@ -80,6 +83,11 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    extra = _EXTRAS.get(home)
+    if extra is not None:
+        from agentflow.extras import require
+
+        require(extra, f"agentflow.approvals.{name}")
     import importlib
 
     return getattr(importlib.import_module(f"{__name__}.{home}"), name)

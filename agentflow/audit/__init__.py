@@ -28,9 +28,14 @@ and this package names the interceptor only when it is asked for.
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from agentflow.audit.handler import AuditHandler
-from agentflow.audit.recorder import recorder_for
-from agentflow.audit.redaction import Redact, Redactor, redact_value
+from agentflow.extras import require
+
+require("audit", "agentflow.audit")
+
+# After the check, so that a missing extra is one line naming it.
+from agentflow.audit.handler import AuditHandler  # noqa: E402
+from agentflow.audit.recorder import recorder_for  # noqa: E402
+from agentflow.audit.redaction import Redact, Redactor, redact_value  # noqa: E402
 
 if TYPE_CHECKING:
     from agentflow.audit.exporter import AuditSpanExporter, span_record

@@ -40,6 +40,7 @@ from agentflow.audit.recorder import TRACER_NAME
 from agentflow.audit.redaction import Redact, Redactor
 from agentflow.audit.store import AuditStore
 from agentflow.datadir import application_database_url, audit_database_default
+from agentflow.extras import require
 from agentflow.intent import ReadOnlyPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///.agentflow/audit.db"
@@ -177,6 +178,7 @@ def configure_tracing(
     for exporter in exporters:
         provider.add_span_processor(_processor(RedactingExporter(exporter, redact), batch, True))
     if otlp if otlp is not None else _otlp_configured():
+        require("otlp", "exporting the audit trail over OTLP")
         # The SDK's own reading of OTEL_TRACES_SAMPLER (custom samplers included), which it
         # keeps private; applied to this export alone.
         sampler = sampling._get_from_env_or_default()  # pyright: ignore[reportPrivateUsage]

@@ -54,6 +54,7 @@ from agentflow.audit.checkpoints import (
 )
 from agentflow.binding import canonical_json
 from agentflow.exceptions import ConfigurationError
+from agentflow.extras import require
 from agentflow.migrations import AUDIT, upgrade
 
 GENESIS = "0" * 64
@@ -647,6 +648,8 @@ def create_store_engine(url: str, *, create: bool = True) -> Engine:
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "postgresql":
+        require("postgres", "a postgresql:// database")
     if parsed.get_backend_name() == "sqlite":
         path = _sqlite_file(url)
         if path is not None and create:

@@ -27,6 +27,7 @@ from rich.panel import Panel
 from agentflow.approvals.summary import provenance_fields
 from agentflow.cli.options import DataDirOption, use_data_dir
 from agentflow.exceptions import AgentflowError, ApprovalError
+from agentflow.extras import require
 
 if TYPE_CHECKING:
     from agentflow.approvals.desk import ApprovalDesk, PendingApproval
@@ -91,16 +92,21 @@ def settings(
     task_queue: Annotated[str | None, typer.Option(envvar="AGENTFLOW_TASK_QUEUE")] = None,
     data_dir: DataDirOption = None,
 ) -> None:
+    use_data_dir(data_dir)
+    try:
+        require("temporal", "agentflow approvals")
+    except AgentflowError as exc:
+        err().print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(code=2) from None
     from agentflow.approvals.settings import ApprovalSettings
 
-    use_data_dir(data_dir)
     overrides = {"database_url": database_url, "task_queue": task_queue}
     try:
         # TEMPORAL_* (API key, TLS, profile) as Temporal's tools read them; the options win.
         base = ApprovalSettings.from_env().with_temporal(temporal_address, namespace)
         base.temporal()  # a malformed address or namespace is refused before any command runs
     except AgentflowError as exc:
-        err().print(f"[bold red]error:[/] {exc}")
+        err().print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     ctx.obj = base.model_copy(update={k: v for k, v in overrides.items() if v})
 
@@ -111,7 +117,7 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coroutine)
     except AgentflowError as exc:
-        err().print(f"[bold red]error:[/] {exc}")
+        err().print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     except SQLAlchemyError as exc:
         # The database said no (locked, unreachable): one line, and the decision may not have
@@ -601,7 +607,7 @@ def org_load(ctx: typer.Context, path: Path) -> None:
     try:
         spec = OrgChartSpec.model_validate_json(path.read_text())
     except (OSError, ValidationError) as exc:
-        err().print(f"[bold red]error:[/] {path}: {exc}")
+        err().print(f"[bold red]error:[/] {path}: {exc}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     OrgChart(config.engine()).load(spec)
     out().print(

@@ -75,7 +75,7 @@ def verify(
         keys = VerifyKeys.load(key) if key else VerifyKeys.from_env()
         exported = read_checkpoint_file(checkpoints) if checkpoints is not None else []
     except ConfigurationError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(code=1) from None
     if allow_empty and expect_head is None and not exported:
         result = _verify_if_present(database_url)
@@ -117,7 +117,9 @@ def keygen(
     from agentflow.audit.checkpoints import SigningKey
 
     if path.exists():
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(path))} exists already")
+        Console(stderr=True).print(
+            f"[bold red]error:[/] {escape(str(path))} exists already", soft_wrap=True
+        )
         raise typer.Exit(code=1)
     signing = SigningKey.generate()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,7 +141,7 @@ def checkpoint(database_url: DatabaseUrlOption = None) -> None:
     finally:
         store.dispose()
     if written is None:
-        Console(stderr=True).print("[bold red]error:[/] the audit trail is empty")
+        Console(stderr=True).print("[bold red]error:[/] the audit trail is empty", soft_wrap=True)
         raise typer.Exit(code=1)
     signed = f"signed by {written.key_id}" if written.signature else "unsigned"
     Console().print(f"checkpoint at record {written.seq}, head {written.head} ({signed})")

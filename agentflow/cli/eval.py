@@ -83,7 +83,7 @@ def eval_command(
         )
         report = _run(suite, chosen, attacks, options, model)
     except AgentflowError as exc:
-        stderr.print(f"[bold red]error:[/] {exc}")
+        stderr.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(code=2) from None
 
     regressions = compare(report, before) if before else None

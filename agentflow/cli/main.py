@@ -1,7 +1,8 @@
 """``agentflow``: run workers and the embedded development stack.
 
 Typer builds the CLI from these annotated functions; errors agentflow raises to callers are
-shown as one clear line (and exit code 2), never as a traceback.
+shown as one clear line (and exit code 2), never as a traceback. A command whose extra is not
+installed is still listed, and says in one line which extra to install.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from agentflow.cli.approvals import approvals_app
-from agentflow.cli.audit import audit_app
 from agentflow.cli.options import DataDirOption, use_data_dir
-from agentflow.cli.trace import trace
 from agentflow.exceptions import AgentflowError
+from agentflow.extras import MissingExtra, installed, require
 
 app = typer.Typer(
     name="agentflow",
@@ -27,8 +27,33 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 app.add_typer(approvals_app)
-app.add_typer(audit_app)
-app.command()(trace)
+
+
+def needs_extra(name: str, extra: str, help: str) -> None:
+    """Register ``name`` as a command that says which extra to install, and nothing else."""
+
+    def command() -> None:
+        try:
+            require(extra, f"agentflow {name}")
+        except MissingExtra as exc:
+            fail(exc)
+
+    app.command(
+        name=name,
+        help=f"{help} [needs: pip install 'agentflow[{extra}]']",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )(command)
+
+
+if installed("audit"):
+    from agentflow.cli.audit import audit_app
+    from agentflow.cli.trace import trace
+
+    app.add_typer(audit_app)
+    app.command()(trace)
+else:
+    needs_extra("audit", "audit", "Check the audit trail.")
+    needs_extra("trace", "audit", "A conversation's audit trail as a tree.")
 
 AgentOption = Annotated[
     list[str],
@@ -59,9 +84,16 @@ NamespaceOption = Annotated[
 ]
 
 
-from agentflow.cli.chat import chat  # noqa: E402  (commands register after app exists)
+if installed("temporal"):
+    from agentflow.cli.chat import chat
 
-app.command()(chat)
+    app.command()(chat)
+else:
+    needs_extra("chat", "temporal", "Chat with a durable agent in the terminal.")
+
+from agentflow.cli.init import init  # noqa: E402  (commands register after app exists)
+
+app.command()(init)
 
 from agentflow.cli.eval import eval_command  # noqa: E402  (commands register after app exists)
 
@@ -71,9 +103,12 @@ from agentflow.cli.replay import replay  # noqa: E402  (commands register after 
 
 app.command()(replay)
 
-from agentflow.cli.doctor import doctor  # noqa: E402  (commands register after app exists)
+if installed("temporal"):
+    from agentflow.cli.doctor import doctor
 
-app.command()(doctor)
+    app.command()(doctor)
+else:
+    needs_extra("doctor", "temporal", "Which conversations and approvals are stuck, and why.")
 
 
 def fail(exc: AgentflowError) -> None:
@@ -95,11 +130,12 @@ def worker(
     as Temporal's own tools reach it: the config file's profile, then the TEMPORAL_* variables
     (TEMPORAL_API_KEY, TEMPORAL_TLS_*, ...), then these options.
     """
-    from agentflow.cli.stack import run_worker
-    from agentflow.temporal.connection import TemporalConfig
-
     use_data_dir(data_dir)
     try:
+        require("temporal", "agentflow worker")
+        from agentflow.cli.stack import run_worker
+        from agentflow.temporal.connection import TemporalConfig
+
         config = TemporalConfig.load(temporal_address, namespace)
         asyncio.run(run_worker(agent, config, task_queue, console))
     except AgentflowError as exc:
@@ -136,12 +172,14 @@ def dev(
     audit trail's SQLite files (unless DATABASE_URL), and a record of where the server listens,
     which `chat`, `approvals`, `worker`, `replay` and `audit` read. One `dev` per folder.
     """
-    from agentflow.cli.stack import run_dev
     from agentflow.datadir import data_dir as configured_data_dir
 
     use_data_dir(data_dir)
     folder = configured_data_dir()
     try:
+        require("local" if temporal_address is None else "temporal", "agentflow dev")
+        from agentflow.cli.stack import run_dev
+
         asyncio.run(run_dev(agent, temporal_address, namespace, folder, task_queue, ui, console))
     except AgentflowError as exc:
         fail(exc)

@@ -22,6 +22,7 @@ from rich.markup import escape
 
 from agentflow.cli.options import DataDirOption, use_data_dir
 from agentflow.exceptions import AgentflowError
+from agentflow.extras import require
 
 if TYPE_CHECKING:
     from temporalio.client import WorkflowHistory
@@ -68,11 +69,12 @@ def replay(
     console = Console(stderr=True)
     use_data_dir(data_dir)
     try:
+        require("temporal", "agentflow replay")
         failures = asyncio.run(
             _replay(agent, files or [], task_queue, temporal_address, namespace, limit, export)
         )
     except AgentflowError as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     if failures:
         raise typer.Exit(code=1)

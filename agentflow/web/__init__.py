@@ -4,9 +4,14 @@ Sign-in with OpenID Connect is :class:`agentflow.web.oidc.OIDCSignIn` (imported 
 that Authlib is loaded only by the apps that use it).
 """
 
-from agentflow.web.app import create_app
-from agentflow.web.chat import Card, CardRenderer, Chat
-from agentflow.web.identity import (
+from agentflow.extras import require
+
+require("web", "agentflow.web")
+
+# After the check, so that a missing extra is one line naming it.
+from agentflow.web.app import create_app  # noqa: E402
+from agentflow.web.chat import Card, CardRenderer, Chat  # noqa: E402
+from agentflow.web.identity import (  # noqa: E402
     Authenticator,
     DevIdentity,
     Identify,
@@ -14,10 +19,10 @@ from agentflow.web.identity import (
     dev_identity,
     header_identity,
 )
-from agentflow.web.inbox import Inbox
-from agentflow.web.slack import SlackEndpoint, SlackEventsEndpoint
-from agentflow.web.slack_chat import HomeSection, SlackChat
-from agentflow.web.timeline import Timeline
+from agentflow.web.inbox import Inbox  # noqa: E402
+from agentflow.web.slack import SlackEndpoint, SlackEventsEndpoint  # noqa: E402
+from agentflow.web.slack_chat import HomeSection, SlackChat  # noqa: E402
+from agentflow.web.timeline import Timeline  # noqa: E402
 
 __all__ = [
     "Card",

@@ -20,6 +20,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
+from agentflow.approvals.orgchart import OrgChart
 from agentflow.approvals.settings import ApprovalSettings, build_web_app
 from agentflow.approvals.slack import SlackInteractions, connect_socket_mode
 from agentflow.approvals.tables import Employee
@@ -83,7 +84,7 @@ class SlackRig:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def rig(stack: Stack) -> AsyncIterator[SlackRig]:
-    org = stack.desk.org
+    org = OrgChart(stack.engine)  # the desk takes any directory; the Slack chat, the org chart
     with Session(stack.engine) as session:
         for employee, slack_id in SLACK_IDS.items():
             row = session.get(Employee, employee)

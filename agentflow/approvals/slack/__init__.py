@@ -4,8 +4,13 @@ Needs ``slack-sdk`` (and ``aiohttp`` for its async client), which is why it is a
 that :mod:`agentflow.approvals` does not import.
 """
 
-from agentflow.approvals.slack.api import Posted, SlackApi
-from agentflow.approvals.slack.blocks import (
+from agentflow.extras import require
+
+require("slack", "agentflow.approvals.slack")
+
+# After the check, so that a missing extra is one line naming it.
+from agentflow.approvals.slack.api import Posted, SlackApi  # noqa: E402
+from agentflow.approvals.slack.blocks import (  # noqa: E402
     APPROVE_ACTION,
     DENY_ACTION,
     DENY_CALLBACK,
@@ -13,9 +18,9 @@ from agentflow.approvals.slack.blocks import (
     deny_modal,
     request_blocks,
 )
-from agentflow.approvals.slack.channel import SlackChannel
-from agentflow.approvals.slack.interactions import SlackInteractions
-from agentflow.approvals.slack.socket import ApprovalSocket, connect_socket_mode, socket_listener
+from agentflow.approvals.slack.channel import SlackChannel  # noqa: E402
+from agentflow.approvals.slack.interactions import SlackInteractions  # noqa: E402
+from agentflow.approvals.slack.socket import ApprovalSocket, connect_socket_mode, socket_listener  # noqa: E402
 
 __all__ = [
     "APPROVE_ACTION",
