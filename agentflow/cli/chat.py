@@ -193,19 +193,19 @@ async def read_line(console: Console, prompt: str) -> str:
     loop = asyncio.get_running_loop()
     line: asyncio.Future[str] = loop.create_future()
 
-    def settle(value: bytes) -> None:
+    def settle(value: str) -> None:
         if line.done():
             return
         if value:
-            line.set_result(value.decode(errors="replace").rstrip("\r\n"))
+            line.set_result(value.rstrip("\r\n"))
         else:
             line.set_exception(EOFError())
 
     def read() -> None:
         try:
-            value = _stdin_raw().readline()
+            value = _read_stdin()
         except (OSError, ValueError):
-            value = b""  # stdin closed under us: the same as its end
+            value = ""  # stdin closed under us: the same as its end
         if not loop.is_closed():
             loop.call_soon_threadsafe(settle, value)
 
@@ -213,12 +213,12 @@ async def read_line(console: Console, prompt: str) -> str:
     return await line
 
 
-def _stdin_raw() -> io.RawIOBase:
-    buffer = getattr(sys.stdin, "buffer", None)
-    raw = getattr(buffer, "raw", None)
+def _read_stdin() -> str:
+    """One line of stdin ("" at its end), from the unbuffered file when there is one."""
+    raw = getattr(getattr(sys.stdin, "buffer", None), "raw", None)
     if isinstance(raw, io.RawIOBase):
-        return raw
-    return io.FileIO(sys.stdin.fileno(), closefd=False)
+        return raw.readline().decode(errors="replace")
+    return sys.stdin.readline()  # an in-memory stdin (a test's, an embedding's): never blocks
 
 
 async def show_turn(
