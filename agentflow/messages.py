@@ -190,6 +190,8 @@ class ModelResponse:
     stop_reason: StopReason | None = "end_turn"
     usage: Usage = Usage()
     model: str = ""
+    id: str = ""
+    """The provider's id of this response (``msg_...``), when it gave one."""
 
     @property
     def text(self) -> str:

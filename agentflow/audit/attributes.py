@@ -35,8 +35,10 @@ from agentflow.messages import (
     RedactedThinkingBlock,
     TextBlock,
     ThinkingBlock,
+    ToolDefinition,
     ToolResultBlock,
     ToolUseBlock,
+    Usage,
 )
 from agentflow.outcomes import ToolDenied, ToolFailed, ToolNeedsApproval, ToolOutcome, ToolReturned
 from agentflow.preconditions import Allow, Deny, Evaluation
@@ -55,6 +57,17 @@ OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 CACHE_CREATION_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 CACHE_READ_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 INPUT_MESSAGES = "gen_ai.input.messages"
+SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+TOOL_DEFINITIONS = "gen_ai.tool.definitions"
+RESPONSE_ID = "gen_ai.response.id"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+SYSTEM = "gen_ai.system"
+"""The provider's name under the attribute older conventions (and the tools reading them) use."""
+SESSION_ID = "session.id"
+"""The conversation id as Langfuse, Phoenix and other LLM-observability tools group by it."""
+USER_ID = "user.id"
+"""The employee as those tools name users (alongside ``enduser.id``)."""
 OUTPUT_MESSAGES = "gen_ai.output.messages"
 CONVERSATION_ID = "gen_ai.conversation.id"
 AGENT_NAME = "gen_ai.agent.name"
@@ -130,6 +143,9 @@ class Content:
 
     redact: Redact = field(default_factory=Redactor)
     record: bool = True
+    instructions: bool = False
+    """Record each model call's system instructions and tool definitions (opt-in: the same
+    text on every call; ``record`` must be on too)."""
 
     def text(self, text: str) -> str | None:
         return self.redact(text) if self.record else None
@@ -173,6 +189,26 @@ def provider_name(model: object) -> str:
     return name if isinstance(name, str) and name else type(model).__name__
 
 
+def server(model: object) -> Attributes:
+    """``server.address`` and ``server.port`` of the API a model's SDK client calls."""
+    client = getattr(model, "client", None)
+    url = getattr(client, "base_url", None)
+    host, port = getattr(url, "host", None), getattr(url, "port", None)
+    attributes: Attributes = {}
+    if isinstance(host, str) and host:
+        attributes[SERVER_ADDRESS] = host
+        scheme = getattr(url, "scheme", "https")
+        attributes[SERVER_PORT] = (
+            port if isinstance(port, int) else (80 if scheme == "http" else 443)
+        )
+    return attributes
+
+
+def provider_attributes(name: str) -> Attributes:
+    """The provider, under the current attribute and the one older tools read."""
+    return {PROVIDER: name, SYSTEM: name}
+
+
 def chat_request(
     request: ModelRequest, *, provider: str, model: str, content: Content
 ) -> Attributes:
@@ -180,25 +216,45 @@ def chat_request(
         KIND: "chat",
         OPERATION: "chat",
         PROVIDER: provider,
+        SYSTEM: provider,
         REQUEST_MODEL: model,
         REQUEST_MAX_TOKENS: request.max_tokens,
     }
     # The messages new since the model last spoke: the whole history on every call would make
     # the trail grow with the square of the conversation, and the previous spans hold the rest.
     put(attributes, INPUT_MESSAGES, content.json(_messages(_since_last_reply(request.messages))))
+    if content.instructions:
+        # Opt-in (the conventions' advice): the same text on every call of every conversation.
+        if request.system:
+            system = [{"type": "text", "content": request.system}]
+            put(attributes, SYSTEM_INSTRUCTIONS, content.json(system))
+        if request.tools:
+            put(attributes, TOOL_DEFINITIONS, content.json([_definition(t) for t in request.tools]))
     return attributes
+
+
+def _definition(tool: ToolDefinition) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": tool.input_schema,
+    }
 
 
 def chat_response(response: ModelResponse, *, content: Content) -> Attributes:
     usage = response.usage
     attributes: Attributes = {
         FINISH_REASONS: [response.stop_reason or "unknown"],
-        INPUT_TOKENS: usage.input_tokens,
+        # The conventions' input tokens are every input token, cached or not; Anthropic's
+        # ``input_tokens`` counts only those after the last cache breakpoint.
+        INPUT_TOKENS: input_tokens(usage),
         OUTPUT_TOKENS: usage.output_tokens,
         CACHE_CREATION_TOKENS: usage.cache_creation_input_tokens,
         CACHE_READ_TOKENS: usage.cache_read_input_tokens,
     }
     put(attributes, RESPONSE_MODEL, response.model or None)
+    put(attributes, RESPONSE_ID, response.id or None)
     output = {
         "role": "assistant",
         "parts": [_part(b) for b in response.content],
@@ -206,6 +262,11 @@ def chat_response(response: ModelResponse, *, content: Content) -> Attributes:
     }
     put(attributes, OUTPUT_MESSAGES, content.json([output]))
     return attributes
+
+
+def input_tokens(usage: Usage) -> int:
+    """Every input token of a call: uncached, read from the cache and written to it."""
+    return usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
 
 
 def _since_last_reply(messages: Sequence[Message]) -> Sequence[Message]:

@@ -39,7 +39,7 @@ from agentflow.events import (
     ToolExecuted,
 )
 from agentflow.intent import Intent, ReadOnlyPolicy
-from agentflow.messages import ModelRequest, Usage
+from agentflow.messages import ModelRequest, ModelResponse, Usage
 from agentflow.outcomes import ToolFailed
 
 log = logging.getLogger("agentflow.audit")
@@ -53,6 +53,8 @@ class _RunSpans:
     preconditions: dict[str, tuple[PreconditionChecked, int]] = field(
         default_factory=dict[str, tuple[PreconditionChecked, int]]
     )
+    output: ModelResponse | None = None
+    """The model's last answer: the turn's output."""
     tools: dict[str, Span] = field(default_factory=dict[str, Span])
     """Tool spans opened before their call ended: the intent written before the body nests in
     them."""
@@ -130,15 +132,18 @@ class AuditHandler:
                 span.set_attributes(self._chat_request(request))
                 span.set_attributes(attrs.chat_response(response, content=content))
                 if self._model is None and response.model:
-                    span.set_attribute(attrs.PROVIDER, _provider_from(response.model))
+                    span.set_attributes(attrs.provider_attributes(_provider_from(response.model)))
                 run.usage += response.usage
+                run.output = response
                 span.end(end_time=now)
+                self._measure(duration, response=response)
             case ModelFailed(request=request, error=error):
                 span = self._child(run, self._chat_name(), now, SpanKind.CLIENT)
                 span.set_attributes(self._chat_request(request))
                 span.set_attribute(attrs.ERROR_TYPE, "ModelError")
                 span.set_status(Status(StatusCode.ERROR, content.redact(error)))
                 span.end(end_time=now)
+                self._measure(0.0, error_type="ModelError")
             case ModelRetrying():
                 run.root.add_event(
                     "model retrying", attrs.model_retrying(event, content=content), timestamp=now
@@ -155,6 +160,7 @@ class AuditHandler:
                 span = run.tools.pop(call.id, None)
                 if span is None:
                     span = self._child(run, f"execute_tool {call.name}", start)
+                span.set_attributes(attrs.provider_attributes(self._provider()))
                 span.set_attributes(
                     attrs.tool_call(
                         call.name, call.id, call.arguments, call.digest, content=content
@@ -181,12 +187,18 @@ class AuditHandler:
             case RunFinished(result=result):
                 finished: Attributes = {
                     attrs.CONVERSATION_ID: result.conversation_id,
+                    attrs.SESSION_ID: result.conversation_id,
                     attrs.RUN_STATUS: result.status,
-                    attrs.INPUT_TOKENS: run.usage.input_tokens,
+                    attrs.INPUT_TOKENS: attrs.input_tokens(run.usage),
                     attrs.OUTPUT_TOKENS: run.usage.output_tokens,
                     attrs.CACHE_CREATION_TOKENS: run.usage.cache_creation_input_tokens,
                     attrs.CACHE_READ_TOKENS: run.usage.cache_read_input_tokens,
                 }
+                if run.output is not None:
+                    # The turn's answer on its root, where observability tools look for it.
+                    answer = attrs.chat_response(run.output, content=content)
+                    attrs.put(finished, attrs.OUTPUT_MESSAGES, answer.get(attrs.OUTPUT_MESSAGES))
+                    attrs.put(finished, attrs.RESPONSE_ID, answer.get(attrs.RESPONSE_ID))
                 run.root.set_attributes(finished)
                 run.root.end(end_time=now)
                 self._run.set(None)
@@ -201,6 +213,7 @@ class AuditHandler:
                 attrs.KIND: "run",
                 attrs.OPERATION: "invoke_agent",
                 attrs.AGENT_NAME: self._agent,
+                **attrs.provider_attributes(self._provider()),
             },
         )
         run = _RunSpans(root=root, context=trace.set_span_in_context(root))
@@ -214,17 +227,42 @@ class AuditHandler:
             name, context=run.context, kind=kind, start_time=start
         )
 
+    def _provider(self) -> str:
+        return attrs.provider_name(self._model) if self._model is not None else "unknown"
+
+    def _measure(
+        self,
+        duration_s: float,
+        *,
+        response: ModelResponse | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        metrics = self._recorder.metrics
+        if metrics is not None:
+            metrics.chat(
+                provider=self._provider(),
+                model=str(getattr(self._model, "name", "unknown")),
+                server=attrs.server(self._model),
+                duration_s=duration_s,
+                response=response,
+                error_type=error_type,
+            )
+
     def _chat_name(self) -> str:
         return f"chat {getattr(self._model, 'name', 'model')}"
 
     def _chat_request(self, request: ModelRequest) -> Attributes:
         model = self._model
-        return attrs.chat_request(
-            request,
-            provider=attrs.provider_name(model) if model is not None else "unknown",
-            model=str(getattr(model, "name", "unknown")),
-            content=self._recorder.content,
-        ) | {attrs.AGENT_NAME: self._agent}
+        return (
+            attrs.chat_request(
+                request,
+                provider=self._provider(),
+                model=str(getattr(model, "name", "unknown")),
+                content=self._recorder.content,
+            )
+            | attrs.server(model)
+            | {attrs.AGENT_NAME: self._agent}
+        )
 
 
 def _ns(seconds: float) -> int:

@@ -13,6 +13,7 @@ activities can hold one unconditionally.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
 
 from agentflow.audit import attributes as attrs
 from agentflow.audit.attributes import Attributes, Content
+from agentflow.audit.metrics import GenAIMetrics
 from agentflow.events import Event, ModelRetrying, PreconditionChecked
 from agentflow.intent import IntentLog
 from agentflow.loop import Status as ReplyStatus
@@ -51,7 +53,13 @@ def recorder_for(tracer_provider: TracerProvider) -> SpanRecorder:
     policy = content if isinstance(content, Content) else None
     intents = getattr(tracer_provider, "intents", None)
     log = intents if isinstance(intents, IntentLog) else None
-    return SpanRecorder(tracer_provider.get_tracer(TRACER_NAME), policy, log)
+    metrics = getattr(tracer_provider, "metrics", None)
+    return SpanRecorder(
+        tracer_provider.get_tracer(TRACER_NAME),
+        policy,
+        log,
+        metrics if isinstance(metrics, GenAIMetrics) else None,
+    )
 
 
 class SpanRecorder:
@@ -61,12 +69,18 @@ class SpanRecorder:
     """
 
     def __init__(
-        self, tracer: Tracer, content: Content | None = None, intents: IntentLog | None = None
+        self,
+        tracer: Tracer,
+        content: Content | None = None,
+        intents: IntentLog | None = None,
+        metrics: GenAIMetrics | None = None,
     ) -> None:
         self.tracer = tracer
         self.content = content or Content()
         self.intents = intents
         """Where a call's intent is written before its body runs (``None``: not recorded)."""
+        self.metrics = metrics
+        """The GenAI token and duration histograms (``None``: no meter provider)."""
 
     # -- model and tool calls (activities) ----------------------------------------------------
 
@@ -81,24 +95,53 @@ class SpanRecorder:
     ) -> Generator[ChatStep]:
         """A span around one model call; call :meth:`ChatStep.responded` with the answer."""
         name = str(getattr(model, "name", "") or type(model).__name__)
-        with self._span(f"chat {name}", SpanKind.CLIENT) as span:
-            if span.is_recording():
-                span.set_attributes(
-                    attrs.chat_request(
-                        request,
-                        provider=attrs.provider_name(model),
-                        model=name,
-                        content=self.content,
+        provider, server = attrs.provider_name(model), attrs.server(model)
+        started = time.perf_counter()
+        step: ChatStep | None = None
+        try:
+            with self._span(f"chat {name}", SpanKind.CLIENT) as span:
+                if span.is_recording():
+                    span.set_attributes(
+                        attrs.chat_request(
+                            request, provider=provider, model=name, content=self.content
+                        )
                     )
+                    span.set_attributes(server)
+                    span.set_attributes(_ids(agent, conversation_id))
+                step = ChatStep(span, self.content)
+                yield step
+        except BaseException as exc:
+            if self.metrics is not None:
+                self.metrics.chat(
+                    provider=provider,
+                    model=name,
+                    server=server,
+                    duration_s=time.perf_counter() - started,
+                    error_type=type(exc).__name__,
                 )
-                span.set_attributes(_ids(agent, conversation_id))
-            yield ChatStep(span, self.content)
+            raise
+        if self.metrics is not None:
+            self.metrics.chat(
+                provider=provider,
+                model=name,
+                server=server,
+                duration_s=time.perf_counter() - started,
+                response=step.response,
+            )
 
     @contextmanager
     def tool_call(
-        self, call: ToolCall, *, agent: str | None = None, conversation_id: str | None = None
+        self,
+        call: ToolCall,
+        *,
+        agent: str | None = None,
+        conversation_id: str | None = None,
+        model: object | None = None,
     ) -> Generator[ToolStep]:
-        """A span around one tool call, preconditions included; the body's spans nest in it."""
+        """A span around one tool call, preconditions included; the body's spans nest in it.
+
+        ``model``: the agent's, which names the GenAI provider on the span.
+        """
         with self._span(f"execute_tool {call.name}", SpanKind.INTERNAL) as span:
             if span.is_recording():
                 span.set_attributes(
@@ -107,6 +150,8 @@ class SpanRecorder:
                     )
                 )
                 span.set_attributes(_ids(agent, conversation_id))
+                if model is not None:
+                    span.set_attributes(attrs.provider_attributes(attrs.provider_name(model)))
             yield ToolStep(self, span, call)
 
     def precondition(
@@ -246,6 +291,7 @@ class SpanRecorder:
                     **_ids(agent, conversation_id),
                 }
                 attrs.put(attributes, attrs.USER, user)
+                attrs.put(attributes, attrs.USER_ID, user)
                 span.set_attributes(attributes)
                 yield span
         finally:
@@ -261,6 +307,8 @@ class SpanRecorder:
                 attrs.CONVERSATION_ID: conversation_id,
             }
             attrs.put(attributes, attrs.USER, sender)
+            attrs.put(attributes, attrs.USER_ID, sender)
+            attributes[attrs.SESSION_ID] = conversation_id
             attrs.put(attributes, attrs.USER_MESSAGE, self.content.text(text))
             span.set_attributes(attributes)
             yield MessageStep(span)
@@ -298,15 +346,18 @@ def _ids(agent: str | None, conversation_id: str | None) -> Attributes:
     ids: Attributes = {}
     attrs.put(ids, attrs.AGENT_NAME, agent)
     attrs.put(ids, attrs.CONVERSATION_ID, conversation_id)
+    attrs.put(ids, attrs.SESSION_ID, conversation_id)
     return ids
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChatStep:
     span: Span
     content: Content
+    response: ModelResponse | None = None
 
     def responded(self, response: ModelResponse) -> None:
+        self.response = response
         if self.span.is_recording():
             self.span.set_attributes(attrs.chat_response(response, content=self.content))
 

@@ -23,6 +23,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
@@ -34,20 +36,21 @@ from agentflow.audit.checkpoints import (
     Checkpointer,
     SigningKey,
 )
+from agentflow.audit.export import bounded, span_exporters
+from agentflow.audit.export import metric_readers as export_metric_readers
 from agentflow.audit.exporter import AuditSpanExporter, RedactingExporter, SampledExporter
 from agentflow.audit.intents import StoreIntents
+from agentflow.audit.metrics import GenAIMetrics
 from agentflow.audit.recorder import TRACER_NAME
 from agentflow.audit.redaction import Redact, Redactor
 from agentflow.audit.store import AuditStore
 from agentflow.datadir import application_database_url, audit_database_default
-from agentflow.extras import require
 from agentflow.intent import ReadOnlyPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///.agentflow/audit.db"
 """Where the audit trail goes when neither ``database_url`` nor ``DATABASE_URL`` says, in the
 default data folder (``AGENTFLOW_DATA_DIR`` moves it: see :mod:`agentflow.datadir`)."""
 
-_OTLP_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _UNLIMITED = SpanLimits(
     max_attributes=SpanLimits.UNSET,
     max_events=SpanLimits.UNSET,
@@ -107,6 +110,27 @@ class AuditTracerProvider(TracerProvider):
             else None
         )
         """Writes each call's intent into :attr:`store` before the call runs (audit before act)."""
+        self.meter_provider: MeterProvider | None = None
+        self.metrics: GenAIMetrics | None = None
+        """The GenAI metrics agentflow's recorders record model calls into (with a meter
+        provider: :func:`configure_tracing` attaches one)."""
+
+    def attach_metrics(self, meter_provider: MeterProvider) -> None:
+        self.meter_provider = meter_provider
+        self.metrics = GenAIMetrics(meter_provider)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        flushed = super().force_flush(timeout_millis)
+        if self.meter_provider is not None:
+            meters = self.meter_provider
+            bounded(lambda: meters.force_flush(timeout_millis))
+        return flushed
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        if self.meter_provider is not None:
+            # A final export of the metrics: bounded, a collector that is down waits no one.
+            bounded(self.meter_provider.shutdown)
 
 
 def configure_tracing(
@@ -123,6 +147,8 @@ def configure_tracing(
     checkpoint_key: SigningKey | None = None,
     checkpoint_every: int = DEFAULT_EVERY,
     checkpoint_file: str | Path | None = None,
+    metric_readers: Sequence[MetricReader] = (),
+    record_instructions: bool = False,
 ) -> AuditTracerProvider:
     """Build the tracer provider of the audit trail: audit store, optional OTLP, redaction.
 
@@ -136,11 +162,19 @@ def configure_tracing(
             trail entirely (steps, tokens, decisions and reasons are still recorded).
         exporters: more span exporters (a test's in-memory exporter, a vendor's); they get the
             same redacted spans as the store: all of them, whole.
-        otlp: export over OTLP/HTTP too. By default, when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or
-            ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set and ``OTEL_SDK_DISABLED`` is not
-            ``true``; the exporter honours the standard ``OTEL_EXPORTER_OTLP_*`` variables
-            (headers, timeout, compression), ``OTEL_TRACES_SAMPLER`` (whole traces), the span
-            limits and ``OTEL_BSP_*``. None of these changes what the audit store records.
+        otlp: export spans and the GenAI metrics over OTLP too (``False``: never). By
+            default as ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` say (``otlp``,
+            ``console``, ``none``), else when an OTLP endpoint variable is set and
+            ``OTEL_SDK_DISABLED`` is not ``true``. The exporters honour the standard
+            ``OTEL_EXPORTER_OTLP_*`` variables (protocol ``http/protobuf`` or ``grpc``,
+            headers, timeout, compression), ``OTEL_TRACES_SAMPLER`` (whole traces), the span
+            limits and ``OTEL_BSP_*``; a setting agentflow cannot honour is refused in one line
+            (:mod:`agentflow.audit.export`). Shutting down waits at most two seconds for the
+            collector. None of these changes what the audit store records.
+        metric_readers: more readers of the GenAI metrics (``gen_ai.client.token.usage``,
+            ``gen_ai.client.operation.duration``): a test's in-memory reader, a vendor's.
+        record_instructions: record each model call's system instructions and tool
+            definitions too (opt-in, as the conventions advise: the same text on every call).
         service_name: ``service.name`` of the resource, unless ``OTEL_SERVICE_NAME`` or
             ``OTEL_RESOURCE_ATTRIBUTES`` names one.
         batch: export in a background thread (``BatchSpanProcessor``); ``False`` exports each
@@ -168,7 +202,7 @@ def configure_tracing(
         )
         store = AuditStore(audit_database_url(database_url), checkpointer=checkpointer)
     provider = AuditTracerProvider(
-        content=Content(redact=redact, record=record_content),
+        content=Content(redact=redact, record=record_content, instructions=record_instructions),
         store=store,
         resource=_resource(service_name),
         read_only=read_only,
@@ -177,13 +211,19 @@ def configure_tracing(
     provider.add_span_processor(store_processor)
     for exporter in exporters:
         provider.add_span_processor(_processor(RedactingExporter(exporter, redact), batch, True))
-    if otlp if otlp is not None else _otlp_configured():
-        require("otlp", "exporting the audit trail over OTLP")
+    # OTEL_TRACES_EXPORTER & co. (otlp, console): sampled, limited, and never blocking.
+    outgoing = span_exporters(otlp)
+    if outgoing:
         # The SDK's own reading of OTEL_TRACES_SAMPLER (custom samplers included), which it
-        # keeps private; applied to this export alone.
+        # keeps private; applied to these exports alone.
         sampler = sampling._get_from_env_or_default()  # pyright: ignore[reportPrivateUsage]
-        sampled = SampledExporter(_otlp_exporter(), sampler, SpanLimits())
-        provider.add_span_processor(_processor(RedactingExporter(sampled, redact), batch, False))
+        for exporter in outgoing:
+            sampled = SampledExporter(exporter, sampler, SpanLimits())
+            provider.add_span_processor(
+                _processor(RedactingExporter(sampled, redact), batch, False)
+            )
+    readers = [*metric_readers, *export_metric_readers(otlp)]
+    provider.attach_metrics(MeterProvider(metric_readers=readers, resource=provider.resource))
     return provider
 
 
@@ -211,19 +251,3 @@ def _processor(exporter: SpanExporter, batch: bool, whole: bool) -> SpanProcesso
         max_export_batch_size=512,
         export_timeout_millis=30_000,
     )
-
-
-def _otlp_configured() -> bool:
-    if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
-        return False
-    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    return any(os.environ.get(name) for name in _OTLP_VARIABLES)
-
-
-def _otlp_exporter() -> SpanExporter:
-    # Imported here: the OTLP exporter pulls in protobuf and an HTTP stack that the in-process
-    # and store-only configurations never need.
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    return OTLPSpanExporter()

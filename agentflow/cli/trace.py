@@ -244,7 +244,7 @@ def _tokens(a: dict[str, Any]) -> str:
     if attrs.INPUT_TOKENS not in a:
         return ""
     cached = int(a.get(attrs.CACHE_READ_TOKENS, 0)) + int(a.get(attrs.CACHE_CREATION_TOKENS, 0))
-    cache = f" (+{cached} cache)" if cached else ""
+    cache = f" ({cached} cached)" if cached else ""
     return f" · {a[attrs.INPUT_TOKENS]} in{cache} / {a.get(attrs.OUTPUT_TOKENS, 0)} out tokens"
 
 

@@ -442,6 +442,7 @@ class _WireUsage(_Wire):
 
 
 class _WireMessage(_Wire):
+    id: str = ""
     model: str
     # Blocks are checked one by one (see _content): a block type newer than this adapter is
     # skipped, not refused.
@@ -481,6 +482,7 @@ def _model_response(message: _WireMessage) -> ModelResponse:
             cache_read_input_tokens=usage.cache_read_input_tokens or 0,
         ),
         model=message.model,
+        id=message.id,
     )
 
 

@@ -170,7 +170,10 @@ class AgentActivities:
             sources=entry.agent.sources,
         )
         with self.recorder.tool_call(
-            input.call, agent=input.agent, conversation_id=input.conversation_id
+            input.call,
+            agent=input.agent,
+            conversation_id=input.conversation_id,
+            model=entry.agent.model,
         ) as step:
             outcome = await invoke_tool(
                 tool,

@@ -70,7 +70,7 @@ async def test_a_run_is_one_trace_with_every_step(
     ]
     assert root.attributes["gen_ai.conversation.id"] == result.conversation_id
     assert root.attributes["agentflow.run.status"] == "completed"
-    assert root.attributes["gen_ai.usage.input_tokens"] == 3 * 120
+    assert root.attributes["gen_ai.usage.input_tokens"] == 3 * 220
     chat = root.children[0].attributes
     assert (chat["gen_ai.provider.name"], chat["gen_ai.agent.name"]) == (
         "travel-planner",

@@ -12,6 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -29,6 +33,7 @@ class Receiver:
         self.bodies: list[bytes] = []
         self.paths: list[str] = []
         self.requests: list[ExportTraceServiceRequest] = []
+        self.metric_requests: list[ExportMetricsServiceRequest] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,9 +42,13 @@ class Receiver:
                 if self.headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
                 receiver.paths.append(self.path)
-                receiver.bodies.append(body)
-                receiver.requests.append(ExportTraceServiceRequest.FromString(body))
-                answer = ExportTraceServiceResponse().SerializeToString()
+                if self.path == "/v1/metrics":
+                    receiver.metric_requests.append(ExportMetricsServiceRequest.FromString(body))
+                    answer = ExportMetricsServiceResponse().SerializeToString()
+                else:
+                    receiver.bodies.append(body)
+                    receiver.requests.append(ExportTraceServiceRequest.FromString(body))
+                    answer = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("content-type", "application/x-protobuf")
                 self.send_header("content-length", str(len(answer)))
@@ -102,7 +111,15 @@ async def test_spans_reach_an_otlp_receiver_redacted(
     result = await agent.run(MESSAGE, deps=Bookings(), user="alice", approvals=approve)
     tracing.shutdown()  # flushes the batch
 
-    assert set(receiver.paths) == {"/v1/traces"}
+    assert set(receiver.paths) == {"/v1/traces", "/v1/metrics"}
+    metrics = {
+        metric.name
+        for request in receiver.metric_requests
+        for resource in request.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+    assert metrics == {"gen_ai.client.token.usage", "gen_ai.client.operation.duration"}
     spans = receiver.spans()
     assert spans["invoke_agent agent"]["gen_ai.conversation.id"] == result.conversation_id
     chat = spans["chat travel-planner"]
@@ -110,7 +127,7 @@ async def test_spans_reach_an_otlp_receiver_redacted(
         "chat",
         "travel-planner",
     )
-    assert chat["gen_ai.usage.input_tokens"] == 120
+    assert chat["gen_ai.usage.input_tokens"] == 220  # 120 uncached + 100 read from the cache
     assert chat["gen_ai.response.finish_reasons"] == ["end_turn"]
     booking = spans["execute_tool book_flight"]
     assert booking["gen_ai.tool.call.id"] == "call-book"

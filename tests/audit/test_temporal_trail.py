@@ -153,13 +153,18 @@ async def test_one_trace_per_conversation_with_every_step(
 
     assert root.attributes["gen_ai.operation.name"] == "invoke_agent"
     assert root.attributes["gen_ai.conversation.id"] == conversation
-    assert root.attributes["enduser.id"] == "alice"
+    assert root.attributes["enduser.id"] == root.attributes["user.id"] == "alice"
+    (message,) = by_step(root, "user_message")
+    assert (message["session.id"], message["user.id"]) == (conversation, "alice")
+    tools = by_step(root, "tool")
+    assert {t["gen_ai.provider.name"] for t in tools} == {"travel-planner"}
+    assert {t["session.id"] for t in tools} == {conversation}
     chats = by_step(root, "chat")
     assert {c["gen_ai.operation.name"] for c in chats} == {"chat"}
     assert {c["gen_ai.provider.name"] for c in chats} == {"travel-planner"}
     assert {c["gen_ai.request.model"] for c in chats} == {"travel-planner"}
     assert [(c["gen_ai.usage.input_tokens"], c["gen_ai.usage.output_tokens"]) for c in chats] == [
-        (120, 30)
+        (220, 30)
     ] * 3
     assert {c["gen_ai.usage.cache_read.input_tokens"] for c in chats} == {100}
     assert {c["gen_ai.usage.cache_creation.input_tokens"] for c in chats} == {0}
@@ -240,7 +245,7 @@ async def test_trace_command_renders_the_conversation(
         f"conversation {conversation}",
         'user "Book me the cheapest flight to Zurich',
         "[CARD ****1111]",
-        "chat travel-planner (travel-planner) · 120 in (+100 cache) / 30 out tokens · tool_use",
+        "chat travel-planner (travel-planner) · 220 in (100 cached) / 30 out tokens · tool_use",
         "tool book_flight call-book → needs_approval",
         "? rule within_fare_policy: needs_approval — fare 2400 is above the 1000 cap",
         "✓ rule known_traveller: allow",
@@ -352,4 +357,6 @@ def _by_id(records: list[SpanRecord]) -> list[SpanRecord]:
 
 def _table_dump(store: AuditStore) -> str:
     with store.engine.connect() as connection:
-        return repr(connection.execute(text(f"SELECT * FROM {TABLE}")).all())
+        # Every value whole (a row's repr shortens long ones).
+        rows = connection.execute(text(f"SELECT * FROM {TABLE}")).all()
+        return "\n".join(str(value) for row in rows for value in row)

@@ -144,7 +144,7 @@ def conversation(conversation_id: str = CONVERSATION, trace_id: str = TRACE) -> 
                 "agentflow.step": "chat",
                 "gen_ai.provider.name": "travel-planner",
                 "gen_ai.request.model": "travel-planner",
-                "gen_ai.usage.input_tokens": 120,
+                "gen_ai.usage.input_tokens": 220,
                 "gen_ai.usage.output_tokens": 30,
                 "gen_ai.usage.cache_read.input_tokens": 100,
                 "gen_ai.response.finish_reasons": ["tool_use"],
@@ -274,7 +274,7 @@ async def test_the_user_sees_every_step_escaped(http: httpx.AsyncClient) -> None
     assert "<script" not in page and "http" not in page.split("</style>", 1)[1]
     assert 'id="chain">Chain verified: this conversation' in page
     assert "of the store's 11 records checked" in page
-    assert "travel-planner (travel-planner) · 120 in (+100 cache) / 30 out tokens" in page
+    assert "travel-planner (travel-planner) · 220 in (100 cached) / 30 out tokens" in page
     assert "<b>tool</b> book_flight <code>call-book</code> → needs_approval" in page
     assert "[CARD ****1111]" in page and "4111" not in page
     assert "? rule <b>within_fare_policy</b>: needs_approval — fare 2400 is above" in page
@@ -324,7 +324,7 @@ async def test_json_is_the_trace_tree_with_the_chain_status(http: httpx.AsyncCli
         "StartChildWorkflow:ApprovalWorkflow",
     ]
     chat = message["children"][0]
-    assert chat["attributes"]["gen_ai.usage.input_tokens"] == 120
+    assert chat["attributes"]["gen_ai.usage.input_tokens"] == 220
     assert chat["duration_ms"] == 18.0
 
 
