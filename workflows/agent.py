@@ -76,6 +76,9 @@ LINEAR_HISTORY = "linear-history"
 """The patch after which no activity or child input carries the transcript (model calls get
 the new messages only, tools and approvals a bounded window) and a long turn continues as new
 between two steps: histories recorded before it replay as they ran."""
+UPGRADE_BETWEEN_TURNS = "upgrade-between-turns"
+"""The patch that moves a conversation onto its worker deployment's new current version: between
+turns, with nothing waiting, it continues as new and the next run starts on that version."""
 
 
 @workflow.defn(name="AgentWorkflow")
@@ -212,12 +215,31 @@ class AgentWorkflow:
         limit = self._input.options.continue_as_new_after_messages
         if resume_turn is not None:
             messages -= self._run_start  # within a turn: what this run added, the history it holds
-        if messages < limit and not workflow.info().is_continue_as_new_suggested():
+        upgrade = resume_turn is None and self._upgrade_due()
+        if messages < limit and not workflow.info().is_continue_as_new_suggested() and not upgrade:
             return
         if self._linear():
             self._hand_over(resume_turn)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(self._carried(resume_turn))
+        workflow.continue_as_new(
+            self._carried(resume_turn),
+            # Runs are pinned to the build that started them; a new run may move to the current.
+            initial_versioning_behavior=(
+                workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE if upgrade else None
+            ),
+        )
+
+    def _upgrade_due(self) -> bool:
+        """Whether to move onto the deployment's new current version now (between turns).
+
+        Nothing may wait: no message queued, no approval pending (a turn that waits for one has
+        not finished). Approvals stay on the version that started them and end by their expiry.
+        """
+        return (
+            not self._inbox
+            and workflow.info().is_target_worker_deployment_version_changed()
+            and workflow.patched(UPGRADE_BETWEEN_TURNS)
+        )
 
     def _carried(self, resume_turn: int | None) -> AgentWorkflowInput:
         """This run's state, as the next run of the conversation starts from it."""

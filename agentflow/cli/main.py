@@ -64,6 +64,23 @@ AgentOption = Annotated[
         "the current folder is importable.",
     ),
 ]
+DeploymentOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="AGENTFLOW_DEPLOYMENT_NAME",
+        help="Worker Versioning: the worker deployment this worker belongs to (with --build-id); "
+        "each workflow then stays on the build that started it.",
+        show_default=False,
+    ),
+]
+BuildIdOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="AGENTFLOW_BUILD_ID",
+        help="Worker Versioning: this build's id within --deployment-name (e.g. a git sha).",
+        show_default=False,
+    ),
+]
 QueueOption = Annotated[
     str, typer.Option(envvar="AGENTFLOW_TASK_QUEUE", help="Temporal task queue.")
 ]
@@ -123,6 +140,8 @@ def worker(
     namespace: NamespaceOption = None,
     task_queue: QueueOption = "agentflow",
     data_dir: DataDirOption = None,
+    deployment_name: DeploymentOption = None,
+    build_id: BuildIdOption = None,
 ) -> None:
     """Run a worker for AGENTs' conversations and approvals (Ctrl-C stops it).
 
@@ -135,9 +154,11 @@ def worker(
         require("temporal", "agentflow worker")
         from agentflow.cli.stack import run_worker
         from agentflow.temporal.connection import TemporalConfig
+        from agentflow.temporal.worker import worker_version
 
         config = TemporalConfig.load(temporal_address, namespace)
-        asyncio.run(run_worker(agent, config, task_queue, console))
+        version = worker_version(deployment_name, build_id)
+        asyncio.run(run_worker(agent, config, task_queue, console, version=version))
     except AgentflowError as exc:
         fail(exc)
     except KeyboardInterrupt:
@@ -165,6 +186,8 @@ def dev(
     data_dir: DataDirOption = None,
     task_queue: QueueOption = "agentflow",
     ui: Annotated[bool, typer.Option(help="Serve Temporal's web UI.")] = True,
+    deployment_name: DeploymentOption = None,
+    build_id: BuildIdOption = None,
 ) -> None:
     """Start the embedded Temporal server and a worker; Ctrl-C stops everything cleanly.
 
@@ -179,8 +202,14 @@ def dev(
     try:
         require("local" if temporal_address is None else "temporal", "agentflow dev")
         from agentflow.cli.stack import run_dev
+        from agentflow.temporal.worker import worker_version
 
-        asyncio.run(run_dev(agent, temporal_address, namespace, folder, task_queue, ui, console))
+        version = worker_version(deployment_name, build_id)
+        asyncio.run(
+            run_dev(
+                agent, temporal_address, namespace, folder, task_queue, ui, console, version=version
+            )
+        )
     except AgentflowError as exc:
         fail(exc)
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ from typing import Any
 from opentelemetry.trace import TracerProvider
 from rich.console import Console
 from temporalio.client import Client
+from temporalio.common import WorkerDeploymentVersion
 from temporalio.worker import Worker
 
 from agentflow.agent import Agent
@@ -27,7 +28,7 @@ from agentflow.temporal.devrecord import (
 )
 from agentflow.temporal.devserver import DevServer
 from agentflow.temporal.registry import DepsFactory
-from agentflow.temporal.worker import create_worker
+from agentflow.temporal.worker import create_worker, make_current
 
 Served = dict[str, list[tuple[AgentReference, Agent[Any, Any], DepsFactory | None]]]
 """task queue -> the agents served on it, each with its reference and dependencies."""
@@ -58,6 +59,7 @@ def _workers(
     queues: Served,
     tracing: TracerProvider,
     console: Console,
+    version: WorkerDeploymentVersion | None = None,
 ) -> list[Worker]:
     # Approval notices go to the ledger and Slack (when SLACK_BOT_TOKEN is set); the org chart
     # lets the approval workflow check a delegate's vote against the recorded leave.
@@ -68,7 +70,13 @@ def _workers(
         agents = [agent for _, agent, _ in entries]
         workers.append(
             create_worker(
-                client, agents, task_queue=queue, deps=deps, tracer_provider=tracing, **approvals
+                client,
+                agents,
+                task_queue=queue,
+                deps=deps,
+                tracer_provider=tracing,
+                deployment=version,
+                **approvals,
             )
         )
         names = ", ".join(agent.name for agent in agents)
@@ -76,17 +84,33 @@ def _workers(
             f"worker for [bold]{names}[/] on {config.address}, namespace "
             f"{config.namespace!r}, task queue {queue!r}"
         )
+    if version is not None:
+        console.print(
+            f"versioned: deployment {version.deployment_name!r}, build {version.build_id!r}; "
+            "each workflow stays on the build that started it"
+        )
     return workers
 
 
 async def run_worker(
-    references: list[str], config: TemporalConfig, task_queue: str, console: Console
+    references: list[str],
+    config: TemporalConfig,
+    task_queue: str,
+    console: Console,
+    *,
+    version: WorkerDeploymentVersion | None = None,
 ) -> None:
     queues = _by_queue(references, task_queue)
     client = await config.connect()
     tracing = configure_tracing()
     try:
-        workers = _workers(client, config, queues, tracing, console)
+        workers = _workers(client, config, queues, tracing, console, version)
+        if version is not None:
+            console.print(
+                "new workflows start on the current build: make this one current with "
+                f"`temporal worker deployment set-current-version --deployment-name "
+                f"{version.deployment_name} --build-id {version.build_id}`"
+            )
         await asyncio.gather(*(worker.run() for worker in workers))
     finally:
         tracing.shutdown()
@@ -100,6 +124,8 @@ async def run_dev(
     task_queue: str,
     ui: bool,
     console: Console,
+    *,
+    version: WorkerDeploymentVersion | None = None,
 ) -> None:
     queues = _by_queue(references, task_queue)
     # The namespace follows TEMPORAL_NAMESPACE (and the profile) like every other command's.
@@ -119,7 +145,7 @@ async def run_dev(
     tracing = configure_tracing()
     try:
         client = await config.connect()
-        workers = _workers(client, config, queues, tracing, console)
+        workers = _workers(client, config, queues, tracing, console, version)
         console.print(f"Temporal: {config.address} (namespace {config.namespace!r})")
         if server is not None:
             if server.ui_address:
@@ -140,7 +166,9 @@ async def run_dev(
             )
             console.print(f"recorded in {data_dir / RECORD_NAME}: other commands find it there")
         console.print("Ctrl-C stops everything.")
-        await asyncio.gather(*(worker.run() for worker in workers))
+        # In development the build just started is the current one: new workflows start on it.
+        current = [make_current(client, version)] if version is not None else []
+        await asyncio.gather(*(worker.run() for worker in workers), *current)
     finally:
         tracing.shutdown()
         if server is not None:
