@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, select
 
 from agentflow import Agent, Allow, Deny, NeedsApproval, RunContext, precondition, tool
+from agentflow.audit.store import create_store_engine
 from agentflow.messages import ModelRequest, ModelResponse, TextBlock, ToolResultBlock
 from agentflow.preconditions import Decision
 from agentflow.testing import FunctionModel, text_response, tool_call
@@ -36,7 +37,9 @@ class Booking(SQLModel, table=True):
 
 
 def engine_for(path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+    # The engine deployments use (WAL, a 30 s busy timeout): a file left in rollback-journal
+    # mode made the CLI's write fail at once with "database is locked" while the worker read it.
+    engine = create_store_engine(f"sqlite:///{path}")
     SQLModel.metadata.create_all(engine)
     return engine
 
