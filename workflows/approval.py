@@ -217,6 +217,7 @@ class ApprovalWorkflow:
             employee=vote.approver,
             approvers=self._current_approvers,
             requester=self._request.requester,
+            at=workflow.now(),
         )
         delegation = await self._check(AgentActivities.check_approver, check)
         if not delegation.starts <= workflow.now() < delegation.ends:

@@ -241,7 +241,7 @@ class AgentActivities:
             )
         org = self.org
         delegation = await asyncio.to_thread(
-            org.delegation, check.employee, check.approvers, datetime.now(UTC)
+            org.delegation, check.employee, check.approvers, check.at or datetime.now(UTC)
         )
         if delegation is None or delegation.approver == check.requester:
             raise _refusal(

@@ -10,7 +10,7 @@ in :mod:`agentflow.approvals.records` and are importable from here as well.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -244,6 +244,9 @@ class ApproverCheck(_Contract):
     approvers: tuple[str, ...]
     """The approvers ``employee`` claims to stand in for one of (the stage's current ones)."""
     requester: str | None
+    at: datetime | None = None
+    """When the workflow counts the vote (its own clock), so that the look-up judges the leave at
+    the moment the workflow checks it; ``None`` in older histories: the worker's clock."""
 
 
 class EditCheck(_Contract):

@@ -19,6 +19,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from agentflow.cli.replay import fixture_names, workflow_id_of
+from agentflow.temporal import AgentClient, create_worker
 from agentflow.temporal.converter import data_converter
 from agentflow.temporal.plugin import AgentflowPlugin
-from tests.temporal.phases import AGENT, PHASES, record
+from agentflow.testing.channels import RecordingChannel
+from tests.temporal.phases import AGENT, NAME, PHASES, Leaves, Run, record
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -224,3 +227,28 @@ async def test_agentflow_replay_replays_every_committed_phase() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(files)} histories replayed: all replay" in result.stdout
+
+
+async def test_a_delegate_votes_when_the_servers_clock_is_far_from_the_workers(
+    _time_skipping_server: tuple[WorkflowEnvironment, Any],
+) -> None:
+    """The workflow and the look-up judge the leave at one moment, the workflow's.
+
+    The look-up once read the worker's wall clock while the workflow compared the leave with
+    its own: with the server's clock two months ahead, a delegate on leave cover was refused.
+    """
+    env, _ = _time_skipping_server
+    await env.sleep(timedelta(days=90))
+    queue = f"far-clock-{uuid.uuid4().hex}"
+    channel = RecordingChannel()
+    async with create_worker(
+        env.client,
+        [AGENT],
+        task_queue=queue,
+        deps={NAME: lambda: None},
+        channel=channel,
+        org=Leaves(),
+    ):
+        run = Run(env, AgentClient(env.client, task_queue=queue), channel)
+        async with asyncio.timeout(60):
+            await PHASES["delegated"](run)
