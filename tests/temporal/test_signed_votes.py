@@ -115,11 +115,13 @@ async def test_a_forged_or_altered_or_foreign_key_vote_is_refused(env: Env) -> N
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await env.raw_decide(approval_id, vote)
         assert why in str(refused.value.cause), (why, refused.value.cause)
-    unknown = signed.model_copy(
+    # bob may decide: only the key can be what refuses this vote.
+    unknown = altered.model_copy(
         update={"signature": VoteSignature(key_id="nope", issued_at=now, nonce="n", mac="0")}
     )
-    with pytest.raises(WorkflowUpdateFailedError, match=""):
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
         await env.raw_decide(approval_id, unknown)
+    assert "unknown key 'nope'" in str(refused.value.cause), refused.value.cause
     assert (await env.agents.approval_status(approval_id)).state == "pending"
 
 
