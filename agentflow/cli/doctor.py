@@ -10,33 +10,27 @@ monitor.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from agentflow.cli.options import DataDirOption, use_data_dir
+from agentflow.cli.options import (
+    AddressOption,
+    DataDirOption,
+    NamespaceOption,
+    QueueOption,
+    use_data_dir,
+)
 from agentflow.exceptions import AgentflowError
 from agentflow.temporal.connection import TemporalConfig
 from agentflow.temporal.health import StuckWorkflow, stuck_workflows
 
 
 def doctor(
-    task_queue: Annotated[
-        str, typer.Option(envvar="AGENTFLOW_TASK_QUEUE", help="The agents' task queue.")
-    ] = "agentflow",
-    temporal_address: Annotated[
-        str | None,
-        typer.Option(
-            help="host:port of Temporal, over the running `agentflow dev` of the data folder, "
-            "TEMPORAL_ADDRESS and the config profile.",
-            show_default=False,
-        ),
-    ] = None,
-    namespace: Annotated[
-        str | None, typer.Option(help="Temporal namespace, over TEMPORAL_NAMESPACE.")
-    ] = None,
+    task_queue: QueueOption = "agentflow",
+    temporal_address: AddressOption = None,
+    namespace: NamespaceOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """List the conversations and approvals whose workflow task keeps failing (exit 1 if any)."""

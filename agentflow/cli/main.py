@@ -15,7 +15,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from agentflow.cli.approvals import approvals_app
-from agentflow.cli.options import DataDirOption, use_data_dir
+from agentflow.cli.options import (
+    AddressOption,
+    DataDirOption,
+    NamespaceOption,
+    QueueOption,
+    use_data_dir,
+)
 from agentflow.exceptions import AgentflowError
 from agentflow.extras import MissingExtra, installed, require
 
@@ -78,24 +84,6 @@ BuildIdOption = Annotated[
     typer.Option(
         envvar="AGENTFLOW_BUILD_ID",
         help="Worker Versioning: this build's id within --deployment-name (e.g. a git sha).",
-        show_default=False,
-    ),
-]
-QueueOption = Annotated[
-    str, typer.Option(envvar="AGENTFLOW_TASK_QUEUE", help="Temporal task queue.")
-]
-AddressOption = Annotated[
-    str | None,
-    typer.Option(
-        help="host:port of the Temporal frontend, over the running `agentflow dev` of the data "
-        "folder, TEMPORAL_ADDRESS and the config file's profile (default 127.0.0.1:7233).",
-        show_default=False,
-    ),
-]
-NamespaceOption = Annotated[
-    str | None,
-    typer.Option(
-        help="Temporal namespace, over TEMPORAL_NAMESPACE and the profile (default 'default').",
         show_default=False,
     ),
 ]

@@ -20,6 +20,25 @@ DataDirOption = Annotated[
     ),
 ]
 
+QueueOption = Annotated[
+    str, typer.Option(envvar="AGENTFLOW_TASK_QUEUE", help="Temporal task queue.")
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        help="host:port of the Temporal frontend, over the running `agentflow dev` of the data "
+        "folder, TEMPORAL_ADDRESS and the config file's profile (default 127.0.0.1:7233).",
+        show_default=False,
+    ),
+]
+NamespaceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Temporal namespace, over TEMPORAL_NAMESPACE and the profile (default 'default').",
+        show_default=False,
+    ),
+]
+
 
 def use_data_dir(path: Path | None) -> None:
     """Make ``path`` this process's data folder, for everything the command goes on to open."""

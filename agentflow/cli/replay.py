@@ -20,7 +20,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from agentflow.cli.options import DataDirOption, use_data_dir
+from agentflow.cli.options import (
+    AddressOption,
+    DataDirOption,
+    NamespaceOption,
+    QueueOption,
+    use_data_dir,
+)
 from agentflow.exceptions import AgentflowError
 from agentflow.extras import require
 
@@ -44,20 +50,9 @@ def replay(
         list[Path] | None,
         typer.Argument(help="Exported histories (JSON) to replay instead of the server's."),
     ] = None,
-    task_queue: Annotated[
-        str, typer.Option(envvar="AGENTFLOW_TASK_QUEUE", help="The agents' task queue.")
-    ] = "agentflow",
-    temporal_address: Annotated[
-        str | None,
-        typer.Option(
-            help="host:port of Temporal, over the running `agentflow dev` of the data folder, "
-            "TEMPORAL_ADDRESS and the config profile.",
-            show_default=False,
-        ),
-    ] = None,
-    namespace: Annotated[
-        str | None, typer.Option(help="Temporal namespace, over TEMPORAL_NAMESPACE.")
-    ] = None,
+    task_queue: QueueOption = "agentflow",
+    temporal_address: AddressOption = None,
+    namespace: NamespaceOption = None,
     limit: Annotated[int, typer.Option(help="At most this many workflows from the server.")] = 500,
     export: Annotated[
         Path | None,
