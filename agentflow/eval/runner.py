@@ -58,11 +58,40 @@ class EvalOptions:
 
 
 @dataclass
+class _Spend:
+    """Each response's usage, by the model that answered.
+
+    Priced request by request: a price can depend on the size of one request's prompt.
+    """
+
+    requests: dict[str, list[Usage]] = field(default_factory=dict[str, list[Usage]])
+
+    def add(self, model: str, usage: Usage) -> None:
+        self.requests.setdefault(model, []).append(usage)
+
+    def tokens(self) -> Usage:
+        total = Usage()
+        for usages in self.requests.values():
+            for usage in usages:
+                total += usage
+        return total
+
+    def cost(self, default_model: str) -> float | None:
+        """USD; ``None`` when a model that answered has no known price."""
+        costs = [
+            cost_usd(model if model != "?" else default_model, usage)
+            for model, usages in self.requests.items()
+            for usage in usages
+        ]
+        return None if None in costs else sum(c or 0.0 for c in costs)
+
+
+@dataclass
 class _Recorder:
     """Collects one conversation's events: the numbers come from here, not from the text."""
 
     steps: int = 0
-    usage: dict[str, Usage] = field(default_factory=dict[str, Usage])
+    spend: _Spend = field(default_factory=_Spend)
     approvals: list[ApprovalRequest] = field(default_factory=list[ApprovalRequest])
     executed: list[str] = field(default_factory=list[str])
 
@@ -70,8 +99,7 @@ class _Recorder:
         match event:
             case ModelCalled(response=response, request=_):
                 self.steps += 1
-                model = response.model or "?"
-                self.usage[model] = self.usage.get(model, Usage()) + response.usage
+                self.spend.add(response.model or "?", response.usage)
             case ModelFailed():
                 self.steps += 1
             case ApprovalRequested(request=request):
@@ -82,20 +110,6 @@ class _Recorder:
             case _:
                 pass
 
-    def tokens(self) -> Usage:
-        total = Usage()
-        for usage in self.usage.values():
-            total += usage
-        return total
-
-    def cost(self, default_model: str) -> float | None:
-        return _cost(self.usage, default_model)
-
-
-def _cost(usage: dict[str, Usage], default_model: str) -> float | None:
-    costs = [cost_usd(m if m != "?" else default_model, u) for m, u in usage.items()]
-    return None if None in costs else sum(c or 0.0 for c in costs)
-
 
 class _Counted:
     """A model whose usage is added up by the model that answered.
@@ -104,9 +118,9 @@ class _Counted:
     agent's, apart from them.
     """
 
-    def __init__(self, model: Model, usage: dict[str, Usage]) -> None:
+    def __init__(self, model: Model, spend: _Spend) -> None:
         self._model = model
-        self._usage = usage
+        self._spend = spend
 
     @property
     def name(self) -> str:
@@ -114,8 +128,7 @@ class _Counted:
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         response = await self._model.request(request)
-        name = response.model or self._model.name
-        self._usage[name] = self._usage.get(name, Usage()) + response.usage
+        self._spend.add(response.model or self._model.name, response.usage)
         return response
 
 
@@ -160,7 +173,7 @@ async def run_scenario(
     recorder = _Recorder()
     model = options.model() if options.model else None
     agent = observed(suite.build_agent(model), recorder)
-    harness: dict[str, Usage] = {}
+    harness = _Spend()
     """What the simulated user and the judge spent, by model."""
     user_model = _Counted(options.user_model, harness) if options.user_model else None
     judge = _Counted(options.judge, harness) if options.judge else None
@@ -218,7 +231,7 @@ async def run_scenario(
             )
         except ModelError as exc:
             quality_reason = f"the judge failed: {exc}"
-    usage = recorder.tokens()
+    usage = recorder.spend.tokens()
     return ScenarioResult(
         id=scenario.id,
         tags=scenario.tags,
@@ -235,9 +248,9 @@ async def run_scenario(
         + usage.cache_read_input_tokens,
         output_tokens=usage.output_tokens,
         tokens=usage.total_tokens,
-        cost_usd=recorder.cost(agent.model.name),
-        harness_tokens=sum(u.total_tokens for u in harness.values()),
-        harness_cost_usd=_cost(harness, "?"),
+        cost_usd=recorder.spend.cost(agent.model.name),
+        harness_tokens=harness.tokens().total_tokens,
+        harness_cost_usd=harness.cost("?"),
         model_errors=len(model_failures),
         latency_s=round(latency, 4),
         status=status,

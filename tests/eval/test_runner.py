@@ -225,9 +225,58 @@ def test_a_newer_model_of_a_known_family_is_unknown_not_the_older_rate() -> None
     usage = Usage(input_tokens=1_000_000)
     # Newer Opus models cost a third of Opus 4 and 4.1: a prefix match would bill them at 15.
     assert cost_usd("claude-opus-4-6", usage) == pytest.approx(5.0)
-    assert cost_usd("claude-opus-4-7", usage) is None
+    assert cost_usd("claude-opus-5-6", usage) is None
+    assert cost_usd("claude-sonnet-5-6", usage) is None
     assert cost_usd("claude-opus-4-20250514", usage) == pytest.approx(15.0)
     assert price_of("gpt-5-codex-max") is None
+
+
+def test_each_family_has_the_rate_of_its_pricing_page() -> None:
+    million = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    # Sonnet 5 costs less than Sonnet 4.6: a table copying the older Sonnet rate overbills it.
+    assert cost_usd("claude-sonnet-5", million) == pytest.approx(2 + 10)
+    assert cost_usd("claude-sonnet-4-6", million) == pytest.approx(3 + 15)
+    assert cost_usd("claude-opus-5-5", million) == pytest.approx(4 + 20)
+    reads = Usage(cache_read_input_tokens=1_000_000)
+    assert cost_usd("claude-opus-5-5", reads) == pytest.approx(0.20)
+    assert cost_usd("claude-sonnet-5-5", reads) == pytest.approx(0.10)
+    assert cost_usd("claude-fable-5-1", reads) == pytest.approx(0.25)
+    # Haiku 3's cache prices are not the usual multiples of its input price.
+    assert cost_usd("claude-3-haiku", Usage(cache_creation_input_tokens=1_000_000)) == 0.30
+    assert cost_usd("claude-3-haiku", reads) == pytest.approx(0.03)
+    assert cost_usd("gpt-5.5", Usage(input_tokens=1_000_000)) == pytest.approx(5.0)
+
+
+def test_a_long_prompt_is_billed_at_its_own_rate_request_by_request() -> None:
+    short = Usage(input_tokens=60_000, output_tokens=1_000)
+    long = Usage(input_tokens=20_000, cache_read_input_tokens=90_000, output_tokens=1_000)
+    assert cost_usd("claude-haiku-5-5", short) == pytest.approx(
+        (60_000 * 0.10 + 1_000 * 0.50) / 1_000_000
+    )
+    # Above 100,000 prompt tokens (cache reads count), every token of the request costs 5x.
+    assert cost_usd("claude-haiku-5-5", long) == pytest.approx(
+        (20_000 * 0.50 + 90_000 * 0.05 + 1_000 * 2.50) / 1_000_000
+    )
+
+
+async def test_a_run_is_priced_request_by_request_not_on_its_total() -> None:
+    answers = [
+        ModelResponse(
+            content=(TextBlock(text="hi"),),
+            usage=Usage(input_tokens=60_000, output_tokens=10),
+            model="claude-haiku-5-5",
+        )
+        for _ in range(2)
+    ]
+    report = await run(
+        SyntheticSuite(),
+        scenario("s", ["hello", "again"], []),
+        model=lambda: ScriptedModel(list(answers)),
+    )
+    (result,) = report.scenarios
+    # Two 60,000-token prompts: each below the threshold; their 120,000 together is not a
+    # request, so the long-prompt rate must not apply.
+    assert result.cost_usd == pytest.approx(2 * (60_000 * 0.10 + 10 * 0.50) / 1_000_000)
 
 
 async def test_baseline_comparison() -> None:
