@@ -30,7 +30,7 @@ import inspect
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -38,7 +38,7 @@ from temporalio.service import RPCError
 
 from agentflow.approvals.desk import ApprovalDesk
 from agentflow.approvals.directory import Directory
-from agentflow.approvals.slack.api import Block, SlackApi, slack_error
+from agentflow.approvals.slack.api import Block, SlackApi, payload_field, slack_error
 from agentflow.approvals.slack.blocks import escape
 from agentflow.audit.recorder import SpanRecorder, recorder_for
 from agentflow.exceptions import AgentflowError
@@ -56,14 +56,6 @@ SEEN_EVENTS = 2048
 """Event ids remembered to drop Slack's re-deliveries."""
 MAX_TEXT = 3900
 """Characters of a reply in one Slack message (Slack truncates ``text`` near 4,000)."""
-
-
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, Mapping):
-            return None
-        data = cast(Mapping[str, Any], data).get(key)
-    return data
 
 
 class SlackChat:
@@ -96,26 +88,26 @@ class SlackChat:
 
     async def handle(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
         """Handle one Events API body; the return value is the HTTP response body."""
-        kind = _get(payload, "type")
+        kind = payload_field(payload, "type")
         if kind == "url_verification":
-            challenge = _get(payload, "challenge")
+            challenge = payload_field(payload, "challenge")
             return {"challenge": challenge} if isinstance(challenge, str) else None
         if kind != "event_callback":
             return None
-        event_id = _get(payload, "event_id")
+        event_id = payload_field(payload, "event_id")
         if isinstance(event_id, str):
             if event_id in self._seen:
                 return None  # Slack delivered it again: it is being handled already
             self._seen[event_id] = None
             while len(self._seen) > SEEN_EVENTS:
                 self._seen.popitem(last=False)
-        event = _get(payload, "event")
-        team = str(_get(payload, "team_id") or "T")
-        match _get(event, "type"):
+        event = payload_field(payload, "event")
+        team = str(payload_field(payload, "team_id") or "T")
+        match payload_field(event, "type"):
             case "message" if self._from_a_person(event):
                 self._spawn(self._message(team, event))
-            case "app_home_opened" if _get(event, "tab") in ("home", None):
-                self._spawn(self._home(team, str(_get(event, "user") or "")))
+            case "app_home_opened" if payload_field(event, "tab") in ("home", None):
+                self._spawn(self._home(team, str(payload_field(event, "user") or "")))
             case _:
                 pass
         return None
@@ -139,11 +131,11 @@ class SlackChat:
     def _from_a_person(event: Any) -> bool:
         """A DM a person typed: not the app's own posts, not edits or other subtypes."""
         return (
-            _get(event, "channel_type") == "im"
-            and not _get(event, "bot_id")
-            and not _get(event, "subtype")
-            and isinstance(_get(event, "user"), str)
-            and isinstance(_get(event, "text"), str)
+            payload_field(event, "channel_type") == "im"
+            and not payload_field(event, "bot_id")
+            and not payload_field(event, "subtype")
+            and isinstance(payload_field(event, "user"), str)
+            and isinstance(payload_field(event, "text"), str)
         )
 
     # -- the DM --------------------------------------------------------------------------------
@@ -153,8 +145,9 @@ class SlackChat:
         return f"slack-{team}-{user}"
 
     async def _message(self, team: str, event: Any) -> None:
-        user, channel = str(_get(event, "user")), str(_get(event, "channel") or _get(event, "user"))
-        text = str(_get(event, "text"))
+        user = str(payload_field(event, "user"))
+        channel = str(payload_field(event, "channel") or user)
+        text = str(payload_field(event, "text"))
         employee = self.directory.by_slack_user(user)
         if employee is None:
             self._refused(f"Slack user {user} is not in the directory: message refused")

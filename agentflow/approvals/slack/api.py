@@ -9,6 +9,7 @@ the Web API.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -44,9 +45,12 @@ def slack_error(exc: SlackApiError) -> str:
     return str(response.get("error", ""))
 
 
-def _field(data: object, *path: str) -> object:
+def payload_field(data: Any, *path: str) -> Any:
+    """``data[path[0]][path[1]]…`` or ``None``: Slack's shapes vary, a missing key is no crash."""
     for key in path:
-        data = cast(dict[str, object], data).get(key) if isinstance(data, dict) else None
+        if not isinstance(data, Mapping):
+            return None
+        data = cast(Mapping[str, Any], data).get(key)
     return data
 
 
@@ -103,13 +107,13 @@ class SlackApi:
             if slack_error(exc) == "users_not_found":
                 return None
             raise
-        user_id: Any = _field(response, "user", "id")
+        user_id: Any = payload_field(response, "user", "id")
         return str(user_id) if user_id else None
 
     async def email_of(self, user: str) -> str | None:
         """``users.info``: the email address of a Slack user (needs ``users:read.email``)."""
         response = await self._read("users.info", {"user": user})
-        email: Any = _field(response, "user", "profile", "email")
+        email: Any = payload_field(response, "user", "profile", "email")
         return str(email) if email else None
 
     async def _read(self, method: str, params: dict[str, str]) -> object:

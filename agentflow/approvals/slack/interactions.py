@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agentflow.approvals.desk import ApprovalDesk
-from agentflow.approvals.slack.api import SlackApi, slack_error
+from agentflow.approvals.slack.api import SlackApi, payload_field, slack_error
 from agentflow.approvals.slack.blocks import (
     APPROVE_ACTION,
     DENY_ACTION,
@@ -47,15 +47,6 @@ CHANNEL = "slack"
 """How decisions from here are named in the audit trail."""
 
 
-def _get(data: Any, *path: str) -> Any:
-    """``data[path[0]][path[1]]…`` or ``None``: payload shapes vary, a missing key is no crash."""
-    for key in path:
-        if not isinstance(data, Mapping):
-            return None
-        data = cast(Mapping[str, Any], data).get(key)
-    return data
-
-
 class SlackInteractions:
     """Turns Slack's ``block_actions`` and ``view_submission`` payloads into decisions."""
 
@@ -66,10 +57,12 @@ class SlackInteractions:
 
     async def handle(self, payload: Payload) -> dict[str, Any] | None:
         """Handle one payload; the return value is the HTTP response body (``None``: empty)."""
-        match _get(payload, "type"):
+        match payload_field(payload, "type"):
             case "block_actions":
                 await self._action(payload)
-            case "view_submission" if _get(payload, "view", "callback_id") == DENY_CALLBACK:
+            case "view_submission" if (
+                payload_field(payload, "view", "callback_id") == DENY_CALLBACK
+            ):
                 return self._deny_submitted(payload)
             case _:
                 pass
@@ -83,14 +76,16 @@ class SlackInteractions:
     # -- the interactions ----------------------------------------------------------------------
 
     async def _action(self, payload: Payload) -> None:
-        actions = _get(payload, "actions")
+        actions = payload_field(payload, "actions")
         if not isinstance(actions, list) or not actions:
             return
         action: Any = cast(list[Any], actions)[0]
-        action_id = _get(action, "action_id")
-        parsed = parse_button_value(str(_get(action, "value") or ""))
-        user = str(_get(payload, "user", "id") or "")
-        channel = _get(payload, "channel", "id") or _get(payload, "container", "channel_id")
+        action_id = payload_field(action, "action_id")
+        parsed = parse_button_value(str(payload_field(action, "value") or ""))
+        user = str(payload_field(payload, "user", "id") or "")
+        channel = payload_field(payload, "channel", "id") or payload_field(
+            payload, "container", "channel_id"
+        )
         channel = channel if isinstance(channel, str) else None
         if action_id not in (APPROVE_ACTION, DENY_ACTION) or parsed is None or not user:
             return
@@ -102,7 +97,7 @@ class SlackInteractions:
         if await self._who(user, approval_id) is None:
             self._spawn(self._stranger(approval_id, digest, user, channel, approve=False))
             return
-        trigger = _get(payload, "trigger_id")
+        trigger = payload_field(payload, "trigger_id")
         if not isinstance(trigger, str):
             return
         # The trigger id expires 3 seconds after the click: open the modal now, not later.
@@ -115,18 +110,19 @@ class SlackInteractions:
             self._spawn(self._tell(user, channel, "Could not open the form; please try again."))
 
     def _deny_submitted(self, payload: Payload) -> dict[str, Any] | None:
-        metadata = str(_get(payload, "view", "private_metadata") or "")
+        metadata = str(payload_field(payload, "view", "private_metadata") or "")
         parsed = parse_button_value(metadata)
-        user = str(_get(payload, "user", "id") or "")
+        user = str(payload_field(payload, "user", "id") or "")
         if parsed is None or not user:
             return None
         approval_id, digest = parsed
-        reason = _get(payload, "view", "state", "values", REASON_BLOCK, REASON_INPUT, "value")
+        values = payload_field(payload, "view", "state", "values")
+        reason = payload_field(values, REASON_BLOCK, REASON_INPUT, "value")
         reason = reason.strip() if isinstance(reason, str) else ""
         if not reason:
             # Keeps the modal open with the error under the field: Slack's own validation UI.
             return {"response_action": "errors", "errors": {REASON_BLOCK: "Say why you deny it."}}
-        channel = _get(json.loads(metadata), "channel")
+        channel = payload_field(json.loads(metadata), "channel")
         channel = channel if isinstance(channel, str) else None
         self._spawn(self._deny(approval_id, digest, user, channel, reason))
         return None
