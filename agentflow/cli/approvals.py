@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from agentflow.approvals.summary import provenance_fields
-from agentflow.cli.options import DataDirOption, use_data_dir
+from agentflow.cli.options import AddressOption, DataDirOption, NamespaceOption, use_data_dir
 from agentflow.exceptions import AgentflowError, ApprovalError
 from agentflow.extras import require
 
@@ -79,16 +79,8 @@ def settings(
     database_url: Annotated[
         str | None, typer.Option(envvar="DATABASE_URL", help="The org chart's database.")
     ] = None,
-    temporal_address: Annotated[
-        str | None,
-        typer.Option(
-            help="host:port of Temporal, over the running `agentflow dev` of the data folder, "
-            "TEMPORAL_ADDRESS and the config profile."
-        ),
-    ] = None,
-    namespace: Annotated[
-        str | None, typer.Option(help="Temporal namespace, over TEMPORAL_NAMESPACE.")
-    ] = None,
+    temporal_address: AddressOption = None,
+    namespace: NamespaceOption = None,
     task_queue: Annotated[str | None, typer.Option(envvar="AGENTFLOW_TASK_QUEUE")] = None,
     data_dir: DataDirOption = None,
 ) -> None:

@@ -17,7 +17,7 @@ from rich.text import Text
 from agentflow.approvals.settings import ApprovalSettings
 from agentflow.audit import configure_tracing
 from agentflow.cli.loading import AgentReference, load_agent
-from agentflow.cli.options import DataDirOption, use_data_dir
+from agentflow.cli.options import AddressOption, DataDirOption, NamespaceOption, use_data_dir
 from agentflow.datadir import data_dir
 from agentflow.exceptions import (
     AgentflowError,
@@ -54,22 +54,8 @@ def chat(
     conversation: Annotated[
         str | None, typer.Option(help="Continue this conversation instead of starting one.")
     ] = None,
-    temporal_address: Annotated[
-        str | None,
-        typer.Option(
-            help="host:port of the Temporal frontend, over the running `agentflow dev` of the "
-            "data folder, TEMPORAL_ADDRESS and the config file's profile (default "
-            "127.0.0.1:7233).",
-            show_default=False,
-        ),
-    ] = None,
-    namespace: Annotated[
-        str | None,
-        typer.Option(
-            help="Temporal namespace, over TEMPORAL_NAMESPACE and the profile (default 'default').",
-            show_default=False,
-        ),
-    ] = None,
+    temporal_address: AddressOption = None,
+    namespace: NamespaceOption = None,
     task_queue: Annotated[
         str, typer.Option(envvar="AGENTFLOW_TASK_QUEUE", help="The agent's task queue.")
     ] = "agentflow",
