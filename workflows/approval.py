@@ -54,6 +54,13 @@ with workflow.unsafe.imports_passed_through():
 SIGNED_VOTES = "signed-votes"
 """The patch that made the workflow verify each vote's signature: histories recorded before it
 replay without the verification."""
+NOTICE_IDS = "notice-ids"
+"""The patch after which each notice's activity is named by its kind and its number among notices
+of that kind (``notice-reminder-1``, ``notice-escalated-1``). Replay compares activity ids but not
+timer durations: without the names, a change to the schedule (a second reminder before
+escalation) replayed an escalated approval as a reminded one and routed its votes to the first
+approver; with them, such a change fails replay unless it is behind a patch of its own (see
+:func:`ApprovalWorkflow._collect`). Histories recorded before it replay with the SDK's ids."""
 NOTIFY_TIMEOUT = timedelta(seconds=30)
 CHECK_TIMEOUT = timedelta(seconds=30)
 CHECK_RETRY = RetryPolicy(
@@ -80,6 +87,8 @@ class ApprovalWorkflow:
         self._result: ApprovalResult | None = None
         self._nonces: set[str] = set()
         """The nonces of signed votes this approval has taken (counted or refused later)."""
+        self._notices: dict[NoticeKind, int] = {}
+        """How many notices of each kind this approval has sent, for their activity ids."""
 
     @property
     def _current_approvers(self) -> tuple[str, ...]:
@@ -106,13 +115,24 @@ class ApprovalWorkflow:
         return self._result
 
     async def _collect(self, stage: int) -> bool:
-        """Ask the stage's approvers; ``False`` when it expired without a decision."""
+        """Ask the stage's approvers; ``False`` when it expired without a decision.
+
+        The schedule (what is sent when, to whom) is part of every running approval's history.
+        Change it behind a patch of its own, so that approvals started before the change keep
+        theirs, e.g. a second reminder before escalation::
+
+            if workflow.patched("second-reminder"):
+                if await self._reminded(stage, timers.remind_after):
+                    return True
+
+        Unpatched, the change fails replay of any approval that passed the first reminder (the
+        next notice's id, ``notice-escalated-1``, is recorded where the code now sends
+        ``notice-reminder-2``) instead of misrouting it.
+        """
         timers = self._input.timers
         await self._notify("requested")
-        if await self._moved_within(stage, timers.remind_after):
+        if await self._reminded(stage, timers.remind_after):
             return True
-        self._reminders += 1
-        await self._notify("reminder")
         if await self._moved_within(stage, timers.escalate_after):
             return True
         if self._level < len(self._plan[stage].escalate_to):
@@ -328,6 +348,14 @@ class ApprovalWorkflow:
             approved_by=self._stage_approvals(),
         )
 
+    async def _reminded(self, stage: int, delay: timedelta) -> bool:
+        """Wait ``delay`` for the stage to move, then remind; ``True`` if it moved first."""
+        if await self._moved_within(stage, delay):
+            return True
+        self._reminders += 1
+        await self._notify("reminder")
+        return False
+
     async def _moved_within(self, stage: int, delay: timedelta) -> bool:
         """Wait until the approval is decided or ``stage`` is done; ``False`` on timeout."""
         try:
@@ -353,8 +381,13 @@ class ApprovalWorkflow:
             decision=None if self._result is None else self._result.decision,
             result=self._result,
         )
+        activity_id: str | None = None
+        if workflow.patched(NOTICE_IDS):
+            self._notices[kind] = self._notices.get(kind, 0) + 1
+            activity_id = f"notice-{kind}-{self._notices[kind]}"
         await workflow.execute_activity_method(
             AgentActivities.notify_approval,
             notice,
+            activity_id=activity_id,
             start_to_close_timeout=NOTIFY_TIMEOUT,
         )

@@ -278,8 +278,10 @@ PHASES: dict[str, Scenario] = {
 """Each phase and how to bring a conversation there."""
 
 
-async def record(env: WorkflowEnvironment, queue: str) -> dict[str, list[WorkflowHistory]]:
-    """Play every scenario on ``env`` (a time-skipping server); the histories of each."""
+async def record(
+    env: WorkflowEnvironment, queue: str, phases: Sequence[str] = tuple(PHASES)
+) -> dict[str, list[WorkflowHistory]]:
+    """Play each scenario of ``phases`` on ``env`` (a time-skipping server); their histories."""
     channel = RecordingChannel()
     recorded: dict[str, list[WorkflowHistory]] = {}
     async with create_worker(
@@ -291,7 +293,8 @@ async def record(env: WorkflowEnvironment, queue: str) -> dict[str, list[Workflo
         org=Leaves(),
     ):
         agents = AgentClient(env.client, task_queue=queue)
-        for phase, scenario in PHASES.items():
+        for phase in phases:
+            scenario = PHASES[phase]
             run = Run(env, agents, channel)
             async with asyncio.timeout(60):  # a scenario that cannot reach its phase says so
                 await scenario(run)
