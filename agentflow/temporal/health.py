@@ -16,8 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from agentflow.approvals.rules import APPROVAL_SEPARATOR, conversation_of
 from agentflow.exceptions import WorkflowPaused
@@ -53,29 +56,90 @@ class StuckWorkflow:
     """The first line of the last failure (``[TMPRL1100] Nondeterminism error: ...``)."""
 
 
+TAIL_PAGE = 16
+"""Events read per page from the end of a history: a workflow task's outcome is among the last
+few events of any history that is not failing; a failing task's is the last one recorded."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskOutcome:
+    """How a workflow's latest workflow task ended, read from the tail of its history."""
+
+    failure: str | None
+    """The first line of its failure, or ``None`` when it completed (or none ran yet)."""
+    events_read: int
+    """How many events it took to find out: a page, however long the history."""
+
+
+async def last_task_outcome(client: Client, workflow_id: str) -> TaskOutcome:
+    """How the workflow's latest workflow task ended, read backwards from its newest event.
+
+    Temporal writes a task's first failure to history and keeps its retries out of it until
+    one succeeds: a history whose last workflow-task event is a failure is failing now. Reading
+    from the end finds that event in the first page, so the check costs the same for a
+    conversation of three turns or three thousand.
+    """
+    request = GetWorkflowExecutionHistoryReverseRequest(
+        namespace=client.namespace,
+        execution=WorkflowExecution(workflow_id=workflow_id),
+        maximum_page_size=TAIL_PAGE,
+    )
+    read = 0
+    while True:
+        try:
+            page = await client.workflow_service.get_workflow_execution_history_reverse(request)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.UNIMPLEMENTED:
+                raise
+            return await _first_to_last(client, workflow_id)  # the time-skipping test server
+        for event in page.history.events:
+            read += 1
+            outcome = _task_outcome(event)
+            if outcome is not None:
+                return TaskOutcome(failure=outcome or None, events_read=read)
+        if not page.next_page_token:
+            return TaskOutcome(failure=None, events_read=read)
+        request.next_page_token = page.next_page_token
+
+
+async def _first_to_last(client: Client, workflow_id: str) -> TaskOutcome:
+    """The same, read from the first event, for a server without the reverse read."""
+    failure: str | None = None
+    read = 0
+    handle = client.get_workflow_handle(workflow_id)
+    async for event in handle.fetch_history_events(skip_archival=True):
+        read += 1
+        outcome = _task_outcome(event)
+        if outcome is not None:
+            failure = outcome or None
+    return TaskOutcome(failure=failure, events_read=read)
+
+
+def _task_outcome(event: HistoryEvent) -> str | None:
+    """A failed task's first line, ``""`` for a completed task, ``None`` for other events."""
+    if event.HasField("workflow_task_failed_event_attributes"):
+        message = event.workflow_task_failed_event_attributes.failure.message
+        return (message.strip().splitlines() or ["the workflow task fails"])[0]
+    if event.HasField("workflow_task_completed_event_attributes"):
+        return ""
+    return None
+
+
 async def stuck_workflow(client: Client, workflow_id: str) -> StuckWorkflow | None:
     """The workflow's failing task, or ``None`` when its task is not failing.
 
-    Temporal writes a task's first failure to history and keeps its retries out of it until
-    one succeeds: a history whose last workflow-task event is a failure is failing now (the
-    description's pending task counts the attempts, when one is scheduled).
+    Reads the tail of its history (:func:`last_task_outcome`) and, only when the task is
+    failing, its description, whose pending task counts the attempts when one is scheduled.
     """
-    handle = client.get_workflow_handle(workflow_id)
-    failure: str | None = None
-    async for event in handle.fetch_history_events(skip_archival=True):
-        if event.HasField("workflow_task_failed_event_attributes"):
-            message = event.workflow_task_failed_event_attributes.failure.message
-            failure = (message.strip().splitlines() or ["the workflow task fails"])[0]
-        elif event.HasField("workflow_task_completed_event_attributes"):
-            failure = None
-    if failure is None:
+    outcome = await last_task_outcome(client, workflow_id)
+    if outcome.failure is None:
         return None
-    description = await handle.describe()
+    description = await client.get_workflow_handle(workflow_id).describe()
     return StuckWorkflow(
         workflow_id=workflow_id,
         workflow_type=description.workflow_type,
         attempts=max(description.raw_description.pending_workflow_task.attempt, 1),
-        reason=failure,
+        reason=outcome.failure,
     )
 
 

@@ -22,7 +22,7 @@ import pytest
 from agentflow import Agent, WorkflowPaused
 from agentflow.approvals import ApprovalDesk, OrgChart
 from agentflow.temporal import AgentClient, DevServer, create_worker, registry
-from agentflow.temporal.health import stuck_workflows
+from agentflow.temporal.health import TAIL_PAGE, last_task_outcome, stuck_workflows
 from agentflow.testing import FunctionModel, text_response
 from tests.approvals.org import seed
 from tests.temporal.support import bookings, engine_for, make_agent
@@ -113,3 +113,28 @@ async def test_a_conversation_the_new_code_cannot_replay_is_paused_then_resumes(
         assert await stuck_workflows(client, queue) == []
         clean = await asyncio.to_thread(doctor, queue, dev_server.address)
         assert clean.returncode == 0 and "no stuck workflow tasks" in clean.stdout
+
+
+async def test_doctor_reads_a_page_from_the_end_of_a_history_however_long(
+    dev_server: DevServer,
+) -> None:
+    """``agentflow doctor`` reads every running workflow; each costs one page, not its history.
+
+    It once fetched every event of every running conversation to find how its last task ended.
+    """
+    client = await dev_server.client()
+    queue = f"doctor-tail-{uuid.uuid4().hex}"
+    echo = Agent(
+        FunctionModel(lambda request: text_response("noted")), name=f"tail-{uuid.uuid4().hex[:8]}"
+    )
+    agents = AgentClient(client, task_queue=queue)
+    async with create_worker(client, [echo], task_queue=queue):
+        conversation = await agents.start_conversation(echo.name, user="alice")
+        for turn in range(30):
+            await agents.send(conversation, f"message {turn}", sender="alice")
+        history = await client.get_workflow_handle(conversation).fetch_history()
+        assert len(history.events) > 10 * TAIL_PAGE
+
+        outcome = await last_task_outcome(client, conversation)
+        assert outcome.failure is None and outcome.events_read <= TAIL_PAGE
+        assert await stuck_workflows(client, queue) == []
