@@ -19,6 +19,10 @@ A call the server answers with ``isError`` goes back to the model as an error re
 
 from __future__ import annotations
 
+from agentflow.extras import require
+
+require("mcp", "agentflow.mcp_tools")  # a missing extra is one line naming it
+
 import json
 import re
 from collections.abc import Iterable, Mapping

@@ -162,3 +162,38 @@ def test_serving_the_inbox_names_the_web_extra_when_only_temporal_is_there() -> 
         "error: agentflow approvals serve needs agentflow's 'web' extra: "
         "pip install 'agentflow[web]'"
     ), line
+
+
+def test_every_module_imported_directly_names_its_extra_in_one_line() -> None:
+    """``import agentflow.models.anthropic`` without the extra: one line naming it, no raw
+    ModuleNotFoundError from deep inside the SDK's imports."""
+    result = run(
+        """
+        import importlib, pkgutil
+        import agentflow
+        from agentflow.extras import MissingExtra
+
+        for module in pkgutil.walk_packages(agentflow.__path__, "agentflow."):
+            if module.name == "agentflow.cli.__main__":  # runs the CLI
+                continue
+            try:
+                importlib.import_module(module.name)
+            except MissingExtra as exc:
+                lines = str(exc).splitlines()
+                print("EXTRA", module.name, lines[0] if len(lines) == 1 else "MULTI")
+            except ImportError as exc:
+                print("RAW", module.name, repr(exc))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    refused = [line for line in result.stdout.splitlines() if line.startswith(("RAW", "EXTRA"))]
+    assert not [line for line in refused if line.startswith("RAW")], refused
+    for module, extra in [
+        ("agentflow.models.anthropic", "anthropic"),
+        ("agentflow.models.openai", "openai"),
+        ("agentflow.mcp_tools", "mcp"),
+        ("agentflow.approvals.ledger", "audit"),
+        ("agentflow.migrations", "audit"),
+    ]:
+        expected = f"EXTRA {module} {module} needs agentflow's '{extra}' extra: pip install"
+        assert any(line.startswith(expected) for line in refused), (expected, refused)

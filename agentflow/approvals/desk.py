@@ -29,6 +29,10 @@ trace of the approval's conversation.
 
 from __future__ import annotations
 
+from agentflow.extras import require
+
+require("temporal", "agentflow.approvals.desk")  # a missing extra is one line naming it
+
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass

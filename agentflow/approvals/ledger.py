@@ -20,6 +20,10 @@ sees every decision, whichever desk, channel or client sent it.
 
 from __future__ import annotations
 
+from agentflow.extras import require
+
+require("audit", "agentflow.approvals.ledger")  # a missing extra is one line naming it
+
 import asyncio
 import json
 from collections.abc import Mapping

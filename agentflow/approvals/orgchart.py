@@ -18,6 +18,10 @@ limit, :meth:`OrgChart.approval_stages` gives ordered stages instead (manager, t
 
 from __future__ import annotations
 
+from agentflow.extras import require
+
+require("audit", "agentflow.approvals.orgchart")  # a missing extra is one line naming it
+
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 

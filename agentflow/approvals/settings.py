@@ -40,6 +40,10 @@ loopback only)::
 
 from __future__ import annotations
 
+from agentflow.extras import require
+
+require("temporal", "agentflow.approvals.settings")  # a missing extra is one line naming it
+
 import secrets
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar

@@ -15,6 +15,10 @@ documented use, hence the ``reportAssignmentType`` ignores.)
 
 from __future__ import annotations
 
+from agentflow.extras import require
+
+require("audit", "agentflow.approvals.tables")  # a missing extra is one line naming it
+
 from datetime import UTC, datetime
 from typing import Any
 

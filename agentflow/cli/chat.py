@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from agentflow.extras import require
+
+require("temporal", "agentflow.cli.chat")  # a missing extra is one line naming it
+
 import asyncio
 import io
 import sys

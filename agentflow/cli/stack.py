@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from agentflow.extras import require
+
+require("temporal", "agentflow.cli.stack")  # a missing extra is one line naming it
+
 import asyncio
 import os
 from pathlib import Path

@@ -24,6 +24,10 @@ head is the newest revision and that the migrated schema is what the models decl
 and on PostgreSQL.
 """
 
+from agentflow.extras import require
+
+require("audit", "agentflow.migrations")  # a missing extra is one line naming it
+
 from agentflow.migrations.runner import APPROVALS, AUDIT, VERSION_TABLE, Migrations, upgrade
 
 __all__ = ["APPROVALS", "AUDIT", "VERSION_TABLE", "Migrations", "upgrade"]

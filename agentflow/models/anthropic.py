@@ -31,6 +31,10 @@ the stream accumulated into one message; smaller ones are plain requests.
 
 from __future__ import annotations
 
+from agentflow.extras import require
+
+require("anthropic", "agentflow.models.anthropic")  # a missing extra is one line naming it
+
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict

@@ -20,6 +20,10 @@ cache reads, the rest as input.
 
 from __future__ import annotations
 
+from agentflow.extras import require
+
+require("openai", "agentflow.models.openai")  # a missing extra is one line naming it
+
 import json
 import os
 from collections.abc import Sequence
