@@ -7,7 +7,6 @@ installed is still listed, and says in one line which extra to install.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
@@ -22,6 +21,7 @@ from agentflow.cli.options import (
     QueueOption,
     use_data_dir,
 )
+from agentflow.cli.stopping import run_until_stopped
 from agentflow.exceptions import AgentflowError
 from agentflow.extras import MissingExtra, installed, require
 
@@ -131,7 +131,7 @@ def worker(
     deployment_name: DeploymentOption = None,
     build_id: BuildIdOption = None,
 ) -> None:
-    """Run a worker for AGENTs' conversations and approvals (Ctrl-C stops it).
+    """Run a worker for AGENTs' conversations and approvals (Ctrl-C or SIGTERM stops it).
 
     Temporal is the one `agentflow dev` runs from the data folder, if any; else it is reached
     as Temporal's own tools reach it: the config file's profile, then the TEMPORAL_* variables
@@ -146,11 +146,10 @@ def worker(
 
         config = TemporalConfig.load(temporal_address, namespace)
         version = worker_version(deployment_name, build_id)
-        asyncio.run(run_worker(agent, config, task_queue, console, version=version))
+        if run_until_stopped(run_worker(agent, config, task_queue, console, version=version)):
+            console.print("worker stopped")
     except AgentflowError as exc:
         fail(exc)
-    except KeyboardInterrupt:
-        console.print("worker stopped")
 
 
 @app.command()
@@ -177,7 +176,7 @@ def dev(
     deployment_name: DeploymentOption = None,
     build_id: BuildIdOption = None,
 ) -> None:
-    """Start the embedded Temporal server and a worker; Ctrl-C stops everything cleanly.
+    """Start the embedded Temporal server and a worker; Ctrl-C or SIGTERM stops all cleanly.
 
     Everything goes in the data folder: Temporal's database and log, the application's and the
     audit trail's SQLite files (unless DATABASE_URL), and a record of where the server listens,
@@ -193,12 +192,11 @@ def dev(
         from agentflow.temporal.worker import worker_version
 
         version = worker_version(deployment_name, build_id)
-        asyncio.run(
+        if run_until_stopped(
             run_dev(
                 agent, temporal_address, namespace, folder, task_queue, ui, console, version=version
             )
-        )
+        ):
+            console.print("stopped")
     except AgentflowError as exc:
         fail(exc)
-    except KeyboardInterrupt:
-        console.print("stopped")

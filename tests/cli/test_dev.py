@@ -162,7 +162,75 @@ async def test_one_worker_process_serves_several_task_queues(tmp_path: Path) -> 
                 ).output == "You said: hello"
         finally:
             process.send_signal(signal.SIGINT)
-            process.wait(timeout=90)
+            # communicate, not wait: it drains the pipes, which a worker that logs more than
+            # the pipe holds would otherwise block on for ever.
+            _, stderr = process.communicate(timeout=90)
+        assert process.returncode == 0, stderr
+        assert "worker stopped" in stderr and "Traceback" not in stderr, stderr
+
+
+async def test_worker_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """A service manager stops a worker with SIGTERM: the same clean stop as Ctrl-C."""
+    async with DevServer() as server:
+        process = start(
+            [
+                "worker",
+                "--temporal-address",
+                server.address,
+                "--agent",
+                "tests.temporal.support:cli_agent",
+            ],
+            tmp_path,
+        )
+        try:
+            read_until(process, "task queue 'agentflow'")
+            agents = AgentClient(await server.client())
+            conversation = await agents.start_conversation("cli-booker", user="alice")
+            assert (await agents.send(conversation, "hi", sender="alice")).output == "You said: hi"
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=90)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 0, stderr
+    assert "worker stopped" in stderr and "Traceback" not in stderr, stderr
+
+
+def test_dev_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """SIGTERM stops the worker and the embedded server and frees the data folder."""
+    from agentflow.temporal.devrecord import RECORD_NAME, SERVER_DB_NAME, server_lock
+
+    folder = tmp_path / "af"
+    process = start(
+        [
+            "dev",
+            "--agent",
+            "tests.temporal.support:cli_agent",
+            "--data-dir",
+            str(folder),
+            "--no-ui",
+        ],
+        tmp_path,
+    )
+    try:
+        output = read_until(process, "Ctrl-C stops everything")
+        match = re.search(r"Temporal: (\S+)", output)
+        assert match, output
+        assert (folder / RECORD_NAME).exists()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    assert "stopped" in stderr and "Traceback" not in stderr, stderr
+    assert not port_open(match.group(1)), "the embedded server outlived agentflow dev"
+    assert not (folder / RECORD_NAME).exists(), "dev.json outlived agentflow dev"
+    lock = server_lock(folder / SERVER_DB_NAME)
+    lock.acquire(timeout=0)  # free: another `agentflow dev` may start in the folder
+    lock.release()
 
 
 async def test_chat_shows_steps_and_replies(tmp_path: Path) -> None:
