@@ -7,6 +7,7 @@ import, and a program that runs on another model (or a test double) should not p
 from typing import TYPE_CHECKING, Any
 
 from agentflow.models.base import Model
+from agentflow.models.caching import PromptCache
 from agentflow.models.fallback import FallbackModel
 from agentflow.models.names import infer_model
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from agentflow.models.anthropic import AnthropicModel
     from agentflow.models.openai import OpenAIModel
 
-__all__ = ["AnthropicModel", "FallbackModel", "Model", "OpenAIModel", "infer_model"]
+__all__ = ["AnthropicModel", "FallbackModel", "Model", "OpenAIModel", "PromptCache", "infer_model"]
 
 
 def __getattr__(name: str) -> Any:

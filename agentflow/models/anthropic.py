@@ -37,7 +37,7 @@ require("anthropic", "agentflow.models.anthropic")  # a missing extra is one lin
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import anthropic
 from anthropic import AsyncAnthropic
@@ -91,6 +91,7 @@ from agentflow.messages import (
     Usage,
 )
 from agentflow.models.base import check_model_requests_allowed, unreadable_response
+from agentflow.models.caching import DEFAULT_PROMPT_CACHE, CacheTTL, PromptCache
 from agentflow.models.deltas import deltas_wanted, report_delta
 from agentflow.models.retries import (
     Failure,
@@ -113,8 +114,6 @@ reckons with 128,000 output tokens an hour and refuses a non-streaming request t
 past its 10-minute default timeout, that is one asking for more than 128,000 / 6 tokens. Models
 with a lower limit in the SDK's ``MODEL_NONSTREAMING_TOKENS`` are streamed above that limit.
 """
-
-_EPHEMERAL: CacheControlEphemeralParam = {"type": "ephemeral"}
 
 _ApiBlock = (
     TextBlockParam
@@ -187,6 +186,10 @@ class AnthropicModel:
             kept in the transcript and sent back with the tool results that follow them, as
             the API requires; a forced ``tool_choice`` (``any`` or a tool's name) is sent as
             ``auto``, the only choice the API allows with thinking.
+        cache: where the request carries prompt-cache breakpoints, and their TTL (see
+            :mod:`agentflow.models.caching`): by default after the tools, after the system
+            prompt and on the latest two user messages, so that each step reads the
+            conversation so far from the cache. ``None`` sends no breakpoint.
 
     Raises:
         ConfigurationError: No ``client`` was given and no API key is available.
@@ -202,6 +205,7 @@ class AnthropicModel:
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
         thinking_budget: int | None = None,
+        cache: PromptCache | None = DEFAULT_PROMPT_CACHE,
     ) -> None:
         if thinking_budget is not None and thinking_budget < 1024:
             raise ConfigurationError(
@@ -233,10 +237,16 @@ class AnthropicModel:
             # Vertex's with_options takes google-auth credentials: unknown types without them.
             self._calls = client.with_options(max_retries=0)  # pyright: ignore[reportUnknownMemberType]
         self._retry = retry or RetryPolicy()
+        self._cache = cache
 
     @property
     def name(self) -> str:
         return self._model
+
+    @property
+    def cache(self) -> PromptCache | None:
+        """Where requests carry prompt-cache breakpoints (``None``: nowhere)."""
+        return self._cache
 
     @property
     def client(self) -> AnthropicClient:
@@ -264,7 +274,7 @@ class AnthropicModel:
                 :func:`~agentflow.models.base.block_model_requests`).
         """
         check_model_requests_allowed(self._model)
-        params = _params(self._model, request, self._thinking)
+        params = _params(self._model, request, self._thinking, self._cache)
         streamed = request.max_tokens > _streaming_threshold(self._model) or deltas_wanted()
 
         async def attempt() -> ModelResponse:
@@ -315,24 +325,35 @@ def _streaming_threshold(model: str) -> int:
 
 
 def _params(
-    model: str, request: ModelRequest, thinking: ThinkingConfigParam | None = None
+    model: str,
+    request: ModelRequest,
+    thinking: ThinkingConfigParam | None = None,
+    cache: PromptCache | None = None,
 ) -> _Params:
     system: list[TextBlockParam] | anthropic.Omit = anthropic.omit
     if request.system:
-        system = [{"type": "text", "text": request.system, "cache_control": _EPHEMERAL}]
+        system = [{"type": "text", "text": request.system}]
+        if cache is not None and cache.system:
+            system[0]["cache_control"] = _cache_control(cache, cache.ttl)
     tools: list[ToolParam] | anthropic.Omit = anthropic.omit
     tool_choice: ToolChoiceParam | anthropic.Omit = anthropic.omit
     if request.tools:
         tools = _tools_param(request.tools)
+        if cache is not None and cache.tools:
+            # Tools come first in the prompt: one breakpoint after the last caches them all.
+            tools[-1]["cache_control"] = _cache_control(cache, cache.ttl)
         choice = request.tool_choice
         if thinking is not None and choice != "none":
             choice = "auto"
         tool_choice = _tool_choice_param(choice)
+    messages = [_message_param(m) for m in request.messages]
+    if cache is not None:
+        cache.mark_messages(cast(list[dict[str, Any]], messages))
     return _Params(
         model=model,
         max_tokens=request.max_tokens,
         system=system,
-        messages=[_message_param(m) for m in request.messages],
+        messages=messages,
         tools=tools,
         tool_choice=tool_choice,
         thinking=anthropic.omit if thinking is None else thinking,
@@ -412,14 +433,14 @@ def _block_param(block: ContentBlock) -> _ApiBlock:
 
 
 def _tools_param(tools: Sequence[ToolDefinition]) -> list[ToolParam]:
-    params: list[ToolParam] = [
+    return [
         {"name": t.name, "description": t.description, "input_schema": t.input_schema}
         for t in tools
     ]
-    # One cache breakpoint after the last tool caches every tool definition (tools come first
-    # in the prompt, then the system block, which carries its own breakpoint).
-    params[-1]["cache_control"] = _EPHEMERAL
-    return params
+
+
+def _cache_control(cache: PromptCache, ttl: CacheTTL) -> CacheControlEphemeralParam:
+    return cast(CacheControlEphemeralParam, cache.control(ttl))
 
 
 def _tool_choice_param(choice: ToolChoice) -> ToolChoiceParam:

@@ -19,6 +19,10 @@ and is scripted a 200 message body gets that message as a server-sent event stre
 (an ``error`` event after the 200, a stream cut short) are scripted event by event with
 :func:`stream_response`.
 
+Given a :class:`~agentflow.testing.prompt_cache.PromptCacheSimulator` (``prompt_cache=``), the
+server counts each request's input tokens the way the API's prompt cache would (what it reads,
+what it writes, the rest) and puts those figures in the usage of the scripted message it sends.
+
 When the script runs out the server answers 500 with ``x-should-retry: false`` (so the SDK does not
 retry it) and a message saying so, which makes a missing scripted response easy to spot.
 """
@@ -35,6 +39,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self, cast
+
+from agentflow.testing.prompt_cache import CacheRefusal, PromptCacheSimulator
 
 __all__ = [
     "FakeAnthropicServer",
@@ -240,7 +246,25 @@ class FakeAnthropicServer:
             return None
         return sse_body(message_events(cast(Mapping[str, Any], body)))
 
-    def __init__(self, *responses: ScriptedResponse) -> None:
+    def answer(self, request: RecordedRequest, response: ScriptedResponse) -> ScriptedResponse:
+        """``response`` as it is sent for ``request``: with the cache's usage when simulated."""
+        cache = self.prompt_cache
+        body = response.body
+        if cache is None or response.status != 200 or _field(body, "type") != "message":
+            return response
+        try:
+            usage = cache.usage(cast(Mapping[str, Any], request.body))
+        except CacheRefusal as refusal:
+            return ScriptedResponse(400, error_body("invalid_request_error", str(refusal)))
+        message = dict(cast(Mapping[str, Any], body))
+        message["usage"] = {**cast(Mapping[str, Any], message.get("usage") or {}), **usage}
+        return ScriptedResponse(response.status, message, response.headers, response.delay)
+
+    def __init__(
+        self, *responses: ScriptedResponse, prompt_cache: PromptCacheSimulator | None = None
+    ) -> None:
+        self.prompt_cache = prompt_cache
+        """Counts cached input tokens when set (see the module docstring)."""
         self._lock = threading.Lock()
         self._script: deque[ScriptedResponse] = deque(responses)
         self._requests: list[RecordedRequest] = []
@@ -329,7 +353,8 @@ class FakeAnthropicServer:
                     self._send(ScriptedResponse(404, not_found, {"x-should-retry": "false"}))
                     return
                 streamed = _field(body, "stream") is True
-                self._send(owner._record_and_pop(recorded), streamed=streamed)
+                response = owner.answer(recorded, owner._record_and_pop(recorded))
+                self._send(response, streamed=streamed)
 
             def _send(self, response: ScriptedResponse, *, streamed: bool = False) -> None:
                 if response.delay > 0:

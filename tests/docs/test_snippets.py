@@ -46,6 +46,9 @@ EXPECTED = {
         "That fare is |over the cap.|\n[claude-sonnet-5: completed]\n",
         "[gpt-5: completed]",
     ],
+    "prompt_caching.py": [
+        "read 0, written 1286, uncached 83\nread 1286, written 27, uncached 0\n",
+    ],
     "structured_output.py": [
         "completed - Zurich 3\nthe model was told: - nights: Input should be less than or equal "
         "to 30 (got 90)\n"

@@ -192,7 +192,17 @@ async def test_tool_use_round_trip(server: FakeAnthropicServer, make_model: Mode
             }
         ],
         "messages": [
-            {"role": "user", "content": [{"type": "text", "text": "Weather in Paris and Rome?"}]},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "text",
+                        "text": "Weather in Paris and Rome?",
+                        # The previous request ended here: this one reads its prefix.
+                        "cache_control": {"type": "ephemeral"},
+                    }
+                ],
+            },
             {
                 "role": "assistant",
                 "content": [
@@ -225,6 +235,8 @@ async def test_tool_use_round_trip(server: FakeAnthropicServer, make_model: Mode
                         "tool_use_id": "toolu_9",
                         "content": "no such city",
                         "is_error": True,
+                        # The next request reads up to here.
+                        "cache_control": {"type": "ephemeral"},
                     },
                 ],
             },
