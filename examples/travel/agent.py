@@ -6,12 +6,12 @@ import os
 from collections.abc import Callable
 
 from agentflow import Agent, AnthropicModel, Model
-from agentflow.approvals.settings import DEFAULT_DATABASE_URL
+from agentflow.approvals.settings import ApprovalSettings
 from agentflow.models.names import MODEL_ENV, infer_model
 from agentflow.testing import FunctionModel
 from examples.travel.org import open_ledger, open_org
 from examples.travel.planner import plan
-from examples.travel.store import open_store
+from examples.travel.store import prepare_store
 from examples.travel.tools import TOOLS, TravelDeps
 
 SYSTEM = """You are the company's travel assistant. You search flights, show offers, and book
@@ -49,9 +49,10 @@ def build_agent(model: Model | None = None) -> Agent[TravelDeps]:
 def travel_agent() -> tuple[Agent[TravelDeps], Callable[[], TravelDeps]]:
     """For ``agentflow dev --agent examples.travel.agent:travel_agent``.
 
-    The bookings, the org chart and the approval ledger share ``DATABASE_URL`` (by default the
-    same SQLite file ``agentflow approvals`` reads, so the CLI and inbox work out of the box).
+    The bookings, the org chart and the approval ledger share the application's database:
+    ``DATABASE_URL``, else ``agentflow.db`` in the data folder (``--data-dir``,
+    ``AGENTFLOW_DATA_DIR``), the same file ``agentflow approvals`` and the inbox read.
     """
-    engine = open_store(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
+    engine = prepare_store(ApprovalSettings.from_env().engine())
     deps = TravelDeps(engine=engine, org=open_org(engine), ledger=open_ledger(engine))
     return build_agent(), lambda: deps

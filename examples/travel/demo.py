@@ -1,14 +1,15 @@
 """``make demo``: the travel agent on embedded defaults, end to end.
 
-Starts the embedded Temporal server (SQLite file under ``.agentflow/``), a worker, the
-travel agent (Claude with ``ANTHROPIC_API_KEY``, otherwise the offline planner) and the web app
-(the employees' chat at ``/chat``, the approvers' inbox at ``/approvals``; ``DEMO_PORT``, default
-8000), then either chats with you in the terminal, or — with ``DEMO_SCRIPT=1`` or without a
-terminal — plays a scripted conversation: "Book me a flight to NYC next Tuesday" through to a
-booking (the manager approves a fare above the cap), then business class on a short flight,
-which the manager denies, and an in-policy alternative booked instead. Every step goes to the
-audit trail (SQLite under ``.agentflow/``), which the web app shows per conversation and
-``agentflow trace`` renders in the terminal.
+Starts the embedded Temporal server (a SQLite file in the data folder: ``.agentflow/``, or the
+folder ``AGENTFLOW_DATA_DIR`` names), a worker, the travel agent (Claude with
+``ANTHROPIC_API_KEY``, otherwise the offline planner) and the web app (the employees' chat at
+``/chat``, the approvers' inbox at ``/approvals``; ``DEMO_PORT``, default 8000), then either
+chats with you in the terminal, or — with ``DEMO_SCRIPT=1`` or without a terminal — plays a
+scripted conversation: "Book me a flight to NYC next Tuesday" through to a booking (the manager
+approves a fare above the cap), then business class on a short flight, which the manager
+denies, and an in-policy alternative booked instead. Every step goes to the audit trail (SQLite
+in the data folder), which the web app shows per conversation and ``agentflow trace`` renders
+in the terminal.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -36,6 +36,7 @@ from agentflow.approvals.settings import ApprovalSettings
 from agentflow.approvals.signing import VOTE_KEYS_ENV, VoteKeys
 from agentflow.audit import AuditStore, configure_tracing
 from agentflow.cli.chat import read_line
+from agentflow.datadir import data_dir
 from agentflow.temporal import (
     AgentClient,
     ApprovalVote,
@@ -44,11 +45,11 @@ from agentflow.temporal import (
     Step,
     create_worker,
 )
+from agentflow.temporal.devrecord import SERVER_DB_NAME
 from agentflow.web import Card, CardRenderer, Chat, create_app
 from examples.travel.agent import travel_agent
 from examples.travel.org import trip_summary
 
-DATA = Path(".agentflow")
 SCRIPT = (
     "Book me a flight to NYC next Tuesday",
     "Option 1",
@@ -63,15 +64,16 @@ console = Console()
 
 
 async def main(scripted: bool) -> int:
-    DATA.mkdir(exist_ok=True)
+    folder = data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
     # The audit trail goes where `agentflow trace` and `agentflow audit verify` look for it when
     # run from this folder and this shell: decided before a scripted run points DATABASE_URL at
     # a company database of its own, which the shell knows nothing of.
     audit_url = ApprovalSettings.from_env().audit_database_url
     if scripted and "DATABASE_URL" not in os.environ:
         # A scripted run starts from an empty company database, so it shows the same every time.
-        (DATA / "travel-demo.db").unlink(missing_ok=True)
-        os.environ["DATABASE_URL"] = f"sqlite:///{DATA / 'travel-demo.db'}"
+        (folder / "travel-demo.db").unlink(missing_ok=True)
+        os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'travel-demo.db'}"
     # The desk signs votes and the worker verifies them: one key for this demo's stack.
     os.environ.setdefault(VOTE_KEYS_ENV, VoteKeys.generate("demo").to_env())
     agent, deps = travel_agent()
@@ -82,7 +84,8 @@ async def main(scripted: bool) -> int:
     tracing = configure_tracing(database_url=audit_url)
     assert tracing.store is not None
     try:
-        async with DevServer(db_file=DATA / "temporal.db", log_file=DATA / "temporal.log") as srv:
+        server = DevServer(db_file=folder / SERVER_DB_NAME, log_file=folder / "temporal.log")
+        async with server as srv:
             client = await srv.client()
             queue = f"travel-demo-{uuid.uuid4().hex[:6]}"
             async with create_worker(

@@ -31,8 +31,9 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from agentflow import canonical_json
 from agentflow.approvals import OrgChart
-from agentflow.approvals.settings import DEFAULT_DATABASE_URL, ApprovalSettings
+from agentflow.approvals.settings import ApprovalSettings
 from agentflow.approvals.tables import ApprovalLimit, Employee, Leave
+from agentflow.cli.options import DataDirOption, use_data_dir
 from examples.travel.company import (
     EmployeeProfile,
     PolicyRecord,
@@ -433,8 +434,14 @@ def summary(engine: Engine, people: list[Person], seed: int) -> list[Table]:
 
 def main(
     database_url: Annotated[
-        str, typer.Option(envvar="DATABASE_URL", help="The travel agent's database.")
-    ] = DEFAULT_DATABASE_URL,
+        str | None,
+        typer.Option(
+            envvar="DATABASE_URL",
+            help="The travel agent's database (default: agentflow.db in the data folder).",
+            show_default=False,
+        ),
+    ] = None,
+    data_dir: DataDirOption = None,
     employees: Annotated[
         int, typer.Option(help=f"Headcount, {MIN_EMPLOYEES} to {MAX_EMPLOYEES}.")
     ] = 120,
@@ -450,7 +457,12 @@ def main(
     console = Console()
     try:
         ids = read_slack_ids(slack_ids) if slack_ids is not None else None
-        engine = ApprovalSettings(database_url=database_url).engine()
+        use_data_dir(data_dir)
+        settings = ApprovalSettings.from_env()
+        if database_url is not None:
+            settings = settings.model_copy(update={"database_url": database_url})
+        database_url = settings.database_url
+        engine = settings.engine()
         people = seed_company(engine, employees=employees, seed=seed, slack_ids=ids, reset=reset)
     except SeedError as exc:
         console.print(f"[red]error:[/] {exc}")
