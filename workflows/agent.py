@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic_core import to_jsonable_python
 
     from agentflow.approvals.records import ApprovalResult
+    from agentflow.approvals.rules import approval_id as approval_workflow_id
     from agentflow.attachments import check_attachments
     from agentflow.binding import ApprovalDecision, ApprovalRequest
     from agentflow.exceptions import ConfigurationError
@@ -41,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.outcomes import ToolFailed, ToolOutcome
     from agentflow.temporal.activities import AgentActivities
     from agentflow.temporal.contracts import (
+        AGENT_WORKFLOW,
+        APPROVAL_WORKFLOW,
         AgentReply,
         AgentWorkflowInput,
         ApprovalWorkflowInput,
@@ -61,8 +64,6 @@ with workflow.unsafe.imports_passed_through():
         TranscriptRef,
     )
 
-from .approval import ApprovalWorkflow
-from .ids import approval_workflow_id
 
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -81,7 +82,7 @@ UPGRADE_BETWEEN_TURNS = "upgrade-between-turns"
 turns, with nothing waiting, it continues as new and the next run starts on that version."""
 
 
-@workflow.defn(name="AgentWorkflow")
+@workflow.defn(name=AGENT_WORKFLOW)
 class AgentWorkflow:
     @workflow.init
     def __init__(self, input: AgentWorkflowInput) -> None:
@@ -358,7 +359,7 @@ class AgentWorkflow:
 
     async def _start_approval(
         self, request: ApprovalRequest
-    ) -> tuple[ApprovalRequest, workflow.ChildWorkflowHandle[ApprovalWorkflow, ApprovalResult]]:
+    ) -> tuple[ApprovalRequest, workflow.ChildWorkflowHandle[Any, ApprovalResult]]:
         conversation_id = workflow.info().workflow_id
         approval_id = approval_workflow_id(conversation_id, request.tool_call_id)
         known, messages = self._context()
@@ -369,7 +370,7 @@ class AgentWorkflow:
             approval_id=approval_id,
         )
         handle = await workflow.start_child_workflow(
-            ApprovalWorkflow.run,
+            APPROVAL_WORKFLOW,
             ApprovalWorkflowInput(
                 request=request,
                 conversation_id=conversation_id,
@@ -380,13 +381,14 @@ class AgentWorkflow:
                 transcript=known,
             ),
             id=approval_id,
+            result_type=ApprovalResult,
         )
         return request, handle
 
     async def _approval(
         self,
         request: ApprovalRequest,
-        handle: workflow.ChildWorkflowHandle[ApprovalWorkflow, ApprovalResult],
+        handle: workflow.ChildWorkflowHandle[Any, ApprovalResult],
     ) -> ApprovalDecision:
         try:
             result = await handle

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.exceptions import ApprovalError
     from agentflow.temporal.activities import AgentActivities
     from agentflow.temporal.contracts import (
+        APPROVAL_WORKFLOW,
         ApprovalWorkflowInput,
         ApproverCheck,
         EditCheck,
@@ -71,7 +72,7 @@ CheckT = TypeVar("CheckT")
 CheckedT = TypeVar("CheckedT")
 
 
-@workflow.defn(name="ApprovalWorkflow")
+@workflow.defn(name=APPROVAL_WORKFLOW)
 class ApprovalWorkflow:
     @workflow.init
     def __init__(self, input: ApprovalWorkflowInput) -> None:

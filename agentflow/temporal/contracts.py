@@ -34,7 +34,16 @@ from agentflow.temporal.transcripts import TranscriptRef
 
 T = TypeVar("T")
 
+AGENT_WORKFLOW = "AgentWorkflow"
+"""The conversation workflow's type name (``workflows.agent``)."""
+APPROVAL_WORKFLOW = "ApprovalWorkflow"
+"""The approval workflow's type name (``workflows.approval``): a conversation starts its
+approvals by this name, so that its module loads only where an approval runs."""
+
 __all__ = [
+    # the workflows' type names
+    "AGENT_WORKFLOW",
+    "APPROVAL_WORKFLOW",
     # the conversation
     "AgentReply",
     "AgentWorkflowInput",

@@ -21,20 +21,25 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import ReplayerConfig, WorkerConfig, WorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from agentflow.agent import Agent
 from agentflow.approvals.records import ApprovalChannel
 from agentflow.approvals.signing import VOTE_KEYS_ENV, VoteKeys
 from agentflow.temporal.activities import AgentActivities, DelegationLookup
 from agentflow.temporal.registry import DepsFactory, register_agent
+from agentflow.temporal.sandbox import (
+    PASSTHROUGH_MODULES,
+    WORKFLOWS_PACKAGE,
+    compile_workflows_once,
+    workflow_runner,
+)
 from agentflow.temporal.tracing import worker_tracing
 from agentflow.temporal.transcripts import DEFAULT_CACHED_TRANSCRIPTS
 
@@ -44,44 +49,14 @@ if TYPE_CHECKING:
     from workflows.agent import AgentWorkflow
     from workflows.approval import ApprovalWorkflow
 else:
-    _WORKFLOWS = (
-        "agentflow.workflows" if importlib.util.find_spec("agentflow.workflows") else "workflows"
-    )
-    AgentWorkflow = importlib.import_module(f"{_WORKFLOWS}.agent").AgentWorkflow
-    ApprovalWorkflow = importlib.import_module(f"{_WORKFLOWS}.approval").ApprovalWorkflow
+    # The worker's own import compiles them too: once, for it and every sandboxed run.
+    compile_workflows_once()
+    AgentWorkflow = importlib.import_module(f"{WORKFLOWS_PACKAGE}.agent").AgentWorkflow
+    ApprovalWorkflow = importlib.import_module(f"{WORKFLOWS_PACKAGE}.approval").ApprovalWorkflow
 
 __all__ = ["PASSTHROUGH_MODULES", "AgentflowPlugin", "workflow_classes", "workflow_runner"]
 
 log = logging.getLogger("agentflow.worker")
-
-PASSTHROUGH_MODULES = (
-    # What the workflows import, by name: deterministic, side-effect-free modules they use as-is
-    # rather than re-importing them in every sandboxed run. The registry must be the worker's
-    # own: it holds the agents this process registered.
-    "agentflow.approvals.records",
-    "agentflow.approvals.rules",
-    "agentflow.attachments",
-    "agentflow.binding",
-    "agentflow.exceptions",
-    "agentflow.loop",
-    "agentflow.messages",
-    "agentflow.outcomes",
-    "agentflow.temporal.activities",
-    "agentflow.temporal.contracts",
-    "agentflow.temporal.registry",
-    "agentflow.temporal.transcripts",
-    # The pydantic stack under our data types (the data converter builds validators in the
-    # sandbox).
-    "pydantic",
-    "pydantic_core",
-    "annotated_types",
-)
-
-
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The default sandbox, with the modules the workflows import passed through."""
-    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def workflow_classes() -> list[type[Any]]:
@@ -93,6 +68,7 @@ def _passing_through(runner: WorkflowRunner | None) -> WorkflowRunner:
     if runner is None:
         return workflow_runner()
     if isinstance(runner, SandboxedWorkflowRunner):
+        compile_workflows_once()
         restrictions = runner.restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES)
         return dataclasses.replace(runner, restrictions=restrictions)
     return runner

@@ -101,7 +101,18 @@ def test_the_sandbox_passes_through_every_agentflow_module_a_workflow_imports() 
                 imported.update(alias.name for alias in node.names)
     ours = {m for m in imported if m.split(".")[0] == "agentflow"}
     assert ours
-    assert ours <= set(PASSTHROUGH_MODULES)
+    assert {m for m in ours if not _passed_through(m)} == set()
+
+
+def _passed_through(module: str) -> bool:
+    # As the sandbox reads its list: a name passes its submodules through too.
+    return any(module == name or module.startswith(f"{name}.") for name in PASSTHROUGH_MODULES)
+
+
+@pytest.mark.parametrize("module", [*WORKFLOW_MODULES, "agentflow.workflows.agent"])
+def test_the_sandbox_loads_the_workflow_modules_anew_for_each_run(module: str) -> None:
+    """Passed through, workflow code would escape the sandbox's checks and share its state."""
+    assert not _passed_through(module)
 
 
 @pytest.mark.parametrize("package", ["workflows", "agentflow", "agentflow.temporal"])
