@@ -56,9 +56,9 @@ class Agent(Generic[DepsT, OutputT]):
     """A model, a system prompt, tools and limits. Runs in-process here, durably on Temporal.
 
     Args:
-        model: what answers: a :class:`~agentflow.models.base.Model`, or its name as a
+        model: what answers: a [`Model`][agentflow.Model], or its name as a
             ``"provider:model"`` string (``"anthropic:claude-sonnet-5"``, ``"openai:gpt-5"``,
-            several separated by commas for a fallback; see :mod:`agentflow.models.names`).
+            several separated by commas for a fallback; see `agentflow.models.names`).
         tools: the tools the model may call; their preconditions always apply.
         system: the system prompt.
         limits: bounds on each run.
@@ -69,11 +69,11 @@ class Agent(Generic[DepsT, OutputT]):
         output_type: the type of the final answer (``RunResult.output``). Anything but ``str``
             is asked of the model as a call of the ``final_result`` tool and validated; a bad
             answer goes back to the model with the validation errors, within
-            ``limits.max_retries`` (see :mod:`agentflow.output`).
+            ``limits.max_retries`` (see `agentflow.output`).
         write_policy: a rule every side-effecting tool must also pass, such as
             ``not_from_untrusted()``: no argument of a write may come only from untrusted tool
             output. A tool with a provenance rule of its own (naming the arguments that matter
-            to it) keeps that rule instead; see :mod:`agentflow.provenance_rules`.
+            to it) keeps that rule instead; see `agentflow.provenance_rules`.
     """
 
     @overload
@@ -138,7 +138,7 @@ class Agent(Generic[DepsT, OutputT]):
         self.event_handlers = tuple(event_handlers)
         self.intents = next((h for h in self.event_handlers if isinstance(h, IntentLog)), None)
         """The audit trail's intent log, when a handler is one (an ``AuditHandler``): every tool
-        body then runs only once the record of its call is stored (:mod:`agentflow.intent`)."""
+        body then runs only once the record of its call is stored (`agentflow.intent`)."""
         self.name = name
         self.raise_tool_errors = raise_tool_errors
         self.output: OutputSpec[OutputT] | None = output
@@ -148,7 +148,7 @@ class Agent(Generic[DepsT, OutputT]):
         )
         """How values are labelled for provenance: this agent's system prompt and trusted tools."""
         self._spent: set[str] = set()
-        """Approvals this agent has accepted (see :meth:`spend_approvals`): one use each."""
+        """Approvals this agent has accepted (see `spend_approvals`): one use each."""
 
     def new_loop(self, state: LoopState | None = None) -> AgentLoop:
         return AgentLoop(
@@ -173,7 +173,7 @@ class Agent(Generic[DepsT, OutputT]):
     ) -> RunResult[OutputT]:
         """Run until the model answers, a limit is hit, or approval is needed without a handler.
 
-        ``attachments`` (see :func:`agentflow.attachments.attachment`) go with the message.
+        ``attachments`` (see `agentflow.attachments.attachment`) go with the message.
         """
         loop = self.new_loop(state)
         effect = loop.user_message(message, attachments)
@@ -181,7 +181,7 @@ class Agent(Generic[DepsT, OutputT]):
         return await run.complete(effect)
 
     def run_sync(self, message: str, **kwargs: Any) -> RunResult[OutputT]:
-        """:meth:`run` for code without an event loop."""
+        """[`run`][agentflow.Agent.run] for code without an event loop."""
         return asyncio.run(self.run(message, **kwargs))
 
     async def run_stream(
@@ -197,9 +197,9 @@ class Agent(Generic[DepsT, OutputT]):
     ) -> AsyncGenerator[Event]:
         """Yield every step as it happens, and the answer's text as it is written.
 
-        Each model call is streamed: :class:`~agentflow.events.TextDelta` events carry its text
+        Each model call is streamed: `TextDelta` events carry its text
         as it comes, then the step's events follow once it is done. The last event is
-        :class:`RunFinished`. Leaving the loop early stops the run after the step under way
+        `RunFinished`. Leaving the loop early stops the run after the step under way
         (a tool that has started finishes, and is recorded).
         """
         loop = self.new_loop(state)
@@ -221,9 +221,9 @@ class Agent(Generic[DepsT, OutputT]):
     ) -> RunResult[OutputT]:
         """Continue a run that stopped at ``awaiting_approval`` with the humans' decisions.
 
-        Raises :class:`ApprovalError`, changing nothing, for a decision that does not name one
-        of this run's pending requests (its conversation, tool call and digest), or that this
-        agent has already accepted once.
+        Raises [`ApprovalError`][agentflow.ApprovalError], changing nothing, for a decision that
+        does not name one of this run's pending requests (its conversation, tool call and digest),
+        or that this agent has already accepted once.
         """
         loop = self.new_loop(paused.state)
         effect = self.accept_approvals(loop, decisions, paused.conversation_id)
@@ -239,9 +239,9 @@ class Agent(Generic[DepsT, OutputT]):
 
         In-process, single use needs no database: the agent remembers what it accepted, so a
         saved copy of a paused run cannot be resumed twice with one decision. Raises
-        :class:`ApprovalError`, changing nothing, for a decision from another conversation or
-        already used. Durable paths keep single use in the approval ledger
-        (:mod:`agentflow.approvals.ledger`).
+        [`ApprovalError`][agentflow.ApprovalError], changing nothing, for a decision from another
+        conversation or already used. Durable paths keep single use in the approval ledger
+        (`agentflow.approvals.ledger`).
         """
         if any(d.conversation_id != conversation_id for d in decisions):
             raise ApprovalError("the decision was given in another conversation")
@@ -264,11 +264,11 @@ class Agent(Generic[DepsT, OutputT]):
     ) -> ApprovalDecision:
         """Approve ``request`` of the ``paused`` run with ``changes``, as ``approver``.
 
-        Returns the decision to pass to :meth:`resume`.
-        The edited call is a new request (see :func:`agentflow.execution.approve_with_edits`):
+        Returns the decision to pass to [`resume`][agentflow.Agent.resume].
+        The edited call is a new request (see `agentflow.execution.approve_with_edits`):
         only the fields the policy made editable may change, and the tool's preconditions must
-        allow the edited call under this approval. Raises :class:`ApprovalError` otherwise;
-        nothing changes, and the request can still be approved as it is or denied.
+        allow the edited call under this approval. Raises [`ApprovalError`][agentflow.ApprovalError]
+        otherwise; nothing changes, and the request can still be approved as it is or denied.
         """
         tool = self.tools.get(request.tool)
         if tool is None:
@@ -289,10 +289,11 @@ class Agent(Generic[DepsT, OutputT]):
 class _Run(Generic[DepsT, OutputT]):
     """One run's I/O: performs the loop's effects and reports each step.
 
-    :meth:`Agent.run` drives it with :meth:`complete` and :meth:`Agent.run_stream` with
-    :meth:`stream`, which yields the same events: ``run`` does not pay for an async generator
-    and its per-event hand-offs. Events are only built when someone observes them (a stream or
-    an event handler); nothing else can tell whether they were.
+    [`Agent.run`][agentflow.Agent.run] drives it with `complete` and
+    [`Agent.run_stream`][agentflow.Agent.run_stream] with `stream`, which yields the same events:
+    ``run`` does not pay for an async generator and its per-event hand-offs. Events are only built
+    when someone observes them (a stream or an event handler); nothing else can tell whether they
+    were.
     """
 
     def __init__(
@@ -334,7 +335,7 @@ class _Run(Generic[DepsT, OutputT]):
         return self.finish(effect)
 
     async def stream(self, effect: Effect) -> AsyncIterator[Event]:
-        """:meth:`complete` in a task, yielding its events as they happen."""
+        """`complete` in a task, yielding its events as they happen."""
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self.sink = queue.put_nowait
 

@@ -1,9 +1,9 @@
 """Images and PDFs in a user message: checked before they enter the conversation.
 
-:func:`attachment` makes a block from bytes; :func:`check_attachments` is the one rule every
+`attachment` makes a block from bytes; `check_attachments` is the one rule every
 path applies (the loop, before a message is accepted; a Temporal update's validator, before it
 enters history): a known media type, base64 that decodes, bytes that look like the type they
-claim, and a size and count within the run's :class:`~agentflow.loop.Limits`. The audit trail
+claim, and a size and count within the run's [`Limits`][agentflow.Limits]. The audit trail
 records an attachment's type, size and digest, never its bytes; redaction applies to text.
 """
 
@@ -50,7 +50,7 @@ def attachment(data: bytes, media_type: str, *, title: str = "") -> Attachment:
 
 
 def attachment_bytes(block: Attachment) -> bytes:
-    """The decoded bytes; :class:`InvalidInput` when ``data`` is not base64."""
+    """The decoded bytes; [`InvalidInput`][agentflow.InvalidInput] when ``data`` is not base64."""
     try:
         return base64.b64decode(block.data, validate=True)
     except (binascii.Error, ValueError):

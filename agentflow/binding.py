@@ -4,14 +4,15 @@ The digest is SHA-256 over the canonical JSON of ``{"arguments": ..., "tool": ..
 keys, no insignificant whitespace, UTF-8). A changed price, flight or date is a different digest,
 so an approval given for one call can never authorise another.
 
-Digests are canonical for decimals: :func:`canonical_arguments` writes every ``Decimal`` by its
+Digests are canonical for decimals: `canonical_arguments` writes every ``Decimal`` by its
 value alone (``2613.00`` and ``2613`` as ``"2613"``, ``2.50`` as ``"2.5"``, ``-0`` as ``"0"``, no
 exponent), so the same amount is the same call however the model or an approver wrote it.
 
 An approver who *edits* a call (a cheaper fare, a lower cabin, within the fields the policy lets
 them change) approves a new call: the decision carries the edited arguments and their own
 digest, and names the digest it was edited from. Who must approve is a sequence of
-stages (:class:`ApprovalStage`: manager, then finance; two of three directors), decided in order.
+stages ([`ApprovalStage`][agentflow.ApprovalStage]: manager, then finance; two of three directors),
+decided in order.
 """
 
 from __future__ import annotations
@@ -193,14 +194,14 @@ class ApprovalRequest(BaseModel):
     """Argument names an approver may change before approving (the policy's choice)."""
     provenance: dict[str, str] = Field(default_factory=dict[str, str])
     """Where each argument value came from, in words, by path: what the approver is shown
-    (see :mod:`agentflow.provenance`). Not part of the digest."""
+    (see `agentflow.provenance`). Not part of the digest."""
     contract: str = ""
     """The version of the tool's arguments contract the call was validated under
     (``Tool.contract``); a call run under another version is refused as voided. Empty in
     requests made before versions were recorded: only the digest binds those."""
 
     def plan(self) -> tuple[ApprovalStage, ...]:
-        """The stages to collect, in order (see :attr:`stages`)."""
+        """The stages to collect, in order (see [`stages`][agentflow.ApprovalRequest.stages])."""
         return approval_plan(self.approvers, self.stages)
 
     def decide(
@@ -233,11 +234,12 @@ class ApprovalRequest(BaseModel):
 
 
 class ApprovalDecision(BaseModel):
-    """A decision on one :class:`ApprovalRequest`: the approval it decides and the call's digest.
+    """A decision on one `ApprovalRequest`: the approval it decides and the call's digest.
 
     ``conversation_id`` and ``tool_call_id`` name the approval (the request it answers); a
     decision is accepted only by that conversation, for that tool call, and only once. Build
-    one with :meth:`ApprovalRequest.decide` (or ``approve``/``deny``) so that it names them.
+    one with [`ApprovalRequest.decide`][agentflow.ApprovalRequest.decide] (or ``approve``/``deny``)
+    so that it names them.
     """
 
     model_config = ConfigDict(frozen=True)

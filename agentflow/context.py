@@ -31,7 +31,7 @@ class RunContext(Generic[DepsT]):
     tool_call_id: str = ""
     messages: Sequence[Message] = field(default_factory=tuple[Message, ...])
     """The conversation so far (on Temporal the worker puts it back together from what it
-    has and what the call was sent: see :mod:`agentflow.temporal.transcripts`)."""
+    has and what the call was sent: see `agentflow.temporal.transcripts`)."""
     latest_user_message: str = ""
     """What the user said in the message that started this run: rules that ask "did the
     employee confirm?" read this, never the transcript (a stale message cannot answer)."""
@@ -45,7 +45,7 @@ class RunContext(Generic[DepsT]):
         """Where the values of this conversation came from; computed on first use.
 
         ``ctx.provenance.of(args.iban)`` or ``ctx.provenance.arguments(...)``: see
-        :mod:`agentflow.provenance` for how values are matched and what that cannot tell.
+        `agentflow.provenance` for how values are matched and what that cannot tell.
         """
         return Provenance(self.messages, self.sources)
 

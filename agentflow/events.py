@@ -44,10 +44,10 @@ class ModelRetrying:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TextDelta:
-    """A piece of the model's answer as it is being written (:meth:`Agent.run_stream` only).
+    """A piece of the model's answer as it is being written (`Agent.run_stream` only).
 
-    The pieces of one model call add up to the text of its :class:`ModelCalled` event. After a
-    :class:`ModelRetrying`, the text of the failed attempt is void and starts again. Event
+    The pieces of one model call add up to the text of its `ModelCalled` event. After a
+    `ModelRetrying`, the text of the failed attempt is void and starts again. Event
     handlers (the audit trail) are not sent these: they record whole steps.
     """
 
@@ -97,6 +97,7 @@ Event = (
     | ApprovalDecided
     | RunFinished
 )
+"""Everything a run reports to its observers, as it happens."""
 
 EventHandler = Callable[[Event], None]
 """Observers (the audit trail, a UI) are plain callables; they must not raise."""

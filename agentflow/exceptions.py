@@ -59,6 +59,8 @@ class ModelError(AgentflowError):
 
 
 class ModelHTTPError(ModelError):
+    """The model's API answered with an error status (``status_code``, and its ``body``)."""
+
     def __init__(self, status_code: int, message: str, body: object = None) -> None:
         super().__init__(f"model API returned HTTP {status_code}: {message}")
         self.status_code = status_code
@@ -117,5 +119,5 @@ class WorkflowPaused(AgentflowError):
 
     Typically a deploy changed workflow code so that it no longer replays this workflow's
     history. Nothing is lost; it resumes once a worker whose code replays it serves it again
-    (see :mod:`agentflow.temporal.health` and ``agentflow doctor``).
+    (see `agentflow.temporal.health` and ``agentflow doctor``).
     """

@@ -1,7 +1,7 @@
 """The only path from a tool call to a tool body: validate, evaluate preconditions, then run.
 
-Both drivers (in-process and Temporal activity) call :func:`invoke_tool`; there is no other
-caller of :meth:`Tool.call`, so no path runs a tool around its preconditions.
+Both drivers (in-process and Temporal activity) call `invoke_tool`; there is no other
+caller of [`Tool.call`][agentflow.Tool.call], so no path runs a tool around its preconditions.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ async def invoke_tool(
     """Execute ``call`` if and only if its preconditions allow it (or its approval matches).
 
     With ``intents`` (the audit trail), the body runs only once the record of the call's intent
-    is durably written; if it cannot be, the call is refused (see :mod:`agentflow.intent`).
+    is durably written; if it cannot be, the call is refused (see `agentflow.intent`).
 
     ``validated`` lets an in-process driver hand over the arguments the loop has just validated;
     any other caller (an activity reading history) has them validated again here.
@@ -163,7 +163,7 @@ async def approve_with_edits(
     changes: Mapping[str, Any],
     approval: ApprovalDecision,
 ) -> ApprovalDecision:
-    """The decision that approves ``request`` edited by ``changes``, or :class:`ApprovalError`.
+    """The decision that approves ``request`` edited by ``changes``, or `ApprovalError`.
 
     ``ctx`` is the requester's context (their deps, their user); ``approval`` is the approving
     decision as it would be without the edit (authority, stage approvals). The edited call is a

@@ -93,10 +93,10 @@ def installed(extra: str) -> bool:
 
 
 def require(extra: str, feature: str, *, probe: tuple[str, ...] = ()) -> None:
-    """Raise :class:`MissingExtra` naming ``extra`` unless it is installed.
+    """Raise `MissingExtra` naming ``extra`` unless it is installed.
 
     Args:
-        extra: the extra's name (a key of :data:`EXTRAS`).
+        extra: the extra's name (a key of `EXTRAS`).
         feature: what needs it, as the user knows it (``agentflow.temporal``, ``agentflow dev``).
         probe: top-level modules whose presence is enough to tell (checked without touching the
             file system, as Temporal's workflow sandbox requires); default: all of the extra's.

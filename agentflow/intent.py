@@ -2,17 +2,17 @@
 
 "Why did the agent book this?" has an answer only if the booking's record exists. Recording
 after the fact (spans written in the background) loses it exactly when it matters: a store that
-refuses writes, a process killed between the effect and the export. So :func:`invoke_tool`
-(:mod:`agentflow.execution`, the one path to a tool body) calls :func:`record_before_act` once a
-call is allowed, immediately before its body: the :class:`IntentLog` writes the call (tool,
+refuses writes, a process killed between the effect and the export. So `invoke_tool`
+(`agentflow.execution`, the one path to a tool body) calls `record_before_act` once a
+call is allowed, immediately before its body: the `IntentLog` writes the call (tool,
 arguments, digest, who asks, the approval that allowed it) and returns only once it is durably
-stored. If it cannot, the body does not run and the call is refused with :data:`REFUSAL`.
+stored. If it cannot, the body does not run and the call is refused with `REFUSAL`.
 
 A side-effecting tool is always refused when its intent cannot be recorded. A read-only one is
 refused too unless the log says ``read_only="continue"``: then the failure is logged and the
 call goes on (a search that changes nothing may matter less than the answer).
 
-Where the log comes from: in-process, an :class:`~agentflow.audit.AuditHandler` among an
+Where the log comes from: in-process, an [`AuditHandler`][agentflow.audit.AuditHandler] among an
 agent's event handlers; on Temporal, the worker's tracer provider (its audit store). Without an
 audit store there is nothing to record into, and nothing is refused.
 """
@@ -47,7 +47,7 @@ class Intent:
     arguments: dict[str, Any]
     """The validated arguments, canonical (what the body will get)."""
     digest: str
-    """:func:`~agentflow.binding.call_digest` of ``tool`` and ``arguments``."""
+    """[`call_digest`][agentflow.call_digest] of ``tool`` and ``arguments``."""
     side_effects: bool
     user: str | None
     conversation_id: str
@@ -57,7 +57,7 @@ class Intent:
 
 @runtime_checkable
 class IntentLog(Protocol):
-    """Writes an :class:`Intent` durably: returns once it is stored, raises if it cannot be."""
+    """Writes an `Intent` durably: returns once it is stored, raises if it cannot be."""
 
     read_only: ReadOnlyPolicy
 

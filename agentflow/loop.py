@@ -1,8 +1,8 @@
 """The ReAct loop as a sans-IO state machine.
 
 It consumes what happened (a user message, a model response, tool outcomes, approval decisions)
-and returns the next effect for a driver to perform (:class:`CallModel`, :class:`CallTools`,
-:class:`AwaitApprovals`) or :class:`Finish`. It does no I/O and reads no clock, so the same loop
+and returns the next effect for a driver to perform (`CallModel`, `CallTools`,
+`AwaitApprovals`) or `Finish`. It does no I/O and reads no clock, so the same loop
 runs under the in-process driver, inside a Temporal workflow and in a unit test.
 
 Validation of tool arguments happens here (it is pure): invalid calls never become effects.
@@ -96,8 +96,9 @@ Status = Literal[
 class ToolCall:
     """A validated call, ready for the executor (which validates again at its own boundary).
 
-    A plain dataclass (pydantic still (de)serialises it inside :class:`LoopState` and activity
-    inputs): the loop makes one per tool call, and a ``BaseModel`` would validate it again.
+    A plain dataclass (pydantic still (de)serialises it inside [`LoopState`][agentflow.LoopState]
+    and activity inputs): the loop makes one per tool call, and a ``BaseModel`` would validate it
+    again.
     """
 
     id: str
@@ -171,7 +172,7 @@ class Finish:
     output: str
     """What the user is told."""
     value: Any = None
-    """The validated answer, when the loop has an :class:`~agentflow.output.OutputSpec` and the
+    """The validated answer, when the loop has an `OutputSpec` and the
     run completed."""
 
 
@@ -223,7 +224,7 @@ class AgentLoop:
     # -- events ---------------------------------------------------------------------------
 
     def user_message(self, text: str, attachments: Sequence[Attachment] = ()) -> Effect:
-        """Start a run. Raises :class:`InvalidInput` (state untouched) for unusable input.
+        """Start a run. Raises `InvalidInput` (state untouched) for unusable input.
 
         ``attachments`` (images, PDFs) follow the text in the user's message.
         """
@@ -419,9 +420,9 @@ class AgentLoop:
     def approvals_decided(self, decisions: Sequence[ApprovalDecision]) -> Effect:
         """Feed human decisions.
 
-        Raises :class:`ApprovalError`, leaving the state untouched, for a decision that names no
-        pending request of this run (another tool call, another digest; the driver checks the
-        conversation, and the executor checks both again before a body runs),
+        Raises [`ApprovalError`][agentflow.ApprovalError], leaving the state untouched, for a
+        decision that names no pending request of this run (another tool call, another digest; the
+        driver checks the conversation, and the executor checks both again before a body runs),
         decides one request twice, or whose edit changes an argument the request does not let
         the approver change, fails validation or does not match its own digest.
         """
@@ -501,7 +502,7 @@ class AgentLoop:
         return tuple(batches)
 
     def request(self) -> ModelRequest:
-        """The model request for the transcript as it stands (what :class:`CallModel` carries)."""
+        """The model request for the transcript as it stands (what `CallModel` carries)."""
         return ModelRequest(
             system=self.system,
             messages=tuple(self.state.messages),

@@ -1,8 +1,8 @@
 """Tools served by an MCP server, as agentflow tools under the same rules as Python ones.
 
-An :class:`MCPServer` connects to one server with the official ``mcp`` SDK's client: a URL is
-Streamable HTTP, :class:`~mcp.client.stdio.StdioServerParameters` a subprocess on stdio. Its
-:meth:`~MCPServer.tools` become :class:`~agentflow.tools.Tool` objects, so everything that holds
+An `MCPServer` connects to one server with the official ``mcp`` SDK's client: a URL is
+Streamable HTTP, `StdioServerParameters` a subprocess on stdio. Its
+`tools` become [`Tool`][agentflow.Tool] objects, so everything that holds
 for a Python tool holds for them: arguments are validated (against the server's own JSON schema)
 before anything runs, preconditions attached by tool name are evaluated in code before each call
 and can ask for an approval bound to the exact call, and a side-effecting call runs alone::

@@ -7,9 +7,9 @@ serialisable shape that does not depend on any SDK.
 They are frozen, slotted standard-library dataclasses rather than pydantic models: the loop
 builds several of them per step, and a ``BaseModel`` re-validates every field (and every message
 of a request) on each construction, which made up much of the framework's per-step cost. Pydantic
-still validates and serialises them wherever they cross a boundary (inside :class:`LoopState`,
-through ``TypeAdapter`` and Temporal's pydantic data converter), with the same JSON shape, the
-same ``type`` discriminator and the same refusal of unknown fields.
+still validates and serialises them wherever they cross a boundary (inside
+[`LoopState`][agentflow.LoopState], through ``TypeAdapter`` and Temporal's pydantic data converter),
+with the same JSON shape, the same ``type`` discriminator and the same refusal of unknown fields.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ _STRICT = ConfigDict(extra="forbid")
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TextBlock:
+    """Text the user wrote or the model answered."""
+
     type: Literal["text"] = "text"
     text: str
 
@@ -44,6 +46,8 @@ class ToolUseBlock:
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolResultBlock:
+    """What a tool call gave back to the model: its result, or the error that refused it."""
+
     type: Literal["tool_result"] = "tool_result"
     tool_use_id: str
     content: str
@@ -57,7 +61,7 @@ class ThinkingBlock:
 
     Kept in the transcript and sent back as it came: the API checks ``signature`` and wants a
     turn's thinking returned, unmodified, with the tool results that follow it. It is not part
-    of :attr:`Message.text`: the user is not shown it.
+    of `Message.text`: the user is not shown it.
     """
 
     type: Literal["thinking"] = "thinking"
@@ -80,7 +84,7 @@ ImageMediaType = Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ImageBlock:
-    """An image the user sent, base64-encoded (see :mod:`agentflow.attachments`)."""
+    """An image the user sent, base64-encoded (see `agentflow.attachments`)."""
 
     type: Literal["image"] = "image"
     media_type: ImageMediaType
@@ -90,7 +94,7 @@ class ImageBlock:
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DocumentBlock:
-    """A PDF the user sent, base64-encoded (see :mod:`agentflow.attachments`)."""
+    """A PDF the user sent, base64-encoded (see `agentflow.attachments`)."""
 
     type: Literal["document"] = "document"
     media_type: Literal["application/pdf"] = "application/pdf"
@@ -111,11 +115,14 @@ ContentBlock = Annotated[
     | DocumentBlock,
     Field(discriminator="type"),
 ]
+"""One block of a message, told apart by its ``type``."""
 
 
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
+    """One turn of the transcript: the user's (text, tool results) or the model's."""
+
     role: Literal["user", "assistant"]
     content: tuple[ContentBlock, ...]
 
@@ -141,6 +148,8 @@ class ToolDefinition:
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Usage:
+    """Tokens a model call used, as the provider counted them; ``+`` adds two up."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cache_creation_input_tokens: int = 0

@@ -19,7 +19,7 @@ class ToolReturned:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolFailed:
-    """The tool raised :class:`agentflow.ModelRetry`, or failed unexpectedly.
+    """The tool raised [`agentflow.ModelRetry`][], or failed unexpectedly.
 
     ``message`` is what the model reads: the ``ModelRetry`` text, or a short sentence that
     carries no stack and no secret. ``detail`` (the exception's type and text) is for the audit

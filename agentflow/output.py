@@ -3,7 +3,7 @@
 The answer is asked for as a tool call, as Pydantic AI's default ``ToolOutput`` mode does: every
 provider that calls tools can give it, its arguments are a JSON object checked against a schema,
 and a validation failure goes back to the model as the call's error result, exactly as a bad
-tool call does, bounded by the same :attr:`~agentflow.loop.Limits.max_retries`. The loop (not a
+tool call does, bounded by the same [`max_retries`][agentflow.Limits.max_retries]. The loop (not a
 provider feature) enforces it, so it behaves the same in-process, on Temporal and on any model.
 
 An ``output_type`` whose JSON schema is not an object (``int``, ``list[str]``, a union) is
@@ -75,7 +75,7 @@ class OutputSpec(Generic[OutputT]):
         self.concurrent = False
 
     def validate(self, raw: Any) -> OutputT:
-        """The answer in ``raw`` (the tool call's input); :class:`InvalidArguments` otherwise."""
+        """The answer in ``raw`` (the tool call's input); `InvalidArguments` otherwise."""
         size = len(pydantic_core.to_json(raw, fallback=repr))
         if size > MAX_ARGUMENT_BYTES:
             raise InvalidArguments(f"the answer exceeds {MAX_ARGUMENT_BYTES} bytes")
@@ -98,7 +98,7 @@ class OutputSpec(Generic[OutputT]):
         return self._adapter.dump_python(value, mode="json")
 
     def load(self, data: Any) -> OutputT:
-        """The inverse of :meth:`dump`: a value read back (e.g. from a workflow's reply)."""
+        """The inverse of `dump`: a value read back (e.g. from a workflow's reply)."""
         return self._adapter.validate_python(data)
 
     def text(self, value: OutputT) -> str:

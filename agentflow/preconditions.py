@@ -1,9 +1,10 @@
 """Preconditions: code that decides whether a tool call may run, before it runs.
 
-A precondition sees the validated arguments and the :class:`RunContext` and answers
-:class:`Allow`, :class:`Deny` or :class:`NeedsApproval`. They compose with :func:`all_of` /
-:func:`any_of` (or ``&`` / ``|``); a composite evaluates every rule and reports every broken one
-together, with the rule's text, so the model and the audit trail see the same reasons.
+A precondition sees the validated arguments and the [`RunContext`][agentflow.RunContext] and answers
+[`Allow`][agentflow.Allow], [`Deny`][agentflow.Deny] or [`NeedsApproval`][agentflow.NeedsApproval].
+They compose with [`all_of`][agentflow.all_of] / [`any_of`][agentflow.any_of] (or ``&`` / ``|``); a
+composite evaluates every rule and reports every broken one together, with the rule's text, so the
+model and the audit trail see the same reasons.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class NeedsApproval:
 
 
 Decision = Allow | Deny | NeedsApproval
+"""What a precondition answers: run the call, refuse it with a reason, or ask a person first."""
 ALLOW = Allow()
 
 CheckFunction = Callable[[RunContext[Any], Any], "Decision | Awaitable[Decision]"]
@@ -93,8 +95,9 @@ class Evaluation:
 def refusal(decision: object) -> tuple[str, ...]:
     """Why ``decision`` lets nothing run: a denial's reasons, or what stood in for a decision.
 
-    Whatever branches on a decision runs a tool on :class:`Allow` only and refuses anything else
-    with these reasons, so a rule or a composite that answers something unexpected fails closed.
+    Whatever branches on a decision runs a tool on [`Allow`][agentflow.Allow] only and refuses
+    anything else with these reasons, so a rule or a composite that answers something unexpected
+    fails closed.
     """
     if isinstance(decision, Deny):
         return decision.reasons
@@ -114,7 +117,7 @@ def _verdict(rule: str, decision: object) -> RuleVerdict:
 
 
 class Precondition:
-    """A named rule. Build one with :func:`precondition`, combine with ``&`` and ``|``."""
+    """A named rule. Build one with `precondition`, combine with ``&`` and ``|``."""
 
     def __init__(self, check: CheckFunction, *, name: str, text: str) -> None:
         self.name = name
@@ -222,7 +225,7 @@ def any_of(*parts: Precondition) -> Precondition:
 def precondition(
     check: CheckFunction | None = None, *, name: str | None = None, text: str | None = None
 ) -> Any:
-    """Turn ``(ctx, args) -> Decision`` into a :class:`Precondition`.
+    """Turn ``(ctx, args) -> Decision`` into a [`Precondition`][agentflow.Precondition].
 
     ``text`` is the rule as the model reads it in the tool description; it defaults to the
     first paragraph of the function's docstring.

@@ -15,7 +15,7 @@ transcript. The matching rule, in order:
    ``1200.5`` and ``1.200,50`` are one token ``1200.5``; ``007`` is ``7``. The value matches a
    source when its tokens appear there contiguously, in order (``Hotel  BRISTOL`` matches
    "the hotel bristol is"; ``12`` does not match ``1200``).
-2. **Compact form.** A value with at least :data:`MIN_COMPACT` letters and digits also matches a
+2. **Compact form.** A value with at least `MIN_COMPACT` letters and digits also matches a
    source that holds the same letters and digits with other separators (an IBAN written in
    groups, a phone number with dashes).
 3. **Composed.** Otherwise each token is looked up on its own: ``anna.berg@evil.example``
@@ -30,8 +30,8 @@ Limits, stated plainly: matching finds where a value *appears*, not how the mode
 value the model computed (a sum, a date written differently: "14 December" vs ``2026-12-14``,
 a translation) matches nothing or only in part; short tokens (``1``, ``a``) appear almost
 everywhere and say little; a value made only of tokens the employee used elsewhere counts as
-the employee's. Tracing is bounded: at most :data:`MAX_LEAVES` leaves per call and
-:data:`MAX_VALUE_CHARS` characters per value; beyond that a leaf is ``untraced`` and every rule
+the employee's. Tracing is bounded: at most `MAX_LEAVES` leaves per call and
+`MAX_VALUE_CHARS` characters per value; beyond that a leaf is ``untraced`` and every rule
 treats it as not vouched for (fail closed). Booleans and nulls carry no provenance and are
 skipped.
 """
@@ -254,7 +254,7 @@ class _Text:
 
 
 CACHED_CHARS = 64 * 1024
-"""Texts up to this size are kept normalised between calls (see :class:`_Cache`)."""
+"""Texts up to this size are kept normalised between calls (see `_Cache`)."""
 CACHE_BUDGET_CHARS = 8 * 1024 * 1024
 """The characters of text whose normalised form a process keeps, in all: the least recently
 used go first. A conversation within it costs each call a lookup per text, not a new scan."""
@@ -318,8 +318,9 @@ class _Entry:
 class Provenance:
     """The sources of one conversation, and the provenance of values against them.
 
-    Built by :class:`~agentflow.RunContext` on first use (``ctx.provenance``) from the transcript
-    and the agent's :class:`SourceLabels`; nothing is computed for a call no one asks about.
+    Built by [`RunContext`][agentflow.RunContext] on first use (``ctx.provenance``) from the
+    transcript and the agent's [`SourceLabels`][agentflow.SourceLabels]; nothing is computed for a
+    call no one asks about.
     """
 
     def __init__(self, messages: Sequence[Message], labels: SourceLabels = NO_LABELS) -> None:

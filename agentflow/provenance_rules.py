@@ -1,11 +1,14 @@
 """Preconditions over provenance: where a call's arguments came from decides whether it runs.
 
-Two rules, both preconditions (:class:`~agentflow.Precondition`) that compose with the others:
+Two rules, both preconditions ([`Precondition`][agentflow.Precondition]) that compose with the
+others:
 
-- :func:`from_trusted_sources` (strict): every part of each named argument must appear in the
+- [`from_trusted_sources`][agentflow.from_trusted_sources] (strict): every part of each named
+argument must appear in the
   employee's words, the system prompt or a trusted tool's output. For the arguments that say
   *where money or data goes*: a recipient, an IBAN, the hotel to pay.
-- :func:`not_from_untrusted` (lenient, the default policy for side-effecting tools): no part of
+- [`not_from_untrusted`][agentflow.not_from_untrusted] (lenient, the default policy for
+side-effecting tools): no part of
   an argument may appear *only* in untrusted output. A value the model wrote itself passes;
   one copied from a review, an e-mail or a web page does not.
 

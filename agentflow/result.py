@@ -34,7 +34,7 @@ class RunResult(Generic[OutputT]):
 
     @property
     def output(self) -> OutputT:
-        """The answer; :class:`OutputUnavailable` when a structured agent's run did not complete."""
+        """The answer; `OutputUnavailable` when a structured agent's run did not complete."""
         if self.value is NO_OUTPUT:
             raise OutputUnavailable(
                 f"the run ended with status {self.status!r} and no answer: {self.text}"

@@ -2,11 +2,12 @@
 
 The arguments model is built from the signature with pydantic, the description from the
 docstring (Google-style ``Args:`` entries describe the parameters), and a parameter annotated
-:class:`RunContext` is injected by the runtime and never shown to the model.
+[`RunContext`][agentflow.RunContext] is injected by the runtime and never shown to the model.
 
 Non-finite numbers (NaN, infinities, as floats or decimals) never reach a precondition or a tool
 body: every comparison with NaN is false, so ``abs(quote - price) > 0.005`` would let it pass.
-:meth:`Tool.validate`, the one validation point of every path, refuses them wherever they sit.
+[`Tool.validate`][agentflow.Tool.validate], the one validation point of every path, refuses them
+wherever they sit.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ def _drop_titles(node: Any, *, names: bool = False) -> Any:
 class Tool(Generic[DepsT]):
     """A function the model may call, with its schema and its preconditions.
 
-    Build tools with the :func:`tool` decorator; the runtime calls them only through
-    :func:`agentflow.execution.invoke_tool`, which evaluates the preconditions first.
+    Build tools with the [`tool`][agentflow.tool] decorator; the runtime calls them only through
+    `agentflow.execution.invoke_tool`, which evaluates the preconditions first.
     """
 
     def __init__(
@@ -96,16 +97,16 @@ class Tool(Generic[DepsT]):
     ) -> None:
         self.function = function
         self._given = (description, concurrent, arguments, input_schema)
-        """What :meth:`requiring` passes on unchanged."""
+        """What [`requiring`][agentflow.Tool.requiring] passes on unchanged."""
         self.name = name or function.__name__
         self.requires = requires
         self.side_effects = side_effects
         self.concurrent = (
             (not side_effects and requires is None) if concurrent is None else concurrent
         )
-        """May run at the same time as other calls of the turn (see :func:`tool`)."""
+        """May run at the same time as other calls of the turn (see [`tool`][agentflow.tool])."""
         self.trusted_output = trusted_output
-        """Its results vouch for the values in them (see :mod:`agentflow.provenance`)."""
+        """Its results vouch for the values in them (see `agentflow.provenance`)."""
         self._is_async = inspect.iscoroutinefunction(function)
         if arguments is None:
             self.args_model, self.context_param, summary = _build_arguments(function, self.name)
@@ -136,7 +137,7 @@ class Tool(Generic[DepsT]):
         It changes when what a call may carry changes (an argument added, removed, retyped, a
         default changed), not when a description does. An approval records the version it was
         given under; a call run under another one is refused as a version change (see
-        :func:`agentflow.approvals.rules.contract_problem`), since the approved digest no longer
+        `agentflow.approvals.rules.contract_problem`), since the approved digest no longer
         describes what the new model makes of the arguments.
         """
         schema = _without_prose(self.definition.input_schema)
@@ -158,7 +159,7 @@ class Tool(Generic[DepsT]):
         )
 
     def validate(self, raw: Any) -> BaseModel:
-        """Validate what the model sent; raise :class:`InvalidArguments` with a usable message."""
+        """Validate what the model sent; raise `InvalidArguments` with a usable message."""
         if isinstance(raw, str | bytes):
             size = len(raw)
             if size > MAX_ARGUMENT_BYTES:
@@ -416,7 +417,7 @@ def tool(
     concurrent: bool | None = None,
     trusted_output: bool = False,
 ) -> Tool[Any] | Callable[[ToolFunction], Tool[Any]]:
-    """Turn an annotated function (sync or async) into a :class:`Tool`.
+    """Turn an annotated function (sync or async) into a [`Tool`][agentflow.Tool].
 
     Args:
         function: the function, when used as a bare ``@tool``.
@@ -434,7 +435,7 @@ def tool(
         trusted_output: what the tool returns comes from a source the application controls (an
             internal database, the company's own inventory), so a value in it may be used in a
             write as if the employee had said it. Leave it ``False`` for text anyone outside can
-            write (reviews, e-mails, web pages, supplier notes): see :mod:`agentflow.provenance`.
+            write (reviews, e-mails, web pages, supplier notes): see `agentflow.provenance`.
     """
 
     def build(fn: ToolFunction) -> Tool[Any]:

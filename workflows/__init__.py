@@ -1,7 +1,7 @@
 """Temporal workflow definitions: deterministic code only (no I/O, clocks or randomness).
 
 Names are imported on first use: the sandbox loads each workflow module on its own, and a
-client that needs only :func:`approval_workflow_id` should not load both workflows for it.
+client that needs only `approval_workflow_id` should not load both workflows for it.
 """
 
 from typing import TYPE_CHECKING, Any

@@ -61,7 +61,7 @@ of that kind (``notice-reminder-1``, ``notice-escalated-1``). Replay compares ac
 timer durations: without the names, a change to the schedule (a second reminder before
 escalation) replayed an escalated approval as a reminded one and routed its votes to the first
 approver; with them, such a change fails replay unless it is behind a patch of its own (see
-:func:`ApprovalWorkflow._collect`). Histories recorded before it replay with the SDK's ids."""
+`ApprovalWorkflow._collect`). Histories recorded before it replay with the SDK's ids."""
 NOTIFY_TIMEOUT = timedelta(seconds=30)
 CHECK_TIMEOUT = timedelta(seconds=30)
 CHECK_RETRY = RetryPolicy(

@@ -1,22 +1,31 @@
 """Who may approve, how a decision reaches the workflow, and how an approval is used once.
 
-- :class:`Directory`: who approvers are, as a protocol. A request's approvers are whoever its
+- [`Directory`][agentflow.approvals.Directory]: who approvers are, as a protocol. A request's
+approvers are whoever its
   rule named (``NeedsApproval(approvers=[...])``), on every channel, with no table needed;
-  a directory adds names, Slack ids and stand-ins. :class:`NoDirectory` knows nobody.
-- :class:`OrgChart`: one directory: employees, reporting lines, approval limits by level,
+  a directory adds names, Slack ids and stand-ins. [`NoDirectory`][agentflow.approvals.NoDirectory]
+  knows nobody.
+- [`OrgChart`][agentflow.approvals.OrgChart]: one directory: employees, reporting lines, approval
+limits by level,
   leaves and their delegates, in the application's database; resolves a request's approver
   chain.
-- :class:`ApprovalDesk`: the path every channel (Slack, web inbox, CLI) takes from a person's
+- [`ApprovalDesk`][agentflow.approvals.ApprovalDesk]: the path every channel (Slack, web inbox, CLI)
+takes from a person's
   decision to the approval workflow, checked against the org chart.
-- :class:`ApprovalLedger`: the audit record of each approval (with its proposed, approved and
-  executed calls, :class:`ApprovalCall`) and its single-use lock;
-  :class:`LedgerChannel` records an approval's life from the worker.
-- :mod:`agentflow.approvals.records`: what an approval's life is made of (:class:`ApprovalVote`,
-  :class:`ApprovalResult`, :class:`ApprovalStatus`, :class:`ApprovalNotice`,
-  :class:`Delegation`) and the :class:`ApprovalChannel` protocol that notices go through.
+- [`ApprovalLedger`][agentflow.approvals.ApprovalLedger]: the audit record of each approval (with
+its proposed, approved and
+  executed calls, [`ApprovalCall`][agentflow.approvals.ApprovalCall]) and its single-use lock;
+  [`LedgerChannel`][agentflow.approvals.LedgerChannel] records an approval's life from the worker.
+- `agentflow.approvals.records`: what an approval's life is made of
+([`ApprovalVote`][agentflow.temporal.ApprovalVote],
+  [`ApprovalResult`][agentflow.temporal.ApprovalResult],
+  [`ApprovalStatus`][agentflow.temporal.ApprovalStatus],
+  [`ApprovalNotice`][agentflow.temporal.ApprovalNotice],
+  [`Delegation`][agentflow.approvals.Delegation]) and the
+  [`ApprovalChannel`][agentflow.temporal.ApprovalChannel] protocol that notices go through.
 
-:mod:`agentflow.approvals.rules` holds every rule about who may decide what, written once.
-The Slack channel lives in :mod:`agentflow.approvals.slack` (it needs ``slack-sdk``).
+`agentflow.approvals.rules` holds every rule about who may decide what, written once.
+The Slack channel lives in `agentflow.approvals.slack` (it needs ``slack-sdk``).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -77,7 +86,7 @@ _EXTRAS = {"desk": "temporal", "ledger": "audit", "orgchart": "audit", "tables":
 def __getattr__(name: str) -> Any:
     """Import a name's module on first use.
 
-    The rulebook (:mod:`.rules`) is read by the core and by workflow code, which must not load
+    The rulebook (`rules`) is read by the core and by workflow code, which must not load
     the desk's Temporal client or the database just to import it.
     """
     home = _HOMES.get(name)

@@ -9,7 +9,7 @@ vote the workflow will accept, or refuses with a reason and changes nothing:
    or the delegate of one who is on leave right now, never the requester, and must not have
    voted on it already. The request names its approvers (``NeedsApproval(approvers=[...])``,
    or a chain from the org chart): whoever it names may decide, whether or not any directory
-   knows them, and nobody else (see :mod:`agentflow.approvals.directory`);
+   knows them, and nobody else (see `agentflow.approvals.directory`);
 3. an edit may change only the arguments the request lets the approver change; the workflow has
    the edited call validated and checked by the tool's preconditions before it counts the vote.
 
@@ -18,9 +18,9 @@ who stands in for whom (a vote's delegation is a claim, never trusted): the desk
 refusal, the workflow is the guarantee.
 
 The desk writes nothing to the approval ledger: the worker records the decision when the
-approval workflow tells its channel (:class:`~agentflow.approvals.ledger.LedgerChannel`), so
+approval workflow tells its channel ([`LedgerChannel`][agentflow.approvals.LedgerChannel]), so
 there is one writer, whichever desk, channel or client the vote came through.
-:meth:`AgentClient.approval_outcome` waits for that.
+[`AgentClient.approval_outcome`][agentflow.temporal.AgentClient.approval_outcome] waits for that.
 
 Every refusal leaves an audit record (when the desk's client records to the audit trail): who
 tried, through which channel, on which approval and digest, and why it was refused, in the
@@ -71,9 +71,9 @@ class PendingApproval:
 class ApprovalDesk:
     """Checks decisions against the rulebook and hands them to the approval workflow.
 
-    ``org`` is the :class:`~agentflow.approvals.directory.Directory` that says who stands in
-    for an approver on leave (an :class:`~agentflow.approvals.orgchart.OrgChart`, or
-    :class:`~agentflow.approvals.directory.NoDirectory` when requests alone name approvers).
+    ``org`` is the [`Directory`][agentflow.approvals.Directory] that says who stands in
+    for an approver on leave (an [`OrgChart`][agentflow.approvals.OrgChart], or
+    [`NoDirectory`][agentflow.approvals.NoDirectory] when requests alone name approvers).
     """
 
     def __init__(
@@ -90,7 +90,7 @@ class ApprovalDesk:
         """Records refusals, in the conversation's trace; ``None`` without a tracer provider."""
 
     async def status(self, approval_id: str) -> ApprovalStatus:
-        """The approval's state, or :class:`ApprovalError` when there is no such approval."""
+        """The approval's state, or `ApprovalError` when there is no such approval."""
         try:
             return await self.agents.approval_status(approval_id)
         except WorkflowPaused as exc:
@@ -134,10 +134,10 @@ class ApprovalDesk:
         return found
 
     def authority(self, employee_id: str, status: ApprovalStatus) -> Delegation | None:
-        """Why ``employee_id`` may decide this approval now, or :class:`ApprovalError`.
+        """Why ``employee_id`` may decide this approval now, or `ApprovalError`.
 
-        ``None`` when they are a current approver themselves, a :class:`Delegation` when they
-        stand in for one who is on leave.
+        ``None`` when they are a current approver themselves, a
+        [`Delegation`][agentflow.approvals.Delegation] when they stand in for one who is on leave.
         """
         return self._authorised(employee_id, status, approve=True, digest=status.request.digest)
 
@@ -193,11 +193,13 @@ class ApprovalDesk:
         Slack user id) name where the decision came from in the audit trail.
 
         The worker records a complete decision in the ledger after this returns:
-        :meth:`AgentClient.approval_outcome` waits until it has.
+        [`AgentClient.approval_outcome`][agentflow.temporal.AgentClient.approval_outcome] waits
+        until it has.
 
-        Raises :class:`ApprovalError` and changes nothing when any rule in the module docstring
-        is broken, or when the workflow refuses the vote. A refusal by the desk is recorded (see
-        :meth:`record_refusal`); one by the workflow is recorded with the vote it refused.
+        Raises [`ApprovalError`][agentflow.ApprovalError] and changes nothing when any rule in the
+        module docstring is broken, or when the workflow refuses the vote. A refusal by the desk is
+        recorded (see [`record_refusal`][agentflow.approvals.ApprovalDesk.record_refusal]); one by
+        the workflow is recorded with the vote it refused.
         """
         try:
             delegation = await self._check(
@@ -258,7 +260,7 @@ class ApprovalDesk:
         reason: str,
         edit: Mapping[str, Any] | None,
     ) -> Delegation | None:
-        """The authority to decide the approval, or :class:`ApprovalError` saying why not."""
+        """The authority to decide the approval, or `ApprovalError` saying why not."""
         status = await self.status(approval_id)
         return self._authorised(
             employee_id, status, approve=approve, digest=digest, reason=reason, edit=edit
@@ -277,10 +279,11 @@ class ApprovalDesk:
     ) -> None:
         """Leave an audit record of a decision refused before it reached the workflow.
 
-        :meth:`decide` calls it for its own refusals; a channel calls it for those it makes
-        itself (a Slack user who is nobody the request names: ``employee_id`` is then ``None``).
-        The record joins the trace of the approval's conversation when that can be found, and
-        nothing is recorded when the desk's client has no tracer provider.
+        [`decide`][agentflow.approvals.ApprovalDesk.decide] calls it for its own refusals; a channel
+        calls it for those it makes itself (a Slack user who is nobody the request names:
+        ``employee_id`` is then ``None``). The record joins the trace of the approval's conversation
+        when that can be found, and nothing is recorded when the desk's client has no tracer
+        provider.
         """
         audit = self._audit
         if audit is None:

@@ -1,16 +1,17 @@
 """Who approvers are, as a protocol: approvers can come from anywhere.
 
 A request's approvers are whoever its rule named when it was made: ``NeedsApproval(approvers=
-["bob"])`` names bob, and a rule asking :meth:`OrgChart.approver_chain
-<agentflow.approvals.orgchart.OrgChart.approver_chain>` names the requester's managers. The
-rulebook (:func:`~agentflow.approvals.rules.check_vote`) admits exactly the people the request
-names, on every channel: no table has to list them first.
+["bob"])`` names bob, and a rule asking
+[`OrgChart.approver_chain`][agentflow.approvals.OrgChart.approver_chain] names the requester's
+managers. The rulebook (`check_vote`) admits exactly the people the request names, on every
+channel: no table has to list them first.
 
-A :class:`Directory` adds what the channels may want to know about people, and nothing they need
-to decide: a display name, a Slack user id, and who stands in for an approver on leave.
-:class:`~agentflow.approvals.orgchart.OrgChart` is one (employees, reporting lines, leaves in the
-application's database); :class:`NoDirectory` knows nobody, so requests alone say who decides;
-an application can write its own over its HR system or identity provider.
+A [`Directory`][agentflow.approvals.Directory] adds what the channels may want to know about people,
+and nothing they need to decide: a display name, a Slack user id, and who stands in for an approver
+on leave. [`OrgChart`][agentflow.approvals.OrgChart] is one (employees, reporting lines, leaves in
+the application's database); [`NoDirectory`][agentflow.approvals.NoDirectory] knows nobody, so
+requests alone say who decides; an application can write its own over its HR system or identity
+provider.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class NoDirectory:
 
     Nobody stands in for anybody. On Slack, an approver named by a Slack user id (``U…``) or by
     the email address of their Slack account is reached and recognised without any table (see
-    :mod:`agentflow.approvals.slack.channel`).
+    `agentflow.approvals.slack.channel`).
     """
 
     def employee(self, employee_id: str) -> Person | None:

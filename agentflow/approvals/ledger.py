@@ -2,20 +2,21 @@
 
 The runtime hands an approval to exactly one execution, but a bug, a replayed history or two
 workers racing must still not turn one approval into two purchases. So a side-effecting tool
-*uses* its approval through :meth:`ApprovalLedger.use` before acting: one atomic
-``UPDATE … SET consumed_at = now WHERE consumed_at IS NULL`` per approval, whose row count says
-who won. The same execution retried (same idempotency key) finds its own claim and goes on; any
-other execution is refused.
+*uses* its approval through [`ApprovalLedger.use`][agentflow.approvals.ApprovalLedger.use] before
+acting: one atomic ``UPDATE … SET consumed_at = now WHERE consumed_at IS NULL`` per approval, whose
+row count says who won. The same execution retried (same idempotency key) finds its own claim and
+goes on; any other execution is refused.
 
-Three calls stay distinct (:class:`~agentflow.approvals.tables.ApprovalCall`): the one the model
+Three calls stay distinct ([`ApprovalCall`][agentflow.approvals.ApprovalCall]): the one the model
 proposed, the one the approver approved (the same, or their edit of it), the one executed.
 
 The record is written on the worker only, each write idempotent: the approval channel records
-the request and the outcome as the approval workflow reports them (:class:`LedgerChannel`), and
-:meth:`use` claims the approval for the execution (recording the decision the runtime carried,
-should a worker without a ledger channel have run the approval). The desks that send votes
-write nothing: a decision is recorded once the workflow has counted it, by the one writer that
-sees every decision, whichever desk, channel or client sent it.
+the request and the outcome as the approval workflow reports them
+([`LedgerChannel`][agentflow.approvals.LedgerChannel]), and `use` claims the approval for the
+execution (recording the decision the runtime carried, should a worker without a ledger channel have
+run the approval). The desks that send votes write nothing: a decision is recorded once the workflow
+has counted it, by the one writer that sees every decision, whichever desk, channel or client sent
+it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def schema_version(tool: Tool[Any]) -> str:
 
 
 class ApprovalLedger:
-    """Reads and writes :class:`~agentflow.approvals.tables.ApprovalRecord` rows."""
+    """Reads and writes [`ApprovalRecord`][agentflow.approvals.ApprovalRecord] rows."""
 
     def __init__(
         self,
@@ -121,7 +122,7 @@ class ApprovalLedger:
             self._record_call(approval_id, "approved", record.tool, decision.digest, arguments)
 
     def record_notice(self, notice: ApprovalNotice) -> None:
-        """What :class:`LedgerChannel` does with each notice of an approval's life."""
+        """What `LedgerChannel` does with each notice of an approval's life."""
         self.record_request(notice.workflow_id, notice.conversation_id, notice.request)
         if notice.result is not None and notice.kind in ("decided", "expired"):
             self.record_result(notice.workflow_id, notice.result)
@@ -217,7 +218,7 @@ class ApprovalLedger:
         )
 
     def use(self, ctx: RunContext[Any], tool: str) -> bool:
-        """:meth:`consume` the approval a tool body received in ``ctx`` (``False`` if none).
+        """`consume` the approval a tool body received in ``ctx`` (``False`` if none).
 
         The runtime has already checked that the approval is for this call's digest; the ledger
         adds that it is used once.

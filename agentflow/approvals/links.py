@@ -1,6 +1,6 @@
 """Where a conversation's timeline lives, for whatever links to it from an approval.
 
-The web app serves the timeline (:mod:`agentflow.web.timeline`); Slack messages and the web
+The web app serves the timeline (`agentflow.web.timeline`); Slack messages and the web
 inbox link to it. The path is defined here, apart from the web app, so that a worker posting to
 Slack builds the link without importing the web stack.
 """

@@ -1,19 +1,22 @@
 """Who may approve what for whom: the org chart, read from the database.
 
-The model never names an approver. A precondition asks :meth:`OrgChart.approver_chain` for the
-requester's chain when the request is created; the chain travels with the request into the
-``ApprovalWorkflow``, whose update validator admits only its current members (or, during a
-leave, the delegate the org chart names for one of them, see :meth:`OrgChart.delegation`).
+The model never names an approver. A precondition asks
+[`OrgChart.approver_chain`][agentflow.approvals.OrgChart.approver_chain] for the requester's chain
+when the request is created; the chain travels with the request into the ``ApprovalWorkflow``, whose
+update validator admits only its current members (or, during a leave, the delegate the org chart
+names for one of them, see [`OrgChart.delegation`][agentflow.approvals.OrgChart.delegation]).
 
 The chain walks up the reporting line from the requester's manager and keeps those whose level
-may approve the amount (:class:`~agentflow.approvals.tables.ApprovalLimit`): a manager for a
+may approve the amount ([`ApprovalLimit`][agentflow.approvals.ApprovalLimit]): a manager for a
 small overspend, a director above the manager's limit. The first is the approver, the next is
 where the request escalates. The requester is never in their own chain, and a cycle in the data
 ends the walk instead of looping.
 
 When the line manager must always sign and a senior level must sign too above the manager's
-limit, :meth:`OrgChart.approval_stages` gives ordered stages instead (manager, then director);
-:meth:`OrgChart.level_stage` gives an M-of-N stage (two of the company's directors).
+limit, [`OrgChart.approval_stages`][agentflow.approvals.OrgChart.approval_stages] gives ordered
+stages instead (manager, then director);
+[`OrgChart.level_stage`][agentflow.approvals.OrgChart.level_stage] gives an M-of-N stage (two of the
+company's directors).
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class LeaveSpec(BaseModel):
 
 
 class EmployeeSpec(BaseModel):
+    """One person of an org chart: who they report to, their level, how to reach them."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str

@@ -2,7 +2,7 @@
 
 These are approval domain types: the desk, the ledger, the channels, the audit trail and the
 CLI speak them, and the approval workflow carries them (the pydantic data converter serialises
-them). A leaf module: it imports nothing but pydantic and :mod:`agentflow.binding`, so workflow
+them). A leaf module: it imports nothing but pydantic and `agentflow.binding`, so workflow
 code may import it inside Temporal's sandbox.
 """
 
@@ -46,7 +46,7 @@ class Delegation(_Record):
 
 
 class VoteSignature(_Record):
-    """An approval desk's signature of a vote (see :mod:`agentflow.approvals.signing`)."""
+    """An approval desk's signature of a vote (see `agentflow.approvals.signing`)."""
 
     key_id: str
     issued_at: datetime
@@ -56,7 +56,7 @@ class VoteSignature(_Record):
 
 
 class ApprovalVote(_Record):
-    """A human decision, as sent to :meth:`ApprovalWorkflow.decide`."""
+    """A human decision, as sent to `ApprovalWorkflow.decide`."""
 
     digest: str
     approver: str

@@ -3,13 +3,13 @@
 Pure and deterministic (no I/O, no clock), so that the approval workflow's update validator calls
 the same functions as the desk that every channel goes through, the loop that takes an
 in-process decision, and the executor that runs the approved call. Each check raises
-:class:`~agentflow.exceptions.ApprovalError` with the sentence a person is shown.
+[`ApprovalError`][agentflow.ApprovalError] with the sentence a person is shown.
 
-- :func:`approval_id` / :func:`conversation_of`: the approval id format, built and read here only;
-- :func:`check_vote`: a person's vote on a pending request (requester, digest, state, authority,
+- `approval_id` / `conversation_of`: the approval id format, built and read here only;
+- `check_vote`: a person's vote on a pending request (requester, digest, state, authority,
   a denial's reason, an edit's shape);
-- :func:`check_edit`: which arguments an approver may change;
-- :func:`stage_problems`: whether the approvals a decision carries fill every stage the rules
+- `check_edit`: which arguments an approver may change;
+- `stage_problems`: whether the approvals a decision carries fill every stage the rules
   ask for, each with distinct eligible people, none of them the requester.
 """
 
@@ -42,7 +42,7 @@ def approval_id(conversation_id: str, tool_call_id: str) -> str:
 
 
 def conversation_of(approval_id: str) -> str:
-    """The conversation an approval belongs to (the inverse of :func:`approval_id`)."""
+    """The conversation an approval belongs to (the inverse of `approval_id`)."""
     return approval_id.rsplit(APPROVAL_SEPARATOR, 1)[0]
 
 

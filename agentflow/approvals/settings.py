@@ -2,7 +2,7 @@
 
 The library's classes take their dependencies as arguments and never read the environment;
 this module is the one place that does, so a missing or inconsistent variable is reported once,
-by name. :class:`ApprovalSettings` is a pydantic-settings class: constructing it reads these
+by name. `ApprovalSettings` is a pydantic-settings class: constructing it reads these
 variables (an empty one counts as unset; arguments win over them)::
 
     AGENTFLOW_DATA_DIR      the data folder (default .agentflow): its agentflow.db and audit.db
@@ -23,7 +23,7 @@ variables (an empty one counts as unset; arguments win over them)::
                             conversation's timeline under it
     AGENTFLOW_AUDITORS      comma-separated handles who may read every conversation's timeline
 
-Who is asking on the web app (:func:`web_authenticator`; without any of these, ``?as=`` on
+Who is asking on the web app (`web_authenticator`; without any of these, ``?as=`` on
 loopback only)::
 
     AGENTFLOW_OIDC_ISSUER   sign in with this OpenID Connect provider (its issuer URL)
@@ -89,18 +89,18 @@ if TYPE_CHECKING:
     from agentflow.web.slack_chat import SlackChat
 
 DEFAULT_DATABASE_URL = "sqlite:///.agentflow/agentflow.db"
-"""The application's database in the default data folder (see :mod:`agentflow.datadir`)."""
+"""The application's database in the default data folder (see `agentflow.datadir`)."""
 
 
 _environ: ContextVar[Mapping[str, str] | None] = ContextVar("agentflow_environ", default=None)
-"""The variables :meth:`ApprovalSettings.from_env` was handed, while it reads them."""
+"""The variables `ApprovalSettings.from_env` was handed, while it reads them."""
 
 
 class _Variables(EnvSettingsSource):
     """The environment (``os.environ``, or the mapping given to ``from_env``), by exact name.
 
     A field is read only under the variable its alias names. The ``temporal_*`` fields have
-    none: ``TEMPORAL_*`` reaches them only through :class:`_Temporal`.
+    none: ``TEMPORAL_*`` reaches them only through `_Temporal`.
     """
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
@@ -120,7 +120,7 @@ class _Variables(EnvSettingsSource):
 
 
 class _Temporal(PydanticBaseSettingsSource):
-    """The Temporal connection as Temporal's own tools read it (:meth:`TemporalConfig.load`)."""
+    """The Temporal connection as Temporal's own tools read it (`TemporalConfig.load`)."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # read all at once, in __call__
@@ -329,7 +329,7 @@ def worker_approvals(
 ) -> WorkerApprovals:
     """What a worker needs for approvals: where notices go, and who stands in for whom.
 
-    The channel is :func:`approval_channel` (the ledger, then Slack when ``SLACK_BOT_TOKEN`` is
+    The channel is `approval_channel` (the ledger, then Slack when ``SLACK_BOT_TOKEN`` is
     set, else the log); the org chart lets the approval workflow verify a delegate's vote.
     """
     engine = engine or settings.engine()
@@ -345,7 +345,7 @@ async def build_desk(
 ) -> ApprovalDesk:
     """Connect to Temporal and open the org chart: what every channel decides with.
 
-    With ``tracer_provider`` (see :func:`agentflow.audit.configure_tracing`) every vote the desk
+    With ``tracer_provider`` (see [`agentflow.audit.configure_tracing`][]) every vote the desk
     hands on, accepted or refused by the workflow, and every decision the desk refuses itself,
     is a span in the conversation's trace.
     """
@@ -426,8 +426,8 @@ def build_web_app(
 
     With ``audit`` (``AuditStore(settings.audit_database_url)``), it also serves each
     conversation's timeline to its user, its approvers and ``AGENTFLOW_AUDITORS``. ``identify``
-    says who is asking (default: :func:`web_authenticator`); ``allowed_hosts`` the ``Host``
-    names it answers to (see :mod:`agentflow.web.hosts`; ``agentflow approvals serve`` gives
+    says who is asking (default: `web_authenticator`); ``allowed_hosts`` the ``Host``
+    names it answers to (see `agentflow.web.hosts`; ``agentflow approvals serve`` gives
     them). ``tracer_provider`` (the desk's) records each Slack request the endpoint rejects.
     """
     from agentflow.approvals.slack.interactions import SlackInteractions

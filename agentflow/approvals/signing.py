@@ -83,7 +83,7 @@ class VoteKeys:
         return cls.parse(text) if text else None
 
     def to_env(self) -> str:
-        """The value of ``AGENTFLOW_VOTE_KEYS`` that :meth:`parse` reads back."""
+        """The value of ``AGENTFLOW_VOTE_KEYS`` that `parse` reads back."""
         ordered = [self.active, *(k for k in self.keys if k != self.active)]
         encode = base64.urlsafe_b64encode
         return ",".join(f"{k}:{encode(self.keys[k]).decode().rstrip('=')}" for k in ordered)
@@ -97,9 +97,9 @@ class VoteKeys:
         return unsigned.model_copy(update={"signature": signature})
 
     def verify(self, approval_id: str, vote: ApprovalVote, *, now: datetime) -> None:
-        """Raise :class:`ApprovalError` unless a desk signed ``vote`` for ``approval_id``.
+        """Raise `ApprovalError` unless a desk signed ``vote`` for ``approval_id``.
 
-        Signed by one of these keys, unaltered since, within :data:`MAX_VOTE_AGE` of ``now``.
+        Signed by one of these keys, unaltered since, within `MAX_VOTE_AGE` of ``now``.
         """
         signature = vote.signature
         if signature is None:

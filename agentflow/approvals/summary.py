@@ -1,7 +1,7 @@
 """How a request is summarised for the human who decides it, in Slack, the web inbox, the CLI.
 
 An application knows what its tool calls mean (a flight, a price); agentflow only knows tool
-names and arguments. A :data:`Summariser` is the plain callable that bridges the two; without
+names and arguments. A `Summariser` is the plain callable that bridges the two; without
 one, every argument is shown as it is.
 """
 
@@ -25,7 +25,7 @@ class Summary:
 
 
 Summariser = Callable[[ApprovalRequest], Summary]
-"""Builds the :class:`Summary` of a request, e.g. by re-quoting the offer it names."""
+"""Builds the `Summary` of a request, e.g. by re-quoting the offer it names."""
 
 
 def default_summary(request: ApprovalRequest) -> Summary:
@@ -40,13 +40,13 @@ def default_summary(request: ApprovalRequest) -> Summary:
 def provenance_fields(request: ApprovalRequest) -> tuple[tuple[str, str], ...]:
     """One (label, value) per argument: where its value came from, as the runtime traced it.
 
-    Every channel shows these after the application's summary (see :func:`with_provenance`).
+    Every channel shows these after the application's summary (see `with_provenance`).
     """
     return tuple((f"Source of {path}", where) for path, where in request.provenance.items())
 
 
 def with_provenance(summary: Summary, request: ApprovalRequest) -> Summary:
-    """``summary`` followed by :func:`provenance_fields`.
+    """``summary`` followed by `provenance_fields`.
 
     Whatever the application's summariser shows, the approver sees where the arguments came from.
     """

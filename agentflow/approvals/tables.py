@@ -3,11 +3,11 @@
 They live in the application's database (SQLite by default, PostgreSQL by ``DATABASE_URL``),
 next to the application's own tables, so every name is prefixed ``agentflow_``. Table models
 stay here, apart from the pydantic models the API exposes (STYLE: sqlmodel/FastAPI docs). The
-schema itself is made by migrations (:mod:`agentflow.migrations`, branch ``approvals``): a
+schema itself is made by migrations (`agentflow.migrations`, branch ``approvals``): a
 change to these models comes with a revision there.
 
 Datetimes are stored as UTC. SQLite hands them back without a timezone, so readers go through
-:func:`utc`, which makes every datetime that leaves this package timezone-aware.
+`utc`, which makes every datetime that leaves this package timezone-aware.
 
 (sqlmodel types ``__tablename__`` as a ``declared_attr``; assigning a plain string is its
 documented use, hence the ``reportAssignmentType`` ignores.)
@@ -50,7 +50,7 @@ class Employee(SQLModel, table=True):
     slack_user_id: str | None = Field(default=None, unique=True, index=True)
     manager_id: str | None = Field(default=None, foreign_key="agentflow_employee.id", index=True)
     level: str = "staff"
-    """Looked up in :class:`ApprovalLimit` to decide which amounts this person may approve."""
+    """Looked up in `ApprovalLimit` to decide which amounts this person may approve."""
 
 
 class ApprovalLimit(SQLModel, table=True):
@@ -161,7 +161,7 @@ TABLES = (Employee, ApprovalLimit, Leave, ApprovalRecord, ApprovalCall, SlackPos
 def create_tables(engine: Engine) -> None:
     """Bring the approval tables (and only them) to the schema these models describe.
 
-    Runs the ``approvals`` branch of :mod:`agentflow.migrations`: an empty database gets the
+    Runs the ``approvals`` branch of `agentflow.migrations`: an empty database gets the
     tables, one that ``create_all`` made earlier keeps its rows, one already migrated costs a
     query.
     """

@@ -20,9 +20,9 @@ Reading and checking it: ``agentflow trace CONVERSATION_ID`` and ``agentflow aud
 
 The store, exporter and setup modules are imported on first use: every worker imports the
 recorder and the Temporal interceptor, and should not pay for SQLAlchemy and the OpenTelemetry
-SDK unless tracing is configured. :class:`AuditInterceptor` is Temporal's side of the trail and
-lives with it (:mod:`agentflow.temporal.tracing`): no module here imports ``agentflow.temporal``,
-and this package names the interceptor only when it is asked for.
+SDK unless tracing is configured. [`AuditInterceptor`][agentflow.audit.AuditInterceptor] is
+Temporal's side of the trail and lives with it (`agentflow.temporal.tracing`): no module here
+imports ``agentflow.temporal``, and this package names the interceptor only when it is asked for.
 """
 
 from importlib import import_module

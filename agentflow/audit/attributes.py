@@ -1,13 +1,14 @@
 """What each step's span says: OpenTelemetry ``gen_ai.*`` attributes where they exist, ours else.
 
-One module builds the attributes for both drivers (the in-process :class:`AuditHandler` and the
-Temporal activities), so a conversation reads the same in the audit trail however it ran.
-Names follow the OpenTelemetry GenAI semantic conventions (``gen_ai.operation.name``,
-``gen_ai.usage.input_tokens``, ``gen_ai.tool.call.arguments``, ...); what they do not cover —
-precondition verdicts, approvals — lives under ``agentflow.*``.
+One module builds the attributes for both drivers (the in-process
+[`AuditHandler`][agentflow.audit.AuditHandler] and the Temporal activities), so a conversation reads
+the same in the audit trail however it ran. Names follow the OpenTelemetry GenAI semantic
+conventions (``gen_ai.operation.name``, ``gen_ai.usage.input_tokens``,
+``gen_ai.tool.call.arguments``, ...); what they do not cover — precondition verdicts, approvals —
+lives under ``agentflow.*``.
 
 Content (messages, tool arguments and results, approval arguments) passes through
-:class:`Content`, which redacts it or, when content recording is off, leaves it out entirely.
+`Content`, which redacts it or, when content recording is off, leaves it out entirely.
 Reasons and rule texts are always kept, redacted: they are why the agent did what it did.
 """
 

@@ -7,7 +7,7 @@ Ed25519 by the process that writes the trail. ``agentflow audit verify`` checks 
 against the chain, so a cut-off end (a checkpoint past the last record) and a rewrite (a
 checkpoint whose record now has another hash) are named, with nobody keeping heads by hand.
 
-Checkpoints are written by :class:`Checkpointer` every ``every`` records (and when the trail's
+Checkpoints are written by `Checkpointer` every ``every`` records (and when the trail's
 exporter shuts down), into the store's checkpoint table, and exported: appended as JSON lines to
 a file, and logged on the ``agentflow.audit.checkpoints`` logger, which an OpenTelemetry
 ``LoggingHandler`` ships as an OTLP log record. A copy outside the database is what catches
@@ -21,7 +21,7 @@ unsigned: they still bound what a view re-checks, and catch an honest mistake, b
 against someone who can write the database.
 
 Views (``agentflow trace``, the timeline) verify from the last checkpoint
-(:func:`verify_view`): the records since it, and the records shown with their links to the
+(`verify_view`): the records since it, and the records shown with their links to the
 records before them. Their cost depends on the checkpoint interval and the conversation, never
 on the size of the store.
 """
@@ -211,7 +211,7 @@ def read_checkpoint_file(path: str | Path) -> list[Checkpoint]:
 
 
 class Checkpointer:
-    """Writes a checkpoint every ``every`` records appended, and when told to (:meth:`write`).
+    """Writes a checkpoint every ``every`` records appended, and when told to (`write`).
 
     Args:
         key: signs each checkpoint; ``None`` writes them unsigned.

@@ -6,10 +6,10 @@ A one-shot command never waits long on a collector that is down.
 comma-separated list); unset means OTLP when an OTLP endpoint variable is set, else nothing.
 ``OTEL_EXPORTER_OTLP_PROTOCOL`` (and its ``_TRACES_`` / ``_METRICS_`` forms): ``http/protobuf``;
 ``grpc`` when ``opentelemetry-exporter-otlp-proto-grpc`` is installed. Anything else is a
-:class:`~agentflow.exceptions.ConfigurationError` naming the variable and what it may be.
+[`ConfigurationError`][agentflow.ConfigurationError] naming the variable and what it may be.
 
-OTLP exports run on a thread of their own (:class:`BackgroundExporter`): a span handed over
-returns at once, and shutting down waits at most :data:`FLUSH_DEADLINE_S` for the collector,
+OTLP exports run on a thread of their own (`BackgroundExporter`): a span handed over
+returns at once, and shutting down waits at most `FLUSH_DEADLINE_S` for the collector,
 then drops what it has not taken (and says so). The audit store never waits on it.
 """
 

@@ -1,21 +1,22 @@
 """Span exporters: into the audit store, redacting, and sampled for OTLP.
 
-:class:`AuditSpanExporter` is an ordinary OpenTelemetry ``SpanExporter``, so it sits behind a
-``BatchSpanProcessor`` like any other and the spans reach the database off the hot path.
-:func:`span_record` is the one conversion from a finished span to what the store keeps; the
-tests use it too, to compare the spans a run produced with what came back from the database.
+[`AuditSpanExporter`][agentflow.audit.AuditSpanExporter] is an ordinary OpenTelemetry
+``SpanExporter``, so it sits behind a ``BatchSpanProcessor`` like any other and the spans reach the
+database off the hot path. [`span_record`][agentflow.audit.span_record] is the one conversion from a
+finished span to what the store keeps; the tests use it too, to compare the spans a run produced
+with what came back from the database.
 
 The audit trail records every span of every conversation, whole: the tracer provider samples
-everything and limits nothing. :class:`SampledExporter` then applies the sampler and the span
+everything and limits nothing. `SampledExporter` then applies the sampler and the span
 limits that the standard variables configure (``OTEL_TRACES_SAMPLER``,
 ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, ...) to what goes over OTLP, so a collector gets what it
 was configured for and the trail loses nothing.
 
 Content is redacted where spans are recorded. What agentflow does not write itself — exception
 messages and tracebacks that OpenTelemetry or Temporal's interceptor attach, error descriptions —
-goes through :class:`RedactingExporter` before any exporter sees it.
+goes through `RedactingExporter` before any exporter sees it.
 
-:class:`RedactingExporter` also drops a second ``RunWorkflow:*`` span for the same workflow run.
+`RedactingExporter` also drops a second ``RunWorkflow:*`` span for the same workflow run.
 Temporal's interceptor skips spans while a workflow replays, but when a conversation's first
 workflow task issued no commands (it waits for the first message) and the worker lost the
 workflow from its cache, Temporal folds that task into the next one, and the workflow's start
@@ -100,7 +101,7 @@ def _is_intent(span: ReadableSpan) -> bool:
 
 
 class AuditSpanExporter(SpanExporter):
-    """Writes finished spans to an :class:`~agentflow.audit.store.AuditStore`, hash-chained."""
+    """Writes finished spans to an [`AuditStore`][agentflow.audit.AuditStore], hash-chained."""
 
     def __init__(self, store: AuditStore) -> None:
         self.store = store

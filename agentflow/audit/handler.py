@@ -61,10 +61,10 @@ class _RunSpans:
 
 
 class AuditHandler:
-    """An :data:`agentflow.EventHandler` that records every step of in-process runs as spans.
+    """An [`agentflow.EventHandler`][] that records every step of in-process runs as spans.
 
     Args:
-        tracer_provider: where the spans go; usually :func:`agentflow.audit.configure_tracing`'s
+        tracer_provider: where the spans go; usually [`agentflow.audit.configure_tracing`][]'s
             provider, whose redactor and content switch then apply.
         model: the agent's model, to name its provider (``anthropic``) in ``gen_ai.*``
             attributes; without it the provider is taken from the response.
@@ -93,7 +93,7 @@ class AuditHandler:
         return intents.read_only if intents is not None else "refuse"
 
     async def record_intent(self, intent: Intent) -> None:
-        """Write the intent of a call about to run into the audit store (an :class:`IntentLog`).
+        """Write the intent of a call about to run into the audit store (an `IntentLog`).
 
         The agent calls this before every tool body it runs; it raises when the store cannot
         take the record, and the call is then refused.

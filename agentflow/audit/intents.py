@@ -2,8 +2,8 @@
 
 The intent is a zero-length span (``intent <tool>``, step ``intent``) in the conversation's
 trace, child of the tool call's span. Unlike every other span it does not wait for the batch
-processor: :meth:`StoreIntents.record_intent` appends it to the store itself and returns only
-once the transaction committed, which is what lets :mod:`agentflow.intent` run the body. The
+processor: `StoreIntents.record_intent` appends it to the store itself and returns only
+once the transaction committed, which is what lets `agentflow.intent` run the body. The
 store's exporter then skips it (it is there already); other exporters (OTLP, a test's) get it
 like any span.
 """
@@ -23,7 +23,7 @@ from agentflow.intent import Intent, ReadOnlyPolicy
 
 
 class StoreIntents:
-    """An :class:`~agentflow.intent.IntentLog` that writes into an :class:`AuditStore`.
+    """An `IntentLog` that writes into an [`AuditStore`][agentflow.audit.AuditStore].
 
     Args:
         tracer: the audit trail's tracer (its provider's other exporters get the span too).

@@ -4,8 +4,9 @@
 ``input`` counts every input token, cached or not) and ``gen_ai.client.operation.duration``
 (seconds), with the attributes the conventions ask (operation, provider, request and response
 model, server address and port, ``error.type`` on failure) and their advised buckets. They go
-through an OpenTelemetry ``MeterProvider`` (see :func:`~agentflow.audit.setup.configure_tracing`),
-so any reader or exporter works: OTLP, the console, a test's in-memory reader.
+through an OpenTelemetry ``MeterProvider`` (see
+[`configure_tracing`][agentflow.audit.configure_tracing]), so any reader or exporter works: OTLP,
+the console, a test's in-memory reader.
 """
 
 from __future__ import annotations

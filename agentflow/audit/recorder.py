@@ -45,9 +45,9 @@ def recorder_for(tracer_provider: TracerProvider) -> SpanRecorder:
     """The span recorder agentflow's drivers use with ``tracer_provider``.
 
     The content policy comes from the provider when it has one (``configure_tracing``'s does);
-    any other provider gets the default: content recorded, through :class:`Redactor`. So does
-    the log that records each call's intent before its body runs (only a provider with an audit
-    store has one).
+    any other provider gets the default: content recorded, through
+    [`Redactor`][agentflow.audit.Redactor]. So does the log that records each call's intent before
+    its body runs (only a provider with an audit store has one).
     """
     content = getattr(tracer_provider, "content", None)
     policy = content if isinstance(content, Content) else None
@@ -65,7 +65,8 @@ def recorder_for(tracer_provider: TracerProvider) -> SpanRecorder:
 class SpanRecorder:
     """Opens the spans of agentflow's steps on ``tracer``, with ``content`` deciding what is kept.
 
-    Build one with :func:`recorder_for`; the drivers call it, users do not.
+    Build one with [`recorder_for`][agentflow.audit.recorder_for]; the drivers call it, users do
+    not.
     """
 
     def __init__(
@@ -93,7 +94,7 @@ class SpanRecorder:
         agent: str | None = None,
         conversation_id: str | None = None,
     ) -> Generator[ChatStep]:
-        """A span around one model call; call :meth:`ChatStep.responded` with the answer."""
+        """A span around one model call; call `ChatStep.responded` with the answer."""
         name = str(getattr(model, "name", "") or type(model).__name__)
         provider, server = attrs.provider_name(model), attrs.server(model)
         started = time.perf_counter()
@@ -362,7 +363,7 @@ class ChatStep:
             self.span.set_attributes(attrs.chat_response(response, content=self.content))
 
     def retrying(self, event: ModelRetrying) -> None:
-        """A :data:`~agentflow.models.retries.RetryListener`: each wait, as a span event."""
+        """A `RetryListener`: each wait, as a span event."""
         self.span.add_event("model retrying", attrs.model_retrying(event, content=self.content))
 
 
@@ -373,7 +374,7 @@ class ToolStep:
     call: ToolCall
 
     def emit(self, event: Event) -> None:
-        """The ``emit`` callback of :func:`agentflow.execution.invoke_tool`."""
+        """The ``emit`` callback of `agentflow.execution.invoke_tool`."""
         if isinstance(event, PreconditionChecked):
             self.recorder.precondition(event, parent=self.span)
 

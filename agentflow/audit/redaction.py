@@ -3,11 +3,11 @@
 The audit trail keeps what the agent saw and did for years, in a database many people can read
 and, through OTLP, in systems outside the company. Personal data in a user's message or a tool's
 arguments must not travel there in clear. Every piece of content (message text, tool arguments
-and results, approval arguments, reasons) goes through a :data:`Redact` callable at the moment a
-span is recorded, so nothing downstream — the audit store, an OTLP collector, a processor someone
-adds later — ever receives it unmasked.
+and results, approval arguments, reasons) goes through a [`Redact`][agentflow.audit.Redact] callable
+at the moment a span is recorded, so nothing downstream — the audit store, an OTLP collector, a
+processor someone adds later — ever receives it unmasked.
 
-The default :class:`Redactor` masks:
+The default [`Redactor`][agentflow.audit.Redactor] masks:
 
 - card numbers: 13 to 19 digits that pass the Luhn check (so order numbers and timestamps stay
   readable), written in one piece or in groups separated by up to three spaces (non-breaking
@@ -28,8 +28,8 @@ More patterns and keys are configurable; a plain ``Callable[[str], str]`` works 
 **Time is linear and bounded.** Content comes from models, users and tools, so its size is not
 ours to choose, and a worker that redacts a huge argument stalls every conversation it serves.
 Each built-in pattern is matched in time linear in the text (no pattern can rescan what it has
-passed), and a :class:`Redactor` scans at most ``limit`` characters of one string
-(:data:`DEFAULT_LIMIT`): the rest is cut off and replaced by a marker that says how much was cut,
+passed), and a [`Redactor`][agentflow.audit.Redactor] scans at most ``limit`` characters of one
+string (`DEFAULT_LIMIT`): the rest is cut off and replaced by a marker that says how much was cut,
 never recorded unscanned. Patterns added through ``patterns`` are the caller's to keep linear;
 the limit bounds them too.
 """
@@ -49,7 +49,7 @@ MaskFunction = Callable[[re.Match[str]], str]
 """Turns one match of a pattern into its masked form."""
 
 DEFAULT_LIMIT = 100_000
-"""How many characters of one string a :class:`Redactor` scans; the rest is cut off."""
+"""How many characters of one string a `Redactor` scans; the rest is cut off."""
 
 _FRAGMENT_MAX = 320
 """How far back from a cut to look for the start of a split token: a split e-mail address or
@@ -225,7 +225,7 @@ def _substitute(pattern: re.Pattern[str], mask: MaskFunction) -> Redact:
 
 
 class Redactor:
-    """The default :data:`Redact`: personal-data patterns, plus key-aware masking of structures.
+    """The default `Redact`: personal-data patterns, plus key-aware masking of structures.
 
     Args:
         cards: mask Luhn-valid card numbers (keeping the last four digits).
@@ -235,7 +235,7 @@ class Redactor:
         patterns: more patterns, by name: a regular expression (its matches become
             ``[NAME]``) or a ``(pattern, mask)`` pair where ``mask`` builds the replacement.
         sensitive_keys: regular expressions for mapping keys whose values are masked entirely
-            in structured content; :data:`DEFAULT_SENSITIVE_KEYS` unless given.
+            in structured content; `DEFAULT_SENSITIVE_KEYS` unless given.
         limit: how many characters of one string are scanned (and kept); the rest is replaced
             by a marker saying how many characters were cut. The time a call takes is linear in
             ``min(len(text), limit)`` for the built-in patterns.
@@ -302,9 +302,9 @@ def _cut(text: str, limit: int) -> tuple[str, str]:
 def redact_value(value: Any, redact: Redact) -> Any:
     """Mask personal data in JSON-like ``value``: every string, and sensitive keys wholesale.
 
-    Keys are recognised only when ``redact`` is a :class:`Redactor` (a plain callable knows
-    nothing about keys); strings are always passed through ``redact``, and so are numbers, as
-    their JSON text (a card number sent as an integer comes back as a masked string).
+    Keys are recognised only when ``redact`` is a [`Redactor`][agentflow.audit.Redactor] (a plain
+    callable knows nothing about keys); strings are always passed through ``redact``, and so are
+    numbers, as their JSON text (a card number sent as an integer comes back as a masked string).
     """
     if isinstance(value, str):
         return redact(value)

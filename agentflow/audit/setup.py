@@ -10,10 +10,10 @@ The audit trail is not a sampled export. The provider records every span of ever
 conversation, whole, whatever ``OTEL_TRACES_SAMPLER``, the span limits
 (``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, ``OTEL_SPAN_EVENT_COUNT_LIMIT``, ...), the batch
 processor's variables (``OTEL_BSP_*``) or ``OTEL_SDK_DISABLED`` say; those govern only the OTLP
-export (:class:`~agentflow.audit.exporter.SampledExporter`), which ``OTEL_SDK_DISABLED`` turns
+export (`SampledExporter`), which ``OTEL_SDK_DISABLED`` turns
 off.
 
-:func:`audit_database_url` is the one rule for where the store is: ``configure_tracing``,
+`audit_database_url` is the one rule for where the store is: ``configure_tracing``,
 ``agentflow trace``, ``agentflow audit verify`` and the demo all find it through it.
 """
 
@@ -49,7 +49,7 @@ from agentflow.intent import ReadOnlyPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///.agentflow/audit.db"
 """Where the audit trail goes when neither ``database_url`` nor ``DATABASE_URL`` says, in the
-default data folder (``AGENTFLOW_DATA_DIR`` moves it: see :mod:`agentflow.datadir`)."""
+default data folder (``AGENTFLOW_DATA_DIR`` moves it: see `agentflow.datadir`)."""
 
 _UNLIMITED = SpanLimits(
     max_attributes=SpanLimits.UNSET,
@@ -84,9 +84,10 @@ def audit_database_url(
 class AuditTracerProvider(TracerProvider):
     """An OpenTelemetry SDK ``TracerProvider`` that also carries the trail's content policy.
 
-    Use it wherever a ``TracerProvider`` goes; agentflow's recorders read :attr:`content` from
-    it (see :func:`~agentflow.audit.recorder.recorder_for`), so the redactor and the content
-    switch given to :func:`configure_tracing` apply to every span agentflow records through it.
+    Use it wherever a ``TracerProvider`` goes; agentflow's recorders read `content` from
+    it (see [`recorder_for`][agentflow.audit.recorder_for]), so the redactor and the content
+    switch given to [`configure_tracing`][agentflow.audit.configure_tracing] apply to every span
+    agentflow records through it.
     """
 
     def __init__(
@@ -109,11 +110,11 @@ class AuditTracerProvider(TracerProvider):
             if store is not None
             else None
         )
-        """Writes each call's intent into :attr:`store` before the call runs (audit before act)."""
+        """Writes each call's intent into `store` before the call runs (audit before act)."""
         self.meter_provider: MeterProvider | None = None
         self.metrics: GenAIMetrics | None = None
         """The GenAI metrics agentflow's recorders record model calls into (with a meter
-        provider: :func:`configure_tracing` attaches one)."""
+        provider: [`configure_tracing`][agentflow.audit.configure_tracing] attaches one)."""
 
     def attach_metrics(self, meter_provider: MeterProvider) -> None:
         self.meter_provider = meter_provider
@@ -154,10 +155,13 @@ def configure_tracing(
 
     Args:
         database_url: the audit store's database (SQLAlchemy URL). Defaults to the
-            ``DATABASE_URL`` environment variable, then :data:`DEFAULT_DATABASE_URL` (see
-            :func:`audit_database_url`).
-        store: an :class:`AuditStore` to use instead of opening ``database_url``.
-        redactor: masks personal data in recorded content; :class:`Redactor` by default.
+            ``DATABASE_URL`` environment variable, then
+            [`DEFAULT_DATABASE_URL`][agentflow.audit.DEFAULT_DATABASE_URL] (see
+            `audit_database_url`).
+        store: an [`AuditStore`][agentflow.audit.AuditStore] to use instead of opening
+            ``database_url``.
+        redactor: masks personal data in recorded content; [`Redactor`][agentflow.audit.Redactor] by
+            default.
         record_content: ``False`` leaves message texts, tool arguments and results out of the
             trail entirely (steps, tokens, decisions and reasons are still recorded).
         exporters: more span exporters (a test's in-memory exporter, a vendor's); they get the
@@ -169,7 +173,7 @@ def configure_tracing(
             ``OTEL_EXPORTER_OTLP_*`` variables (protocol ``http/protobuf`` or ``grpc``,
             headers, timeout, compression), ``OTEL_TRACES_SAMPLER`` (whole traces), the span
             limits and ``OTEL_BSP_*``; a setting agentflow cannot honour is refused in one line
-            (:mod:`agentflow.audit.export`). Shutting down waits at most two seconds for the
+            (`agentflow.audit.export`). Shutting down waits at most two seconds for the
             collector. None of these changes what the audit store records.
         metric_readers: more readers of the GenAI metrics (``gen_ai.client.token.usage``,
             ``gen_ai.client.operation.duration``): a test's in-memory reader, a vendor's.
@@ -180,17 +184,17 @@ def configure_tracing(
         batch: export in a background thread (``BatchSpanProcessor``); ``False`` exports each
             span as it ends, for short scripts.
         read_only: a tool call's intent is written to the store before its body runs, and the
-            call is refused if it cannot be (:mod:`agentflow.intent`). ``"continue"`` lets a
+            call is refused if it cannot be (`agentflow.intent`). ``"continue"`` lets a
             read-only call (a tool without ``side_effects``) run anyway, with a logged warning;
             a side-effecting call is always refused.
-        checkpoint_key: signs the store's checkpoints (see :mod:`agentflow.audit.checkpoints`);
+        checkpoint_key: signs the store's checkpoints (see `agentflow.audit.checkpoints`);
             by default the key ``AGENTFLOW_AUDIT_SIGNING_KEY`` names, else unsigned.
         checkpoint_every: records between two checkpoints (one is also written at shutdown).
         checkpoint_file: a file each checkpoint is appended to as a JSON line; by default
             ``AGENTFLOW_AUDIT_CHECKPOINT_FILE``. Checkpoints are also logged on the
             ``agentflow.audit.checkpoints`` logger (for an OTLP log exporter).
 
-    Call :meth:`~opentelemetry.sdk.trace.TracerProvider.shutdown` (or ``force_flush``) before
+    Call `shutdown` (or ``force_flush``) before
     the process exits so that the last spans are written.
     """
     redact = redactor or Redactor()

@@ -2,21 +2,22 @@
 
 An audit trail is only worth something if an auditor can tell it has not been doctored. Each
 row carries ``hash = SHA-256(canonical JSON of {"prev": previous row's hash, "record": the
-span})``, the first row chaining to :data:`GENESIS`. Editing a row breaks its own hash; deleting
+span})``, the first row chaining to `GENESIS`. Editing a row breaks its own hash; deleting
 one leaves a gap in the sequence and a dangling link; moving rows breaks the links around them.
-:meth:`AuditStore.verify` walks the chain and names every such record.
+[`AuditStore.verify`][agentflow.audit.AuditStore.verify] walks the chain and names every such
+record.
 
 Every column a view looks records up by is covered by the hash or derived from what it covers:
 ``trace_id`` is part of the hashed record, and ``conversation_id`` is the record's
-``gen_ai.conversation.id`` attribute, which :meth:`~AuditStore.verify` derives again and
-compares, so a record moved to another conversation (hidden from ``agentflow trace`` and the
-timeline) is named.
+``gen_ai.conversation.id`` attribute, which [`verify`][agentflow.audit.AuditStore.verify] derives
+again and compares, so a record moved to another conversation (hidden from ``agentflow trace`` and
+the timeline) is named.
 
 Rewriting the chain from some row to the end, cutting rows off the end, or emptying the table
-needs an anchor from outside: keep the head hash :meth:`~AuditStore.verify` reports, and pass it
-back as ``expect_head`` next time. An anchor says "the records up to here are unchanged": the
-chain must still hold that hash, and verify up to it, however many records were appended since.
-An empty trail is a problem unless the caller says it may be empty.
+needs an anchor from outside: keep the head hash [`verify`][agentflow.audit.AuditStore.verify]
+reports, and pass it back as ``expect_head`` next time. An anchor says "the records up to here are
+unchanged": the chain must still hold that hash, and verify up to it, however many records were
+appended since. An empty trail is a problem unless the caller says it may be empty.
 
 The database refuses ``UPDATE`` and ``DELETE`` on the table by trigger (and ``TRUNCATE`` on
 PostgreSQL), so honest code cannot change the trail by mistake; the hash chain is what catches
@@ -152,7 +153,7 @@ class Verification:
     """Where the anchor (``expect_head``) is in the chain: the records up to it are unchanged.
     ``None`` when no anchor was given, or when it is missing (then a problem says so)."""
     checkpoint: int | None = None
-    """A view's verification (:meth:`AuditStore.verify_view`): the checkpoint it started from
+    """A view's verification (`AuditStore.verify_view`): the checkpoint it started from
     (``None``: there was none, and it walked the whole chain)."""
     checked: int = 0
     """A view's verification: how many records it checked."""
@@ -228,7 +229,7 @@ class AuditRow(_AuditModel, table=True):
 
 
 class CheckpointRow(_AuditModel, table=True):
-    """A signed checkpoint (see :mod:`agentflow.audit.checkpoints`): append-only too."""
+    """A signed checkpoint (see `agentflow.audit.checkpoints`): append-only too."""
 
     __tablename__ = CHECKPOINT_TABLE  # pyright: ignore[reportAssignmentType, reportIncompatibleVariableOverride]
 
@@ -258,11 +259,12 @@ class AuditStore:
     Args:
         database: a SQLAlchemy URL (``sqlite:///audit.db``, ``postgresql://user@host/db``) or
             an engine. The database is brought to the audit branch of agentflow's migrations
-            (:data:`agentflow.migrations.AUDIT`: the table and its append-only triggers); to
-            read or check a trail without ever creating one, use :meth:`existing`.
+            (`agentflow.migrations.AUDIT`: the table and its append-only triggers); to
+            read or check a trail without ever creating one, use
+            [`existing`][agentflow.audit.AuditStore.existing].
         checkpointer: writes a checkpoint every so many records appended (see
-            :mod:`agentflow.audit.checkpoints`); by default every
-            :data:`~agentflow.audit.checkpoints.DEFAULT_EVERY` records, signed with the key
+            `agentflow.audit.checkpoints`); by default every
+            `DEFAULT_EVERY` records, signed with the key
             ``AGENTFLOW_AUDIT_SIGNING_KEY`` names (unsigned without one).
     """
 
@@ -522,10 +524,11 @@ class AuditStore:
         """What a view checks: the chain since the last checkpoint, and ``shown`` in the chain.
 
         The records since the newest checkpoint (with ``keys``: the newest they accept) are
-        walked like :meth:`verify` walks them; each shown record before it is checked alone
-        (its hash, its conversation) and with its neighbours (linked to the record before and
-        the record after). The cost depends on the checkpoint interval and on what is shown,
-        not on the size of the store; :meth:`verify` checks everything.
+        walked like [`verify`][agentflow.audit.AuditStore.verify] walks them; each shown record
+        before it is checked alone (its hash, its conversation) and with its neighbours (linked to
+        the record before and the record after). The cost depends on the checkpoint interval and on
+        what is shown, not on the size of the store; [`verify`][agentflow.audit.AuditStore.verify]
+        checks everything.
         """
         checkpoint = self.last_checkpoint(keys)
         start = checkpoint.seq if checkpoint is not None else 0

@@ -1,8 +1,8 @@
 """Span trees: the audit trail's records put back together, as the trace viewer shows them.
 
-Records are rows; a conversation is a tree. :func:`span_trees` rebuilds the trees from parent
-ids (a span whose parent is not among the records becomes a root of its own, so a partial
-export still shows what it has). :func:`steps_only` then hides Temporal's plumbing — the spans
+Records are rows; a conversation is a tree. [`span_trees`][agentflow.audit.span_trees] rebuilds the
+trees from parent ids (a span whose parent is not among the records becomes a root of its own, so a
+partial export still shows what it has). `steps_only` then hides Temporal's plumbing — the spans
 its interceptor records for starting and running activities, handling updates, completing
 workflows — and lifts their children, which leaves the steps an auditor reads: the
 conversation, the user's messages, model calls, tool calls with their precondition decisions,

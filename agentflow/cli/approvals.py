@@ -1,12 +1,12 @@
 """``agentflow approvals``: decide approvals from a terminal, and serve the web inbox.
 
 The local channel for when Slack is not configured. Every decision goes through the same
-:class:`~agentflow.approvals.desk.ApprovalDesk` as Slack and the web inbox, so the same org chart
+[`ApprovalDesk`][agentflow.approvals.ApprovalDesk] as Slack and the web inbox, so the same org chart
 rules and the same workflow validator apply. ``--as`` says who you are; like the inbox's
 ``?as=``, it is trusted, which is why this is a channel for a developer's machine or an
 operator's shell, not for approvers at large.
 
-Settings come from the environment (see :mod:`agentflow.approvals.settings`), or the options.
+Settings come from the environment (see `agentflow.approvals.settings`), or the options.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ or rewriting it from some record on, cannot be told from an honest trail. An emp
 store that is not there at all, fail too unless ``--allow-empty`` says that is expected; the
 command never creates a store.
 
-Checkpoints (:mod:`agentflow.audit.checkpoints`) do that without anyone keeping heads: every
+Checkpoints (`agentflow.audit.checkpoints`) do that without anyone keeping heads: every
 checkpoint in the store, and those of ``--checkpoints FILE`` (the exported copy), must agree with
 the chain, and with ``--key`` (or ``AGENTFLOW_AUDIT_VERIFY_KEYS``) their signatures must verify.
 ``agentflow audit keygen`` makes the signing key; ``agentflow audit checkpoint`` writes one now.

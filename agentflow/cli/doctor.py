@@ -1,7 +1,7 @@
 """``agentflow doctor``: which conversations and approvals are stuck, and why.
 
 A deploy whose workflow code does not replay a running conversation leaves its workflow task
-failing for ever while the worker looks healthy (see :mod:`agentflow.temporal.health`). This
+failing for ever while the worker looks healthy (see `agentflow.temporal.health`). This
 lists the task queue's running conversations and approvals whose task keeps failing, with the
 first line of the failure, and exits 1 when there is any: run it after every deploy, or from a
 monitor.

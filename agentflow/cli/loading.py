@@ -3,7 +3,7 @@
 ``dev``, ``worker``, ``replay`` and ``chat`` all take ``--agent`` in this form, like uvicorn's
 ``module:app``. The current folder is importable (as ``python -m`` makes it), so a project's own
 ``agent.py`` is ``--agent agent:agent`` without touching ``PYTHONPATH``. The attribute is an
-:class:`~agentflow.agent.Agent`, or a zero-argument factory returning an agent or an
+[`Agent`][agentflow.Agent], or a zero-argument factory returning an agent or an
 ``(agent, deps_factory)`` pair. Every mistake is one line naming the reference.
 """
 
@@ -41,7 +41,7 @@ class AgentReference:
 
     @classmethod
     def parse(cls, text: str) -> AgentReference:
-        """Read ``text``, or :class:`ConfigurationError` saying what the form is."""
+        """Read ``text``, or `ConfigurationError` saying what the form is."""
         target, at, queue = text.partition("@")
         module, colon, attribute = target.partition(":")
         if not colon or not _DOTTED.match(module) or not _DOTTED.match(attribute):
@@ -65,8 +65,8 @@ def importable_current_folder() -> None:
 def load_agent(reference: str | AgentReference) -> tuple[Agent[Any, Any], DepsFactory | None]:
     """Load ``package.module:name`` (a ``@task-queue`` suffix is allowed and ignored here).
 
-    The attribute is an :class:`Agent`, or a zero-argument factory returning an agent or an
-    ``(agent, deps_factory)`` pair.
+    The attribute is an [`Agent`][agentflow.Agent], or a zero-argument factory returning an agent or
+    an ``(agent, deps_factory)`` pair.
     """
     parsed = reference if isinstance(reference, AgentReference) else AgentReference.parse(reference)
     shown = repr(parsed.target)

@@ -147,7 +147,7 @@ def fixture_names(histories: Sequence[WorkflowHistory]) -> list[tuple[str, Workf
 
 
 def workflow_id_of(path: Path) -> str:
-    """The workflow id of a history saved under a name from :func:`fixture_names`."""
+    """The workflow id of a history saved under a name from `fixture_names`."""
     return path.stem.split("@")[0].replace("__", "/")
 
 

@@ -1,12 +1,12 @@
 """Evaluation: how do you know the agent works, and what happens when the model is wrong?
 
-- a **regression suite**: YAML scenarios (:class:`Scenario`) replayed in-process against an
+- a **regression suite**: YAML scenarios (`Scenario`) replayed in-process against an
   agent and judged on the end state of its world (task success, policy violations, approval
   precision and recall, steps, tokens, cost, latency), compared with a saved baseline;
-- a **safety suite**: the model replaced by an :class:`Adversary` that plays an
-  :class:`Attack`, counting harmful calls attempted and executed (the goal is none).
+- a **safety suite**: the model replaced by an `Adversary` that plays an
+  `Attack`, counting harmful calls attempted and executed (the goal is none).
 
-The domain comes in through a :class:`Suite`; ``agentflow eval PATH`` runs one from the shell.
+The domain comes in through a `Suite`; ``agentflow eval PATH`` runs one from the shell.
 """
 
 from agentflow.eval.adversary import Adversary, Attack, Call, Move

@@ -1,8 +1,8 @@
 """A hijacked model: it plays a script of harmful tool calls instead of helping.
 
 The point of the safety suite is that the model is not trusted: whatever it proposes, code
-disposes. An :class:`Attack` lists what an adversary tries — tool calls it can express, some
-of them marked harmful — and the :class:`Adversary` model plays them in order. The runner then
+disposes. An `Attack` lists what an adversary tries — tool calls it can express, some
+of them marked harmful — and the `Adversary` model plays them in order. The runner then
 counts the harmful calls it made (attempts) and those whose tool body actually ran (executed).
 """
 
@@ -55,7 +55,7 @@ class Attack:
 
 
 class Adversary:
-    """A :class:`~agentflow.Model` that plays an attack's moves, then answers ``done``."""
+    """A [`Model`][agentflow.Model] that plays an attack's moves, then answers ``done``."""
 
     def __init__(self, moves: tuple[Move, ...], *, name: str = "adversary") -> None:
         self._moves = moves

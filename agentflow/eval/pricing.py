@@ -1,7 +1,7 @@
 """What a run cost: list prices per million tokens, by provider and model family.
 
 Prices change: the table is data, each provider's with the date its prices were read
-(:data:`PRICES_AS_OF`). A model id is reduced to its family before the lookup: a provider
+(`PRICES_AS_OF`). A model id is reduced to its family before the lookup: a provider
 prefix (``anthropic:``, ``openai:``), a Bedrock id's region and vendor (``us.anthropic.``) and
 version (``-v1:0``), a date (``-20250929``, ``@20250929``, ``-2024-08-06``) and ``-latest`` are
 dropped, and the rest must name a family exactly. A prefix match would price an unknown newer
@@ -11,7 +11,7 @@ model) costs nothing whatever its name.
 
 A price can depend on the request: Claude Haiku 5.5 bills every token of a request whose prompt
 (input, cache reads and cache writes) is above 100,000 tokens at a higher rate, so costs are
-added up request by request (:func:`cost_usd` on one response's usage), never on a run's total.
+added up request by request (`cost_usd` on one response's usage), never on a run's total.
 """
 
 from __future__ import annotations

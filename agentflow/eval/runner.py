@@ -1,8 +1,8 @@
 """Replays scenarios and attacks against an agent, in-process, and measures what happened.
 
-Each scenario gets a fresh world from the suite, runs through :meth:`Agent.run` and
-:meth:`Agent.resume` (the scripted approver answers every pause) and is judged on the world's
-end state. Scenarios run concurrently, bounded by an :class:`asyncio.Semaphore`.
+Each scenario gets a fresh world from the suite, runs through [`Agent.run`][agentflow.Agent.run] and
+[`Agent.resume`][agentflow.Agent.resume] (the scripted approver answers every pause) and is judged
+on the world's end state. Scenarios run concurrently, bounded by an `asyncio.Semaphore`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Scenarios are YAML files (one per scenario) validated by the pydantic models below. The parts
 that depend on the domain — how the world is seeded (``world``) and what the end state must be
 (``expect.end_state``) — stay plain mappings here and are validated by the suite's own models
-(:class:`agentflow.eval.Suite`), so this module knows nothing about flights or bookings.
+(`agentflow.eval.Suite`), so this module knows nothing about flights or bookings.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ ScenarioCheck = Callable[[Scenario], None]
 
 
 def load_scenario(path: Path, check: ScenarioCheck | None = None) -> Scenario:
-    """Read and validate one YAML file; :class:`ScenarioError` names the file and the field."""
+    """Read and validate one YAML file; `ScenarioError` names the file and the field."""
     try:
         data: object = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:

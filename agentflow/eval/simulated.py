@@ -1,8 +1,8 @@
 """Model-driven roles in an evaluation: a simulated user and an answer-quality judge.
 
 Both ask a model (Claude, when ``ANTHROPIC_API_KEY`` is set) through the same
-:class:`~agentflow.Model` seam as the agent, so tests drive them with a scripted model. What
-they are told is a parameter (:class:`RolePrompts`): the engine knows no domain.
+[`Model`][agentflow.Model] seam as the agent, so tests drive them with a scripted model. What
+they are told is a parameter (`RolePrompts`): the engine knows no domain.
 """
 
 from __future__ import annotations

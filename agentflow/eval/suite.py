@@ -1,4 +1,4 @@
-"""The seam between the domain-agnostic engine and a domain: a :class:`Suite`.
+"""The seam between the domain-agnostic engine and a domain: a `Suite`.
 
 The engine knows how to replay conversations, count steps and tokens, play the approver and
 judge approvals; a suite knows its world. It builds the agent, seeds a fresh world per scenario
@@ -62,7 +62,7 @@ class Suite(Protocol[WorldT]):
         ...
 
     def decide(self, request: ApprovalRequest, behaviour: ApproverBehaviour) -> ApprovalDecision:
-        """The approver's decision (see :func:`agentflow.eval.scripted_decision`)."""
+        """The approver's decision (see `agentflow.eval.scripted_decision`)."""
         ...
 
     def close(self, world: WorldT) -> None: ...
@@ -82,7 +82,7 @@ def find_suite_file(path: Path) -> Path:
 
 
 def load_suite(path: Path) -> Suite[Any]:
-    """Import the ``suite.py`` for ``path`` (see :func:`find_suite_file`); return its ``suite``."""
+    """Import the ``suite.py`` for ``path`` (see `find_suite_file`); return its ``suite``."""
     path = find_suite_file(path)
     # Import under its package name when it is one, so its own imports resolve as usual.
     name = _module_name(path)

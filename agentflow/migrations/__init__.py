@@ -6,10 +6,10 @@ recorded in one version table, ``agentflow_alembic_version``::
     approvals   the org chart, the approval ledger, Slack posts   (DATABASE_URL)
     audit       the audit trail and its append-only triggers      (the audit store's URL)
 
-:func:`upgrade` brings a database to the revision the code was written against, under a lock
+`upgrade` brings a database to the revision the code was written against, under a lock
 so that processes starting together migrate once; a database already there costs one query.
-:func:`agentflow.approvals.create_tables` runs the ``approvals`` branch, and opening an
-:class:`~agentflow.audit.AuditStore` the ``audit`` branch: the table, its indexes and triggers
+[`agentflow.approvals.create_tables`][] runs the ``approvals`` branch, and opening an
+[`AuditStore`][agentflow.audit.AuditStore] the ``audit`` branch: the table, its indexes and triggers
 are written in these revisions only. The first revision of each branch is the schema agentflow
 made with ``create_all`` before it had migrations, and adopts such a database with its rows: it
 creates only what is missing.
@@ -19,7 +19,7 @@ table, and runs it the same way (see ``examples/travel/migrations``).
 
 To change the schema: add a revision under ``versions/`` whose ``down_revision`` is the branch's
 head (SQLite needs ``op.batch_alter_table`` to alter a table), then name it as the head of
-:data:`APPROVALS` or :data:`AUDIT`. ``tests/approvals/test_migrations.py`` checks that the
+`APPROVALS` or `AUDIT`. ``tests/approvals/test_migrations.py`` checks that the
 head is the newest revision and that the migrated schema is what the models declare, on SQLite
 and on PostgreSQL.
 """

@@ -1,4 +1,4 @@
-"""Alembic's entry point for agentflow's script directory: see :func:`upgrade`."""
+"""Alembic's entry point for agentflow's script directory: see `upgrade`."""
 
 from agentflow.migrations.runner import run_environment
 

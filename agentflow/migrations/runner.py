@@ -22,7 +22,7 @@ class Migrations:
     """One schema history: its Alembic script directory, where it is recorded, its head."""
 
     directory: Path
-    """The script directory (``env.py`` calling :func:`run_environment`, ``versions/``)."""
+    """The script directory (``env.py`` calling `run_environment`, ``versions/``)."""
     head: str
     """The revision this code was written against: the newest of its branch."""
     version_table: str = VERSION_TABLE

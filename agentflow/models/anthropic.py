@@ -1,31 +1,32 @@
-"""The Anthropic Messages API as a :class:`~agentflow.models.base.Model`.
+"""The Anthropic Messages API as a [`Model`][agentflow.Model].
 
 This module is the one seam between agentflow and the ``anthropic`` SDK: it turns our own
-:mod:`agentflow.messages` into Messages API parameters and the API's answer back, and SDK
-exceptions into :class:`~agentflow.exceptions.ModelError` subclasses. Nothing else imports the SDK.
+`agentflow.messages` into Messages API parameters and the API's answer back, and SDK
+exceptions into [`ModelError`][agentflow.ModelError] subclasses. Nothing else imports the SDK.
 
 **One retry layer, here.** The SDK client runs with ``max_retries=0`` and the adapter retries
-itself, following a :class:`~agentflow.models.retries.RetryPolicy`. The SDK's own retries are
+itself, following a `RetryPolicy`. The SDK's own retries are
 switched off because they obey any ``retry-after`` the server sends, however long
 (``retry-after: 120`` stalls a step for two minutes per retry), because they wait silently (a
 user sees nothing, where the adapter reports each wait through
-:func:`~agentflow.models.retries.report_retry`), and because a retry layer hidden inside the
+`report_retry`), and because a retry layer hidden inside the
 client multiplies, unseen, with the one a durable driver (a Temporal activity's retry policy)
-adds on top: with a single layer, whatever :meth:`AnthropicModel.request` raises has been tried
-``1 + max_retries`` times, and the driver can decide knowingly whether to try again.
+adds on top: with a single layer, whatever
+[`AnthropicModel.request`][agentflow.AnthropicModel.request] raises has been tried ``1 +
+max_retries`` times, and the driver can decide knowingly whether to try again.
 
 Retried: connection errors and timeouts; HTTP 408, 409, 429 and 5xx (529 "overloaded"
 included); the same errors when a stream reports them after its 200 (an ``overloaded_error``
 event). A response's ``x-should-retry: true``/``false`` header overrides that; its
 ``retry-after-ms``/``retry-after`` header sets the wait, capped at
-:attr:`RetryPolicy.max_retry_after <agentflow.models.retries.RetryPolicy.max_retry_after>`.
-An answer that cannot be read (:class:`~agentflow.exceptions.ModelResponseError`) is not
+`RetryPolicy.max_retry_after <agentflow.models.retries.RetryPolicy.max_retry_after>`.
+An answer that cannot be read (`ModelResponseError`) is not
 retried: the same request would be billed again for, most likely, the same answer.
 
 **Long outputs are streamed.** The SDK refuses to send a non-streaming request that it expects
 to outlast its 10-minute default timeout; a smaller timeout just cuts a long generation off, to
 be requested and billed again. So a request whose ``max_tokens`` is above
-:data:`STREAMING_MAX_TOKENS` (or the lower limit the SDK keeps for some models) is streamed and
+`STREAMING_MAX_TOKENS` (or the lower limit the SDK keeps for some models) is streamed and
 the stream accumulated into one message; smaller ones are plain requests.
 """
 
@@ -166,7 +167,7 @@ class _Params(TypedDict):
 
 
 class AnthropicModel:
-    """A :class:`~agentflow.models.base.Model` backed by ``anthropic.AsyncAnthropic``.
+    """A [`Model`][agentflow.Model] backed by ``anthropic.AsyncAnthropic``.
 
     Args:
         model: The Claude model to call, e.g. ``"claude-sonnet-5"``.
@@ -187,7 +188,7 @@ class AnthropicModel:
             the API requires; a forced ``tool_choice`` (``any`` or a tool's name) is sent as
             ``auto``, the only choice the API allows with thinking.
         cache: where the request carries prompt-cache breakpoints, and their TTL (see
-            :mod:`agentflow.models.caching`): by default after the tools, after the system
+            `agentflow.models.caching`): by default after the tools, after the system
             prompt and on the latest two user messages, so that each step reads the
             conversation so far from the cache. ``None`` sends no breakpoint.
 
@@ -262,7 +263,7 @@ class AnthropicModel:
         """Perform one Messages API call, retried as the module docstring says.
 
         Each wait before a retry is reported through
-        :func:`~agentflow.models.retries.report_retry`.
+        `report_retry`.
 
         Raises:
             ModelHTTPError: The API answered with an error status (after the retries, if the
@@ -271,7 +272,7 @@ class AnthropicModel:
                 attempt.
             ModelResponseError: The API's answer could not be understood.
             ConfigurationError: Real model requests are blocked in this run (see
-                :func:`~agentflow.models.base.block_model_requests`).
+                [`block_model_requests`][agentflow.testing.block_model_requests]).
         """
         check_model_requests_allowed(self._model)
         params = _params(self._model, request, self._thinking, self._cache)

@@ -21,9 +21,9 @@ _blocked: ContextVar[bool] = ContextVar("agentflow_model_requests_blocked", defa
 
 @runtime_checkable
 class Model(Protocol):
-    """Anything that turns a :class:`ModelRequest` into a :class:`ModelResponse`.
+    """Anything that turns a `ModelRequest` into a `ModelResponse`.
 
-    Implementations raise :class:`agentflow.ModelError` (or a subclass) for failures they have
+    Implementations raise [`agentflow.ModelError`][] (or a subclass) for failures they have
     already retried; the driver turns that into a clear message for the user.
     """
 
@@ -35,10 +35,10 @@ class Model(Protocol):
 
 @contextmanager
 def block_model_requests() -> Generator[None]:
-    """Within this block, a request to a real model raises :class:`ConfigurationError`.
+    """Within this block, a request to a real model raises `ConfigurationError`.
 
     For tests: a forgotten ``AnthropicModel`` fails at once instead of calling (and billing) the
-    API. Test doubles (:mod:`agentflow.testing`) are not affected. In a pytest suite, one
+    API. Test doubles ([`agentflow.testing`][]) are not affected. In a pytest suite, one
     autouse fixture does it for every test::
 
         @pytest.fixture(autouse=True)
@@ -54,7 +54,7 @@ def block_model_requests() -> Generator[None]:
 
 
 def check_model_requests_allowed(model: str) -> None:
-    """Raise :class:`ConfigurationError` when real model requests are blocked (see above)."""
+    """Raise `ConfigurationError` when real model requests are blocked (see above)."""
     if _blocked.get() or os.environ.get(ALLOW_MODEL_REQUESTS_ENV, "").strip().lower() in (
         "0",
         "false",

@@ -1,4 +1,4 @@
-"""Where :class:`~agentflow.models.anthropic.AnthropicModel` asks the Messages API to cache.
+"""Where [`AnthropicModel`][agentflow.AnthropicModel] asks the Messages API to cache.
 
 The Messages API caches a prompt's prefix up to a block marked with ``cache_control`` (a
 *breakpoint*), in render order: tools, then the system prompt, then the messages. A later
@@ -10,13 +10,13 @@ is looked for only at the block boundaries up to 20 blocks before each breakpoin
 
 So breakpoints on the tools and the system prompt alone are inert for an agent whose prompt is
 short, and pay for a small part of a long conversation at best: the growing history is what is
-sent again on every step. :class:`PromptCache` therefore also marks the last block of the latest
+sent again on every step. `PromptCache` therefore also marks the last block of the latest
 user messages (two by default). The newest is where the next request will find its prefix
 written; the one before is where the previous request ended (the loop's requests always end
 with a user message), so this request reads everything the previous one wrote, however many
 blocks the model's answer and the tool results added in between.
 
-OpenAI's APIs cache prefixes by themselves (nothing to mark); :class:`PromptCache` is the
+OpenAI's APIs cache prefixes by themselves (nothing to mark); `PromptCache` is the
 Messages API's.
 """
 
@@ -54,7 +54,7 @@ class PromptCache:
 
     Raises:
         ConfigurationError: ``messages`` out of range (with the tools and the system prompt,
-            two keeps a request within :data:`MAX_BREAKPOINTS`), or ``messages_ttl`` longer
+            two keeps a request within `MAX_BREAKPOINTS`), or ``messages_ttl`` longer
             than ``ttl``.
     """
 
@@ -96,7 +96,7 @@ class PromptCache:
     def mark_messages(self, messages: Sequence[MutableMapping[str, Any]]) -> None:
         """Put the message breakpoints on ``messages`` (Messages API params, changed in place).
 
-        The last cacheable block of each of the latest :attr:`messages` user messages is marked;
+        The last cacheable block of each of the latest `messages` user messages is marked;
         thinking blocks cannot carry one, and a message with nothing else is passed over.
         """
         left = self.messages

@@ -1,13 +1,13 @@
 """How a model adapter hands text to a streaming driver while the answer is still coming.
 
-The :class:`~agentflow.models.base.Model` protocol returns one whole response, which is what the
-loop needs. A driver that shows tokens as they come (:meth:`agentflow.Agent.run_stream`) wraps
-the call in ``with delta_listener(emit):``; an adapter that sees :func:`deltas_wanted` streams
-the request and calls :func:`report_delta` with each piece of text, then still returns the whole
+The [`Model`][agentflow.Model] protocol returns one whole response, which is what the
+loop needs. A driver that shows tokens as they come ([`agentflow.Agent.run_stream`][]) wraps
+the call in ``with delta_listener(emit):``; an adapter that sees `deltas_wanted` streams
+the request and calls `report_delta` with each piece of text, then still returns the whole
 response. With nobody listening, adapters make plain requests and nothing is reported.
 
 A failed attempt's pieces may already have been reported: the adapter's retry is announced by a
-:class:`~agentflow.events.ModelRetrying` event, after which the text starts again.
+`ModelRetrying` event, after which the text starts again.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def deltas_wanted() -> bool:
 
 
 def report_delta(text: str) -> None:
-    """Tell the current :func:`delta_listener`, if any, about a piece of the answer's text."""
+    """Tell the current `delta_listener`, if any, about a piece of the answer's text."""
     listener = _listener.get()
     if listener is None or not text:
         return

@@ -30,14 +30,14 @@ class FallbackModel:
     """Asks each model in turn until one answers; each has already retried on its own.
 
     Args:
-        models: The models, first choice first (any :class:`~agentflow.models.base.Model`, e.g.
+        models: The models, first choice first (any [`Model`][agentflow.Model], e.g.
             an ``AnthropicModel`` and an ``OpenAIModel``).
-        fallback_on: Which failures move on to the next model; :func:`is_outage` by default.
+        fallback_on: Which failures move on to the next model; `is_outage` by default.
             Any other failure is raised at once.
 
     Each move to the next model is reported like a retry (a
-    :class:`~agentflow.events.ModelRetrying` event with no wait), so a user sees it. When every
-    model is out, :class:`~agentflow.exceptions.ModelUnavailable` names each one's failure.
+    `ModelRetrying` event with no wait), so a user sees it. When every
+    model is out, [`ModelUnavailable`][agentflow.ModelUnavailable] names each one's failure.
     """
 
     def __init__(

@@ -1,9 +1,9 @@
 """Models named by ``"provider:model"`` strings, wherever a model is chosen without code.
 
 ``anthropic:claude-sonnet-5``, ``openai:gpt-5``, ``bedrock:anthropic.claude-...``,
-``vertex:claude-...``, and ``test`` (the offline :class:`~agentflow.testing.TestModel`). A bare
+``vertex:claude-...``, and ``test`` (the offline [`TestModel`][agentflow.testing.TestModel]). A bare
 name that starts with ``claude`` is an Anthropic model, as before strings had providers. Names
-separated by commas are a :class:`~agentflow.models.fallback.FallbackModel`, first choice first:
+separated by commas are a `FallbackModel`, first choice first:
 ``anthropic:claude-sonnet-5,openai:gpt-5``.
 
 Each provider's SDK is imported only when a model of it is made. Bedrock and Vertex go through
@@ -53,7 +53,7 @@ def split_model_name(spec: str) -> tuple[str, str]:
 
 
 def infer_model(model: Model | str) -> Model:
-    """The model a string names (see the module docstring); a :class:`Model` is returned as is.
+    """The model a string names (see the module docstring); a `Model` is returned as is.
 
     Raises:
         ConfigurationError: An unknown provider, a missing API key, a missing SDK extra.

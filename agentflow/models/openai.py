@@ -1,14 +1,14 @@
-"""The OpenAI Chat Completions API as a :class:`~agentflow.models.base.Model`.
+"""The OpenAI Chat Completions API as a [`Model`][agentflow.Model].
 
 This module is the one seam between agentflow and the ``openai`` SDK. Chat Completions is the
 API that OpenAI-compatible gateways and servers (vLLM, Ollama, LiteLLM, OpenRouter, Azure) speak
 too, so ``base_url`` points the same adapter at any of them.
 
-It follows :class:`~agentflow.models.anthropic.AnthropicModel` rule for rule: the SDK's own
-retries are off and the adapter retries in :func:`~agentflow.models.retries.retrying` (same
+It follows [`AnthropicModel`][agentflow.AnthropicModel] rule for rule: the SDK's own
+retries are off and the adapter retries in `retrying` (same
 statuses, same ``x-should-retry`` and ``retry-after`` handling, each wait reported); the answer
 is read from the response body and checked, and an unreadable one is not retried; a request is
-streamed when a driver listens for text (:mod:`agentflow.models.deltas`).
+streamed when a driver listens for text (`agentflow.models.deltas`).
 
 How our messages map onto the API: the system prompt is a ``system`` message; a user turn's
 tool results become ``tool`` messages (in order, before any text of the same turn); an assistant
@@ -76,7 +76,7 @@ _STOP_REASONS: dict[str, StopReason] = {
 
 
 class OpenAIModel:
-    """A :class:`~agentflow.models.base.Model` backed by ``openai.AsyncOpenAI`` (Chat Completions).
+    """A [`Model`][agentflow.Model] backed by ``openai.AsyncOpenAI`` (Chat Completions).
 
     Args:
         model: The model to call, e.g. ``"gpt-5"`` (or whatever name a gateway serves).

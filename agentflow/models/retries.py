@@ -1,16 +1,16 @@
 """How a model adapter retries, and how it tells the driver that it is waiting.
 
 A model adapter is the one place a failed model call is retried (see
-:mod:`agentflow.models.anthropic` for why the SDK's own retries are switched off). This module
+`agentflow.models.anthropic` for why the SDK's own retries are switched off). This module
 holds what that needs and nothing SDK-specific, so a driver can import it without the SDK:
 
-* :class:`RetryPolicy`: how many retries, how long to wait between them.
-* :func:`retrying`: the retry loop every adapter runs its attempts in, and
-  :func:`retryable_status`, which statuses it retries.
-* :func:`retry_listener` / :func:`report_retry`: a context-local hook through which the adapter
-  reports each wait ("retrying in 4 s") without the :class:`~agentflow.models.base.Model`
+* `RetryPolicy`: how many retries, how long to wait between them.
+* `retrying`: the retry loop every adapter runs its attempts in, and
+  `retryable_status`, which statuses it retries.
+* `retry_listener` / `report_retry`: a context-local hook through which the adapter
+  reports each wait ("retrying in 4 s") without the [`Model`][agentflow.Model]
   protocol knowing about it. A driver wraps its model call in ``with retry_listener(emit):``;
-  with nobody listening, :func:`report_retry` does nothing.
+  with nobody listening, `report_retry` does nothing.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 RetryListener = Callable[[ModelRetrying], None]
-"""Receives one :class:`~agentflow.events.ModelRetrying` per wait; it must not block."""
+"""Receives one `ModelRetrying` per wait; it must not block."""
 
 _listener: ContextVar[RetryListener | None] = ContextVar("agentflow_retry_listener", default=None)
 
@@ -84,7 +84,7 @@ class RetryPolicy:
 
         Args:
             retry: Which retry this is: 1 for the first.
-            retry_after: What the server asked for (see :func:`parse_retry_after`), if anything.
+            retry_after: What the server asked for (see `parse_retry_after`), if anything.
         """
         if retry_after is not None and retry_after > 0:
             return min(retry_after, self.max_retry_after)
@@ -130,7 +130,7 @@ def retry_listener(listener: RetryListener) -> Generator[None]:
 
 
 def report_retry(attempt: int, delay_s: float, error: str) -> None:
-    """Tell the current :func:`retry_listener`, if any, that a retry is about to wait.
+    """Tell the current `retry_listener`, if any, that a retry is about to wait.
 
     Args:
         attempt: The attempt that failed: 1 for the first request, so also the number of the
@@ -176,9 +176,9 @@ async def retrying(
 ) -> T:
     """Run ``attempt`` until it succeeds, or fails in a way ``policy`` does not retry.
 
-    ``classify`` turns an exception of the SDK into a :class:`Failure`, or ``None`` for one that
+    ``classify`` turns an exception of the SDK into a `Failure`, or ``None`` for one that
     is not a model failure (it propagates as is). The final error is raised from the SDK's.
-    Each wait is reported through :func:`report_retry` first.
+    Each wait is reported through `report_retry` first.
     """
     tries = 0
     while True:

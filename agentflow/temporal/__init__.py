@@ -1,7 +1,7 @@
 """Durable runs on Temporal: workflows, activities and the embedded server they run against.
 
-Names are imported on first use. Workflow code imports :mod:`agentflow.temporal.contracts` and
-:mod:`agentflow.temporal.registry` inside Temporal's sandbox; importing them must not load the
+Names are imported on first use. Workflow code imports `agentflow.temporal.contracts` and
+`agentflow.temporal.registry` inside Temporal's sandbox; importing them must not load the
 client, the worker or the dev-server process manager that this package also holds.
 """
 

@@ -1,12 +1,12 @@
 """Activities: the I/O of durable conversations (model calls, tool calls, approval notices).
 
-Business failures cross into the workflow as values (:class:`ToolCallResult`) or as
+Business failures cross into the workflow as values (`ToolCallResult`) or as
 non-retryable ``ApplicationError``s; everything else is retried by the activity's policy.
 
 Each model call, tool call (with its precondition decision) and approval notice is recorded as
 a span here, in the activity, where it runs once per attempt: workflow code re-runs on replay.
 
-Workflow code calls these activities through :class:`AgentActivities`' methods
+Workflow code calls these activities through `AgentActivities`' methods
 (``workflow.execute_activity_method(AgentActivities.model_call, ...)``), so their arguments are
 type-checked; the names in ``activity.defn`` are what histories record and must not change.
 This module is imported inside the sandbox for that: it loads no SDK client, store or tracer
@@ -80,7 +80,7 @@ class AgentActivities:
         """``recorder`` records every step (one on a no-op tracer records nothing).
 
         ``cached_transcripts`` bounds how many conversations' transcripts this worker keeps
-        for their next model call (see :mod:`agentflow.temporal.transcripts`).
+        for their next model call (see `agentflow.temporal.transcripts`).
         """
         self.channel: ApprovalChannel = channel or LogChannel()
         self.org = org

@@ -1,7 +1,7 @@
 """The approval channel of last resort, and the channel protocol's old address.
 
-:class:`~agentflow.approvals.records.ApprovalChannel` lives with the other approval types in
-:mod:`agentflow.approvals.records`; it is importable from here as well.
+[`ApprovalChannel`][agentflow.temporal.ApprovalChannel] lives with the other approval types in
+`agentflow.approvals.records`; it is importable from here as well.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The client API every channel uses: start conversations, send messages, answer approvals.
 
-The web app, the CLI and Slack all go through :class:`AgentClient`; none of them talks to the
-workflows directly, so validation errors come back the same way everywhere.
+The web app, the CLI and Slack all go through [`AgentClient`][agentflow.temporal.AgentClient]; none
+of them talks to the workflows directly, so validation errors come back the same way everywhere.
 
 Temporal's own failures come back as agentflow errors too: an update that times out, or a
-server that cannot be reached, raises :class:`~agentflow.exceptions.TemporalUnavailable` with a
+server that cannot be reached, raises [`TemporalUnavailable`][agentflow.TemporalUnavailable] with a
 one-line message (a client made with ``lazy=True`` first connects on its first call, and so
 first fails there). A decision is idempotent by its content: each vote is sent under an update id
 derived from it, and a vote retried after a timeout that had in fact landed returns the result
@@ -74,7 +74,7 @@ P = ParamSpec("P")
 
 @asynccontextmanager
 async def _reaching_temporal() -> AsyncGenerator[None]:
-    """A lazy client's failed first connection becomes :class:`TemporalUnavailable`, in one line.
+    """A lazy client's failed first connection becomes `TemporalUnavailable`, in one line.
 
     temporalio raises a bare ``RuntimeError`` carrying the transport's debug dump then.
     """
@@ -92,7 +92,7 @@ def _pausable(
     """Report a workflow whose task keeps failing as paused, in one line.
 
     A deploy whose code does not replay the workflow leaves its task failing: callers get
-    :class:`~agentflow.exceptions.WorkflowPaused` instead of Temporal's refusal.
+    [`WorkflowPaused`][agentflow.WorkflowPaused] instead of Temporal's refusal.
 
     The method's first argument is the workflow's id (a conversation's or an approval's).
     """
@@ -124,8 +124,9 @@ class AgentClient:
     ) -> None:
         """``rpc_timeout`` bounds each update call (default: Temporal's, which waits on).
 
-        ``vote_keys`` sign every vote :meth:`decide` sends (default: ``AGENTFLOW_VOTE_KEYS``;
-        see :mod:`agentflow.approvals.signing`); hold them only where votes are made.
+        ``vote_keys`` sign every vote [`decide`][agentflow.temporal.AgentClient.decide] sends
+        (default: ``AGENTFLOW_VOTE_KEYS``; see `agentflow.approvals.signing`); hold them only where
+        votes are made.
         """
         if tracer_provider is not None:
             # Conversations become traces in the audit trail (see agentflow.audit).
@@ -179,7 +180,8 @@ class AgentClient:
         ``attachments`` (images, PDFs) go with the text, checked before they enter history.
 
         ``sender`` is who typed it, as the channel authenticated them: a conversation with an
-        owner refuses a message from anyone else, or from nobody named (:class:`InvalidInput`).
+        owner refuses a message from anyone else, or from nobody named
+        ([`InvalidInput`][agentflow.InvalidInput]).
         """
         handle = self._conversation(conversation_id)
         message = SendMessage(text=text, sender=sender, attachments=tuple(attachments))
@@ -209,10 +211,11 @@ class AgentClient:
 
         The ``send_message`` validator refuses what may not enter (empty, too long, a stranger's)
         before anything reaches history, and a refused update completes at once: waiting up to
-        ``wait`` seconds for the outcome tells a refusal (:class:`InvalidInput`) from an
-        acceptance without waiting for the reply, which the caller follows with :meth:`steps`
-        and :meth:`transcript`. :class:`TemporalUnavailable` when Temporal does not say whether
-        it took the message; other RPC errors (e.g. a closed conversation) are raised as is.
+        ``wait`` seconds for the outcome tells a refusal ([`InvalidInput`][agentflow.InvalidInput])
+        from an acceptance without waiting for the reply, which the caller follows with
+        [`steps`][agentflow.temporal.AgentClient.steps] and `transcript`.
+        [`TemporalUnavailable`][agentflow.TemporalUnavailable] when Temporal does not say whether it
+        took the message; other RPC errors (e.g. a closed conversation) are raised as is.
         """
         handle = self._conversation(conversation_id)
         message = SendMessage(text=text, sender=sender)
@@ -257,7 +260,7 @@ class AgentClient:
         """Send ``message`` to a conversation that ended idle, starting it again where it was.
 
         Update-with-start: of two messages racing to reopen it, one starts the new run and the
-        other joins it. :class:`ConversationEnded` when it ended otherwise.
+        other joins it. [`ConversationEnded`][agentflow.ConversationEnded] when it ended otherwise.
         """
         description = await handle.describe()
         if description.status == WorkflowExecutionStatus.RUNNING:  # reopened meanwhile
@@ -345,7 +348,7 @@ class AgentClient:
 
     @_pausable
     async def _latest_steps(self, conversation_id: str, since: int) -> list[Step]:
-        """The latest run's steps from ``since`` (see :meth:`steps` for every run's)."""
+        """The latest run's steps from ``since`` (see `steps` for every run's)."""
         handle = self._conversation(conversation_id)
         return await handle.query("steps", since, result_type=list[Step])
 
@@ -493,9 +496,9 @@ class AgentClient:
     async def decide(self, approval_id: str, vote: ApprovalVote) -> ApprovalResult:
         """Approve or deny.
 
-        Raises :class:`ApprovalError` for a decision the workflow refuses (wrong approver, other
-        digest, already decided); nothing is changed then. Sending the same vote again returns
-        the result it got the first time.
+        Raises [`ApprovalError`][agentflow.ApprovalError] for a decision the workflow refuses (wrong
+        approver, other digest, already decided); nothing is changed then. Sending the same vote
+        again returns the result it got the first time.
         """
         handle = self.client.get_workflow_handle(approval_id)
         if self.vote_keys is not None and vote.signature is None:

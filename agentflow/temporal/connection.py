@@ -1,9 +1,9 @@
 """Where Temporal is and how to reach it: Temporal's own environment configuration, plus flags.
 
-Every command and :class:`~agentflow.approvals.settings.ApprovalSettings` first look for a
-running ``agentflow dev`` in the data folder (its record, see :mod:`agentflow.temporal.devrecord`:
+Every command and `ApprovalSettings` first look for a
+running ``agentflow dev`` in the data folder (its record, see `agentflow.temporal.devrecord`:
 the embedded server's address and namespace), then read the connection the
-way the ``temporal`` CLI and Temporal's SDKs do (:mod:`temporalio.envconfig`), so one
+way the ``temporal`` CLI and Temporal's SDKs do (`temporalio.envconfig`), so one
 configuration serves them all: a profile of the CLI's config file (``temporal.toml``, chosen by
 ``TEMPORAL_PROFILE``, found at ``TEMPORAL_CONFIG_FILE`` or the platform's config directory), then
 the ``TEMPORAL_*`` environment variables over it (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``,
@@ -52,7 +52,7 @@ _ADDRESS = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.\-_]*[A-
 
 
 class TemporalConfig(BaseModel):
-    """Everything :meth:`temporalio.client.Client.connect` needs to reach one namespace.
+    """Everything `temporalio.client.Client.connect` needs to reach one namespace.
 
     ``api_key``, ``tls`` (which may hold a private key) and ``rpc_metadata`` (which may hold
     credentials) are left out of the repr, so a config can be logged.
@@ -163,7 +163,7 @@ class TemporalConfig(BaseModel):
 
     @classmethod
     def build(cls, **values: Any) -> TemporalConfig:
-        """The constructor, with a bad value reported as a one-line :class:`ConfigurationError`."""
+        """The constructor, with a bad value reported as a one-line `ConfigurationError`."""
         try:
             return cls(**values)
         except ValidationError as exc:
@@ -172,7 +172,7 @@ class TemporalConfig(BaseModel):
             ) from None
 
     def connect_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :meth:`temporalio.client.Client.connect` (without the address)."""
+        """Keyword arguments for `temporalio.client.Client.connect` (without the address)."""
         kwargs: dict[str, Any] = {"namespace": self.namespace, "tls": self.tls}
         if self.api_key is not None:
             kwargs["api_key"] = self.api_key.get_secret_value()
@@ -181,9 +181,9 @@ class TemporalConfig(BaseModel):
         return kwargs
 
     async def connect(self, **kwargs: Any) -> Client:
-        """A client via :func:`agentflow.temporal.connect`: agentflow's data converter included.
+        """A client via [`agentflow.temporal.connect`][]: agentflow's data converter included.
 
-        ``kwargs`` go to :meth:`temporalio.client.Client.connect` (``interceptors``, ...).
+        ``kwargs`` go to `temporalio.client.Client.connect` (``interceptors``, ...).
         """
         from agentflow.temporal.devserver import connect
 

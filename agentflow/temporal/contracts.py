@@ -5,7 +5,7 @@ them), kept in a module that imports nothing but pydantic and agentflow's own da
 that workflow code can import it inside the sandbox.
 
 The approval workflow's votes, results, status and notices are approval domain types: they live
-in :mod:`agentflow.approvals.records` and are importable from here as well.
+in `agentflow.approvals.records` and are importable from here as well.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class DurableOptions(_Contract):
     idle_timeout: timedelta | None = None
     """How long a conversation with no turn running waits for the next message before it
     ends, its state as its result, so that it holds no worker memory; the next message sent
-    with :class:`~agentflow.temporal.AgentClient` starts it again where it was. ``None``: it
+    with [`AgentClient`][agentflow.temporal.AgentClient] starts it again where it was. ``None``: it
     waits for ever."""
     continue_as_new_after_messages: int = Field(default=200, ge=4)
     """Messages after which the conversation continues as new, between turns; within a long
@@ -111,7 +111,7 @@ class DurableOptions(_Contract):
 
 class AgentWorkflowInput(_Contract):
     agent: str
-    """The registered agent's name (see :func:`agentflow.temporal.register_agent`)."""
+    """The registered agent's name (see [`agentflow.temporal.register_agent`][])."""
     user: str | None = None
     """The conversation's owner: the agent acts for them, and only they may write in it."""
     participants: tuple[str, ...] = ()
@@ -125,7 +125,7 @@ class AgentWorkflowInput(_Contract):
     resume_turn: int | None = None
     """A turn the previous run handed over between two steps: this run goes on with it."""
     transcript_epoch: int = 0
-    """See :class:`agentflow.temporal.transcripts.TranscriptRef`."""
+    """See `agentflow.temporal.transcripts.TranscriptRef`."""
     recent_replies: tuple[AgentReply, ...] = ()
     """The final replies of the latest turns, for callers still waiting on one of them."""
     reopened_from: str | None = None
@@ -154,7 +154,7 @@ class AgentReply(_Contract):
     """The agent's answer to one user message (one turn).
 
     ``status`` is ``awaiting_approval`` while a human decision is pending: the turn goes on in
-    the workflow, and :class:`WaitForTurn` returns its final reply.
+    the workflow, and `WaitForTurn` returns its final reply.
     """
 
     turn: int
@@ -163,10 +163,10 @@ class AgentReply(_Contract):
     approvals: tuple[ApprovalRequest, ...] = ()
     value: Any = None
     """A structured agent's validated answer, as JSON data, when the turn completed: read it
-    with :meth:`parsed`."""
+    with [`parsed`][agentflow.temporal.AgentReply.parsed]."""
 
     def parsed(self, output_type: type[T]) -> T:
-        """The answer as ``output_type`` (the agent's); :class:`OutputUnavailable` without one."""
+        """The answer as ``output_type`` (the agent's); `OutputUnavailable` without one."""
         if self.value is None or self.status != "completed":
             raise OutputUnavailable(
                 f"turn {self.turn} ended with status {self.status!r} and no answer: {self.output}"
@@ -175,8 +175,8 @@ class AgentReply(_Contract):
 
     continued: bool = False
     """The turn goes on in the conversation's next run (it continued as new between two steps):
-    not an answer yet; :class:`WaitForTurn` on the conversation returns it
-    (:class:`~agentflow.temporal.AgentClient` waits on by itself)."""
+    not an answer yet; `WaitForTurn` on the conversation returns it
+    ([`AgentClient`][agentflow.temporal.AgentClient] waits on by itself)."""
 
 
 StepKind = Literal[
@@ -195,6 +195,8 @@ class Step(_Contract):
 
 
 class Transcript(_Contract):
+    """A conversation as the workflow holds it: its messages and the approvals it waits on."""
+
     messages: tuple[Message, ...]
     pending_approvals: tuple[ApprovalRequest, ...]
 
@@ -205,7 +207,7 @@ class ModelCallInput(_Contract):
     transcript: TranscriptRef | None = None
     """When set, ``request`` carries only the messages after those this names, and the agent's
     system prompt and tools are the registered agent's (see
-    :mod:`agentflow.temporal.transcripts`); histories recorded before carry it all."""
+    `agentflow.temporal.transcripts`); histories recorded before carry it all."""
 
 
 class ToolCallInput(_Contract):
@@ -236,7 +238,7 @@ class ApprovalWorkflowInput(_Contract):
     latest_user_message: str = ""
     """What the requester last said when the call was proposed (see ``RunContext``)."""
     transcript: TranscriptRef | None = None
-    """What ``messages`` leaves out (see :mod:`agentflow.temporal.transcripts`)."""
+    """What ``messages`` leaves out (see `agentflow.temporal.transcripts`)."""
 
 
 class VoteCheck(_Contract):

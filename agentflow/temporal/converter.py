@@ -34,7 +34,7 @@ type_adapter: functools._lru_cache_wrapper[TypeAdapter[Any]] = functools.lru_cac
 
 
 class SharedPydanticJSONConverter(PydanticJSONPlainPayloadConverter):
-    """temporalio's pydantic JSON converter, decoding through :data:`type_adapter`."""
+    """temporalio's pydantic JSON converter, decoding through `type_adapter`."""
 
     def __init__(self) -> None:
         # The instance's own cache is off: every instance uses the shared one.
@@ -57,7 +57,7 @@ class SharedPydanticJSONConverter(PydanticJSONPlainPayloadConverter):
 
 
 class AgentflowPayloadConverter(CompositePayloadConverter):
-    """The default converters, with JSON through :class:`SharedPydanticJSONConverter`."""
+    """The default converters, with JSON through `SharedPydanticJSONConverter`."""
 
     def __init__(self) -> None:
         json_converter = SharedPydanticJSONConverter()
@@ -70,4 +70,4 @@ class AgentflowPayloadConverter(CompositePayloadConverter):
 
 
 data_converter = DataConverter(payload_converter_class=AgentflowPayloadConverter)
-"""What :func:`agentflow.temporal.connect` gives every client (and so every worker)."""
+"""What [`agentflow.temporal.connect`][] gives every client (and so every worker)."""

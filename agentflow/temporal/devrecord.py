@@ -1,13 +1,13 @@
 """Where ``agentflow dev`` listens, written in its data folder for every other command to find.
 
 ``agentflow dev`` starts Temporal on a free port. While it runs it keeps ``dev.json`` in its data
-folder (see :mod:`agentflow.datadir`): the address, the namespace, and the agents it serves on
+folder (see `agentflow.datadir`): the address, the namespace, and the agents it serves on
 each task queue. ``chat``, ``approvals``, ``worker``, ``replay`` and ``audit`` read it (through
-:meth:`~agentflow.temporal.connection.TemporalConfig.load`) before ``TEMPORAL_*``, the config
+[`load`][agentflow.temporal.TemporalConfig.load]) before ``TEMPORAL_*``, the config
 file's profile and ``127.0.0.1:7233``, so they reach the server without being told its port.
 
 A record counts only while the server it describes holds its lock
-(:func:`server_lock`, taken by :class:`~agentflow.temporal.devserver.DevServer` for its
+(`server_lock`, taken by [`DevServer`][agentflow.temporal.DevServer] for its
 database file): a record left behind by a process that was killed is ignored, never followed.
 The same lock makes a second server on the same database file refuse to start.
 """

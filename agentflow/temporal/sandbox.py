@@ -6,7 +6,7 @@ imports and the sandbox does not pass through. On a busy worker that is the larg
 conversation adds to the bare-Temporal floor, so three things keep it small:
 
 - **Pass-through.** Every agentflow module but the workflows themselves passes through
-  (:data:`PASSTHROUGH_MODULES`), as does the pydantic stack under the data types: a run uses
+  (`PASSTHROUGH_MODULES`), as does the pydantic stack under the data types: a run uses
   the worker's loaded modules instead of executing them again. An installed agentflow ships the
   workflows as ``agentflow.workflows``, so each run also executes ``agentflow/__init__``; what
   it imports is passed through too. agentflow's library code is deterministic, and the workflow
@@ -14,7 +14,7 @@ conversation adds to the bare-Temporal floor, so three things keep it small:
 - **Small workflow modules.** A conversation starts its approvals by type name, so
   ``AgentWorkflow``'s module does not load ``ApprovalWorkflow``'s.
 - **Compiled once.** The workflow modules (and the packages above them) are compiled once per
-  process (:func:`compile_workflows_once`). Python's own import would read their bytecode
+  process (`compile_workflows_once`). Python's own import would read their bytecode
   from ``__pycache__`` for every run or, where none is written (``PYTHONDONTWRITEBYTECODE=1``,
   common in container images), compile their source for every run. A worker also keeps
   running the workflow code it started with when the files change under it.
@@ -66,8 +66,8 @@ def workflow_runner(
 ) -> SandboxedWorkflowRunner:
     """The sandbox for agentflow's workflows.
 
-    ``restrictions`` (temporalio's default) with :data:`PASSTHROUGH_MODULES` passed through; the
-    workflow modules are compiled once (:func:`compile_workflows_once`).
+    ``restrictions`` (temporalio's default) with `PASSTHROUGH_MODULES` passed through; the
+    workflow modules are compiled once (`compile_workflows_once`).
     """
     compile_workflows_once()
     return SandboxedWorkflowRunner(

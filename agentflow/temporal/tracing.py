@@ -4,7 +4,8 @@ Temporal's ``TracingInterceptor`` carries a span context from a client call into
 it starts, from the workflow into its activities and child workflows, and it emits workflow
 spans only when not replaying. What it cannot know is that a conversation is many client calls
 (start, each message, each human decision, possibly from other processes, days apart): each
-would start a trace of its own. :class:`AuditInterceptor` adds that knowledge:
+would start a trace of its own. [`AuditInterceptor`][agentflow.audit.AuditInterceptor] adds that
+knowledge:
 
 - starting an ``AgentWorkflow`` opens the conversation's root span (``invoke_agent``), a new
   trace that every later step joins;
@@ -16,9 +17,10 @@ would start a trace of its own. :class:`AuditInterceptor` adds that knowledge:
   redacted) and each vote on an approval, with who voted and whether it was accepted;
 - queries are not traced: they change nothing, and clients poll them.
 
-This is Temporal's side of :mod:`agentflow.audit`: it records through the audit trail's
-:class:`~agentflow.audit.recorder.SpanRecorder`, and the audit package knows nothing of Temporal.
-:class:`AuditInterceptor` is importable from :mod:`agentflow.audit` as well.
+This is Temporal's side of [`agentflow.audit`][]: it records through the audit trail's
+`SpanRecorder`, and the audit package knows nothing of Temporal.
+[`AuditInterceptor`][agentflow.audit.AuditInterceptor] is importable from [`agentflow.audit`][] as
+well.
 """
 
 from __future__ import annotations
@@ -70,8 +72,9 @@ class AuditInterceptor(TracingInterceptor):
     """Temporal's tracing interceptor, on agentflow's recorder, with conversations as traces.
 
     Give it to the client (``connect(address, interceptors=[AuditInterceptor(tracing)])``);
-    workers built from that client use it too. :class:`~agentflow.temporal.AgentClient` and
-    :func:`~agentflow.temporal.create_worker` add it themselves when given a tracer provider.
+    workers built from that client use it too. [`AgentClient`][agentflow.temporal.AgentClient] and
+    [`create_worker`][agentflow.temporal.create_worker] add it themselves when given a tracer
+    provider.
     """
 
     def __init__(self, tracer_provider: TracerProvider) -> None:
@@ -238,13 +241,13 @@ def _reason(exc: WorkflowUpdateFailedError) -> str:
 
 
 def audit_interceptor(client: Client) -> AuditInterceptor | None:
-    """The :class:`AuditInterceptor` ``client`` records through, if it has one."""
+    """The `AuditInterceptor` ``client`` records through, if it has one."""
     found = (i for i in client.config()["interceptors"] if isinstance(i, AuditInterceptor))
     return next(found, None)
 
 
 def traced_client(client: Client, tracer_provider: TracerProvider) -> Client:
-    """``client``, or a client on the same connection with an :class:`AuditInterceptor`."""
+    """``client``, or a client on the same connection with an `AuditInterceptor`."""
     config = client.config()
     if any(isinstance(i, TracingInterceptor) for i in config["interceptors"]):
         return client
@@ -257,11 +260,11 @@ def worker_tracing(
 ) -> tuple[SpanRecorder, list[WorkerInterceptor]]:
     """The recorder for a worker's activities and the interceptors the worker must add.
 
-    A worker inherits its client's interceptors: with an :class:`AuditInterceptor` there, the
-    worker records through it; with ``tracer_provider`` given and no tracing interceptor on
-    the client, the worker gets one of its own (never two, or every span would be doubled).
-    With neither, the recorder is on a no-op tracer: it records nothing and builds no
-    attributes.
+    A worker inherits its client's interceptors: with an
+    [`AuditInterceptor`][agentflow.audit.AuditInterceptor] there, the worker records through it;
+    with ``tracer_provider`` given and no tracing interceptor on the client, the worker gets one of
+    its own (never two, or every span would be doubled). With neither, the recorder is on a no-op
+    tracer: it records nothing and builds no attributes.
     """
     on_client = [i for i in client.config()["interceptors"] if isinstance(i, TracingInterceptor)]
     if tracer_provider is None:

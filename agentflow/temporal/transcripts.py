@@ -4,14 +4,14 @@ A model call needs the whole transcript, and so do a tool's rules (``RunContext.
 where each argument came from), and an activity's or child workflow's input is stored in the
 workflow's history: sending the transcript with every call makes a conversation's history grow
 with the square of its length. So the workflow sends each call only the messages added since its
-previous model call, with a :class:`TranscriptRef` naming what came before; the worker that runs
+previous model call, with a `TranscriptRef` naming what came before; the worker that runs
 the call keeps the latest transcript of the conversations it served lately (bounded, least
 recently used out first) and, when it has not got the one named (another worker ran the previous
 call, a restart, an eviction, an approval decided days later), asks the conversation for it with
 the ``model_context`` query.
 
-Both halves live here: :class:`TranscriptCursor` is deterministic workflow state,
-:class:`TranscriptCache` the activity side.
+Both halves live here: `TranscriptCursor` is deterministic workflow state,
+`TranscriptCache` the activity side.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class TranscriptCursor:
         )
 
     def peek(self, messages: Sequence[Message]) -> tuple[TranscriptRef, tuple[Message, ...]]:
-        """Like :meth:`split`, for a call that leaves the workers' transcripts as they were."""
+        """Like `split`, for a call that leaves the workers' transcripts as they were."""
         known = self._known(messages)
         return TranscriptRef(chain=self.chain, epoch=self.epoch, known=known), tuple(
             messages[known:]
@@ -139,7 +139,7 @@ class TranscriptCache:
 
 
 def known_prefix(context: ModelContext, ref: TranscriptRef) -> tuple[Message, ...]:
-    """The messages ``ref`` names, from the workflow's answer; :class:`StaleTranscript` if gone."""
+    """The messages ``ref`` names, from the workflow's answer; `StaleTranscript` if gone."""
     if (context.chain, context.epoch) != (ref.chain, ref.epoch) or len(
         context.messages
     ) < ref.known:

@@ -1,7 +1,7 @@
 """A Temporal worker that hosts agentflow's workflows and activities for some agents.
 
-:func:`create_worker` is a convenience: a ``temporalio.worker.Worker`` with
-:class:`~agentflow.temporal.plugin.AgentflowPlugin`, which does the assembling.
+[`create_worker`][agentflow.temporal.create_worker] is a convenience: a ``temporalio.worker.Worker``
+with [`AgentflowPlugin`][agentflow.temporal.AgentflowPlugin], which does the assembling.
 """
 
 from __future__ import annotations
@@ -72,10 +72,11 @@ def create_worker(
         agents: the agents whose conversations this worker runs.
         task_queue: one queue can serve several agents; run several workers on it to scale.
         deps, channel, tracer_provider, org, vote_keys, cached_transcripts: as
-            :class:`AgentflowPlugin` takes them (the plugin the worker is built with).
+            [`AgentflowPlugin`][agentflow.temporal.AgentflowPlugin] takes them (the plugin the
+            worker is built with).
         deployment: this worker's version (deployment name and build id): it then runs
             under Worker Versioning, each workflow pinned to the version that started it
-            (see :func:`pinned_deployment` and the deployment guide's roll-out).
+            (see `pinned_deployment` and the deployment guide's roll-out).
         worker_options: passed to ``temporalio.worker.Worker`` (``plugins`` included: they
             run before agentflow's).
     """

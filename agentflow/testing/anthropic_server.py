@@ -15,11 +15,11 @@ and headers::
 
 A request that asks for a stream (``"stream": true``, as ``client.messages.stream(...)`` sends)
 and is scripted a 200 message body gets that message as a server-sent event stream
-(:func:`message_events`), so the SDK's stream parser and accumulator run on it. Odd streams
+(`message_events`), so the SDK's stream parser and accumulator run on it. Odd streams
 (an ``error`` event after the 200, a stream cut short) are scripted event by event with
-:func:`stream_response`.
+`stream_response`.
 
-Given a :class:`~agentflow.testing.prompt_cache.PromptCacheSimulator` (``prompt_cache=``), the
+Given a `PromptCacheSimulator` (``prompt_cache=``), the
 server counts each request's input tokens the way the API's prompt cache would (what it reads,
 what it writes, the rest) and puts those figures in the usage of the scripted message it sends.
 
@@ -117,7 +117,7 @@ def message_response(
     headers: Mapping[str, str] | None = None,
     **fields: Any,
 ) -> ScriptedResponse:
-    """A 200 answer carrying :func:`message_body` (keyword ``fields`` are passed on to it)."""
+    """A 200 answer carrying `message_body` (keyword ``fields`` are passed on to it)."""
     return ScriptedResponse(200, message_body(content, **fields), dict(headers or {}))
 
 
@@ -133,7 +133,7 @@ def error_response(
     *,
     headers: Mapping[str, str] | None = None,
 ) -> ScriptedResponse:
-    """An error answer with status ``status`` and an :func:`error_body`."""
+    """An error answer with status ``status`` and an `error_body`."""
     return ScriptedResponse(status, error_body(error_type, message), dict(headers or {}))
 
 
@@ -142,7 +142,7 @@ SSEEvent = tuple[str, object]
 
 
 def message_events(body: Mapping[str, Any]) -> list[SSEEvent]:
-    """The event stream the Messages API sends for ``body`` (a :func:`message_body`).
+    """The event stream the Messages API sends for ``body`` (a `message_body`).
 
     ``message_start`` (the message with no content and no stop reason), then for each block
     ``content_block_start``, its deltas (text and tool input each in two pieces, so that the
@@ -222,11 +222,11 @@ _SCRIPT_EXHAUSTED = ScriptedResponse(
 class FakeAnthropicServer:
     """A threaded HTTP server on 127.0.0.1 (a free port) that serves scripted responses.
 
-    Use it as a context manager, or call :meth:`start` and :meth:`close`. Responses may be given
-    to the constructor or added later with :meth:`enqueue`; both are safe while it runs.
+    Use it as a context manager, or call `start` and `close`. Responses may be given
+    to the constructor or added later with `enqueue`; both are safe while it runs.
 
     Another API is served by a subclass that names its route and its bodies
-    (:class:`~agentflow.testing.openai_server.FakeOpenAIServer`).
+    (`FakeOpenAIServer`).
     """
 
     route = "/v1/messages"
@@ -234,7 +234,7 @@ class FakeAnthropicServer:
     exhausted: ScriptedResponse = _SCRIPT_EXHAUSTED
 
     def not_found(self, path: str) -> object:
-        """The 404 body for a path that is not :attr:`route`."""
+        """The 404 body for a path that is not `route`."""
         return error_body("not_found_error", f"no route for POST {path}")
 
     def event_stream(self, body: object) -> bytes | None:

@@ -6,7 +6,7 @@ from agentflow.approvals.records import ApprovalNotice, NoticeKind
 
 
 class RecordingChannel:
-    """Plugs into the approval-channel seam of :func:`agentflow.temporal.create_worker`."""
+    """Plugs into the approval-channel seam of [`agentflow.temporal.create_worker`][]."""
 
     def __init__(self) -> None:
         self.notices: list[ApprovalNotice] = []

@@ -1,6 +1,6 @@
 """A local stand-in for the OpenAI Chat Completions API, for tests.
 
-It is served the same way as :class:`~agentflow.testing.anthropic_server.FakeAnthropicServer`
+It is served the same way as `FakeAnthropicServer`
 (scripted responses in order, every request recorded), so tests point the real ``openai`` SDK
 at it and exercise the SDK's own encoding, errors and stream parsing::
 
@@ -9,7 +9,7 @@ at it and exercise the SDK's own encoding, errors and stream parsing::
         ...
 
 A request with ``"stream": true`` that is scripted a 200 completion body gets it as the chunk
-stream the API sends (:func:`completion_chunks`): the text in two pieces, each tool call's
+stream the API sends (`completion_chunks`): the text in two pieces, each tool call's
 arguments in two pieces, the finish reason, then a usage chunk and ``[DONE]``.
 """
 
@@ -73,7 +73,7 @@ def completion_body(
 
 
 def completion_response(**fields: Any) -> ScriptedResponse:
-    """A 200 answer carrying :func:`completion_body` (keyword ``fields`` are passed on)."""
+    """A 200 answer carrying `completion_body` (keyword ``fields`` are passed on)."""
     return ScriptedResponse(200, completion_body(**fields))
 
 
@@ -84,7 +84,7 @@ def openai_error_body(message: str, error_type: str = "server_error") -> dict[st
 def openai_error_response(
     status: int, message: str, *, headers: Mapping[str, str] | None = None
 ) -> ScriptedResponse:
-    """An error answer with status ``status`` and an :func:`openai_error_body`."""
+    """An error answer with status ``status`` and an `openai_error_body`."""
     return ScriptedResponse(status, openai_error_body(message), dict(headers or {}))
 
 
@@ -118,7 +118,7 @@ def completion_chunks(body: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 class FakeOpenAIServer(FakeAnthropicServer):
-    """:class:`FakeAnthropicServer`'s machinery, answering ``POST /v1/chat/completions``."""
+    """`FakeAnthropicServer`'s machinery, answering ``POST /v1/chat/completions``."""
 
     route = "/v1/chat/completions"
     exhausted = ScriptedResponse(

@@ -1,4 +1,4 @@
-"""The Messages API's prompt cache, simulated for :class:`FakeAnthropicServer`.
+"""The Messages API's prompt cache, simulated for `FakeAnthropicServer`.
 
 Given to the fake server (``FakeAnthropicServer(..., prompt_cache=PromptCacheSimulator())``),
 it rewrites the usage of every scripted 200 message the way the API would count the request

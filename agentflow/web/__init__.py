@@ -1,6 +1,6 @@
 """The web app: Slack's endpoints, the approval inbox, the chats (web, Slack DM), the timeline.
 
-Sign-in with OpenID Connect is :class:`agentflow.web.oidc.OIDCSignIn` (imported from there, so
+Sign-in with OpenID Connect is `agentflow.web.oidc.OIDCSignIn` (imported from there, so
 that Authlib is loaded only by the apps that use it).
 """
 

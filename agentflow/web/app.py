@@ -1,14 +1,14 @@
 """The web app: the Slack interactivity endpoint and the local approval inbox.
 
 One Starlette application, built from objects the caller already has (a desk, optionally the
-Slack handler and its signing secret); :func:`create_app` does no I/O and reads no environment,
+Slack handler and its signing secret); `create_app` does no I/O and reads no environment,
 so tests build it in-process and production builds it from settings (see
-:func:`agentflow.approvals.settings.build_web_app`).
+`agentflow.approvals.settings.build_web_app`).
 
-Who is asking is the app's one authenticator (``identify``; see :mod:`agentflow.web.identity`),
+Who is asking is the app's one authenticator (``identify``; see `agentflow.web.identity`),
 used by every page, the chat's included; its routes (a sign-in flow) and middleware (a session
 cookie) come with it. With ``allowed_hosts`` the app answers only requests whose ``Host``
-header names one of them (see :mod:`agentflow.web.hosts`); ``agentflow approvals serve``
+header names one of them (see `agentflow.web.hosts`); ``agentflow approvals serve``
 always gives it one.
 
 Routes::
@@ -83,7 +83,7 @@ def create_app(
     """Build the app. ``slack`` needs ``signing_secret``: no endpoint runs unverified.
 
     ``audit`` serves each conversation's timeline from that audit store (to its user, its
-    approvers, and the ``auditors``; see :mod:`agentflow.web.timeline`). ``tracer_provider``
+    approvers, and the ``auditors``; see `agentflow.web.timeline`). ``tracer_provider``
     records each Slack request the endpoint rejects (the desk records refused decisions itself).
     ``identify`` says who is asking on every page (default: ``?as=`` from this machine);
     ``allowed_hosts`` (``None``: any) the ``Host`` names the app answers to. ``slack_chat``

@@ -15,12 +15,12 @@ few minutes: the browser's ``EventSource`` then reconnects, and identity and own
 checked again on every connection. ``/state`` stays for a first paint and for clients without
 ``EventSource``.
 
-Who is chatting is the job of the same :data:`~agentflow.web.identity.Identify` callable as the
+Who is chatting is the job of the same `Identify` callable as the
 inbox; only the employee who started a conversation may read it or write to it. Each form and
 each message carries a form token bound to (employee, conversation); see
-:mod:`agentflow.web.csrf`. Model and tool text is never put into HTML by the server: it travels
+`agentflow.web.csrf`. Model and tool text is never put into HTML by the server: it travels
 as JSON, and the page's script renders it with ``textContent``, so ``<script>`` in a message
-shows as text. The workflow is reached only through :class:`AgentClient`.
+shows as text. The workflow is reached only through [`AgentClient`][agentflow.temporal.AgentClient].
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class _View:
 
 
 class Chat:
-    """The chat pages and their JSON endpoints, on top of an :class:`AgentClient`.
+    """The chat pages and their JSON endpoints, on top of an `AgentClient`.
 
     ``agent`` is the registered agent new conversations talk to; ``cards`` maps a tool name to
     the function that shows its result as cards; ``secret`` signs the forms (give every web
@@ -468,7 +468,7 @@ def _as_query(request: Request, employee: str) -> str:
 
 
 _PURPOSE = "chat"
-"""What the chat's form tokens are for (see :mod:`agentflow.web.csrf`)."""
+"""What the chat's form tokens are for (see `agentflow.web.csrf`)."""
 _STYLE_URL = "/chat/static/chat.css"
 _PACKAGE = files("agentflow.web")
 # The page's two assets, read once from the package. A fixed table rather than Starlette's

@@ -31,6 +31,6 @@ class FormTokens:
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     def valid(self, token: str, purpose: str, *bound: str) -> bool:
-        """Whether ``token`` is the one :meth:`issue` gives for the same purpose and values."""
+        """Whether ``token`` is the one `issue` gives for the same purpose and values."""
         expected = self.issue(purpose, *bound).encode()
         return hmac.compare_digest(token.encode("utf-8", "surrogatepass"), expected)

@@ -3,7 +3,7 @@
 Two rules, both checked before a request reaches a page:
 
 - **The bind.** An app that believes whatever a client claims (the development identity,
-  ``?as=``) listens on loopback only: :func:`exposure_problem` names what is missing before
+  ``?as=``) listens on loopback only: `exposure_problem` names what is missing before
   ``agentflow approvals serve`` listens anywhere else.
 - **The Host header.** A page on another site can make a browser send requests to a server on
   its own machine under the site's name (DNS rebinding), so the app answers only requests whose
@@ -56,7 +56,7 @@ def allowed_hosts(bind: str, public: Iterable[str | None] = ()) -> tuple[str, ..
 
 
 class HostCheck:
-    """Starlette's :class:`TrustedHostMiddleware` for every path but ``/healthz``."""
+    """Starlette's `TrustedHostMiddleware` for every path but ``/healthz``."""
 
     def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
         self.app = app

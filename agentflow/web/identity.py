@@ -1,24 +1,24 @@
 """Who is asking: the web app's authenticators.
 
-Every page of the app asks one question, through one seam: :data:`Identify`, a callable from a
+Every page of the app asks one question, through one seam: `Identify`, a callable from a
 request to the employee id of whoever sent it, or ``None`` when nobody is identified. An
-:class:`Authenticator` is that callable together with what the app needs around it: the routes
+`Authenticator` is that callable together with what the app needs around it: the routes
 and middleware it brings (a sign-in flow and its session cookie), where to send someone who is
 not signed in, and whether it believes anyone who asks (``development``), which decides
-whether the app may be reached from other machines at all (see :mod:`agentflow.web.hosts`).
+whether the app may be reached from other machines at all (see `agentflow.web.hosts`).
 
 Three are built in:
 
-- :class:`DevIdentity` believes ``?as=bob``, like the CLI's ``--as``. It is for a developer's
+- `DevIdentity` believes ``?as=bob``, like the CLI's ``--as``. It is for a developer's
   machine: it answers only requests from a loopback address that came through no proxy, and
   every page then says "development identity: anyone on this machine can be anyone".
-- :class:`TrustedProxy` believes a header (``X-Forwarded-User``) set by a proxy that
+- `TrustedProxy` believes a header (``X-Forwarded-User``) set by a proxy that
   authenticates people, and only from that proxy: the request comes from an allow-listed
   address (an IP or a CIDR), or carries the secret the proxy and the app share.
-- :class:`~agentflow.web.oidc.OIDCSignIn` signs people in with OpenID Connect
+- `OIDCSignIn` signs people in with OpenID Connect
   (authorization-code flow with PKCE) and keeps them in a signed session cookie.
 
-A plain :data:`Identify` callable still plugs in (:func:`as_authenticator`); it is taken to be
+A plain `Identify` callable still plugs in (`as_authenticator`); it is taken to be
 a real authenticator of the application's own making.
 """
 
@@ -40,13 +40,13 @@ Identify = Callable[[Request], str | None]
 """Returns the employee id of whoever sent the request, or ``None`` if unknown."""
 
 DEVELOPMENT_NOTICE = "development identity: anyone on this machine can be anyone"
-"""What every page says while :class:`DevIdentity` names the person."""
+"""What every page says while `DevIdentity` names the person."""
 
 PROXY_SECRET_HEADER = "X-Agentflow-Proxy-Secret"
-"""Where :class:`TrustedProxy` looks for the secret it shares with the proxy."""
+"""Where `TrustedProxy` looks for the secret it shares with the proxy."""
 
 LOOPBACK_PROXIES = ("127.0.0.0/8", "::1/128")
-"""The proxies :func:`header_identity` trusts when told of none: one on the same machine."""
+"""The proxies `header_identity` trusts when told of none: one on the same machine."""
 
 _FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
 
@@ -134,7 +134,7 @@ class DevIdentity(_Plain):
 
 
 def dev_identity(request: Request) -> str | None:
-    """``?as=bob`` from this machine: :meth:`DevIdentity.identify`, as a plain callable."""
+    """``?as=bob`` from this machine: `DevIdentity.identify`, as a plain callable."""
     return _DEV.identify(request)
 
 
@@ -163,7 +163,7 @@ class TrustedProxy(_Plain):
 
     The header counts when the request comes from one of ``proxies`` (IP addresses or CIDR
     blocks; the connection's own address, never a forwarded one) or carries ``secret`` in
-    :data:`PROXY_SECRET_HEADER`. From anyone else, and when the header is sent more than once
+    `PROXY_SECRET_HEADER`. From anyone else, and when the header is sent more than once
     (a client's copy next to the proxy's), nobody is identified.
     """
 
@@ -218,7 +218,7 @@ def header_identity(
 
 @dataclass(frozen=True, eq=False)
 class _Callable(_Plain):
-    """A plain :data:`Identify` callable of the application's own, as an authenticator."""
+    """A plain `Identify` callable of the application's own, as an authenticator."""
 
     function: Identify
     name: str = "the application's own authenticator"
@@ -229,7 +229,7 @@ class _Callable(_Plain):
 
 
 def as_authenticator(identify: Identify | Authenticator) -> Authenticator:
-    """``identify`` as an :class:`Authenticator` (:func:`dev_identity` is :class:`DevIdentity`)."""
+    """``identify`` as an `Authenticator` (`dev_identity` is `DevIdentity`)."""
     if isinstance(identify, Authenticator):
         return identify
     if identify is dev_identity:

@@ -1,15 +1,15 @@
 """``/approvals``: a server-rendered inbox for approvers when Slack is not configured.
 
 It lists what one employee may decide now (as an approver, or as the delegate of one on leave)
-and posts decisions through the same :class:`~agentflow.approvals.desk.ApprovalDesk` as Slack and
+and posts decisions through the same [`ApprovalDesk`][agentflow.approvals.ApprovalDesk] as Slack and
 the CLI, so the same rules apply.
 
-Who is looking is the job of an :data:`~agentflow.web.identity.Identify` callable, the app's
-authenticator (see :mod:`agentflow.web.identity`). The default, :func:`dev_identity`, believes
+Who is looking is the job of an `Identify` callable, the app's
+authenticator (see `agentflow.web.identity`). The default, `dev_identity`, believes
 a ``?as=`` query parameter from this machine: like the CLI's ``--as``, it is for a laptop, not
 for a network. Each form carries a token
 bound to (person, approval, digest), so another site cannot make a logged-in approver's browser
-post a decision (see :mod:`agentflow.web.csrf`). The page is ``templates/inbox.html``.
+post a decision (see `agentflow.web.csrf`). The page is ``templates/inbox.html``.
 
 When the policy lets approvers edit some arguments (``request.editable``), a third form approves
 with those arguments changed; the edited call is checked by the workflow like any other edit.

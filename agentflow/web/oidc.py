@@ -1,6 +1,6 @@
 """Sign-in with OpenID Connect: the web app's real authenticator.
 
-:class:`OIDCSignIn` runs the authorization-code flow with PKCE (S256) through Authlib's
+`OIDCSignIn` runs the authorization-code flow with PKCE (S256) through Authlib's
 Starlette client against any OpenID Connect provider — Okta, Entra ID, Google, Keycloak, or
 "Sign in with Slack", which is OpenID Connect — found by its issuer's
 ``/.well-known/openid-configuration``. Routes::
@@ -17,7 +17,7 @@ claim, ``claim`` (``sub`` by default; ``email`` or ``preferred_username`` where 
 org chart's ids), names the employee; an ``email`` the provider says is unverified names
 nobody.
 
-The session is Starlette's :class:`~starlette.middleware.sessions.SessionMiddleware`: a cookie
+The session is Starlette's `SessionMiddleware`: a cookie
 signed with ``session_secret`` (give every web process the same one), ``HttpOnly``,
 ``SameSite=Lax`` (the provider's redirect back is a top-level navigation), ``Secure`` and named
 ``__Host-…`` unless ``secure_cookie`` is off for a plain-HTTP address on loopback. It expires

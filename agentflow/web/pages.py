@@ -1,14 +1,14 @@
 """The web app's HTML: Jinja2 templates from ``agentflow/web/templates``, escaped by default.
 
 Every page the app serves is a template rendered through Starlette's
-:class:`~starlette.templating.Jinja2Templates`; no module assembles HTML from strings. Every
+`Jinja2Templates`; no module assembles HTML from strings. Every
 value put into a template is HTML-escaped (``autoescape``), so a handle, a message or a tool
-argument shows as text whatever characters it holds. Values are escaped as :func:`html.escape`
+argument shows as text whatever characters it holds. Values are escaped as `html.escape`
 does (``'`` as ``&#x27;``, ``"`` as ``&quot;``): the entities these pages have always used.
 
 The templates are read from the installed package (they ship in the wheel with the code), and
 no path from a URL ever names one. Every page also gets what the app's authenticator wants
-shown (see :mod:`agentflow.web.identity`): ``identity_notice``, the development identity's
+shown (see `agentflow.web.identity`): ``identity_notice``, the development identity's
 warning at the top of the page, and ``sign_in``, where someone not yet identified signs in.
 """
 

@@ -2,10 +2,10 @@
 
 The first takes interactivity (Approve, Deny, the reason's modal); the second the Events API
 (employees' direct messages to the app, its Home tab being opened; see
-:mod:`agentflow.web.slack_chat`).
+`agentflow.web.slack_chat`).
 
 Order matters. The raw body is read (with a size cap) and its signature checked with
-slack-sdk's :class:`~slack_sdk.signature.SignatureVerifier` *before* it is parsed: a forged
+slack-sdk's `SignatureVerifier` *before* it is parsed: a forged
 request (wrong signature) or a stale or replayed one (timestamp more than five minutes away)
 gets 401 and is never decoded, so nothing in it can reach the desk. A replay inside the five
 minutes decides nothing twice: the workflow accepts one decision per approval (and the desk
@@ -157,7 +157,7 @@ class SlackEventsEndpoint(_SignedEndpoint):
 
 
 async def _read(request: Request) -> bytes | None:
-    """The body, or ``None`` past :data:`MAX_BODY` (checked while reading, not trusted)."""
+    """The body, or ``None`` past `MAX_BODY` (checked while reading, not trusted)."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

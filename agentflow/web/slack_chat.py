@@ -1,11 +1,11 @@
 """Employees chat with an agent in a Slack direct message, and see their Home tab.
 
-Transport-free, as :mod:`agentflow.approvals.slack.interactions` is: the Events API endpoint
-(HTTP, signature checked first; :class:`agentflow.web.slack.SlackEventsEndpoint`) and the
-Socket Mode listener both hand :meth:`SlackChat.handle` the decoded event callback.
+Transport-free, as `agentflow.approvals.slack.interactions` is: the Events API endpoint
+(HTTP, signature checked first; `agentflow.web.slack.SlackEventsEndpoint`) and the
+Socket Mode listener both hand `SlackChat.handle` the decoded event callback.
 
 - ``message`` in the app's DM: the Slack user is mapped to an employee through the directory
-  (:class:`~agentflow.approvals.directory.Directory`; an org chart's ``Employee.slack_user_id``),
+  ([`Directory`][agentflow.approvals.Directory]; an org chart's ``Employee.slack_user_id``),
   never through anything the user typed. Their conversation is
   the same durable ``AgentWorkflow`` as on the web and in the terminal, one per Slack user
   (``slack-{team}-{user}``), owned by that employee: a Slack account mapped to someone else
@@ -75,7 +75,7 @@ class SlackChat:
         self.agents = agents
         self.agent = agent
         self.directory = directory
-        """Who a Slack user is (an :class:`~agentflow.approvals.orgchart.OrgChart` is one)."""
+        """Who a Slack user is (an [`OrgChart`][agentflow.approvals.OrgChart] is one)."""
         self.slack = SlackApi(client)
         self.desk = desk
         """Lists the approvals waiting for the employee's decision on their Home tab."""

@@ -10,7 +10,7 @@ records since, and the conversation's own records with their links), so a view c
 at any store size; ``agentflow audit verify`` checks the whole chain.
 
 Who may look. The trail holds what an employee asked for and what their manager decided, so the
-viewer must be identified (the same :data:`~agentflow.web.identity.Identify` as the inbox), be in
+viewer must be identified (the same `Identify` as the inbox), be in
 the org chart, and be one of:
 
 - the conversation's user (``enduser.id`` of its root span);

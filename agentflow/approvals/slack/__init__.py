@@ -1,7 +1,7 @@
 """Approvals in Slack: Block Kit requests, in-place updates, interactivity, Socket Mode.
 
 Needs ``slack-sdk`` (and ``aiohttp`` for its async client), which is why it is a sub-package
-that :mod:`agentflow.approvals` does not import.
+that [`agentflow.approvals`][] does not import.
 """
 
 from agentflow.extras import require

@@ -11,7 +11,7 @@
   outcome where the buttons were, so no stale button remains, and the requester is told.
 
 The channel runs inside the ``notify_approval`` activity, which Temporal retries: each post is
-remembered in :class:`~agentflow.approvals.tables.SlackPost` under (approval, kind, recipient),
+remembered in `SlackPost` under (approval, kind, recipient),
 so a retry finds it instead of posting twice. Slack errors that a retry cannot fix (a user
 Slack does not know, a revoked token) are logged and skipped rather than raised, because an
 activity failing forever would also hold up the decision it announces.

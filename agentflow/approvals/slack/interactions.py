@@ -1,12 +1,12 @@
 """What a verified Slack interaction does: Approve, Deny (a modal for the reason), its submit.
 
 Transport-free: the web endpoint (HTTP, signature checked first) and the Socket Mode adapter
-both hand :meth:`SlackInteractions.handle` the decoded payload and send back what it returns.
+both hand `SlackInteractions.handle` the decoded payload and send back what it returns.
 
 Slack wants an answer within 3 seconds, and a Temporal update waits for a worker. So a decision
 is started as a background task and the handler returns at once; if the desk or the workflow
 refuses it, the person who clicked is told in an ephemeral message and nothing changes. When it
-is accepted, the worker's :class:`~agentflow.approvals.slack.channel.SlackChannel` rewrites the
+is accepted, the worker's `SlackChannel` rewrites the
 message and tells the requester: the one place that announces outcomes, whichever channel the
 decision came from.
 

@@ -2,7 +2,7 @@
 
 A thin adapter: Slack delivers each interaction over a connection the app opened with its
 app-level token (``xapp-…``), so there is no HTTP request to sign; the token authenticates the
-connection instead. Each envelope is acknowledged, with whatever :meth:`SlackInteractions.handle`
+connection instead. Each envelope is acknowledged, with whatever `SlackInteractions.handle`
 returns for an ``interactive`` one (a modal's validation errors go back in the ack): Slack
 re-sends an envelope that is not acknowledged, so even one whose payload makes no sense is.
 """
@@ -67,7 +67,7 @@ async def acknowledge_unreadable(
 ) -> None:
     """Acknowledge an envelope slack-sdk cannot turn into a request (no or an odd payload).
 
-    slack-sdk hands only well-formed envelopes to :func:`socket_listener`; without this, a
+    slack-sdk hands only well-formed envelopes to `socket_listener`; without this, a
     malformed one would never be acknowledged and Slack would keep delivering it.
     """
     envelope_id = message.get("envelope_id")
@@ -83,7 +83,7 @@ async def acknowledge_unreadable(
 
 
 class ApprovalSocket(SocketModeClient):
-    """slack-sdk's aiohttp ``SocketModeClient``, with a :meth:`close` that survives Ctrl-C."""
+    """slack-sdk's aiohttp ``SocketModeClient``, with a `close` that survives Ctrl-C."""
 
     async def close(self) -> None:
         try:

@@ -1,7 +1,7 @@
 """The approval tables: the org chart, the approval ledger, Slack posts.
 
 The schema agentflow created with ``create_all`` before it had migrations; a database made that
-way is adopted with its rows (see :mod:`agentflow.migrations.ops`).
+way is adopted with its rows (see `agentflow.migrations.ops`).
 
 Revision ID: approvals_0001
 Revises:

@@ -1,7 +1,7 @@
 """The audit trail: one append-only table, guarded by triggers that refuse UPDATE and DELETE.
 
 The schema the audit store created with ``create_all`` and raw trigger DDL before migrations;
-a database made that way is adopted with its rows (see :mod:`agentflow.migrations.ops`).
+a database made that way is adopted with its rows (see `agentflow.migrations.ops`).
 
 Revision ID: audit_0001
 Revises:
