@@ -1,4 +1,4 @@
-"""Every code snippet in the docs is a file, and it runs."""
+"""Every code snippet the docs include is a file, and it runs (code held in a page: test_pages)."""
 
 from __future__ import annotations
 
@@ -61,13 +61,6 @@ EXPECTED = {
         "ok: paid 80 EUR\nerror: Refused by precondition: the balance is 20 EUR\n",
         "Refused by precondition: the user has not asked to pay\nbalance: 20\n",
     ],
-    # docs/tutorial.md; tests/docs/test_tutorial.py compares their whole output with the page.
-    "tutorial_travel.py": [
-        'search_flights {"origin": {"description": "where the employee flies from."',
-        "- Nothing above the hard cap is ever booked, approved or not.",
-    ],
-    "tutorial_in_process.py": ["ok: booked LX318-J for alice, approved by bob"],
-    "tutorial_durable.py": ["completed - Booked LX318-J: bob approved it."],
 }
 RUN_ELSEWHERE = {
     # A long-running worker: tests/docs/test_deployment.py runs it against a dev server.
