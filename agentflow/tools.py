@@ -101,9 +101,7 @@ class Tool(Generic[DepsT]):
         self.name = name or function.__name__
         self.requires = requires
         self.side_effects = side_effects
-        self.concurrent = (
-            (not side_effects and requires is None) if concurrent is None else concurrent
-        )
+        self.concurrent = self.read_only if concurrent is None else concurrent
         """May run at the same time as other calls of the turn (see [`tool`][agentflow.tool])."""
         self.trusted_output = trusted_output
         """Its results vouch for the values in them (see `agentflow.provenance`)."""
@@ -129,6 +127,16 @@ class Tool(Generic[DepsT]):
             input_schema=input_schema
             or self.args_model.model_json_schema(schema_generator=_SchemaWithoutTitles),
         )
+
+    @property
+    def read_only(self) -> bool:
+        """No side effects and no preconditions: nothing to authorise, nothing done twice.
+
+        Such a tool's calls run concurrently by default (see [`tool`][agentflow.tool]) and, with
+        ``DurableOptions(local_read_only_tools=True)``, as Temporal local activities inside the
+        conversation's workflow task. ``concurrent=True`` does not make a tool read-only.
+        """
+        return not self.side_effects and self.requires is None
 
     @functools.cached_property
     def contract(self) -> str:

@@ -10,7 +10,9 @@ printed as a table and written to ``bench/results.json``. The redaction benchmar
 throughput in MB/s; the audit view benchmark (``bench/audit_view_bench.py``, ``--only
 audit-view``) what ``agentflow trace`` and the timeline cost at a million records; the growth
 benchmark (``bench/durable/growth.py``, ``--only growth``) the Temporal history of one
-conversation at 7, 51 and 201 steps next to the bare-Temporal floor.
+conversation at 7, 51 and 201 steps next to the bare-Temporal floor; the round-trips benchmark
+(``bench/durable/round_trips.py``, ``--only round-trips``) the server's round trips, history and
+CPU per conversation with read-only tools as local activities, next to the floor.
 ``--durable`` then also runs the durable-mode benchmark on Temporal (``python -m
 bench.durable.run``, several minutes; tune it with ``BENCH_DURABLE_CONVERSATIONS`` and
 ``BENCH_DURABLE_SCALE``).
@@ -48,6 +50,7 @@ BENCHES: list[tuple[str, str, list[str]]] = [
 REDACTION = ("redaction", "bench.redaction_bench")
 AUDIT_VIEW = ("audit-view", "bench.audit_view_bench")
 GROWTH = ("growth", "bench.durable.growth")
+ROUND_TRIPS = ("round-trips", "bench.durable.round_trips")
 
 _MISSING_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '([^']+)'")
 
@@ -292,13 +295,15 @@ def main() -> int:
         + "\n"
     )
     print(f"wrote {RESULTS_PATH.relative_to(ROOT)}", file=sys.stderr)
-    if selected is None or GROWTH[0] in selected:
-        print(f"running {GROWTH[0]} ({GROWTH[1]})", file=sys.stderr, flush=True)
-        growth = subprocess.run(
-            [sys.executable, "-m", GROWTH[1]], cwd=ROOT, env=env, timeout=args.timeout, check=False
+    for name, module in (GROWTH, ROUND_TRIPS):
+        if selected is not None and name not in selected:
+            continue
+        print(f"running {name} ({module})", file=sys.stderr, flush=True)
+        done = subprocess.run(
+            [sys.executable, "-m", module], cwd=ROOT, env=env, timeout=args.timeout, check=False
         )
-        if growth.returncode != 0:
-            print(f"  {GROWTH[0]} failed (exit code {growth.returncode})", file=sys.stderr)
+        if done.returncode != 0:
+            print(f"  {name} failed (exit code {done.returncode})", file=sys.stderr)
     if args.durable:
         print("running the durable benchmark (bench.durable.run)", file=sys.stderr, flush=True)
         return subprocess.run(

@@ -80,6 +80,9 @@ between two steps: histories recorded before it replay as they ran."""
 UPGRADE_BETWEEN_TURNS = "upgrade-between-turns"
 """The patch that moves a conversation onto its worker deployment's new current version: between
 turns, with nothing waiting, it continues as new and the next run starts on that version."""
+LOCAL_READ_ONLY_TOOLS = "local-read-only-tools"
+"""The patch after which, with ``DurableOptions.local_read_only_tools``, a read-only tool's call
+runs as a local activity (a marker in history) instead of an activity."""
 
 
 @workflow.defn(name=AGENT_WORKFLOW)
@@ -332,30 +335,52 @@ class AgentWorkflow:
 
     async def _call_tool(self, call: ToolCall) -> ToolOutcome:
         tool = self._tools[call.name]
-        known, messages = self._context()
+        local = self._local(read_only=tool.read_only)
+        # A local activity's input stays out of history: it takes the whole transcript, and
+        # must not query this workflow for it (the query would wait on the task it runs in).
+        known, messages = (None, tuple(self._loop.state.messages)) if local else self._context()
+        input = ToolCallInput(
+            agent=self._input.agent,
+            call=call,
+            user=self._input.user,
+            conversation_id=workflow.info().workflow_id,
+            messages=messages,
+            latest_user_message=self._loop.state.latest_user_message,
+            transcript=known,
+        )
+        options = self._input.options
+        retry = RetryPolicy(
+            maximum_attempts=options.tool_attempts,
+            non_retryable_error_types=["ConfigurationError"],
+        )
         try:
-            result = await workflow.execute_activity_method(
-                AgentActivities.tool_call,
-                ToolCallInput(
-                    agent=self._input.agent,
-                    call=call,
-                    user=self._input.user,
-                    conversation_id=workflow.info().workflow_id,
-                    messages=messages,
-                    latest_user_message=self._loop.state.latest_user_message,
-                    transcript=known,
-                ),
-                start_to_close_timeout=self._input.options.tool_timeout,
-                retry_policy=RetryPolicy(
-                    maximum_attempts=self._input.options.tool_attempts,
-                    non_retryable_error_types=["ConfigurationError"],
-                ),
-            )
+            if local:
+                result = await workflow.execute_local_activity_method(
+                    AgentActivities.tool_call,
+                    input,
+                    start_to_close_timeout=options.tool_timeout,
+                    retry_policy=retry,
+                )
+            else:
+                result = await workflow.execute_activity_method(
+                    AgentActivities.tool_call,
+                    input,
+                    start_to_close_timeout=options.tool_timeout,
+                    retry_policy=retry,
+                )
             outcome = result.outcome
         except ActivityError as exc:
             outcome = ToolFailed(call_id=call.id, message=f"The tool failed: {_cause(exc)}")
         self._step("tool_call", f"{tool.name}: {outcome.kind}", call=to_jsonable_python(call))
         return outcome
+
+    def _local(self, *, read_only: bool) -> bool:
+        """Whether a tool's call runs as a local activity (a read-only tool's, when asked)."""
+        return (
+            self._input.options.local_read_only_tools
+            and read_only
+            and workflow.patched(LOCAL_READ_ONLY_TOOLS)
+        )
 
     async def _start_approval(
         self, request: ApprovalRequest

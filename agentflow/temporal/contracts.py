@@ -107,6 +107,14 @@ class DurableOptions(_Contract):
     continue_as_new_after_messages: int = Field(default=200, ge=4)
     """Messages after which the conversation continues as new, between turns; within a long
     turn, between two steps once the run has added this many."""
+    local_read_only_tools: bool = False
+    """Run the calls of read-only tools ([`Tool.read_only`][agentflow.Tool.read_only]: no side
+    effects, no preconditions) as Temporal local activities: in the worker that runs the
+    conversation's workflow task, recorded as a marker with their result, with no activity task
+    for the server to schedule, dispatch and record. A conversation then costs the server fewer
+    round trips and history events than one activity per step. Tools with side effects or
+    preconditions always run as activities. A local activity is retried by the worker and runs
+    again if the worker is lost before its result is recorded: harmless for a read-only tool."""
 
 
 class AgentWorkflowInput(_Contract):
