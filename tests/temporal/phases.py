@@ -5,7 +5,7 @@ anywhere in an approval (asked, reminded, escalated, decided in stages, by a del
 edit, several at once, across a continue-as-new). :func:`record` plays each :data:`PHASES`
 scenario on the time-skipping test server (the reminders and escalations fire at their real
 delays) and returns the histories, which ``test_phase_histories`` replays, and with
-``AGENTFLOW_RECORD_HISTORIES=1`` commits under ``histories/phases/``.
+``AGENTFLOW_RECORD_HISTORIES=1`` commits under ``histories/`` (the newest set).
 
 The agent's name is in every history, so it must not change; its precondition asks, by price:
 up to 1000 nobody; up to 3000 bob (escalating to dana, who may also edit the fare); up to 4000

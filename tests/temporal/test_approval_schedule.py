@@ -25,7 +25,7 @@ from agentflow.approvals.records import ApprovalResult
 from agentflow.temporal.contracts import ApprovalWorkflowInput
 from agentflow.temporal.converter import data_converter
 from tests.temporal.phases import PHASES, record
-from tests.temporal.test_phase_histories import load
+from tests.temporal.test_phase_histories import FIXTURE_SETS, load
 from workflows.approval import ApprovalWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -128,6 +128,6 @@ async def test_a_second_reminder_shipped_unpatched_fails_replay_of_an_escalated_
 async def test_the_same_change_behind_a_patch_replays_every_phase(
     recorded: dict[str, list[WorkflowHistory]],
 ) -> None:
-    committed = [history for phase in PHASES for history in load(phase)]
+    committed = [h for name in FIXTURE_SETS for phase in PHASES for h in load(phase, name)]
     for histories in (*recorded.values(), committed):
         assert await _replay(PatchedSecondReminder, histories) == {}

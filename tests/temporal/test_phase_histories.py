@@ -1,12 +1,16 @@
 """Histories stopped in every approval phase replay against the code in hand.
 
-``histories/phases/<phase>/`` holds, for each phase in :data:`tests.temporal.phases.PHASES`,
+``histories/<set>/<phase>/`` holds, for each phase in :data:`tests.temporal.phases.PHASES`,
 the conversation and approval histories of a run brought there (some end mid-wait, some passed
 a fired reminder, an escalation, an expiry, a denial, stages, M-of-N, a delegate, an edit,
 parallel approvals, a continue-as-new). Each is checked to show its phase, then replayed: a
 workflow change that would leave such a conversation stuck fails here, before it ships.
-``AGENTFLOW_RECORD_HISTORIES=1`` records them again from this run (commit them when a change is
-meant to keep running conversations working and the old fixtures were checked first).
+
+Each set (:data:`FIXTURE_SETS`) was recorded by the code of its time: running approvals may
+have started under any of them. ``AGENTFLOW_RECORD_HISTORIES=1`` records the newest set again
+from this run (commit it when a change is meant to keep running conversations working and the
+old fixtures were checked first); when a patch changes what new histories hold, add a set
+rather than re-record an old one, whose histories still run somewhere.
 """
 
 from __future__ import annotations
@@ -39,7 +43,13 @@ from tests.temporal.phases import AGENT, NAME, PHASES, Leaves, Run, record
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-FIXTURES = Path(__file__).parent / "histories" / "phases"
+HISTORIES = Path(__file__).parent / "histories"
+FIXTURE_SETS = ("phases", "phases-notice-ids")
+"""Oldest first: ``phases`` was recorded before approval notices were named (the ``notice-ids``
+patch of ``ApprovalWorkflow``), ``phases-notice-ids`` after, so that a change to an approval's
+schedule meets named notices on replay (see ``test_approval_schedule.py``)."""
+FIXTURES = HISTORIES / FIXTURE_SETS[-1]
+"""Where ``AGENTFLOW_RECORD_HISTORIES=1`` records."""
 ROOT = Path(__file__).resolve().parents[2]
 
 _CLOSED = {
@@ -164,9 +174,10 @@ def save(phase: str, histories: list[WorkflowHistory]) -> None:
         (folder / name).write_text(history.to_json())
 
 
-def load(phase: str) -> list[WorkflowHistory]:
-    """The committed histories of ``phase`` (a workflow's runs in order)."""
-    paths = sorted((FIXTURES / phase).glob("*.json"), key=lambda p: (workflow_id_of(p), p.stem))
+def load(phase: str, fixture_set: str) -> list[WorkflowHistory]:
+    """The committed histories of ``phase`` in ``fixture_set`` (a workflow's runs in order)."""
+    folder = HISTORIES / fixture_set / phase
+    paths = sorted(folder.glob("*.json"), key=lambda p: (workflow_id_of(p), p.stem))
     return [WorkflowHistory.from_json(workflow_id_of(p), p.read_text()) for p in paths]
 
 
@@ -203,16 +214,17 @@ async def test_a_run_brought_to_each_phase_shows_it_and_replays(
     assert await replay_failures(histories) == {}
 
 
+@pytest.mark.parametrize("fixture_set", FIXTURE_SETS)
 @pytest.mark.parametrize("phase", list(PHASES))
-async def test_the_committed_histories_of_each_phase_replay(phase: str) -> None:
-    histories = load(phase)
+async def test_the_committed_histories_of_each_phase_replay(phase: str, fixture_set: str) -> None:
+    histories = load(phase, fixture_set)
     assert histories, f"no committed histories for {phase}: record them (see the docstring)"
     assert SHOWS[phase](facts(histories))
     assert await replay_failures(histories) == {}
 
 
 async def test_agentflow_replay_replays_every_committed_phase() -> None:
-    files = sorted(str(p) for p in FIXTURES.rglob("*.json"))
+    files = sorted(str(p) for name in FIXTURE_SETS for p in (HISTORIES / name).rglob("*.json"))
     result = await asyncio.to_thread(
         subprocess.run,
         [
