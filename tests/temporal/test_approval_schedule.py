@@ -25,7 +25,7 @@ from agentflow.approvals.records import ApprovalResult
 from agentflow.temporal.contracts import ApprovalWorkflowInput
 from agentflow.temporal.converter import data_converter
 from tests.temporal.phases import PHASES, record
-from tests.temporal.test_phase_histories import FIXTURE_SETS, load
+from tests.temporal.test_phase_histories import FIXTURE_SETS, load, replay_failures
 from workflows.approval import ApprovalWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -93,12 +93,7 @@ async def _replay(variant: type[Any], histories: list[WorkflowHistory]) -> dict[
         data_converter=data_converter,
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
-    failures: dict[str, str] = {}
-    for history in _approvals(histories):
-        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-        if result.replay_failure is not None:
-            failures[history.workflow_id] = str(result.replay_failure)
-    return failures
+    return await replay_failures(_approvals(histories), replayer)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -181,8 +181,11 @@ def load(phase: str, fixture_set: str) -> list[WorkflowHistory]:
     return [WorkflowHistory.from_json(workflow_id_of(p), p.read_text()) for p in paths]
 
 
-async def replay_failures(histories: list[WorkflowHistory]) -> dict[str, str]:
-    replayer = Replayer(
+async def replay_failures(
+    histories: list[WorkflowHistory], replayer: Replayer | None = None
+) -> dict[str, str]:
+    """Per workflow id, why its history does not replay (on agentflow's workflows by default)."""
+    replayer = replayer or Replayer(
         workflows=[], data_converter=data_converter, plugins=[AgentflowPlugin([AGENT])]
     )
     failures: dict[str, str] = {}
