@@ -274,7 +274,7 @@ def stop(process: subprocess.Popen[str]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
-            process.wait(timeout=60)
+            process.communicate(timeout=60)  # drains the pipes a chatty process would block on
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -74,7 +74,8 @@ async def test_dev_serves_conversations_and_stops_cleanly_on_ctrl_c(tmp_path: Pa
         assert (tmp_path / "af" / "temporal.db").exists()
 
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=90) == 0
+        _, stderr = process.communicate(timeout=90)
+        assert process.returncode == 0, stderr
         assert not port_open(address), "the embedded server outlived agentflow dev"
 
         # The worker that `agentflow dev` ran recorded the conversation in the audit trail.

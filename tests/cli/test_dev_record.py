@@ -131,7 +131,7 @@ async def test_the_commands_find_dev_in_its_data_folder(tmp_path: Path) -> None:
         assert json.loads((folder / ".agentflow" / "dev.json").read_text()) == record
     finally:
         dev.send_signal(signal.SIGINT)
-        dev.wait(timeout=90)
+        dev.communicate(timeout=90)  # drains the pipes a chatty process would block on
     assert not (folder / ".agentflow" / "dev.json").exists()
     # Everything the run kept is in the data folder.
     kept = {p.name for p in (folder / ".agentflow").iterdir()}
@@ -164,7 +164,7 @@ async def test_data_dir_moves_all_state(tmp_path: Path) -> None:
         assert lost.returncode == 2 and "cannot reach Temporal at 127.0.0.1:7233" in lost.stderr
     finally:
         dev.send_signal(signal.SIGINT)
-        dev.wait(timeout=90)
+        dev.communicate(timeout=90)  # drains the pipes a chatty process would block on
     assert {"temporal.db", "temporal.log", "agentflow.db", "audit.db"} <= {
         p.name for p in elsewhere.iterdir()
     }
