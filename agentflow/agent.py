@@ -64,6 +64,11 @@ class Agent(Generic[DepsT, OutputT]):
         limits: bounds on each run.
         tool_choice: ``auto``, ``any``, ``none`` or a tool name.
         event_handlers: observers called with every step (audit trail, UI).
+        name: what the agent is known by outside this process: a durable conversation is
+            started with it (``AgentClient.start_conversation(name, ...)``, ``agentflow chat``),
+            a worker refuses two different agents of one name on a task queue, and the audit
+            trail records each run under it (``invoke_agent <name>``). Give each agent its own;
+            the default is ``"agent"``.
         raise_tool_errors: let an unexpected exception from a tool body (or a precondition)
             propagate out of the run instead of becoming an error result for the model.
         output_type: the type of the final answer (``RunResult.output``). Anything but ``str``

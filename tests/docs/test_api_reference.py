@@ -70,3 +70,16 @@ def test_docstrings_use_mkdocstrings_cross_references_not_sphinx_roles() -> None
         if SPHINX_ROLE.search(line)
     ]
     assert not found, "\n".join(found[:20]) + f"\n... {len(found)} in all"
+
+
+def test_the_agent_documents_every_argument() -> None:
+    """``Agent(name=...)`` decides how durable runs find the agent; it was not documented."""
+    import inspect
+
+    from docstring_parser import parse
+
+    from agentflow import Agent
+
+    documented = {p.arg_name for p in parse(Agent.__doc__ or "").params}
+    arguments = set(inspect.signature(Agent.__init__).parameters) - {"self"}
+    assert arguments <= documented, sorted(arguments - documented)
