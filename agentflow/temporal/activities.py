@@ -44,6 +44,7 @@ from agentflow.temporal.contracts import (
 )
 from agentflow.temporal.registry import registered
 from agentflow.temporal.transcripts import (
+    DEFAULT_CACHED_TRANSCRIPT_BYTES,
     DEFAULT_CACHED_TRANSCRIPTS,
     MODEL_CONTEXT_QUERY,
     ModelContext,
@@ -76,17 +77,19 @@ class AgentActivities:
         org: DelegationLookup | None = None,
         vote_keys: VoteKeys | None = None,
         cached_transcripts: int = DEFAULT_CACHED_TRANSCRIPTS,
+        cached_transcript_bytes: int = DEFAULT_CACHED_TRANSCRIPT_BYTES,
     ) -> None:
         """``recorder`` records every step (one on a no-op tracer records nothing).
 
-        ``cached_transcripts`` bounds how many conversations' transcripts this worker keeps
-        for their next model call (see `agentflow.temporal.transcripts`).
+        ``cached_transcripts`` and ``cached_transcript_bytes`` bound how many conversations'
+        transcripts this worker keeps for their next model call, and their content's size
+        (see `agentflow.temporal.transcripts`).
         """
         self.channel: ApprovalChannel = channel or LogChannel()
         self.org = org
         self.vote_keys = vote_keys
         self.recorder = recorder
-        self.transcripts = TranscriptCache(cached_transcripts)
+        self.transcripts = TranscriptCache(cached_transcripts, cached_transcript_bytes)
         self._templates: dict[str, ModelRequest] = {}
         """Per agent, a request with its system prompt and tool definitions (as its loop has
         them): what a model call that names its transcript is not sent."""

@@ -41,7 +41,10 @@ from agentflow.temporal.sandbox import (
     workflow_runner,
 )
 from agentflow.temporal.tracing import worker_tracing
-from agentflow.temporal.transcripts import DEFAULT_CACHED_TRANSCRIPTS
+from agentflow.temporal.transcripts import (
+    DEFAULT_CACHED_TRANSCRIPT_BYTES,
+    DEFAULT_CACHED_TRANSCRIPTS,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -92,6 +95,8 @@ class AgentflowPlugin(SimplePlugin):
             and anyone able to send Temporal updates can decide approvals (a warning says so).
         cached_transcripts: how many conversations' transcripts the worker keeps for their next
             model call (see `agentflow.temporal.transcripts`); 0 asks the workflow each time.
+        cached_transcript_bytes: how much content (text, tool arguments, attachments) those
+            transcripts may hold together; 64 MiB by default.
     """
 
     def __init__(
@@ -104,9 +109,11 @@ class AgentflowPlugin(SimplePlugin):
         org: DelegationLookup | None = None,
         vote_keys: VoteKeys | None = None,
         cached_transcripts: int = DEFAULT_CACHED_TRANSCRIPTS,
+        cached_transcript_bytes: int = DEFAULT_CACHED_TRANSCRIPT_BYTES,
     ) -> None:
         self.agents = tuple(agents)
         self.cached_transcripts = cached_transcripts
+        self.cached_transcript_bytes = cached_transcript_bytes
         self.deps = dict(deps or {})
         self.channel = channel
         self.tracer_provider = tracer_provider
@@ -135,6 +142,7 @@ class AgentflowPlugin(SimplePlugin):
             org=self.org,
             vote_keys=keys,
             cached_transcripts=self.cached_transcripts,
+            cached_transcript_bytes=self.cached_transcript_bytes,
         )
         # What this worker adds depends on its client (whose interceptors may record already).
         hosted = SimplePlugin(

@@ -16,6 +16,7 @@ Both halves live here: `TranscriptCursor` is deterministic workflow state,
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -25,6 +26,7 @@ from agentflow.messages import Message
 
 MODEL_CONTEXT_QUERY = "model_context"
 DEFAULT_CACHED_TRANSCRIPTS = 256
+DEFAULT_CACHED_TRANSCRIPT_BYTES = 64 * 1024 * 1024
 
 
 class TranscriptRef(BaseModel):
@@ -104,11 +106,27 @@ class StaleTranscript(Exception):
 
 
 class TranscriptCache:
-    """Activity side: the latest transcript of recently served conversations, bounded."""
+    """Activity side: the latest transcript of recently served conversations, bounded.
 
-    def __init__(self, size: int = DEFAULT_CACHED_TRANSCRIPTS) -> None:
+    Bounded twice, least recently used out first: at most ``size`` conversations, and at most
+    ``max_bytes`` of their content (text, tool arguments, attachments' base64, as
+    `content_bytes` counts them; Python's own per-object overhead comes on top). A
+    transcript bigger than ``max_bytes`` alone is not kept: its next call asks the workflow.
+    """
+
+    def __init__(
+        self,
+        size: int = DEFAULT_CACHED_TRANSCRIPTS,
+        max_bytes: int = DEFAULT_CACHED_TRANSCRIPT_BYTES,
+    ) -> None:
         self.size = size
-        self._entries: OrderedDict[str, tuple[str, int, tuple[Message, ...]]] = OrderedDict()
+        self.max_bytes = max_bytes
+        # conversation -> (chain, epoch, messages, content bytes up to and including each).
+        self._entries: OrderedDict[str, tuple[str, int, tuple[Message, ...], tuple[int, ...]]] = (
+            OrderedDict()
+        )
+        self.bytes = 0
+        """The content bytes of every transcript kept."""
         self.hits = 0
         self.misses = 0
 
@@ -129,13 +147,45 @@ class TranscriptCache:
     ) -> None:
         if self.size <= 0:
             return
-        self._entries[conversation_id] = (ref.chain, ref.epoch, messages)
-        self._entries.move_to_end(conversation_id)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        old = self._entries.pop(conversation_id, None)
+        if old is not None:
+            self.bytes -= old[3][-1] if old[3] else 0
+        # Within an epoch the transcript only grows: the known messages are counted already.
+        reused = 0
+        if old is not None and old[:2] == (ref.chain, ref.epoch):
+            reused = min(ref.known, len(old[2]), len(messages))
+        total = old[3][reused - 1] if reused and old is not None else 0
+        sizes = list(old[3][:reused]) if old is not None else []
+        for message in messages[reused:]:
+            total += content_bytes(message)
+            sizes.append(total)
+        if total > self.max_bytes:
+            return
+        self._entries[conversation_id] = (ref.chain, ref.epoch, messages, tuple(sizes))
+        self.bytes += total
+        while len(self._entries) > self.size or self.bytes > self.max_bytes:
+            _, (_, _, _, evicted) = self._entries.popitem(last=False)
+            self.bytes -= evicted[-1] if evicted else 0
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def content_bytes(value: object) -> int:
+    """Roughly what ``value`` holds: the length of its strings, a few bytes for anything else.
+
+    A cheap, linear walk over messages and blocks (dataclasses), tool arguments (dicts and
+    lists) and scalars; a bound on memory, not an exact measure of it.
+    """
+    if isinstance(value, str | bytes):
+        return len(value)
+    if isinstance(value, dict):
+        return 8 + sum(content_bytes(k) + content_bytes(v) for k, v in value.items())  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    if isinstance(value, list | tuple):
+        return 8 + sum(content_bytes(v) for v in value)  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return 8 + sum(content_bytes(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return 8
 
 
 def known_prefix(context: ModelContext, ref: TranscriptRef) -> tuple[Message, ...]:

@@ -33,7 +33,10 @@ from agentflow.temporal.plugin import (
     workflow_runner,
 )
 from agentflow.temporal.registry import DepsFactory
-from agentflow.temporal.transcripts import DEFAULT_CACHED_TRANSCRIPTS
+from agentflow.temporal.transcripts import (
+    DEFAULT_CACHED_TRANSCRIPT_BYTES,
+    DEFAULT_CACHED_TRANSCRIPTS,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -62,6 +65,7 @@ def create_worker(
     org: DelegationLookup | None = None,
     vote_keys: VoteKeys | None = None,
     cached_transcripts: int = DEFAULT_CACHED_TRANSCRIPTS,
+    cached_transcript_bytes: int = DEFAULT_CACHED_TRANSCRIPT_BYTES,
     deployment: WorkerDeploymentVersion | None = None,
     **worker_options: Any,
 ) -> Worker:
@@ -71,9 +75,9 @@ def create_worker(
         client: a connected Temporal client (with the pydantic data converter).
         agents: the agents whose conversations this worker runs.
         task_queue: one queue can serve several agents; run several workers on it to scale.
-        deps, channel, tracer_provider, org, vote_keys, cached_transcripts: as
-            [`AgentflowPlugin`][agentflow.temporal.AgentflowPlugin] takes them (the plugin the
-            worker is built with).
+        deps, channel, tracer_provider, org, vote_keys, cached_transcripts,
+            cached_transcript_bytes: as [`AgentflowPlugin`][agentflow.temporal.AgentflowPlugin]
+            takes them (the plugin the worker is built with).
         deployment: this worker's version (deployment name and build id): it then runs
             under Worker Versioning, each workflow pinned to the version that started it
             (see `pinned_deployment` and the deployment guide's roll-out).
@@ -88,6 +92,7 @@ def create_worker(
         org=org,
         vote_keys=vote_keys,
         cached_transcripts=cached_transcripts,
+        cached_transcript_bytes=cached_transcript_bytes,
     )
     if deployment is not None:
         worker_options["deployment_config"] = pinned_deployment(deployment)

@@ -34,6 +34,8 @@ from agentflow.temporal.transcripts import (
     StaleTranscript,
     TranscriptCache,
     TranscriptCursor,
+    TranscriptRef,
+    content_bytes,
     known_prefix,
 )
 from agentflow.testing import FunctionModel, text_response, tool_call
@@ -298,3 +300,41 @@ async def test_a_cached_or_answered_transcript_is_used_only_for_its_own_epoch() 
         known_prefix(ModelContext(chain="chain", epoch=1, messages=(a, b, c)), later)
     with pytest.raises(StaleTranscript):
         known_prefix(ModelContext(chain="chain", epoch=0, messages=(a,)), later)
+
+
+async def test_cached_transcripts_are_bounded_by_their_content_not_only_their_count() -> None:
+    # A conversation of big messages (a pasted document, attachments): by count alone, the
+    # default cache would keep 256 of them.
+    big = _user("x" * 1024 * 1024)
+    cache = TranscriptCache()
+    for i in range(100):
+        cursor = TranscriptCursor(f"chain-{i}", ())
+        ref, _ = cursor.split([big])
+        cache.store(f"conv-{i}", ref, (big,))
+    assert 0 < len(cache) <= 64
+    assert cache.prefix("conv-99", TranscriptRef(chain="chain-99", epoch=0, known=1)) == (big,)
+    assert cache.prefix("conv-0", TranscriptRef(chain="chain-0", epoch=0, known=1)) is None
+
+
+async def test_a_growing_transcript_is_counted_once_and_one_too_big_is_not_kept() -> None:
+    a, b, c = (_user(x * 300) for x in "abc")
+    each = content_bytes(a)
+    cache = TranscriptCache(size=10, max_bytes=4 * each)
+    cursor = TranscriptCursor("chain", ())
+    transcript: list[Message] = []
+    for message in (a, b, c):
+        transcript.append(message)
+        ref, _ = cursor.split(transcript)
+        prefix = cache.prefix("conv", ref)
+        assert prefix == tuple(transcript[: ref.known])
+        cache.store("conv", ref, tuple(transcript))
+    assert cache.bytes == 3 * each  # the earlier versions of the same transcript are gone
+    other = TranscriptCursor("other", ())
+    ref, _ = other.split([a, b])
+    cache.store("other", ref, (a, b))  # 5 messages' worth: the least recent goes out
+    assert (len(cache), cache.bytes) == (1, 2 * each)
+    huge = TranscriptCursor("huge", ())
+    ref, _ = huge.split([a, b, c, a, b])
+    cache.store("huge", ref, (a, b, c, a, b))  # bigger than the whole bound: not kept
+    assert (len(cache), cache.bytes) == (1, 2 * each)
+    assert cache.prefix("huge", TranscriptRef(chain="huge", epoch=0, known=5)) is None
