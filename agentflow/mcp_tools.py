@@ -28,22 +28,18 @@ import re
 from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any, ClassVar, cast
+from typing import Any
 
-import jsonschema
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult, TextContent
 from mcp_types import Tool as MCPTool
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from agentflow.exceptions import ConfigurationError, ModelRetry
+from agentflow.exceptions import ConfigurationError, ModelRetry, ToolDefinitionError
 from agentflow.preconditions import Precondition
-from agentflow.tools import MAX_ARGUMENT_BYTES, Tool
+from agentflow.tools import Tool
 
 __all__ = ["MCPServer", "StdioServerParameters"]
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class MCPServer:
@@ -139,75 +135,24 @@ class MCPServer:
         name = f"{self._prefix}{listed.name}"
         if not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", name):
             raise ConfigurationError(f"the MCP tool name {name!r} is not one a model accepts")
-        schema: dict[str, Any] = dict(listed.input_schema or {"type": "object"})
-        arguments, aliases = _arguments_model(name, schema)
         hints = listed.annotations
         read_only = bool(hints is not None and hints.read_only_hint)
 
-        async def call(**values: Any) -> str:
-            sent = {aliases[k]: v for k, v in values.items() if k in aliases and v is not None}
-            result = await self._connected().call_tool(listed.name, sent)
+        async def call(arguments: dict[str, Any]) -> str:
+            result = await self._connected().call_tool(listed.name, arguments)
             return _result_text(result)
 
-        return Tool(
-            call,
-            name=name,
-            description=listed.description or listed.title or listed.name,
-            requires=requires,
-            side_effects=not read_only,
-            arguments=arguments,
-            input_schema=schema,
-        )
-
-
-def _arguments_model(name: str, schema: dict[str, Any]) -> tuple[type[BaseModel], dict[str, str]]:
-    """A pydantic model for ``schema``: checked by the schema itself, its properties attributes.
-
-    Preconditions read arguments as attributes (``args.price``), as they do for Python tools;
-    a property whose name is no identifier is an attribute ``p<n>`` (its alias is the name).
-    """
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise ConfigurationError(
-            f"the MCP tool {name!r} has an invalid schema: {exc.message}"
-        ) from None
-    properties = cast(dict[str, Any], schema.get("properties") or {})
-    fields: dict[str, Any] = {}
-    aliases: dict[str, str] = {}
-    for index, prop in enumerate(properties):
-        usable = _IDENTIFIER.match(prop) and not prop.startswith("model_")
-        attribute = prop if usable else f"p{index}"
-        aliases[attribute] = prop
-        fields[attribute] = (Any, Field(default=None, alias=prop))
-    model: type[_SchemaArguments] = create_model(
-        f"{name}_arguments", __base__=_SchemaArguments, **fields
-    )
-    model.schema_validator = jsonschema.Draft202012Validator(schema)
-    return model, aliases
-
-
-class _SchemaArguments(BaseModel):
-    """Arguments checked against the server's JSON schema before pydantic reads them."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    schema_validator: ClassVar[jsonschema.Draft202012Validator]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _check(cls, raw: Any) -> Any:
-        if len(json.dumps(raw, default=repr)) > MAX_ARGUMENT_BYTES:
-            raise ValueError(f"arguments exceed {MAX_ARGUMENT_BYTES} bytes")
-        errors: Iterable[jsonschema.ValidationError] = cls.schema_validator.iter_errors(raw)  # pyright: ignore[reportUnknownMemberType]  # its stub leaves an overload's parameter untyped
-        problems = sorted(errors, key=lambda e: [str(part) for part in e.path])
-        if problems:
-            raise ValueError("; ".join(_problem(p) for p in problems[:10]))
-        return raw
-
-
-def _problem(error: jsonschema.ValidationError) -> str:
-    where = ".".join(str(part) for part in error.path) or "(arguments)"
-    return f"{where}: {error.message}"
+        try:
+            return Tool.from_schema(
+                name,
+                listed.input_schema or {"type": "object"},
+                call,
+                description=listed.description or listed.title or listed.name,
+                requires=requires,
+                side_effects=not read_only,
+            )
+        except ToolDefinitionError as exc:
+            raise ConfigurationError(f"{self!r}: {exc}") from None
 
 
 def _result_text(result: CallToolResult) -> str:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, overload
+
+from typing_extensions import TypeVar
 
 from agentflow.binding import ApprovalStage, approval_plan
 from agentflow.context import RunContext
@@ -73,7 +75,10 @@ Decision = Allow | Deny | NeedsApproval
 """What a precondition answers: run the call, refuse it with a reason, or ask a person first."""
 ALLOW = Allow()
 
-CheckFunction = Callable[[RunContext[Any], Any], "Decision | Awaitable[Decision]"]
+ArgsT = TypeVar("ArgsT", contravariant=True, default=Any)
+"""The arguments a rule reads: a tool's pydantic model (``Any`` for a rule that reads any)."""
+
+CheckFunction = Callable[[RunContext[Any], ArgsT], "Decision | Awaitable[Decision]"]
 """``(ctx, args) -> Decision``, sync or async; ``args`` is the tool's validated pydantic model."""
 
 
@@ -116,10 +121,15 @@ def _verdict(rule: str, decision: object) -> RuleVerdict:
             return RuleVerdict(rule, "deny", refusal(decision))
 
 
-class Precondition:
-    """A named rule. Build one with `precondition`, combine with ``&`` and ``|``."""
+class Precondition(Generic[ArgsT]):
+    """A named rule. Build one with `precondition`, combine with ``&`` and ``|``.
 
-    def __init__(self, check: CheckFunction, *, name: str, text: str) -> None:
+    ``Precondition[BookingRequest]`` reads a tool's arguments as that model: a rule written
+    for one model cannot guard a tool that takes another, and a type checker sees a field the
+    model does not have. ``Precondition`` alone reads any arguments.
+    """
+
+    def __init__(self, check: CheckFunction[ArgsT], *, name: str, text: str) -> None:
         self.name = name
         self.text = text
         self._check = check
@@ -129,7 +139,7 @@ class Precondition:
         """The rule texts, as listed in the tool description the model reads."""
         return [self.text]
 
-    async def evaluate(self, ctx: RunContext[Any], args: Any) -> Evaluation:
+    async def evaluate(self, ctx: RunContext[Any], args: ArgsT) -> Evaluation:
         if self._is_async:
             decision = await self._check(ctx, args)  # type: ignore[misc]  # checked above
         else:
@@ -139,25 +149,25 @@ class Precondition:
             decision = Deny(f"precondition {self.name!r} returned {decision!r}, not a Decision")
         return Evaluation(decision, (_verdict(self.name, decision),))
 
-    def __and__(self, other: Precondition) -> Precondition:
+    def __and__(self, other: Precondition[ArgsT]) -> Precondition[ArgsT]:
         return all_of(self, other)
 
-    def __or__(self, other: Precondition) -> Precondition:
+    def __or__(self, other: Precondition[ArgsT]) -> Precondition[ArgsT]:
         return any_of(self, other)
 
     def __repr__(self) -> str:
         return f"<Precondition {self.name}>"
 
 
-class _AllOf(Precondition):
-    def __init__(self, parts: Sequence[Precondition]) -> None:
+class _AllOf(Precondition[ArgsT]):
+    def __init__(self, parts: Sequence[Precondition[ArgsT]]) -> None:
         self.parts = tuple(parts)
         super().__init__(_never, name=" & ".join(p.name for p in parts), text="")
 
     def rules(self) -> list[str]:
         return [rule for part in self.parts for rule in part.rules()]
 
-    async def evaluate(self, ctx: RunContext[Any], args: Any) -> Evaluation:
+    async def evaluate(self, ctx: RunContext[Any], args: ArgsT) -> Evaluation:
         results = [await part.evaluate(ctx, args) for part in self.parts]
         verdicts = tuple(v for r in results for v in r.verdicts)
         decisions: list[object] = [r.decision for r in results]
@@ -171,15 +181,15 @@ class _AllOf(Precondition):
         return Evaluation(ALLOW, verdicts)
 
 
-class _AnyOf(Precondition):
-    def __init__(self, parts: Sequence[Precondition]) -> None:
+class _AnyOf(Precondition[ArgsT]):
+    def __init__(self, parts: Sequence[Precondition[ArgsT]]) -> None:
         self.parts = tuple(parts)
         super().__init__(_never, name=" | ".join(p.name for p in parts), text="")
 
     def rules(self) -> list[str]:
         return ["one of: " + "; or ".join(" and ".join(p.rules()) for p in self.parts)]
 
-    async def evaluate(self, ctx: RunContext[Any], args: Any) -> Evaluation:
+    async def evaluate(self, ctx: RunContext[Any], args: ArgsT) -> Evaluation:
         results = [await part.evaluate(ctx, args) for part in self.parts]
         verdicts = tuple(v for r in results for v in r.verdicts)
         decisions = [r.decision for r in results]
@@ -212,28 +222,47 @@ def _merge_approvals(pending: Sequence[NeedsApproval]) -> NeedsApproval:
     return NeedsApproval(*reasons, approvers=approvers, stages=stages, editable=editable)
 
 
-def all_of(*parts: Precondition) -> Precondition:
+def all_of(*parts: Precondition[ArgsT]) -> Precondition[ArgsT]:
     """Every rule must allow. Denials win over approvals; all broken rules are reported."""
     return _AllOf(parts)
 
 
-def any_of(*parts: Precondition) -> Precondition:
+def any_of(*parts: Precondition[ArgsT]) -> Precondition[ArgsT]:
     """One allowing rule suffices; otherwise an approval, otherwise every denial."""
     return _AnyOf(parts)
 
 
+@overload
 def precondition(
-    check: CheckFunction | None = None, *, name: str | None = None, text: str | None = None
-) -> Any:
+    # The second member types a lambda's ``args`` as ``Any``, not as ``object``.
+    check: CheckFunction[ArgsT] | CheckFunction[Any],
+    /,
+    *,
+    name: str | None = None,
+    text: str | None = None,
+) -> Precondition[ArgsT]: ...
+@overload
+def precondition(
+    *, name: str | None = None, text: str | None = None
+) -> Callable[[CheckFunction[ArgsT]], Precondition[ArgsT]]: ...
+def precondition(
+    check: CheckFunction[ArgsT] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    text: str | None = None,
+) -> Precondition[ArgsT] | Callable[[CheckFunction[ArgsT]], Precondition[ArgsT]]:
     """Turn ``(ctx, args) -> Decision`` into a [`Precondition`][agentflow.Precondition].
 
     ``text`` is the rule as the model reads it in the tool description; it defaults to the
-    first paragraph of the function's docstring.
+    first paragraph of the function's docstring. The annotation of ``args`` types the rule:
+    ``args: BookingRequest`` makes a ``Precondition[BookingRequest]``, which only a tool taking
+    a ``BookingRequest`` accepts (see [`Tool.from_model`][agentflow.Tool.from_model]).
 
     Usage: ``@precondition`` or ``@precondition(text="...")``.
     """
 
-    def build(fn: CheckFunction) -> Precondition:
+    def build(fn: CheckFunction[ArgsT]) -> Precondition[ArgsT]:
         doc = inspect.getdoc(fn) or ""
         rule_text = text or doc.split("\n\n", 1)[0].replace("\n", " ").strip()
         rule_name = name or getattr(fn, "__name__", "precondition")

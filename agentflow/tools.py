@@ -23,7 +23,7 @@ import json
 import math
 import types
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import (
@@ -41,15 +41,20 @@ from typing import (
 
 import docstring_parser
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, RootModel, TypeAdapter, ValidationError, create_model
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import CoreSchema, InitErrorDetails
+from typing_extensions import TypeVar
 
 from agentflow.context import DepsT, RunContext
 from agentflow.exceptions import InvalidArguments, ToolDefinitionError
 from agentflow.messages import ToolDefinition
 from agentflow.preconditions import Precondition
+
+ArgsT = TypeVar("ArgsT", bound=BaseModel, default=Any)
+"""A tool's arguments model; ``Any`` for a tool whose model is built from its signature."""
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 MAX_ARGUMENT_BYTES = 64 * 1024
 """Tool arguments larger than this are refused before validation (a model gone astray)."""
@@ -75,11 +80,15 @@ def _drop_titles(node: Any, *, names: bool = False) -> Any:
     return node
 
 
-class Tool(Generic[DepsT]):
+class Tool(Generic[DepsT, ArgsT]):
     """A function the model may call, with its schema and its preconditions.
 
-    Build tools with the [`tool`][agentflow.tool] decorator; the runtime calls them only through
-    `agentflow.execution.invoke_tool`, which evaluates the preconditions first.
+    Build tools with the [`tool`][agentflow.tool] decorator,
+    [`from_model`][agentflow.Tool.from_model] or [`from_schema`][agentflow.Tool.from_schema]; the
+    runtime calls them only through `agentflow.execution.invoke_tool`, which evaluates the
+    preconditions first. ``ArgsT`` is the pydantic model of the arguments when
+    the tool takes one (``Tool[Deps, BookingRequest]``): its preconditions are then
+    ``Precondition[BookingRequest]``, checked by a type checker.
     """
 
     def __init__(
@@ -88,15 +97,16 @@ class Tool(Generic[DepsT]):
         *,
         name: str | None = None,
         description: str | None = None,
-        requires: Precondition | None = None,
+        requires: Precondition[ArgsT] | None = None,
         side_effects: bool = False,
         concurrent: bool | None = None,
         trusted_output: bool = False,
-        arguments: type[BaseModel] | None = None,
+        args_model: type[ArgsT] | None = None,
         input_schema: dict[str, Any] | None = None,
+        _json_body: bool = False,
     ) -> None:
         self.function = function
-        self._given = (description, concurrent, arguments, input_schema)
+        self._given = (description, concurrent, args_model, input_schema, _json_body)
         """What [`requiring`][agentflow.Tool.requiring] passes on unchanged."""
         self.name = name or function.__name__
         self.requires = requires
@@ -106,20 +116,29 @@ class Tool(Generic[DepsT]):
         self.trusted_output = trusted_output
         """Its results vouch for the values in them (see `agentflow.provenance`)."""
         self._is_async = inspect.iscoroutinefunction(function)
-        if arguments is None:
-            self.args_model, self.context_param, summary = _build_arguments(function, self.name)
+        self._model_param: str | None = None
+        """The parameter that receives the arguments whole (``None``: field by field)."""
+        self._json_body = _json_body
+        """It receives them as the JSON object that was sent, not as the model."""
+        if args_model is None:
+            model, self.context_param, summary = _build_arguments(function, self.name)
+            self.args_model = cast(type[ArgsT], model)
         else:
-            # Arguments described elsewhere (an MCP server's schema): the function takes them
-            # as keyword arguments, by field name.
-            self.args_model, self.context_param, summary = arguments, None, ""
+            self.args_model = _arguments_model(args_model, self.name)
+            self._model_param, self.context_param, summary = _one_argument(
+                function, self.name, dict if _json_body else args_model
+            )
         self._parameters = tuple(self.args_model.model_fields)
         """The model's parameter names, looked up once: ``model_fields`` is slow to read."""
-        self._walk_for_non_finite = any(
+        self._walk_for_non_finite = self.args_model.model_config.get(
+            "allow_inf_nan", True
+        ) is not False or any(
             _may_hide_non_finite(info.annotation, info.metadata)
             for info in self.args_model.model_fields.values()
         )
-        """The model's own config refuses NaN and infinities in plain fields and containers;
-        decided once per tool, only other shapes (nested models, ``Any``) need the values walked."""
+        """A model whose config refuses NaN and infinities does so in plain fields and
+        containers; decided once per tool, only other shapes (nested models, ``Any``, a model
+        that allows them) need the values walked."""
         self.description = _describe(description or summary, requires)
         self.definition = ToolDefinition(
             name=self.name,
@@ -138,6 +157,79 @@ class Tool(Generic[DepsT]):
         """
         return not self.side_effects and self.requires is None
 
+    @staticmethod
+    def from_model(
+        name: str,
+        model: type[ModelT],
+        function: Callable[..., Any],
+        *,
+        description: str | None = None,
+        requires: Precondition[ModelT] | None = None,
+        side_effects: bool = False,
+        concurrent: bool | None = None,
+        trusted_output: bool = False,
+    ) -> Tool[Any, ModelT]:
+        """A tool whose arguments are ``model``: its schema, its validation, one instance.
+
+        ``function`` takes the validated instance as its one parameter (and, if it declares
+        one, a ``RunContext``); the model sees ``model``'s JSON schema, flat, as the model
+        describes it (its config decides whether unknown fields are refused or ignored). The
+        other options are [`tool`][agentflow.tool]'s.
+
+        Raises:
+            ToolDefinitionError: ``model`` is no object model, or ``function`` takes other
+                parameters.
+        """
+        return Tool(
+            function,
+            name=name,
+            description=description,
+            requires=requires,
+            side_effects=side_effects,
+            concurrent=concurrent,
+            trusted_output=trusted_output,
+            args_model=model,
+        )
+
+    @staticmethod
+    def from_schema(
+        name: str,
+        schema: Mapping[str, Any],
+        function: Callable[..., Any],
+        *,
+        description: str | None = None,
+        requires: Precondition | None = None,
+        side_effects: bool = False,
+        concurrent: bool | None = None,
+        trusted_output: bool = False,
+    ) -> Tool[Any]:
+        """A tool whose arguments a JSON schema describes (see `agentflow.schema_arguments`).
+
+        The model is given ``schema`` as it is; each call is checked against it with the
+        ``jsonschema`` library before anything runs. Preconditions read the arguments as
+        attributes (``args.price``); ``function`` takes the JSON object the schema accepted
+        (a ``dict``) as its one parameter, and a ``RunContext`` if it declares one.
+
+        Raises:
+            ToolDefinitionError: the schema is invalid, describes no JSON object, or has a
+                ``$ref`` that does not resolve inside it.
+        """
+        # jsonschema takes a noticeable time to import: only schema tools load it.
+        from agentflow.schema_arguments import schema_arguments
+
+        return Tool(
+            function,
+            name=name,
+            description=description,
+            requires=requires,
+            side_effects=side_effects,
+            concurrent=concurrent,
+            trusted_output=trusted_output,
+            args_model=cast(type[Any], schema_arguments(name, schema)),
+            input_schema=dict(schema),
+            _json_body=True,
+        )
+
     @functools.cached_property
     def contract(self) -> str:
         """The version of the tool's arguments contract: a short hash of their JSON schema.
@@ -151,9 +243,9 @@ class Tool(Generic[DepsT]):
         schema = _without_prose(self.definition.input_schema)
         return hashlib.sha256(pydantic_core.to_json(schema, by_alias=False)).hexdigest()[:16]
 
-    def requiring(self, rule: Precondition) -> Tool[DepsT]:
+    def requiring(self, rule: Precondition[ArgsT]) -> Tool[DepsT, ArgsT]:
         """This tool with ``rule`` added to its preconditions (and to the rules it describes)."""
-        description, concurrent, arguments, input_schema = self._given
+        description, concurrent, args_model, input_schema, json_body = self._given
         return Tool(
             self.function,
             name=self.name,
@@ -162,11 +254,12 @@ class Tool(Generic[DepsT]):
             side_effects=self.side_effects,
             concurrent=concurrent,
             trusted_output=self.trusted_output,
-            arguments=arguments,
+            args_model=args_model,
             input_schema=input_schema,
+            _json_body=json_body,
         )
 
-    def validate(self, raw: Any) -> BaseModel:
+    def validate(self, raw: Any) -> ArgsT:
         """Validate what the model sent; raise `InvalidArguments` with a usable message."""
         if isinstance(raw, str | bytes):
             size = len(raw)
@@ -194,9 +287,15 @@ class Tool(Generic[DepsT]):
         except RecursionError:
             raise InvalidArguments("arguments are nested too deeply") from None
 
-    async def call(self, ctx: RunContext[DepsT], args: BaseModel) -> Any:
+    async def call(self, ctx: RunContext[DepsT], args: ArgsT) -> Any:
         """Run the body. Only the executor calls this, after the preconditions allowed it."""
-        kwargs = {name: getattr(args, name) for name in self._parameters}
+        kwargs: dict[str, Any]
+        if self._model_param is None:
+            kwargs = {name: getattr(args, name) for name in self._parameters}
+        elif self._json_body:
+            kwargs = {self._model_param: args.model_dump(by_alias=True, exclude_unset=True)}
+        else:
+            kwargs = {self._model_param: args}
         if self.context_param is not None:
             kwargs[self.context_param] = ctx
         if self._is_async:
@@ -351,18 +450,76 @@ def _is_context(annotation: Any) -> bool:
     return annotation is RunContext or get_origin(annotation) is RunContext
 
 
+def _hints(function: Callable[..., Any], tool_name: str) -> dict[str, Any]:
+    try:
+        return get_type_hints(function, include_extras=True)
+    except NameError as exc:
+        raise ToolDefinitionError(f"tool {tool_name!r}: cannot resolve annotation: {exc}") from exc
+
+
+def _summary(docstring: docstring_parser.Docstring) -> str:
+    parts = (docstring.short_description, docstring.long_description)
+    return "\n\n".join(part for part in parts if part)
+
+
+def _arguments_model(model: Any, tool_name: str) -> Any:
+    """``model`` if a tool can take it as its arguments: a pydantic model of a JSON object."""
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise ToolDefinitionError(f"tool {tool_name!r}: {model!r} is not a pydantic model")
+    if issubclass(model, RootModel):
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: a tool's arguments are a JSON object with named fields; "
+            f"{model.__name__} is a root model"
+        )
+    return model
+
+
+def _one_argument(
+    function: Callable[..., Any], tool_name: str, takes: type[Any]
+) -> tuple[str, str | None, str]:
+    """The parameter that receives the arguments whole, the context parameter, the summary.
+
+    Besides a ``RunContext``, the function takes exactly one parameter; annotated, it must
+    accept ``takes`` (the model, or ``dict`` for a JSON-schema tool).
+    """
+    hints = _hints(function, tool_name)
+    context_param: str | None = None
+    others: list[str] = []
+    for param in inspect.signature(function).parameters.values():
+        annotation = hints.get(param.name)
+        if annotation is not None and (
+            _is_context(annotation) or _is_context(_unannotated(annotation))
+        ):
+            context_param = param.name
+        else:
+            others.append(param.name)
+    if len(others) != 1:
+        raise ToolDefinitionError(
+            f"tool {tool_name!r} takes its arguments as one {takes.__name__}: the function must "
+            f"have one parameter for it (and may have a RunContext), not {others or 'none'}"
+        )
+    annotation = _unannotated(hints.get(others[0], Any))
+    accepted = get_origin(annotation) or annotation
+    if (
+        isinstance(accepted, type)
+        and accepted not in (Any, types.UnionType)
+        and not issubclass(takes, accepted)
+    ):
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: parameter {others[0]!r} is annotated {accepted.__name__}, "
+            f"but the arguments are a {takes.__name__}"
+        )
+    docstring = docstring_parser.parse(inspect.getdoc(function) or "")
+    return others[0], context_param, _summary(docstring) or tool_name
+
+
 def _build_arguments(
     function: Callable[..., Any], tool_name: str
 ) -> tuple[type[BaseModel], str | None, str]:
-    try:
-        hints = get_type_hints(function, include_extras=True)
-    except NameError as exc:
-        raise ToolDefinitionError(f"tool {tool_name!r}: cannot resolve annotation: {exc}") from exc
+    hints = _hints(function, tool_name)
     docstring = docstring_parser.parse(inspect.getdoc(function) or "")
     param_docs = {p.arg_name: p.description or "" for p in docstring.params}
-    summary = "\n\n".join(
-        part for part in (docstring.short_description, docstring.long_description) if part
-    )
+    summary = _summary(docstring)
 
     fields: dict[str, Any] = {}
     context_param: str | None = None
@@ -407,6 +564,17 @@ def tool(function: ToolFunction, /) -> Tool[Any]: ...
 @overload
 def tool(
     *,
+    args_model: type[ModelT],
+    name: str | None = None,
+    description: str | None = None,
+    requires: Precondition[ModelT] | None = None,
+    side_effects: bool = False,
+    concurrent: bool | None = None,
+    trusted_output: bool = False,
+) -> Callable[[ToolFunction], Tool[Any, ModelT]]: ...
+@overload
+def tool(
+    *,
     name: str | None = None,
     description: str | None = None,
     requires: Precondition | None = None,
@@ -418,17 +586,23 @@ def tool(
     function: ToolFunction | None = None,
     /,
     *,
+    args_model: type[BaseModel] | None = None,
     name: str | None = None,
     description: str | None = None,
-    requires: Precondition | None = None,
+    requires: Precondition[Any] | None = None,
     side_effects: bool = False,
     concurrent: bool | None = None,
     trusted_output: bool = False,
-) -> Tool[Any] | Callable[[ToolFunction], Tool[Any]]:
+) -> Tool[Any, Any] | Callable[[ToolFunction], Tool[Any, Any]]:
     """Turn an annotated function (sync or async) into a [`Tool`][agentflow.Tool].
 
     Args:
         function: the function, when used as a bare ``@tool``.
+        args_model: the function takes its arguments as one instance of this pydantic model
+            (``def book(request: BookingRequest)``): the model sees its schema, flat, and the
+            tool's preconditions are ``Precondition[BookingRequest]`` (see
+            [`Tool.from_model`][agentflow.Tool.from_model]). Without it, each parameter is an
+            argument.
         name: the tool name the model sees; defaults to the function name.
         description: overrides the docstring summary.
         requires: the precondition evaluated before every call.
@@ -446,9 +620,10 @@ def tool(
             write (reviews, e-mails, web pages, supplier notes): see `agentflow.provenance`.
     """
 
-    def build(fn: ToolFunction) -> Tool[Any]:
+    def build(fn: ToolFunction) -> Tool[Any, Any]:
         return Tool(
             cast(Callable[..., Any], fn),
+            args_model=args_model,
             name=name,
             description=description,
             requires=requires,
