@@ -263,9 +263,9 @@ REFUND_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "order": {"type": "string", "pattern": "^A-[0-9]+$"},
-        "amount": {"type": "number", "exclusiveMinimum": 0},
+        "reason-code": {"type": "string", "enum": ["late", "broken"]},  # attribute p1_
         "p1": {"type": "string"},
-        "reason-code": {"type": "string", "enum": ["late", "broken"]},
+        "amount": {"type": "number", "exclusiveMinimum": 0},
         "_note": {"type": "string"},
         "items": {"type": "array", "items": {"$ref": "#/$defs/item"}},
     },
