@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["quickstart.md", "tutorial.md"]
+PAGES = [
+    "quickstart.md",
+    "tutorial.md",
+    "concepts/durability.md",
+    "concepts/seams.md",
+    "concepts/provenance.md",
+]
 BLOCK = re.compile(
     r"^```python(?P<info>[^\n]*)\n(?P<code>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL
 )

@@ -28,14 +28,6 @@ EXPECTED = {
         "the model read: The approver lee edited this call before approving it; "
         "executed: refund(amount='120', order='A-17'). Result: refunded 120 EUR on A-17",
     ],
-    "provenance.py": [
-        "awaiting_approval - iban came from the output of read_reviews (untrusted); it must "
-        "come from the employee or a trusted source\n"
-        "the approver sees: {'iban': 'the output of read_reviews (untrusted)', "
-        "'amount': 'the output of search_hotels (trusted)'}\n"
-        "completed - Paid.\n",
-    ],
-    "durable_conversation.py": ["completed - Hello from a workflow."],
     "mcp_tools.py": [
         "[('order_total', 'reads'), ('refund', 'writes')]\n"
         "awaiting_approval - refund of 240 EUR is above 100 EUR\n"
@@ -56,10 +48,6 @@ EXPECTED = {
     "testing_your_agent.py": [
         'completed - {"toolu_test_1_0": "refunded 40 EUR on A-17"}',
         "awaiting_approval - refund of 400 EUR is above 100 EUR",
-    ],
-    "seams.py": [
-        "ok: paid 80 EUR\nerror: Refused by precondition: the balance is 20 EUR\n",
-        "Refused by precondition: the user has not asked to pay\nbalance: 20\n",
     ],
 }
 RUN_ELSEWHERE = {
