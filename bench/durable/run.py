@@ -26,7 +26,15 @@ Throughput
       ``temporalio-openai-agents``) with a custom model provider and ``activity_as_tool`` tools.
 
     All workers run at once and ``--rounds`` are taken round-robin, so that load from elsewhere
-    on the machine hits every variant alike; medians are reported.
+    on the machine hits every variant alike; medians are reported. agentflow's conversations
+    end once idle for a second (``DurableOptions.idle_timeout``), as the floor's workflow ends
+    with its reply: a round is measured until every conversation has closed, so the close path
+    is counted too.
+
+    ``--bytecode`` (default ``both``) runs every variant twice: with bytecode written and read
+    as usual (``written``), and as in a container image built without it (``none``:
+    ``PYTHONDONTWRITEBYTECODE=1`` and an empty ``PYTHONPYCACHEPREFIX``, so that every module is
+    compiled from source when it is imported). Each is compared with the floor run the same way.
 
 Scale
     ``--scale`` (default 300; the full-size run is ``--scale 1000``) agentflow conversations
@@ -105,7 +113,10 @@ REQUIREMENTS = {
         "1.35's contrib for this package; it pins openai-agents<0.23)",
     ),
 }
-WORKER_START_TIMEOUT = 120.0
+BYTECODE_MODES = ("written", "none")
+IDLE_TIMEOUT_S = 1.0
+"""agentflow's conversations in the throughput runs end after this long with nothing to do."""
+WORKER_START_TIMEOUT = 180.0
 SINGLE_APPROVALS = 10
 SLOWEST_SAMPLE = 10
 
@@ -134,7 +145,7 @@ class WorkerProcess:
     """Leave each worker's stderr log in the temporary directory (``--keep-logs``)."""
 
     def __init__(
-        self, variant: str, address: str, queue: str, env: dict[str, str] | None = None
+        self, variant: str, address: str, queue: str, env: dict[str, str | None] | None = None
     ) -> None:
         self.variant = variant
         self.address = address
@@ -153,7 +164,11 @@ class WorkerProcess:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         env.setdefault("PYTHONHASHSEED", "0")
         env.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
-        env.update(self.extra_env)
+        for key, value in self.extra_env.items():  # None removes the variable
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -288,13 +303,19 @@ Driver = Callable[[int], Awaitable[str]]
 def make_driver(variant: str, client: Any, queue: str, run_id: str) -> Driver:
     """One conversation of ``variant``, returning the id of the workflow it ran in."""
     if variant == "agentflow":
-        from agentflow.temporal import AgentClient
+        from datetime import timedelta
+
+        from agentflow.temporal import AgentClient, DurableOptions
 
         agents = AgentClient(client, task_queue=queue)
+        options = DurableOptions(idle_timeout=timedelta(seconds=IDLE_TIMEOUT_S))
 
         async def converse(i: int) -> str:
             conversation = await agents.start_conversation(
-                AGENTFLOW_AGENT, user="alice", conversation_id=f"{variant}-{run_id}-{i}"
+                AGENTFLOW_AGENT,
+                user="alice",
+                conversation_id=f"{variant}-{run_id}-{i}",
+                options=options,
             )
             reply = await agents.send(conversation, harness.PROMPT, sender="alice")
             if reply.status != "completed" or reply.output != harness.FINAL_TEXT:
@@ -360,16 +381,34 @@ def _missing_requirement(variant: str) -> str | None:
     return None if found else f"{module} is not importable; {how}"
 
 
+def bytecode_env(mode: str, cache_dir: str) -> dict[str, str | None]:
+    """A worker's environment for a ``--bytecode`` mode (``cache_dir``: empty, for ``none``)."""
+    if mode == "written":
+        return {"PYTHONDONTWRITEBYTECODE": None, "PYTHONPYCACHEPREFIX": None}
+    return {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": cache_dir}
+
+
 class ThroughputRun:
     """One variant's worker, its driver and the rounds measured so far."""
 
-    def __init__(self, variant: str, address: str, client: Any) -> None:
+    def __init__(self, variant: str, address: str, client: Any, bytecode: str) -> None:
         self.variant = variant
+        self.bytecode = bytecode
         self.client = client
         self.run_id = uuid.uuid4().hex[:8]
-        self.worker = WorkerProcess(variant, address, f"bench-{variant}-{self.run_id}")
+        self._cache_dir = tempfile.TemporaryDirectory(prefix="bench-durable-no-bytecode-")
+        self.worker = WorkerProcess(
+            variant,
+            address,
+            f"bench-{variant}-{self.run_id}",
+            bytecode_env(bytecode, self._cache_dir.name),
+        )
         self.driver = make_driver(variant, client, self.worker.queue, self.run_id)
-        self.entry: dict[str, Any] = {"name": variant, "version": _variant_version(variant)}
+        self.entry: dict[str, Any] = {
+            "name": variant,
+            "bytecode": bytecode,
+            "version": _variant_version(variant),
+        }
         self.rounds: list[dict[str, Any]] = []
         self.sample_id = ""
         self.started = 0
@@ -383,12 +422,16 @@ class ThroughputRun:
         if not isinstance(exc, BenchFailure):
             reason += self.worker.log_tail()
         self.entry.update(status="failed", error=reason)
-        print(f"  {self.variant} failed: {reason}", file=sys.stderr, flush=True)
+        print(f"  {self.label} failed: {reason}", file=sys.stderr, flush=True)
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant} ({self.bytecode} bytecode)"
 
     async def prepare(self, warmup: int) -> None:
         """Start the worker and warm it up (imports, caches, the server's task queue)."""
         await self.worker.start()
-        await self._conversations(warmup)
+        await self._closed(await self._conversations(warmup))
 
     async def _conversations(self, n: int) -> list[str]:
         first = self.started
@@ -403,6 +446,7 @@ class ThroughputRun:
         t0 = time.perf_counter()
         ids = await self._conversations(n)
         wall = time.perf_counter() - t0
+        await self._closed(ids)
         after = await settle(self.worker)
         client_cpu = self_cpu_s() - client_before
         server_cpu = proc_cpu_s(server_pid) - server_before if server_pid else None
@@ -430,12 +474,28 @@ class ThroughputRun:
             }
         )
         print(
-            f"  {self.variant} round {len(self.rounds)}: {n / wall:.1f} conv/s, "
+            f"  {self.label} round {len(self.rounds)}: "
+            f"{n / wall:.1f} conv/s, "
             f"{self.rounds[-1]['worker_cpu_ms']:.1f} worker CPU ms/conv "
             f"(load average {load_before:.1f})",
             file=sys.stderr,
             flush=True,
         )
+
+    def cleanup(self) -> None:
+        self._cache_dir.cleanup()
+
+    async def _closed(self, workflow_ids: list[str]) -> None:
+        """Wait until every workflow has ended (agentflow's once idle), so the round counts it."""
+        if self.variant != "agentflow":
+            return  # the others end with their reply
+        limit = asyncio.Semaphore(50)
+
+        async def ended(workflow_id: str) -> None:
+            async with limit:
+                await self.client.get_workflow_handle(workflow_id).result()
+
+        await gather_all(ended(w) for w in workflow_ids)
 
     async def finish(self, n: int) -> dict[str, Any]:
         final = await self.worker.ask("stats")
@@ -467,8 +527,9 @@ async def measure_throughput(
 ) -> list[dict[str, Any]]:
     """Every variant's worker at once, measured round-robin so drifting load hits all alike."""
     runs: list[ThroughputRun] = []
-    for variant in variants:
-        run = ThroughputRun(variant, address, client)
+    modes = BYTECODE_MODES if args.bytecode == "both" else (args.bytecode,)
+    for variant, bytecode in ((v, m) for m in modes for v in variants):
+        run = ThroughputRun(variant, address, client, bytecode)
         runs.append(run)
         missing = _missing_requirement(variant)
         if missing:
@@ -477,7 +538,7 @@ async def measure_throughput(
     try:
         for run in runs:
             if run.ok:
-                print(f"starting {run.variant} worker", file=sys.stderr, flush=True)
+                print(f"starting {run.label} worker", file=sys.stderr, flush=True)
                 try:
                     async with asyncio.timeout(args.timeout):
                         await run.prepare(args.warmup)
@@ -489,7 +550,7 @@ async def measure_throughput(
                 if not run.ok:
                     continue
                 print(
-                    f"running {run.variant} ({args.conversations} concurrent, round {r + 1})",
+                    f"running {run.label} ({args.conversations} concurrent, round {r + 1})",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -508,6 +569,7 @@ async def measure_throughput(
     finally:
         for run in runs:
             await run.worker.stop()
+            run.cleanup()
     return [run.entry for run in runs]
 
 
@@ -771,11 +833,13 @@ def _ratio(value: float, base: float | None, *, invert: bool = False) -> str:
 THROUGHPUT_HEADERS = [
     "variant",
     "version",
+    "bytecode",
     "conv/s",
     "vs floor",
     "worker CPU\nms/conv",
     "vs floor",
     "worker peak\nRSS MiB",
+    "vs floor",
     "activities\n/conv",
     "history\nevents/conv",
     "history\nKiB/conv",
@@ -784,24 +848,30 @@ THROUGHPUT_HEADERS = [
 
 
 def throughput_rows(entries: list[dict[str, Any]]) -> list[list[str]]:
-    floor = next((e for e in entries if e["name"] == FLOOR and e["status"] == "ok"), None)
-    base_rate = floor["conversations_per_s"] if floor else None
-    base_cpu = floor["worker_cpu_ms_per_conversation"] if floor else None
+    """One row per variant and bytecode mode, against the floor run the same way."""
+    floors = {e.get("bytecode"): e for e in entries if e["name"] == FLOOR and e["status"] == "ok"}
     rows = []
     for e in entries:
+        floor = floors.get(e.get("bytecode"))
+        base_rate = floor["conversations_per_s"] if floor else None
+        base_cpu = floor["worker_cpu_ms_per_conversation"] if floor else None
         if e["status"] != "ok":
-            rows.append([e["name"], e.get("version", "-"), e["status"], *["-"] * 8])
+            rows.append(
+                [e["name"], e.get("version", "-"), e.get("bytecode", "-"), e["status"], *["-"] * 9]
+            )
             continue
         server = e.get("server_cpu_ms_per_conversation")
         rows.append(
             [
                 e["name"],
                 e["version"],
+                e.get("bytecode", "-"),
                 f"{e['conversations_per_s']:.1f}",
                 _ratio(e["conversations_per_s"], base_rate),
                 f"{e['worker_cpu_ms_per_conversation']:.2f}",
                 _ratio(e["worker_cpu_ms_per_conversation"], base_cpu),
                 f"{e['worker_peak_rss_mib']:.1f}",
+                _ratio(e["worker_peak_rss_mib"], floor["worker_peak_rss_mib"] if floor else None),
                 str(e["activities_per_conversation"]),
                 str(e["history_events_per_conversation"]),
                 f"{e['history_kib_per_conversation']:.1f}",
@@ -875,11 +945,11 @@ def print_tables(
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(150, len(title)))
+    console = Console(width=max(180, len(title)))
     if throughput:
         table = Table(title=title)
         for i, header in enumerate(THROUGHPUT_HEADERS):
-            table.add_column(header, justify="left" if i < 2 else "right", no_wrap=True)
+            table.add_column(header, justify="left" if i < 3 else "right", no_wrap=True)
         for row in throughput_rows(throughput):
             table.add_row(*row)
         console.print(table)
@@ -942,6 +1012,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20, help="warm-up conversations per worker")
     parser.add_argument("--rounds", type=int, default=1, help="measured rounds (median reported)")
     parser.add_argument(
+        "--bytecode",
+        choices=("both", *BYTECODE_MODES),
+        default="both",
+        help="workers with bytecode written and read as usual, without any, or both (default)",
+    )
+    parser.add_argument(
         "--scale",
         type=int,
         default=int(os.environ.get("BENCH_DURABLE_SCALE", 300)),
@@ -993,6 +1069,8 @@ def main(argv: list[str] | None = None) -> int:
                     "conversations": args.conversations,
                     "warmup": args.warmup,
                     "rounds": args.rounds,
+                    "bytecode": args.bytecode,
+                    "agentflow_idle_timeout_s": IDLE_TIMEOUT_S,
                     "scale": args.scale,
                     "scale_concurrency": args.scale_concurrency,
                     "scale_max_cached_workflows": args.scale_max_cached or 1000,
