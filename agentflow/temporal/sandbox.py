@@ -13,11 +13,12 @@ conversation adds to the bare-Temporal floor, so three things keep it small:
   modules load no I/O module (``tests/temporal/test_workflow_imports.py``).
 - **Small workflow modules.** A conversation starts its approvals by type name, so
   ``AgentWorkflow``'s module does not load ``ApprovalWorkflow``'s.
-- **Compiled once.** The workflow modules (and the packages above them) are compiled once per
-  process (`compile_workflows_once`). Python's own import would read their bytecode
-  from ``__pycache__`` for every run or, where none is written (``PYTHONDONTWRITEBYTECODE=1``,
-  common in container images), compile their source for every run. A worker also keeps
-  running the workflow code it started with when the files change under it.
+- **Compiled once.** The workflow modules (and the packages above them) are found and compiled
+  once per process (`compile_workflows_once`). Python's own import would look for their
+  files and read their bytecode from ``__pycache__`` for every run or, where none is written
+  (``PYTHONDONTWRITEBYTECODE=1``, common in container images), compile their source for every
+  run. A worker so keeps running the workflow code it started with when the files are
+  replaced under it, as during a deploy.
 """
 
 from __future__ import annotations
@@ -92,10 +93,12 @@ class _CompiledOnceLoader(importlib.machinery.SourceFileLoader):
 
 
 class _CompiledOnceFinder(importlib.abc.MetaPathFinder):
-    """Finds the named modules where Python would, and loads their source compiled once."""
+    """Finds the named modules where Python first found them, and loads them compiled once."""
 
     def __init__(self, names: Sequence[str]) -> None:
         self.names = frozenset(names)
+        self._found: dict[str, tuple[str, list[str] | None]] = {}
+        """Module name -> its source file and, for a package, where its submodules are."""
 
     def find_spec(
         self,
@@ -105,11 +108,20 @@ class _CompiledOnceFinder(importlib.abc.MetaPathFinder):
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname not in self.names:
             return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
-        if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader:
-            return spec  # not a plain source file: loaded as Python would
-        spec.loader = _CompiledOnceLoader(spec.loader.name, spec.loader.path)
-        return spec
+        found = self._found.get(fullname)
+        if found is None:
+            spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+            if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader:
+                return spec  # not a plain source file: loaded as Python would
+            assert spec.origin is not None  # a source file's spec names it
+            found = self._found.setdefault(fullname, (spec.origin, spec.submodule_search_locations))
+        origin, locations = found
+        return importlib.util.spec_from_file_location(
+            fullname,
+            origin,
+            loader=_CompiledOnceLoader(fullname, origin),
+            submodule_search_locations=None if locations is None else list(locations),
+        )
 
 
 _install_lock = threading.Lock()

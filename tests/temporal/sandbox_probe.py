@@ -1,12 +1,16 @@
 """What each workflow run costs the sandbox: ``python -m tests.temporal.sandbox_probe RUNS``.
 
 Replays the committed conversation history ``RUNS`` times, then its approval's, in one pass of
-a replayer built with :class:`~agentflow.temporal.plugin.AgentflowPlugin` (as one worker runs
+a replayer built with `AgentflowPlugin` (as one worker runs
 many workflows: each replay is a new run in a new sandbox), and prints one JSON line: for each
 replay, the workflow, the files whose module code the run executed (Python's ``exec`` audit
 event) and how often each file had been compiled from source by then (``compile``). Paths are
 relative to the folder ``agentflow`` was imported from. Run it in a fresh interpreter: audit
 hooks cannot be removed.
+
+With ``--remove``, once the first replay is done, the workflow source files are deleted, as a
+deploy that reinstalls the package does for a moment under a running worker: the replays that
+follow must still run the code the worker loaded. Use it on a copy of the sources.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         _compiled[args[1]] += 1
 
 
-async def main(runs: int) -> list[dict[str, Any]]:
+async def main(runs: int, remove: bool) -> list[dict[str, Any]]:
     from temporalio.client import WorkflowHistory
     from temporalio.worker import Replayer
 
@@ -65,8 +69,21 @@ async def main(runs: int) -> list[dict[str, Any]]:
             compiled = {ours(path): n for path, n in _compiled.items()}
             replays[-1]["compiled"] = {f: n for f, n in compiled.items() if f}
 
+    def remove_sources() -> None:
+        import importlib.util
+
+        spec = importlib.util.find_spec("agentflow.workflows") or importlib.util.find_spec(
+            "workflows"
+        )
+        assert spec is not None and spec.submodule_search_locations
+        for folder in spec.submodule_search_locations:
+            for source in Path(folder).glob("*.py"):
+                source.unlink()
+
     async def histories() -> AsyncIterator[WorkflowHistory]:
         for workflow_id in [CONVERSATION] * runs + [APPROVAL] * runs:
+            if remove and len(replays) == 1:
+                remove_sources()
             close_previous()
             _executed.clear()
             replays.append({"workflow": workflow_id})
@@ -85,4 +102,4 @@ async def main(runs: int) -> list[dict[str, Any]]:
 
 if __name__ == "__main__":
     sys.addaudithook(_audit)
-    print(json.dumps(asyncio.run(main(int(sys.argv[1])))))
+    print(json.dumps(asyncio.run(main(int(sys.argv[1]), "--remove" in sys.argv[2:]))))

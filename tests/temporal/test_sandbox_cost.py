@@ -4,7 +4,9 @@ temporalio imports a workflow's module again for every run. These tests replay r
 histories through the worker's plugin in a fresh interpreter (``sandbox_probe``), on a copy of
 the sources with no bytecode written (``PYTHONDONTWRITEBYTECODE=1``, as in many container
 images), and read Python's audit events: which of our files each run executes, and how often
-each was compiled.
+each was compiled. After the first run the probe deletes the copied workflow sources, as a
+deploy that reinstalls the package does for a moment under a running worker: every later run
+still replays, on the code the worker loaded.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def _copy(source: Path, target: Path) -> None:
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
 
 
-def probe(tmp_path: Path, layout: str) -> list[dict[str, Any]]:
+def probe(tmp_path: Path, layout: str) -> tuple[list[dict[str, Any]], Path]:
     """Replays in a copy of the sources laid out as a checkout or as the installed wheel."""
     _copy(ROOT / "agentflow", tmp_path / "agentflow")
     workflows = tmp_path / ("workflows" if layout == "checkout" else "agentflow/workflows")
@@ -38,7 +40,7 @@ def probe(tmp_path: Path, layout: str) -> list[dict[str, Any]]:
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "tests.temporal.sandbox_probe", str(RUNS)],
+        [sys.executable, "-m", "tests.temporal.sandbox_probe", str(RUNS), "--remove"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -46,7 +48,7 @@ def probe(tmp_path: Path, layout: str) -> list[dict[str, Any]]:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1]), workflows
 
 
 def _package(layout: str) -> str:
@@ -56,11 +58,12 @@ def _package(layout: str) -> str:
 @pytest.fixture(scope="module", params=["checkout", "wheel"])
 def replays(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     layout: str = request.param
-    return layout, probe(tmp_path_factory.mktemp(layout), layout)
+    runs, workflows = probe(tmp_path_factory.mktemp(layout), layout)
+    return layout, runs, workflows
 
 
 def test_a_run_executes_its_workflow_module_and_no_other_module_of_ours(replays: Any) -> None:
-    layout, runs = replays
+    layout, runs, _ = replays
     package = _package(layout)
     # Above the workflows: in a wheel, the sandbox runs agentflow/__init__ again (its imports
     # pass through).
@@ -76,7 +79,7 @@ def test_a_run_executes_its_workflow_module_and_no_other_module_of_ours(replays:
 
 
 def test_a_conversation_does_not_load_the_approval_workflow(replays: Any) -> None:
-    layout, runs = replays
+    layout, runs, _ = replays
     conversations = [r for r in runs if "/approval/" not in r["workflow"]]
     assert len(conversations) == RUNS
     for run in conversations:
@@ -84,7 +87,7 @@ def test_a_conversation_does_not_load_the_approval_workflow(replays: Any) -> Non
 
 
 def test_workflow_sources_are_compiled_once_per_process(replays: Any) -> None:
-    layout, runs = replays
+    layout, runs, _ = replays
     package = _package(layout)
     workflow_files = ("__init__.py", "agent.py", "approval.py")
     first_conversation, last = runs[0]["compiled"], runs[-1]["compiled"]
@@ -95,3 +98,9 @@ def test_workflow_sources_are_compiled_once_per_process(replays: Any) -> None:
         # Every later run, of either workflow, reused what was compiled for the first.
         first = next(r["compiled"][path] for r in runs if path in r["compiled"])
         assert last[path] == first, path
+
+
+def test_workflow_files_removed_under_a_running_worker_stop_no_run(replays: Any) -> None:
+    _, runs, workflows = replays
+    assert list(workflows.glob("*.py")) == []  # gone after the first run
+    assert len(runs) == 2 * RUNS  # and every run replayed (the probe fails otherwise)
