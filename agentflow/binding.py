@@ -48,12 +48,17 @@ def call_digest(tool: str, arguments: dict[str, Any]) -> str:
 def canonical_arguments(args: BaseModel) -> dict[str, Any]:
     """The validated arguments in JSON mode with every ``Decimal`` canonical: a digest's input.
 
-    A model that can hold no ``Decimal`` (decided once per model class) is dumped as it is.
+    The result is also what a call carries to where it runs (an activity, a resumed run, an
+    approver's card), and is validated again there, so it is written the way the arguments
+    are sent: by alias, and, for a JSON-schema tool (``as_sent_only``), without the properties
+    the call did not send, which the schema would refuse as ``null``. A model that can hold
+    no ``Decimal`` (decided once per model class) is dumped as it is.
     """
-    dumped = args.model_dump(mode="json")
+    unset = bool(getattr(type(args), "as_sent_only", False))
+    dumped = args.model_dump(mode="json", by_alias=True, exclude_unset=unset)
     if not _may_hold_decimal(type(args)):
         return dumped
-    return _with_canonical_decimals(args.model_dump(), dumped)
+    return _with_canonical_decimals(args.model_dump(by_alias=True, exclude_unset=unset), dumped)
 
 
 _MAX_PLAIN_EXPONENT = 100

@@ -43,6 +43,8 @@ class SchemaArguments(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     schema_validator: ClassVar[Validator]
+    as_sent_only: ClassVar[bool] = True
+    """`agentflow.binding.canonical_arguments` writes only what was sent, by property name."""
 
     @model_validator(mode="before")
     @classmethod
@@ -92,7 +94,7 @@ def schema_arguments(tool_name: str, schema: Mapping[str, Any]) -> type[SchemaAr
     return model
 
 
-_RESERVED = frozenset({"schema_validator", "as_sent"})
+_RESERVED = frozenset({"schema_validator", "as_sent", "as_sent_only"})
 
 
 def _reserved(name: str) -> bool:

@@ -471,6 +471,14 @@ def _arguments_model(model: Any, tool_name: str) -> Any:
             f"tool {tool_name!r}: a tool's arguments are a JSON object with named fields; "
             f"{model.__name__} is a root model"
         )
+    # An approval binds to the arguments' dump (`canonical_arguments`): a field left out of it
+    # would reach the body unseen by the approver and unbound by the digest.
+    hidden = [name for name, info in model.model_fields.items() if info.exclude]
+    if hidden:
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: {model.__name__} excludes {', '.join(hidden)} from its dump, "
+            f"which an approval's digest and the approver would not see"
+        )
     return model
 
 

@@ -352,19 +352,86 @@ def test_a_schema_tool_refuses_non_finite_numbers(bad: object) -> None:
         refunds.validate({"order": "A-1", "amount": bad})
 
 
-def test_a_schema_tool_digest_is_the_one_mcp_tools_had() -> None:
+class Trip(BaseModel):
+    origin: str = Field(alias="from")
+    to: str
+
+
+async def test_a_call_carried_to_an_activity_runs_as_sent_and_is_approved_as_sent() -> None:
+    """What the loop puts in a call (its canonical arguments) is validated again where it runs.
+
+    An activity, a resumed run and an approver's edit have only the call, not the model the
+    loop validated: the arguments must come back as the same call. A schema tool's unsent
+    optional property used to travel as ``null`` (which the schema refuses) and a property
+    that is no attribute under its stand-in name (``p1_``, which it also refuses); a model's
+    aliased field under its attribute name (which the model refuses). The approver saw those.
+    """
+    sent: list[dict[str, Any]] = []
+
+    @precondition
+    def ask_above_10(ctx: RunContext[Any], args: Any) -> Decision:
+        return Allow() if args.amount <= 10 else NeedsApproval("above 10", approvers=["bob"])
+
+    def refund(arguments: dict[str, Any]) -> str:
+        sent.append(arguments)
+        return "refunded"
+
+    refunds = Tool.from_schema("refund", REFUND_SCHEMA, refund, requires=ask_above_10)
+    raw = {"order": "A-1", "amount": 40, "reason-code": "late"}
+    carried = canonical_arguments(refunds.validate(raw))
+    assert carried == raw  # by the schema's names, nothing it was not sent
+    ctx = RunContext(deps=None, user="alice", tool_call_id="c1")
+    asked = await invoke_tool(refunds, ctx, call("refund", carried))
+    assert isinstance(asked, ToolNeedsApproval), asked
+    assert asked.request.arguments == raw  # what the approver reads
+    approved = RunContext(
+        deps=None, user="alice", tool_call_id="c1", approval=asked.request.approve("bob")
+    )
+    ran = await invoke_tool(refunds, approved, call("refund", carried))
+    assert isinstance(ran, ToolReturned), ran
+    assert sent == [raw]
+
+    trips: list[Trip] = []
+
+    def plan(request: Trip) -> str:
+        trips.append(request)
+        return "planned"
+
+    trip = Tool.from_model("trip", Trip, plan)
+    carried = canonical_arguments(trip.validate({"from": "ZRH", "to": "LHR"}))
+    assert carried == {"from": "ZRH", "to": "LHR"}
+    outcome = await invoke_tool(trip, ctx, call("trip", carried))
+    assert isinstance(outcome, ToolReturned), outcome
+    assert trips == [Trip.model_validate({"from": "ZRH", "to": "LHR"})]
+
+
+def test_a_model_that_hides_a_field_from_its_dump_is_refused_when_defined() -> None:
+    """A field excluded from dumps would reach the body unseen by the approver and the digest."""
+
+    class Transfer(BaseModel):
+        amount: Decimal
+        beneficiary: str = Field(default="", exclude=True)
+
+    with pytest.raises(ToolDefinitionError, match="excludes beneficiary from its dump"):
+        Tool.from_model("transfer", Transfer, lambda transfer: "")
+
+
+def test_a_schema_tool_digest_is_over_the_object_sent() -> None:
     schema = {
         "type": "object",
         "properties": {
             "flight_id": {"type": "string"},
             "price": {"type": "number"},
             "seat-pref": {"type": "string"},
+            "meal": {"type": "string"},
         },
         "required": ["flight_id", "price"],
     }
     booking = Tool.from_schema("book_flight", schema, lambda arguments: "")
-    args = booking.validate({"flight_id": "LX1", "price": 90.5, "seat-pref": "aisle"})
-    # Computed by the MCP tools' own schema model before it moved into Tool.from_schema.
-    assert call_digest("book_flight", canonical_arguments(args)) == (
-        "0cdbb2a5298c3b1958f24751b695585d9e663adf85064fd263f74846c03a1d92"
+    sent = {"flight_id": "LX1", "price": 90.5, "seat-pref": "aisle"}
+    # By the schema's names and without the property not sent (MCP tools digested the
+    # stand-in name p2 and a null meal, which the schema refuses when the call runs).
+    assert canonical_arguments(booking.validate(sent)) == sent
+    assert call_digest("book_flight", canonical_arguments(booking.validate(sent))) == (
+        "e94235feee3a5d6bfb12e1d28b7156d85eb68cfa4f2cf14aced3c96ef1881bb4"
     )
