@@ -4,13 +4,11 @@ Two rules, both preconditions ([`Precondition`][agentflow.Precondition]) that co
 others:
 
 - [`from_trusted_sources`][agentflow.from_trusted_sources] (strict): every part of each named
-argument must appear in the
-  employee's words, the system prompt or a trusted tool's output. For the arguments that say
-  *where money or data goes*: a recipient, an IBAN, the hotel to pay.
+  argument must appear in the employee's words, the system prompt or a trusted tool's output. For
+  the arguments that say *where money or data goes*: a recipient, an IBAN, the hotel to pay.
 - [`not_from_untrusted`][agentflow.not_from_untrusted] (lenient, the default policy for
-side-effecting tools): no part of
-  an argument may appear *only* in untrusted output. A value the model wrote itself passes;
-  one copied from a review, an e-mail or a web page does not.
+  side-effecting tools): no part of an argument may appear *only* in untrusted output. A value the
+  model wrote itself passes; one copied from a review, an e-mail or a web page does not.
 
 Either answers ``NeedsApproval`` (the default) or ``Deny`` when broken; its reason names the
 argument and its source, so the model, the approver and the audit trail read the same thing.

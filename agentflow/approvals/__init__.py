@@ -1,23 +1,20 @@
 """Who may approve, how a decision reaches the workflow, and how an approval is used once.
 
 - [`Directory`][agentflow.approvals.Directory]: who approvers are, as a protocol. A request's
-approvers are whoever its
-  rule named (``NeedsApproval(approvers=[...])``), on every channel, with no table needed;
-  a directory adds names, Slack ids and stand-ins. [`NoDirectory`][agentflow.approvals.NoDirectory]
-  knows nobody.
+  approvers are whoever its rule named (``NeedsApproval(approvers=[...])``), on every channel, with
+  no table needed; a directory adds names, Slack ids and stand-ins.
+  [`NoDirectory`][agentflow.approvals.NoDirectory] knows nobody.
 - [`OrgChart`][agentflow.approvals.OrgChart]: one directory: employees, reporting lines, approval
-limits by level,
-  leaves and their delegates, in the application's database; resolves a request's approver
-  chain.
+  limits by level, leaves and their delegates, in the application's database; resolves a request's
+  approver chain.
 - [`ApprovalDesk`][agentflow.approvals.ApprovalDesk]: the path every channel (Slack, web inbox, CLI)
-takes from a person's
-  decision to the approval workflow, checked against the org chart.
+  takes from a person's decision to the approval workflow, checked against the org chart.
 - [`ApprovalLedger`][agentflow.approvals.ApprovalLedger]: the audit record of each approval (with
-its proposed, approved and
-  executed calls, [`ApprovalCall`][agentflow.approvals.ApprovalCall]) and its single-use lock;
-  [`LedgerChannel`][agentflow.approvals.LedgerChannel] records an approval's life from the worker.
+  its proposed, approved and executed calls, [`ApprovalCall`][agentflow.approvals.ApprovalCall]) and
+  its single-use lock; [`LedgerChannel`][agentflow.approvals.LedgerChannel] records an approval's
+  life from the worker.
 - `agentflow.approvals.records`: what an approval's life is made of
-([`ApprovalVote`][agentflow.temporal.ApprovalVote],
+  ([`ApprovalVote`][agentflow.temporal.ApprovalVote],
   [`ApprovalResult`][agentflow.temporal.ApprovalResult],
   [`ApprovalStatus`][agentflow.temporal.ApprovalStatus],
   [`ApprovalNotice`][agentflow.temporal.ApprovalNotice],

@@ -1,11 +1,11 @@
 """Test doubles that plug into agentflow's production seams: no network, no monkeypatching.
 
 - [`TestModel`][agentflow.testing.TestModel]: calls your agent's tools with arguments from their
-schemas, then answers;
+  schemas, then answers;
 - [`FunctionModel`][agentflow.testing.FunctionModel] /
-[`ScriptedModel`][agentflow.testing.ScriptedModel]: every answer computed, or replayed in order;
+  [`ScriptedModel`][agentflow.testing.ScriptedModel]: every answer computed, or replayed in order;
 - [`block_model_requests`][agentflow.testing.block_model_requests]: within it, any request to a real
-model fails at once.
+  model fails at once.
 """
 
 from agentflow.models.base import block_model_requests
