@@ -36,7 +36,7 @@ from agentflow.loop import (
     ToolCall,
     waiting_message,
 )
-from agentflow.messages import Attachment, ToolChoice
+from agentflow.messages import Attachment, ModelSettings, ToolChoice
 from agentflow.models.base import Model
 from agentflow.models.deltas import delta_listener
 from agentflow.models.names import infer_model
@@ -79,6 +79,8 @@ class Agent(Generic[DepsT, OutputT]):
             ``not_from_untrusted()``: no argument of a write may come only from untrusted tool
             output. A tool with a provenance rule of its own (naming the arguments that matter
             to it) keeps that rule instead; see `agentflow.provenance_rules`.
+        settings: how the model samples (temperature, top_p, stop sequences); the longest
+            answer is ``limits.max_response_tokens``.
     """
 
     @overload
@@ -94,6 +96,7 @@ class Agent(Generic[DepsT, OutputT]):
         name: str = "agent",
         raise_tool_errors: bool = False,
         write_policy: Precondition | None = None,
+        settings: ModelSettings | None = None,
     ) -> None: ...
 
     @overload
@@ -109,6 +112,7 @@ class Agent(Generic[DepsT, OutputT]):
         name: str = "agent",
         raise_tool_errors: bool = False,
         write_policy: Precondition | None = None,
+        settings: ModelSettings | None = None,
         output_type: type[OutputT],
     ) -> None: ...
 
@@ -124,6 +128,7 @@ class Agent(Generic[DepsT, OutputT]):
         name: str = "agent",
         raise_tool_errors: bool = False,
         write_policy: Precondition | None = None,
+        settings: ModelSettings | None = None,
         output_type: type[Any] = str,
     ) -> None:
         names = [t.name for t in tools]
@@ -140,6 +145,7 @@ class Agent(Generic[DepsT, OutputT]):
         self.system = system
         self.limits = limits or Limits()
         self.tool_choice: ToolChoice = tool_choice
+        self.settings = settings or ModelSettings()
         self.event_handlers = tuple(event_handlers)
         self.intents = next((h for h in self.event_handlers if isinstance(h, IntentLog)), None)
         """The audit trail's intent log, when a handler is one (an ``AuditHandler``): every tool
@@ -163,6 +169,7 @@ class Agent(Generic[DepsT, OutputT]):
             tool_choice=self.tool_choice,
             state=state,
             output=self.output,
+            settings=self.settings,
         )
 
     async def run(
@@ -181,7 +188,7 @@ class Agent(Generic[DepsT, OutputT]):
         ``attachments`` (see `agentflow.attachments.attachment`) go with the message.
         """
         loop = self.new_loop(state)
-        effect = loop.user_message(message, attachments)
+        effect = loop.user_message(message, attachments, sender=user)
         run = _Run(self, loop, deps, user, conversation_id or uuid.uuid4().hex, approvals)
         return await run.complete(effect)
 
@@ -208,7 +215,7 @@ class Agent(Generic[DepsT, OutputT]):
         (a tool that has started finishes, and is recorded).
         """
         loop = self.new_loop(state)
-        effect = loop.user_message(message, attachments)
+        effect = loop.user_message(message, attachments, sender=user)
         run = _Run(
             self, loop, deps, user, conversation_id or uuid.uuid4().hex, approvals, stream=True
         )

@@ -34,6 +34,7 @@ from agentflow.messages import (
     Message,
     ModelRequest,
     ModelResponse,
+    ModelSettings,
     TextBlock,
     ToolChoice,
     ToolDefinition,
@@ -144,6 +145,8 @@ class LoopState(BaseModel):
     """Index in ``messages`` of the current run's user message (a refusal removes from here)."""
     denied: dict[str, int] = Field(default_factory=dict)
     """Denials per call digest in the current run: the same call denied twice ends the run."""
+    end_user: str | None = None
+    """Who the current run answers (the message's sender, else the conversation's owner)."""
 
     @field_serializer("call_ids")
     def _sorted_call_ids(self, call_ids: set[str]) -> list[str]:
@@ -206,6 +209,7 @@ class AgentLoop:
         tool_choice: ToolChoice = "auto",
         state: LoopState | None = None,
         output: OutputSpec[Any] | None = None,
+        settings: ModelSettings | None = None,
     ) -> None:
         self._tools = {t.name: t for t in tools}
         self._definitions = tuple(t.definition for t in tools)
@@ -216,6 +220,7 @@ class AgentLoop:
         self.system = system
         self.limits = limits or Limits()
         self.tool_choice = tool_choice
+        self.settings = settings or ModelSettings()
         self.state = state if state is not None else LoopState()
         self._validated: dict[str, BaseModel] = {}
         """Arguments validated by this loop object, by call id: not state, just a cache that
@@ -223,10 +228,14 @@ class AgentLoop:
 
     # -- events ---------------------------------------------------------------------------
 
-    def user_message(self, text: str, attachments: Sequence[Attachment] = ()) -> Effect:
+    def user_message(
+        self, text: str, attachments: Sequence[Attachment] = (), *, sender: str | None = None
+    ) -> Effect:
         """Start a run. Raises `InvalidInput` (state untouched) for unusable input.
 
-        ``attachments`` (images, PDFs) follow the text in the user's message.
+        ``attachments`` (images, PDFs) follow the text in the user's message. ``sender`` (who
+        wrote it, else the conversation's owner) is the end user the run's model calls are
+        made for (`ModelRequest.user`).
         """
         check_user_message(text, self.limits)
         if attachments:
@@ -238,6 +247,7 @@ class AgentLoop:
         self._close_transcript("")
         s.run_start = len(s.messages)
         s.latest_user_message = text
+        s.end_user = sender
         s.messages.append(Message(role="user", content=(TextBlock(text=text), *attachments)))
         return self._call_model()
 
@@ -509,6 +519,8 @@ class AgentLoop:
             tools=self._definitions,
             tool_choice=self.tool_choice,
             max_tokens=self.limits.max_response_tokens,
+            settings=self.settings,
+            user=self.state.end_user,
         )
 
     def validated_arguments(self, call_id: str) -> BaseModel | None:

@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, with_config
 
+from agentflow.exceptions import ConfigurationError
+
 _STRICT = ConfigDict(extra="forbid")
 """Validating input with a field we do not know fails instead of silently dropping it."""
 
@@ -182,6 +184,35 @@ ToolChoice = Literal["auto", "any", "none"] | str
 
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ModelSettings:
+    """How the model samples its answer; ``None`` (or no stop sequence) keeps the provider's.
+
+    The longest answer is `Limits.max_response_tokens` (sent as
+    ``max_tokens``), a bound of the run like the others.
+
+    Raises:
+        ConfigurationError: ``temperature`` outside 0 to 2, ``top_p`` outside 0 to 1, or an
+            empty stop sequence.
+    """
+
+    temperature: float | None = None
+    """Randomness: 0 to 1 for Claude, 0 to 2 for OpenAI's models."""
+    top_p: float | None = None
+    """Nucleus sampling: only the most likely tokens adding up to this probability."""
+    stop_sequences: tuple[str, ...] = ()
+    """Text that ends the answer where the model writes it (stop reason ``stop_sequence``)."""
+
+    def __post_init__(self) -> None:
+        if self.temperature is not None and not 0 <= self.temperature <= 2:
+            raise ConfigurationError(f"temperature must be between 0 and 2, not {self.temperature}")
+        if self.top_p is not None and not 0 <= self.top_p <= 1:
+            raise ConfigurationError(f"top_p must be between 0 and 1, not {self.top_p}")
+        if any(not stop for stop in self.stop_sequences):
+            raise ConfigurationError("a stop sequence must not be empty")
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelRequest:
     """Everything a model needs for one call; produced by the loop, performed by a driver."""
 
@@ -190,6 +221,11 @@ class ModelRequest:
     tools: tuple[ToolDefinition, ...] = ()
     tool_choice: ToolChoice = "auto"
     max_tokens: int = 4096
+    settings: ModelSettings = ModelSettings()
+    user: str | None = None
+    """Who the call is made for: the sender of the message being answered, else the
+    conversation's owner. Adapters send the provider an opaque digest of it
+    (`end_user_id`), never the id itself."""
 
 
 @with_config(_STRICT)

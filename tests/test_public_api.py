@@ -45,6 +45,7 @@ def test_public_names_are_pinned() -> None:
             "OpenAIModel",
             "ModelRequest",
             "ModelResponse",
+            "ModelSettings",
             "TextBlock",
             "ToolResultBlock",
             "ToolUseBlock",

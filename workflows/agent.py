@@ -127,7 +127,12 @@ class AgentWorkflow:
         turn = self._next_turn
         self._next_turn += 1
         self._inbox.append(
-            InboundMessage(turn=turn, text=message.text, attachments=message.attachments)
+            InboundMessage(
+                turn=turn,
+                text=message.text,
+                attachments=message.attachments,
+                sender=message.sender,
+            )
         )
         await workflow.wait_condition(lambda: turn in self._replies)
         return self._replies[turn]
@@ -275,7 +280,9 @@ class AgentWorkflow:
     async def _run_turn(self, message: InboundMessage) -> None:
         self._turn = message.turn
         self._step("user_message", message.text)
-        await self._drive(self._loop.user_message(message.text, message.attachments))
+        # The model is called for whoever wrote the message: the owner, or a participant.
+        sender = message.sender or self._input.user
+        await self._drive(self._loop.user_message(message.text, message.attachments, sender=sender))
 
     async def _drive(self, effect: Effect) -> None:
         while True:

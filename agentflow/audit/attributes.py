@@ -51,6 +51,9 @@ OPERATION = "gen_ai.operation.name"
 PROVIDER = "gen_ai.provider.name"
 REQUEST_MODEL = "gen_ai.request.model"
 REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+REQUEST_TOP_P = "gen_ai.request.top_p"
+REQUEST_STOP_SEQUENCES = "gen_ai.request.stop_sequences"
 RESPONSE_MODEL = "gen_ai.response.model"
 FINISH_REASONS = "gen_ai.response.finish_reasons"
 INPUT_TOKENS = "gen_ai.usage.input_tokens"
@@ -221,6 +224,14 @@ def chat_request(
         REQUEST_MODEL: model,
         REQUEST_MAX_TOKENS: request.max_tokens,
     }
+    settings = request.settings
+    put(attributes, REQUEST_TEMPERATURE, settings.temperature)
+    put(attributes, REQUEST_TOP_P, settings.top_p)
+    put(attributes, REQUEST_STOP_SEQUENCES, list(settings.stop_sequences) or None)
+    # Who the call was made for: the person, as the trail names people (the provider is only
+    # given a digest of it).
+    put(attributes, USER, request.user)
+    put(attributes, USER_ID, request.user)
     # The messages new since the model last spoke: the whole history on every call would make
     # the trail grow with the square of the conversation, and the previous spans hold the rest.
     put(attributes, INPUT_MESSAGES, content.json(_messages(_since_last_reply(request.messages))))

@@ -55,6 +55,7 @@ from anthropic.types import (
     DocumentBlockParam,
     ImageBlockParam,
     MessageParam,
+    MetadataParam,
     RedactedThinkingBlockParam,
     TextBlockParam,
     ThinkingBlockParam,
@@ -91,7 +92,7 @@ from agentflow.messages import (
     ToolUseBlock,
     Usage,
 )
-from agentflow.models.base import check_model_requests_allowed, unreadable_response
+from agentflow.models.base import check_model_requests_allowed, end_user_id, unreadable_response
 from agentflow.models.caching import DEFAULT_PROMPT_CACHE, CacheTTL, PromptCache
 from agentflow.models.deltas import deltas_wanted, report_delta
 from agentflow.models.retries import (
@@ -164,6 +165,8 @@ class _Params(TypedDict):
     tools: list[ToolParam] | anthropic.Omit
     tool_choice: ToolChoiceParam | anthropic.Omit
     thinking: ThinkingConfigParam | anthropic.Omit
+    stop_sequences: list[str] | anthropic.Omit
+    metadata: MetadataParam | anthropic.Omit
 
 
 class AnthropicModel:
@@ -347,6 +350,15 @@ def _params(
         if thinking is not None and choice != "none":
             choice = "auto"
         tool_choice = _tool_choice_param(choice)
+    settings = request.settings
+    if settings.temperature is not None or settings.top_p is not None:
+        # API version 2026-10-21 (what the SDK sends) answers any sampling parameter with a
+        # 400, even at its default; say so before a request is made and billed for nothing.
+        raise ConfigurationError(
+            "the Messages API takes no temperature or top_p (refused since API version "
+            "2026-10-21); leave them unset in ModelSettings for AnthropicModel"
+        )
+    omit = anthropic.omit
     messages = [_message_param(m) for m in request.messages]
     if cache is not None:
         cache.mark_messages(cast(list[dict[str, Any]], messages))
@@ -357,7 +369,9 @@ def _params(
         messages=messages,
         tools=tools,
         tool_choice=tool_choice,
-        thinking=anthropic.omit if thinking is None else thinking,
+        thinking=omit if thinking is None else thinking,
+        stop_sequences=list(settings.stop_sequences) or omit,
+        metadata=omit if request.user is None else {"user_id": end_user_id(request.user)},
     )
 
 

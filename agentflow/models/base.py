@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Generator
 from contextlib import contextmanager
@@ -74,3 +75,13 @@ def unreadable_response(err: ValidationError, where: str = "") -> ModelResponseE
         location = ".".join(str(part) for part in (where, *problem["loc"]) if part != "")
         problems.append(f"{location}: {problem['msg']}" if location else problem["msg"])
     return ModelResponseError("; ".join(problems))
+
+
+def end_user_id(user: str) -> str:
+    """The opaque id a provider is given for the end user ``user`` (a SHA-256 digest, in hex).
+
+    Providers use it to tell abusive users apart and ask that it identify no one (Anthropic's
+    ``metadata.user_id``, OpenAI's ``safety_identifier``); the same user always gets the same
+    id, so the operator can still find them by digesting the ids they know.
+    """
+    return hashlib.sha256(user.encode()).hexdigest()

@@ -14,8 +14,9 @@ How our messages map onto the API: the system prompt is a ``system`` message; a 
 tool results become ``tool`` messages (in order, before any text of the same turn); an assistant
 turn's tool calls become ``tool_calls`` with JSON-encoded arguments. Arguments that are not a
 JSON object come back to the loop as they are, which answers them as malformed. ``tool_choice``
-``any`` is the API's ``required``. Cached prompt tokens (``prompt_tokens_details``) are counted as
-cache reads, the rest as input.
+``any`` is the API's ``required``. Sampling settings are sent as ``temperature``, ``top_p`` and
+``stop`` (at most four), the end user as an opaque ``safety_identifier``. Cached prompt tokens
+(``prompt_tokens_details``) are counted as cache reads, the rest as input.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from agentflow.messages import (
     ToolUseBlock,
     Usage,
 )
-from agentflow.models.base import check_model_requests_allowed, unreadable_response
+from agentflow.models.base import check_model_requests_allowed, end_user_id, unreadable_response
 from agentflow.models.deltas import deltas_wanted, report_delta
 from agentflow.models.retries import (
     Failure,
@@ -226,6 +227,20 @@ def _params(model: str, request: ModelRequest) -> dict[str, Any]:
     if request.tools:
         params["tools"] = [_tool_param(t) for t in request.tools]
         params["tool_choice"] = _tool_choice_param(request.tool_choice)
+    settings = request.settings
+    if settings.temperature is not None:
+        params["temperature"] = settings.temperature
+    if settings.top_p is not None:
+        params["top_p"] = settings.top_p
+    if settings.stop_sequences:
+        if len(settings.stop_sequences) > 4:
+            raise ConfigurationError(
+                f"OpenAI takes at most 4 stop sequences, not {len(settings.stop_sequences)}"
+            )
+        params["stop"] = list(settings.stop_sequences)
+    if request.user is not None:
+        # ``user`` is deprecated for this; the id asked for is an opaque one.
+        params["safety_identifier"] = end_user_id(request.user)
     return params
 
 

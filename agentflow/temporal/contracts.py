@@ -144,6 +144,8 @@ class InboundMessage(_Contract):
     turn: int
     text: str
     attachments: tuple[Attachment, ...] = ()
+    sender: str | None = None
+    """Who wrote it (see `SendMessage`); ``None`` in older histories: the owner."""
 
 
 class SendMessage(_Contract):

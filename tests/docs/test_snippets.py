@@ -38,6 +38,12 @@ EXPECTED = {
         "That fare is |over the cap.|\n[claude-sonnet-5: completed]\n",
         "[gpt-5: completed]",
     ],
+    "model_settings.py": [
+        "{'temperature': 0.2, 'top_p': 0.9, 'stop': ['END']}\n"
+        "safety_identifier: ff8d9819fc0e12bf ...\n"
+        "stop_sequences: ['END'] user_id: ff8d9819fc0e12bf\n"
+        "refused: the Messages API takes no temperature or top_p",
+    ],
     "prompt_caching.py": [
         "read 0, written 1286, uncached 83\nread 1286, written 27, uncached 0\n",
     ],
