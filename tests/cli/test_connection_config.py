@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -31,6 +30,7 @@ from agentflow.exceptions import ConfigurationError
 from agentflow.temporal import AgentClient, DevServer, connect
 from agentflow.temporal.connection import TemporalConfig
 from examples.travel.org import DEMO_ORG
+from tests.processes import read_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "agentflow.cli"]
@@ -256,18 +256,6 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 60) -> str:
-    assert process.stderr is not None
-    seen = ""
-    deadline = time.monotonic() + timeout
-    for line in process.stderr:
-        seen += line
-        if marker in line:
-            return seen
-        assert time.monotonic() < deadline, seen
-    raise AssertionError(f"process ended before {marker!r}:\n{seen}")
 
 
 def stop(process: subprocess.Popen[str]) -> None:

@@ -9,12 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from agentflow.temporal import AgentClient, DevServer, connect, create_worker
+from tests.processes import read_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "agentflow.cli"]
@@ -30,18 +30,6 @@ def start(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*CLI, *args], cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
-
-
-def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 60) -> str:
-    assert process.stderr is not None
-    seen = ""
-    deadline = time.monotonic() + timeout
-    for line in process.stderr:
-        seen += line
-        if marker in line:
-            return seen
-        assert time.monotonic() < deadline, seen
-    raise AssertionError(f"process ended before {marker!r}:\n{seen}")
 
 
 def port_open(address: str) -> bool:

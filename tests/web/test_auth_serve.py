@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from agentflow.approvals.settings import ApprovalSettings
 from agentflow.temporal import DevServer
 from examples.travel.demo import serve
 from examples.travel.org import DEMO_ORG
+from tests.processes import read_until
 from tests.web.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
 from tests.web.test_auth import REFUSAL
 from tests.web.test_auth_oidc import sign_in
@@ -111,18 +111,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 60) -> str:
-    assert process.stderr is not None
-    seen = ""
-    deadline = time.monotonic() + timeout
-    for line in process.stderr:
-        seen += line
-        if marker in line:
-            return seen
-        assert time.monotonic() < deadline, seen
-    raise AssertionError(f"serve ended before {marker!r}:\n{seen}")
 
 
 @contextmanager

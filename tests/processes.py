@@ -1,0 +1,43 @@
+"""Reading a CLI process's stderr until it says something, within a deadline that holds.
+
+A loop over ``process.stderr`` that checks a deadline between lines never checks it while the
+process says nothing: a command hung before its banner hung the test for ever. The lines are
+read in a thread, so the deadline holds; past it the process is killed and the test fails
+with what it said. The thread has ended when this returns, so ``communicate()`` may drain the
+rest.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+
+__all__ = ["read_until"]
+
+
+def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 60) -> str:
+    """What ``process`` wrote on stderr up to and including the first line holding ``marker``.
+
+    Raises:
+        AssertionError: the process ended, or ``timeout`` seconds passed, before ``marker``.
+    """
+    stderr = process.stderr
+    assert stderr is not None
+    seen: list[str] = []
+
+    def pump() -> None:
+        for line in stderr:
+            seen.append(line)
+            if marker in line:
+                return
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        process.kill()  # ends the stream, so the reader ends too
+        reader.join()
+        raise AssertionError(f"no {marker!r} within {timeout} s:\n{''.join(seen)}")
+    if not seen or marker not in seen[-1]:
+        raise AssertionError(f"process ended before {marker!r}:\n{''.join(seen)}")
+    return "".join(seen)
