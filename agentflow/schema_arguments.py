@@ -28,6 +28,7 @@ import referencing.exceptions
 import referencing.jsonschema
 from jsonschema.protocols import Validator
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic_core import PydanticCustomError
 
 from agentflow.exceptions import ToolDefinitionError
 
@@ -52,7 +53,8 @@ class SchemaArguments(BaseModel):
         errors: Iterable[jsonschema.ValidationError] = cls.schema_validator.iter_errors(raw)
         problems = sorted(errors, key=lambda e: [str(part) for part in e.path])
         if problems:
-            raise ValueError("; ".join(_problem(p) for p in problems[:10]))
+            text = "; ".join(_problem(p) for p in problems[:10])
+            raise PydanticCustomError("json_schema", "{problems}", {"problems": text})
         return raw
 
     def as_sent(self) -> dict[str, Any]:

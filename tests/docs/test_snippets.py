@@ -18,6 +18,16 @@ EXPECTED = {
         "ok: booked",
         "B204 is yours on Monday.",
     ],
+    "typed_tools.py": [
+        "['employee', 'amount', 'category']\n"
+        "error: Invalid arguments for file_claim: 1 validation error(s): - amount: Input should "
+        "be greater than 0 (got '-3')\n"
+        "error: Refused by precondition: 900 EUR is above the 500 EUR limit\n"
+        "ok: filed 42.50 EUR of meals for sam\n"
+        "error: Invalid arguments for place_order: 1 validation error(s): - (arguments): lines: "
+        "[] should be non-empty (got {'order': 'PO-7', 'lines': []})\n"
+        "ok: ordered 1 line(s) on PO-7\n"
+    ],
     "approval_pause_resume.py": [
         "awaiting_approval - refund of 240.0 EUR is above 100 EUR",
         "completed - Refund done.",
