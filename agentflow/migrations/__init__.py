@@ -1,10 +1,12 @@
 """agentflow's database schema as Alembic migrations, run from code when a store is opened.
 
-This package is an Alembic script directory (``env.py``, ``versions/``) holding two branches,
+This package is an Alembic script directory (``env.py``, ``versions/``) holding three branches,
 recorded in one version table, ``agentflow_alembic_version``::
 
     approvals   the org chart, the approval ledger, Slack posts   (DATABASE_URL)
     audit       the audit trail and its append-only triggers      (the audit store's URL)
+    live        model calls' text as it is written                (DATABASE_URL; see
+                agentflow.temporal.live)
 
 `upgrade` brings a database to the revision the code was written against, under a lock
 so that processes starting together migrate once; a database already there costs one query.
@@ -19,7 +21,7 @@ table, and runs it the same way (see ``examples/travel/migrations``).
 
 To change the schema: add a revision under ``versions/`` whose ``down_revision`` is the branch's
 head (SQLite needs ``op.batch_alter_table`` to alter a table), then name it as the head of
-`APPROVALS` or `AUDIT`. ``tests/approvals/test_migrations.py`` checks that the
+`APPROVALS`, `AUDIT` or `LIVE`. ``tests/approvals/test_migrations.py`` checks that the
 head is the newest revision and that the migrated schema is what the models declare, on SQLite
 and on PostgreSQL.
 """
@@ -28,6 +30,13 @@ from agentflow.extras import require
 
 require("audit", "agentflow.migrations")  # a missing extra is one line naming it
 
-from agentflow.migrations.runner import APPROVALS, AUDIT, VERSION_TABLE, Migrations, upgrade
+from agentflow.migrations.runner import (
+    APPROVALS,
+    AUDIT,
+    LIVE,
+    VERSION_TABLE,
+    Migrations,
+    upgrade,
+)
 
-__all__ = ["APPROVALS", "AUDIT", "VERSION_TABLE", "Migrations", "upgrade"]
+__all__ = ["APPROVALS", "AUDIT", "LIVE", "VERSION_TABLE", "Migrations", "upgrade"]

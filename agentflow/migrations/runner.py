@@ -30,6 +30,7 @@ class Migrations:
 
 APPROVALS = Migrations(directory=Path(__file__).parent, head="approvals_0001")
 AUDIT = Migrations(directory=Path(__file__).parent, head="audit_0003")
+LIVE = Migrations(directory=Path(__file__).parent, head="live_0001")
 
 
 def upgrade(engine: Engine, migrations: Migrations) -> None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Transcript,
     )
     from agentflow.temporal.devserver import DevServer, connect
+    from agentflow.temporal.live import LiveText
     from agentflow.temporal.plugin import AgentflowPlugin
     from agentflow.temporal.registry import register_agent
     from agentflow.temporal.worker import create_worker
@@ -47,6 +48,7 @@ _HOMES = {
     "ApprovalVote": "contracts",
     "DevServer": "devserver",
     "DurableOptions": "contracts",
+    "LiveText": "live",
     "LogChannel": "channel",
     "Step": "contracts",
     "Transcript": "contracts",
@@ -80,6 +82,7 @@ __all__ = [
     "ApprovalVote",
     "DevServer",
     "DurableOptions",
+    "LiveText",
     "LogChannel",
     "Step",
     "Transcript",

@@ -29,9 +29,12 @@ from agentflow.approvals.rules import approval_id, contract_problem, conversatio
 from agentflow.approvals.signing import VoteKeys
 from agentflow.binding import ApprovalDecision, ApprovalRequest
 from agentflow.context import RunContext
+from agentflow.events import ModelRetrying
 from agentflow.exceptions import ApprovalError, ConfigurationError, ModelError
 from agentflow.execution import approve_with_edits, invoke_tool
 from agentflow.messages import Message, ModelRequest, ModelResponse
+from agentflow.models.base import Model
+from agentflow.models.deltas import delta_listener
 from agentflow.models.retries import retry_listener
 from agentflow.temporal.channel import LogChannel
 from agentflow.temporal.contracts import (
@@ -55,7 +58,8 @@ from agentflow.temporal.transcripts import (
 )
 
 if TYPE_CHECKING:
-    from agentflow.audit.recorder import SpanRecorder
+    from agentflow.audit.recorder import ChatStep, SpanRecorder
+    from agentflow.temporal.live import LiveText
 
 
 class DelegationLookup(Protocol):
@@ -78,18 +82,22 @@ class AgentActivities:
         vote_keys: VoteKeys | None = None,
         cached_transcripts: int = DEFAULT_CACHED_TRANSCRIPTS,
         cached_transcript_bytes: int = DEFAULT_CACHED_TRANSCRIPT_BYTES,
+        live_text: LiveText | None = None,
     ) -> None:
         """``recorder`` records every step (one on a no-op tracer records nothing).
 
         ``cached_transcripts`` and ``cached_transcript_bytes`` bound how many conversations'
         transcripts this worker keeps for their next model call, and their content's size
-        (see `agentflow.temporal.transcripts`).
+        (see `agentflow.temporal.transcripts`). With ``live_text``, model calls stream and
+        write their text there as it comes, for clients to show (see
+        `agentflow.temporal.live`); it never enters the workflow's history.
         """
         self.channel: ApprovalChannel = channel or LogChannel()
         self.org = org
         self.vote_keys = vote_keys
         self.recorder = recorder
         self.transcripts = TranscriptCache(cached_transcripts, cached_transcript_bytes)
+        self.live_text = live_text
         self._templates: dict[str, ModelRequest] = {}
         """Per agent, a request with its system prompt and tool definitions (as its loop has
         them): what a model call that names its transcript is not sent."""
@@ -114,8 +122,11 @@ class AgentActivities:
             with self.recorder.chat(
                 agent.model, request, agent=input.agent, conversation_id=conversation_id
             ) as step:
-                with retry_listener(step.retrying):
-                    response = await agent.model.request(request)
+                if self.live_text is None or not conversation_id:
+                    with retry_listener(step.retrying):
+                        response = await agent.model.request(request)
+                else:
+                    response = await self._streamed(agent.model, request, conversation_id, step)
                 step.responded(response)
             return response
         except ConfigurationError as exc:
@@ -125,6 +136,26 @@ class AgentActivities:
             # the activity as well would multiply them. Temporal still retries an attempt
             # that never finished (a worker lost, a timeout).
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+
+    async def _streamed(
+        self, model: Model, request: ModelRequest, conversation_id: str, step: ChatStep
+    ) -> ModelResponse:
+        """The model's answer, its text written to the live text as it comes (then deleted).
+
+        The adapter streams because someone listens (see `agentflow.models.deltas`); its
+        retries start the text again.
+        """
+        assert self.live_text is not None
+        info = activity.info()
+        call = f"{info.workflow_run_id}/{info.activity_id}"
+        async with self.live_text.open(conversation_id, call, attempt=info.attempt) as writer:
+
+            def retrying(event: ModelRetrying) -> None:
+                writer.restart(event)
+                step.retrying(event)
+
+            with delta_listener(writer.add), retry_listener(retrying):
+                return await model.request(request)
 
     async def _transcript(
         self,

@@ -16,12 +16,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -40,6 +48,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from agentflow.approvals.rules import approval_id as approval_workflow_id
 from agentflow.approvals.signing import VoteKeys
 from agentflow.binding import canonical_json
+from agentflow.events import ModelRetrying, TextDelta
 from agentflow.exceptions import (
     ApprovalError,
     ConversationEnded,
@@ -68,8 +77,11 @@ from agentflow.temporal.tracing import traced_client
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
+    from agentflow.temporal.live import LivePiece, LiveText
+
 R = TypeVar("R")
 P = ParamSpec("P")
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -121,12 +133,14 @@ class AgentClient:
         tracer_provider: TracerProvider | None = None,
         rpc_timeout: timedelta | None = None,
         vote_keys: VoteKeys | None = None,
+        live_text: LiveText | None = None,
     ) -> None:
         """``rpc_timeout`` bounds each update call (default: Temporal's, which waits on).
 
         ``vote_keys`` sign every vote [`decide`][agentflow.temporal.AgentClient.decide] sends
         (default: ``AGENTFLOW_VOTE_KEYS``; see `agentflow.approvals.signing`); hold them only where
-        votes are made.
+        votes are made. ``live_text`` (the workers' own; see `agentflow.temporal.live`) lets
+        [`stream`][agentflow.temporal.AgentClient.stream] yield the model's text as it is written.
         """
         if tracer_provider is not None:
             # Conversations become traces in the audit trail (see agentflow.audit).
@@ -135,6 +149,7 @@ class AgentClient:
         self.task_queue = task_queue
         self.rpc_timeout = rpc_timeout
         self.vote_keys = vote_keys if vote_keys is not None else VoteKeys.from_env()
+        self.live_text = live_text
 
     @_reaching_temporal()
     async def start_conversation(
@@ -313,8 +328,17 @@ class AgentClient:
         *,
         sender: str | None = None,
         poll_interval: float = 0.2,
-    ) -> AsyncIterator[Step | AgentReply]:
-        """Send a message and yield each step as it happens, then the reply."""
+        live_interval: float = 0.05,
+    ) -> AsyncGenerator[Step | TextDelta | ModelRetrying | AgentReply]:
+        """Send a message and yield each step as it happens, then the reply.
+
+        With `live_text`, the model's text comes too, as it is written: each model call's
+        `TextDelta` events come before its ``model_call`` step, and
+        a `ModelRetrying` says that the call's text starts again.
+        They are read every ``live_interval`` seconds, steps every ``poll_interval``. Text
+        that is missed (the stream is off, or the call was quicker than a read) is in the
+        steps and the reply all the same.
+        """
         handle = self._conversation(conversation_id)
         # Step indexes run on across continue-as-new: start after the last one, whichever run
         # holds it, not at this run's count.
@@ -324,24 +348,34 @@ class AgentClient:
             seen = current[-1].index + 1
         else:
             seen = (await self._run_origin(conversation_id, (await handle.describe()).run_id))[1]
+        live = _LiveReader(self.live_text, conversation_id)
+        await live.start()
         reply_task = asyncio.create_task(self.send(conversation_id, text, sender=sender))
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 done = reply_task.done()
-                # Polls ask the latest run; the last one pages back, in case the turn ended
-                # with a continue-as-new that the poll before did not see.
-                steps = (
-                    await self.steps(conversation_id, seen)
-                    if done
-                    else await self._latest_steps(conversation_id, seen)
-                )
-                for step in steps:
-                    seen = step.index + 1
-                    yield step
+                pieces = [] if done else await live.read()
+                if live.new_call(pieces) or done or loop.time() >= live.steps_due:
+                    # A new call starts once the workflow has recorded what came before it:
+                    # those steps go first. Polls ask the latest run; the last one pages back,
+                    # in case the turn ended with a continue-as-new the poll before missed.
+                    steps = (
+                        await self.steps(conversation_id, seen)
+                        if done
+                        else await self._latest_steps(conversation_id, seen)
+                    )
+                    live.steps_due = loop.time() + poll_interval
+                    for step in steps:
+                        seen = step.index + 1
+                        yield step
+                for event in live.events(pieces):
+                    yield event
                 if done:
                     yield reply_task.result()
                     return
-                await asyncio.wait({reply_task}, timeout=poll_interval)
+                wait = live_interval if live.on else poll_interval
+                await asyncio.wait({reply_task}, timeout=wait)
         finally:
             if not reply_task.done():
                 reply_task.cancel()
@@ -594,6 +628,74 @@ class AgentClient:
 
 
 _HANDOVER_POLL = 0.05
+
+
+class _LiveReader:
+    """The live text of one conversation, as `AgentClient.stream` turns it into events.
+
+    Off without a live text, or once reading it fails: the stream goes on with steps only.
+    """
+
+    def __init__(self, live: LiveText | None, conversation_id: str) -> None:
+        self.live = live
+        self.conversation_id = conversation_id
+        self.after = 0
+        self.call: tuple[str, int, int] | None = None
+        """The call under way, its attempt and its restart, as the last piece read names them."""
+        self.ended: set[str] = set()
+        self.steps_due = 0.0
+
+    @property
+    def on(self) -> bool:
+        return self.live is not None
+
+    async def start(self) -> None:
+        """Skip what was written before this message (a lost worker's leftovers)."""
+        self.after = await self._guarded(lambda live: live.last_id(self.conversation_id), 0)
+
+    async def read(self) -> list[LivePiece]:
+        pieces = await self._guarded(lambda live: live.read(self.conversation_id, self.after), [])
+        if pieces:
+            self.after = pieces[-1].id
+        # A call that gave way to another has ended: what a slow write leaves of it is old.
+        return [p for p in pieces if p.call not in self.ended]
+
+    def new_call(self, pieces: list[LivePiece]) -> bool:
+        return any(self.call is None or p.call != self.call[0] for p in pieces)
+
+    def events(self, pieces: list[LivePiece]) -> list[TextDelta | ModelRetrying]:
+        found: list[TextDelta | ModelRetrying] = []
+        for piece in pieces:
+            key = (piece.call, piece.attempt, piece.restart)
+            if self.call is not None and key != self.call:
+                if piece.call != self.call[0]:
+                    self.ended.add(self.call[0])
+                elif key < self.call:
+                    continue  # an earlier attempt's last write, after the retry's first
+                else:
+                    restarts = piece.restart if piece.attempt == self.call[1] else piece.attempt
+                    found.append(
+                        ModelRetrying(
+                            attempt=restarts,
+                            delay_s=0.0,
+                            error="the model call started again",
+                        )
+                    )
+            self.call = key
+            found.append(TextDelta(text=piece.text))
+        return found
+
+    async def _guarded(self, read: Callable[[LiveText], Awaitable[R]], default: R) -> R:
+        if self.live is None:
+            return default
+        try:
+            return await read(self.live)
+        except SQLAlchemyError as exc:
+            log.warning("live text is off for %s: %s", self.conversation_id, exc)
+            self.live = None
+            return default
+
+
 _UNREACHABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED})
 
 

@@ -49,6 +49,7 @@ from agentflow.temporal.transcripts import (
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
+    from agentflow.temporal.live import LiveText
     from workflows.agent import AgentWorkflow
     from workflows.approval import ApprovalWorkflow
 else:
@@ -97,6 +98,9 @@ class AgentflowPlugin(SimplePlugin):
             model call (see `agentflow.temporal.transcripts`); 0 asks the workflow each time.
         cached_transcript_bytes: how much content (text, tool arguments, attachments) those
             transcripts may hold together; 64 MiB by default.
+        live_text: where model calls write their text as it comes, for clients to show while
+            the call goes on (see `agentflow.temporal.live`); without it, clients see steps
+            only. The text never enters workflow history.
     """
 
     def __init__(
@@ -110,8 +114,10 @@ class AgentflowPlugin(SimplePlugin):
         vote_keys: VoteKeys | None = None,
         cached_transcripts: int = DEFAULT_CACHED_TRANSCRIPTS,
         cached_transcript_bytes: int = DEFAULT_CACHED_TRANSCRIPT_BYTES,
+        live_text: LiveText | None = None,
     ) -> None:
         self.agents = tuple(agents)
+        self.live_text = live_text
         self.cached_transcripts = cached_transcripts
         self.cached_transcript_bytes = cached_transcript_bytes
         self.deps = dict(deps or {})
@@ -143,6 +149,7 @@ class AgentflowPlugin(SimplePlugin):
             vote_keys=keys,
             cached_transcripts=self.cached_transcripts,
             cached_transcript_bytes=self.cached_transcript_bytes,
+            live_text=self.live_text,
         )
         # What this worker adds depends on its client (whose interceptors may record already).
         hosted = SimplePlugin(

@@ -41,6 +41,8 @@ from agentflow.temporal.transcripts import (
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
+    from agentflow.temporal.live import LiveText
+
 __all__ = [
     "DEFAULT_TASK_QUEUE",
     "PASSTHROUGH_MODULES",
@@ -66,6 +68,7 @@ def create_worker(
     vote_keys: VoteKeys | None = None,
     cached_transcripts: int = DEFAULT_CACHED_TRANSCRIPTS,
     cached_transcript_bytes: int = DEFAULT_CACHED_TRANSCRIPT_BYTES,
+    live_text: LiveText | None = None,
     deployment: WorkerDeploymentVersion | None = None,
     **worker_options: Any,
 ) -> Worker:
@@ -76,8 +79,9 @@ def create_worker(
         agents: the agents whose conversations this worker runs.
         task_queue: one queue can serve several agents; run several workers on it to scale.
         deps, channel, tracer_provider, org, vote_keys, cached_transcripts,
-            cached_transcript_bytes: as [`AgentflowPlugin`][agentflow.temporal.AgentflowPlugin]
-            takes them (the plugin the worker is built with).
+            cached_transcript_bytes, live_text: as
+            [`AgentflowPlugin`][agentflow.temporal.AgentflowPlugin] takes them (the plugin the
+            worker is built with).
         deployment: this worker's version (deployment name and build id): it then runs
             under Worker Versioning, each workflow pinned to the version that started it
             (see `pinned_deployment` and the deployment guide's roll-out).
@@ -93,6 +97,7 @@ def create_worker(
         vote_keys=vote_keys,
         cached_transcripts=cached_transcripts,
         cached_transcript_bytes=cached_transcript_bytes,
+        live_text=live_text,
     )
     if deployment is not None:
         worker_options["deployment_config"] = pinned_deployment(deployment)

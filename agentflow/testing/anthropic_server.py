@@ -63,13 +63,20 @@ class ScriptedResponse:
     ``body`` is sent as JSON unless it is ``bytes`` (sent as is), or as an event stream when the
     request asked for one and this is a 200 message body. A ``content-type`` in ``headers``
     replaces the server's own. ``delay`` (seconds) is slept before answering, e.g. to provoke a
-    client timeout.
+    client timeout. With ``hold``, an answer sent as an event stream stops after the first half
+    of its events until ``hold`` is set (at most `HOLD_LIMIT` seconds), so a test can see
+    the first pieces arrive while the answer is still coming.
     """
 
     status: int = 200
     body: object = None
     headers: Mapping[str, str] = field(default_factory=lambda: dict[str, str]())
     delay: float = 0.0
+    hold: threading.Event | None = None
+
+
+HOLD_LIMIT = 60.0
+"""Seconds a held stream waits at most, so that a test that never lets go does not hang."""
 
 
 @dataclass(frozen=True)
@@ -384,6 +391,13 @@ class FakeAnthropicServer:
                     for name, value in headers.items():
                         self.send_header(name, value)
                     self.end_headers()
+                    if stream is not None and response.hold is not None:
+                        events = payload.split(b"\n\n")
+                        half = b"".join(e + b"\n\n" for e in events[: len(events) // 2])
+                        self.wfile.write(half)
+                        self.wfile.flush()
+                        response.hold.wait(HOLD_LIMIT)
+                        payload = payload[len(half) :]
                     self.wfile.write(payload)
 
             def log_message(self, format: str, *args: Any) -> None:

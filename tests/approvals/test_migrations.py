@@ -37,7 +37,7 @@ from agentflow.approvals.tables import (
 )
 from agentflow.audit.store import CHECKPOINT_TABLE, AuditRow, AuditStore, CheckpointRow, SpanRecord
 from agentflow.audit.store import TABLE as AUDIT_TABLE
-from agentflow.migrations import APPROVALS, AUDIT, upgrade
+from agentflow.migrations import APPROVALS, AUDIT, LIVE, upgrade
 from agentflow.migrations.runner import applied
 from examples.travel.company import EmployeeProfile, PolicyRecord
 from examples.travel.seed import CompanySeed
@@ -263,7 +263,7 @@ def a_span() -> SpanRecord:
 
 def test_the_heads_named_in_code_are_the_newest_revisions() -> None:
     for directory, named in (
-        (APPROVALS.directory, {APPROVALS.head, AUDIT.head}),
+        (APPROVALS.directory, {APPROVALS.head, AUDIT.head, LIVE.head}),
         (TRAVEL.directory, {TRAVEL.head}),
     ):
         heads = set(ScriptDirectory(str(directory)).get_heads())
