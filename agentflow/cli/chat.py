@@ -23,6 +23,7 @@ from agentflow.audit import configure_tracing
 from agentflow.cli.loading import AgentReference, load_agent
 from agentflow.cli.options import AddressOption, DataDirOption, NamespaceOption, use_data_dir
 from agentflow.datadir import data_dir
+from agentflow.events import ModelRetrying, TextDelta
 from agentflow.exceptions import (
     AgentflowError,
     ConfigurationError,
@@ -35,6 +36,7 @@ from agentflow.temporal.client import AgentClient
 from agentflow.temporal.connection import TemporalConfig
 from agentflow.temporal.contracts import AgentReply, Step
 from agentflow.temporal.devrecord import read_dev_record
+from agentflow.temporal.live import LiveText
 
 STEP_STYLE = {
     "tool_call": "cyan",
@@ -123,9 +125,16 @@ async def _chat(
 ) -> None:
     # The conversation's root span, each message and each step join one trace in the audit
     # trail only if the client that starts it records too.
-    tracing = configure_tracing(database_url=ApprovalSettings.from_env().audit_database_url)
+    settings = ApprovalSettings.from_env()
+    tracing = configure_tracing(database_url=settings.audit_database_url)
     try:
-        agents = AgentClient(await config.connect(), task_queue=task_queue, tracer_provider=tracing)
+        agents = AgentClient(
+            await config.connect(),
+            task_queue=task_queue,
+            tracer_provider=tracing,
+            # The workers' live text (the application database): the model's words as written.
+            live_text=LiveText.from_url(settings.database_url),
+        )
         await _converse(console, agents, agent, user, conversation)
     finally:
         tracing.shutdown()
@@ -214,18 +223,62 @@ def _read_stdin() -> str:
 async def show_turn(
     console: Console, agents: AgentClient, conversation: str, text: str, *, sender: str
 ) -> AgentReply:
-    """Send ``sender``'s ``text``, print each step as it happens, then the reply."""
+    """Send ``sender``'s ``text``, print each step as it happens, then the reply.
+
+    With live text (see `agentflow.temporal.live`) the model's words are printed as they
+    come; a reply whose words were all printed so is not printed again.
+    """
     reply: AgentReply | None = None
+    writing = _Writing(console)
     async for item in agents.stream(conversation, text, sender=sender):
-        if isinstance(item, Step):
+        if isinstance(item, TextDelta):
+            writing.add(item.text)
+        elif isinstance(item, ModelRetrying):
+            writing.end()
+            console.print("  [yellow]· the model starts again[/]")
+        elif isinstance(item, Step):
+            if item.kind == "model_call":
+                writing.end(item.summary)
             if item.kind in STEP_STYLE:
+                writing.end()
                 style = STEP_STYLE[item.kind]
                 console.print(f"  [{style}]· {item.kind}: {escape(item.summary)}[/]")
         else:
             reply = item
     assert reply is not None  # stream() always ends with the reply
-    show_reply(console, reply)
+    shown = writing.end()
+    if reply.status != "completed" or shown != reply.output:
+        show_reply(console, reply)
     return reply
+
+
+class _Writing:
+    """The model's text of the call under way, printed as it comes (never as markup)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.text = ""
+        self.last = ""
+
+    def add(self, piece: str) -> None:
+        if not piece:
+            return
+        if not self.text:
+            self.console.print("[bold green]agent>[/] ", end="")
+        self.text += piece
+        self.console.print(Text(piece), end="", soft_wrap=True)
+
+    def end(self, whole: str = "") -> str:
+        """End the line if text was being written; returns the last call's text as shown.
+
+        ``whole`` is the call's whole text: what the stream missed of its end is printed.
+        """
+        if self.text:
+            if whole.startswith(self.text):
+                self.add(whole[len(self.text) :])
+            self.console.print()
+            self.last, self.text = self.text, ""
+        return self.last
 
 
 def show_reply(console: Console, reply: AgentReply) -> None:

@@ -31,6 +31,7 @@ from agentflow.temporal.devrecord import (
     write_dev_record,
 )
 from agentflow.temporal.devserver import DevServer
+from agentflow.temporal.live import LiveText
 from agentflow.temporal.registry import DepsFactory
 from agentflow.temporal.worker import create_worker, make_current
 
@@ -67,7 +68,11 @@ def _workers(
 ) -> list[Worker]:
     # Approval notices go to the ledger and Slack (when SLACK_BOT_TOKEN is set); the org chart
     # lets the approval workflow check a delegate's vote against the recorded leave.
-    approvals = worker_approvals(ApprovalSettings.from_env())
+    settings = ApprovalSettings.from_env()
+    engine = settings.engine()
+    approvals = worker_approvals(settings, engine)
+    # Model calls write their text as it comes, for `agentflow chat` and the web chat to show.
+    live = LiveText(engine)
     workers: list[Worker] = []
     for queue, entries in queues.items():
         deps = {agent.name: factory for _, agent, factory in entries if factory is not None}
@@ -80,6 +85,7 @@ def _workers(
                 deps=deps,
                 tracer_provider=tracing,
                 deployment=version,
+                live_text=live,
                 **approvals,
             )
         )

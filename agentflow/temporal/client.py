@@ -29,7 +29,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
-from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -690,7 +689,7 @@ class _LiveReader:
             return default
         try:
             return await read(self.live)
-        except SQLAlchemyError as exc:
+        except Exception as exc:  # the text is a show: whatever breaks it, steps go on
             log.warning("live text is off for %s: %s", self.conversation_id, exc)
             self.live = None
             return default

@@ -39,7 +39,6 @@ from typing import Self
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from agentflow.events import ModelRetrying
 from agentflow.migrations import LIVE, upgrade
@@ -276,7 +275,7 @@ class LiveWriter:
                 restart,
                 text,
             )
-        except SQLAlchemyError as exc:
+        except Exception as exc:  # any failure (the database, its migration): the call goes on
             self._broken = True
             log.warning("live text for %s is off: %s", self.conversation_id, exc)
 
@@ -291,5 +290,5 @@ class LiveWriter:
                 self.conversation_id,
                 self.call,
             )
-        except SQLAlchemyError as exc:
+        except Exception as exc:  # left for the sweep; the call's answer is not held back
             log.warning("live text of %s was not deleted: %s", self.conversation_id, exc)

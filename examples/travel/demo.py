@@ -39,6 +39,7 @@ from agentflow.cli.chat import read_line
 from agentflow.datadir import data_dir
 from agentflow.temporal import (
     AgentClient,
+    AgentReply,
     ApprovalVote,
     DevServer,
     LogChannel,
@@ -234,7 +235,7 @@ async def _turn(agents: AgentClient, conversation: str, text: str, scripted: boo
         if isinstance(item, Step):
             if item.kind in ("tool_call", "approval_requested"):
                 console.print(f"  [dim]· {item.kind}: {escape(item.summary)}[/]")
-        else:
+        elif isinstance(item, AgentReply):
             reply = item
     assert reply is not None
     if reply.status == "awaiting_approval":

@@ -17,6 +17,7 @@ from temporalio.worker import Replayer
 from agentflow import ApprovalError, InvalidInput
 from agentflow.temporal import (
     AgentClient,
+    AgentReply,
     ApprovalVote,
     DevServer,
     DurableOptions,
@@ -153,7 +154,7 @@ async def test_stream_yields_each_step_then_the_reply(env: Env) -> None:
     ]
     assert [s.index for s in steps] == list(range(5))
     reply = items[-1]
-    assert not isinstance(reply, Step) and reply.status == "completed"
+    assert isinstance(reply, AgentReply) and reply.status == "completed"
 
 
 async def test_long_conversations_continue_as_new_with_their_state(env: Env) -> None:
