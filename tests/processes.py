@@ -9,10 +9,11 @@ rest.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 
-__all__ = ["read_until"]
+__all__ = ["read_until", "stop"]
 
 
 def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 60) -> str:
@@ -41,3 +42,25 @@ def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 60)
     if not seen or marker not in seen[-1]:
         raise AssertionError(f"process ended before {marker!r}:\n{''.join(seen)}")
     return "".join(seen)
+
+
+def stop(process: subprocess.Popen[str], sig: int = signal.SIGINT, timeout: float = 90) -> str:
+    """Send ``sig`` (Ctrl-C by default) and return the rest of stderr once the process ended.
+
+    ``communicate``, not ``wait``: it drains the pipes, which a process that writes more than a
+    pipe holds would otherwise block on for ever. A process still running after ``timeout``
+    seconds is killed, and the test fails with what it said. (What `read_until` had already
+    buffered past its marker, written in the same instant, is not in it.)
+
+    Raises:
+        AssertionError: the process did not end within ``timeout`` seconds.
+    """
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, stderr = process.communicate()
+        raise AssertionError(f"still running {timeout} s after signal {sig}:\n{stderr}") from None
+    return stderr or ""

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.processes import read_until
+from tests.processes import read_until, stop
 
 SILENT = "import sys; sys.stdin.read()"  # says nothing until its stdin closes
 SAYS = "import sys; print('starting', file=sys.stderr, flush=True); sys.stdin.read()"
@@ -42,3 +42,20 @@ def test_a_process_that_ends_first_is_said_to_have_ended() -> None:
     with pytest.raises(AssertionError, match="process ended before 'ready':\nbye"):
         read_until(process, "ready")
     process.wait()
+
+
+def test_stop_drains_what_is_left_and_kills_a_process_that_will_not_stop() -> None:
+    stubborn = _run(
+        "import signal, sys, threading; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "print('ready', file=sys.stderr, flush=True); print('more', file=sys.stderr, flush=True); "
+        "threading.Event().wait()"
+    )
+    read_until(stubborn, "ready")
+    with pytest.raises(AssertionError, match=r"still running 0\.5 s after signal 2"):
+        stop(stubborn, timeout=0.5)
+    assert stubborn.returncode == -9  # killed, not left running
+
+    polite = _run(SAYS)
+    read_until(polite, "starting")
+    said = stop(polite)
+    assert polite.returncode != 0 and stop(polite) == said  # a second stop is harmless

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from agentflow.exceptions import ConfigurationError
 from agentflow.temporal import AgentClient, DevServer, connect
 from agentflow.temporal.connection import TemporalConfig
 from examples.travel.org import DEMO_ORG
-from tests.processes import read_until
+from tests.processes import read_until, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "agentflow.cli"]
@@ -256,16 +255,6 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.communicate(timeout=60)  # drains the pipes a chatty process would block on
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def test_worker_and_chat_on_a_namespace_of_their_own(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentflow.temporal import AgentClient, DevServer, connect, create_worker
-from tests.processes import read_until
+from tests.processes import read_until, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "agentflow.cli"]
@@ -61,8 +61,7 @@ async def test_dev_serves_conversations_and_stops_cleanly_on_ctrl_c(tmp_path: Pa
         assert reply.status == "completed"
         assert (tmp_path / "af" / "temporal.db").exists()
 
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=90)
+        stderr = stop(process)
         assert process.returncode == 0, stderr
         assert not port_open(address), "the embedded server outlived agentflow dev"
 
@@ -78,9 +77,7 @@ async def test_dev_serves_conversations_and_stops_cleanly_on_ctrl_c(tmp_path: Pa
         assert trace.returncode == 0, trace.stderr
         assert "tool book_flight" in trace.stdout and "returned" in trace.stdout
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def test_unreachable_server_is_one_clear_line(tmp_path: Path) -> None:
@@ -150,10 +147,7 @@ async def test_one_worker_process_serves_several_task_queues(tmp_path: Path) -> 
                     await agents.send(conversation, "hello", sender="alice")
                 ).output == "You said: hello"
         finally:
-            process.send_signal(signal.SIGINT)
-            # communicate, not wait: it drains the pipes, which a worker that logs more than
-            # the pipe holds would otherwise block on for ever.
-            _, stderr = process.communicate(timeout=90)
+            stderr = stop(process)
         assert process.returncode == 0, stderr
         assert "worker stopped" in stderr and "Traceback" not in stderr, stderr
 
@@ -176,12 +170,9 @@ async def test_worker_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
             agents = AgentClient(await server.client())
             conversation = await agents.start_conversation("cli-booker", user="alice")
             assert (await agents.send(conversation, "hi", sender="alice")).output == "You said: hi"
-            process.send_signal(signal.SIGTERM)
-            _, stderr = process.communicate(timeout=90)
+            stderr = stop(process, signal.SIGTERM)
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            stop(process)
     assert process.returncode == 0, stderr
     assert "worker stopped" in stderr and "Traceback" not in stderr, stderr
 
@@ -207,12 +198,9 @@ def test_dev_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         match = re.search(r"Temporal: (\S+)", output)
         assert match, output
         assert (folder / RECORD_NAME).exists()
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=90)
+        stderr = stop(process, signal.SIGTERM)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop(process)
     assert process.returncode == 0, stderr
     assert "stopped" in stderr and "Traceback" not in stderr, stderr
     assert not port_open(match.group(1)), "the embedded server outlived agentflow dev"
