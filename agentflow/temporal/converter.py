@@ -56,14 +56,19 @@ class SharedPydanticJSONConverter(PydanticJSONPlainPayloadConverter):
         return adapter.validate_json(payload.data)
 
 
+_JSON_CONVERTER = SharedPydanticJSONConverter()
+"""One for the process, as temporalio shares its default converters: building one builds a
+pydantic serializer, and temporalio builds a payload converter for every workflow run it loads.
+It keeps nothing of any run's."""
+
+
 class AgentflowPayloadConverter(CompositePayloadConverter):
     """The default converters, with JSON through `SharedPydanticJSONConverter`."""
 
     def __init__(self) -> None:
-        json_converter = SharedPydanticJSONConverter()
         super().__init__(
             *(
-                json_converter if isinstance(c, JSONPlainPayloadConverter) else c
+                _JSON_CONVERTER if isinstance(c, JSONPlainPayloadConverter) else c
                 for c in DefaultPayloadConverter.default_encoding_payload_converters
             )
         )

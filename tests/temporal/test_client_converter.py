@@ -38,6 +38,13 @@ async def test_two_converters_share_one_validator() -> None:
     assert type_adapter(ModelResponse) is type_adapter(ModelResponse)
 
 
+async def test_a_converter_per_workflow_run_builds_no_serializer() -> None:
+    """temporalio builds a payload converter for every workflow run: it reuses the JSON one."""
+    first, second = AgentflowPayloadConverter(), data_converter.payload_converter_class()
+    assert isinstance(second, AgentflowPayloadConverter)
+    assert first.converters[b"json/plain"] is second.converters[b"json/plain"]
+
+
 async def test_unhashable_and_missing_hints_still_decode() -> None:
     json_converter = AgentflowPayloadConverter()
     (payload,) = json_converter.to_payloads([{"a": [1, 2]}])
