@@ -50,15 +50,17 @@ def canonical_arguments(args: BaseModel) -> dict[str, Any]:
 
     The result is also what a call carries to where it runs (an activity, a resumed run, an
     approver's card), and is validated again there, so it is written the way the arguments
-    are sent: by alias, and, for a JSON-schema tool (``as_sent_only``), without the properties
-    the call did not send, which the schema would refuse as ``null``. A model that can hold
-    no ``Decimal`` (decided once per model class) is dumped as it is.
+    are sent: by alias, without computed fields, and, for a JSON-schema tool (``as_sent_only``),
+    without the properties the call did not send, which the schema would refuse as ``null``.
+    A model that can hold no ``Decimal`` (decided once per model class) is dumped as it is.
     """
     unset = bool(getattr(type(args), "as_sent_only", False))
-    dumped = args.model_dump(mode="json", by_alias=True, exclude_unset=unset)
+    # round_trip: no computed fields, which the arguments model would refuse as extra input.
+    dumped = args.model_dump(mode="json", by_alias=True, exclude_unset=unset, round_trip=True)
     if not _may_hold_decimal(type(args)):
         return dumped
-    return _with_canonical_decimals(args.model_dump(by_alias=True, exclude_unset=unset), dumped)
+    python = args.model_dump(by_alias=True, exclude_unset=unset, round_trip=True)
+    return _with_canonical_decimals(python, dumped)
 
 
 _MAX_PLAIN_EXPONENT = 100

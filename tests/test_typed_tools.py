@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, computed_field
 
 from agentflow import (
     Agent,
@@ -353,8 +353,15 @@ def test_a_schema_tool_refuses_non_finite_numbers(bad: object) -> None:
 
 
 class Trip(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     origin: str = Field(alias="from")
     to: str
+
+    @computed_field
+    @property
+    def route(self) -> str:
+        return f"{self.origin}-{self.to}"
 
 
 async def test_a_call_carried_to_an_activity_runs_as_sent_and_is_approved_as_sent() -> None:
@@ -364,7 +371,8 @@ async def test_a_call_carried_to_an_activity_runs_as_sent_and_is_approved_as_sen
     loop validated: the arguments must come back as the same call. A schema tool's unsent
     optional property used to travel as ``null`` (which the schema refuses) and a property
     that is no attribute under its stand-in name (``p1_``, which it also refuses); a model's
-    aliased field under its attribute name (which the model refuses). The approver saw those.
+    aliased field under its attribute name, and its computed fields (which the model refuses).
+    The approver saw those.
     """
     sent: list[dict[str, Any]] = []
 
