@@ -48,6 +48,10 @@ EXPECTED = {
         "That fare is |over the cap.|\n[claude-sonnet-5: completed]\n",
         "[gpt-5: completed]",
     ],
+    "durable_streaming.py": [
+        "step: user_message\nwhile the model writes: 'Your flight to Zuric'\nstep: model_call\n"
+        "step: reply\nreply: Your flight to Zurich is LX318, at 09:40.\n"
+    ],
     "model_settings.py": [
         "{'temperature': 0.2, 'top_p': 0.9, 'stop': ['END']}\n"
         "safety_identifier: ff8d9819fc0e12bf ...\n"
