@@ -10,15 +10,17 @@ from pathlib import Path
 
 from agentflow.audit import AuditStore
 from agentflow.temporal import AgentClient, DevServer
+from tests.docs.pages import write_page_files
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "docs" / "snippets" / "deploy_worker.py"
 
 
-async def start(env: dict[str, str]) -> asyncio.subprocess.Process:
+async def start(env: dict[str, str], folder: Path) -> asyncio.subprocess.Process:
+    """The page's deploy_worker.py, copied into `folder` and run from the checkout."""
+    write_page_files("deployment.md", folder)
     return await asyncio.create_subprocess_exec(
         sys.executable,
-        str(SCRIPT),
+        str(folder / "deploy_worker.py"),
         cwd=ROOT,
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -49,7 +51,7 @@ async def test_the_worker_serves_conversations_records_them_and_stops_on_sigterm
             TEMPORAL_PROFILE="local",
             AGENTFLOW_TASK_QUEUE="deploy-docs",
         )
-        worker = await start(env)
+        worker = await start(env, tmp_path)
         assert worker.stdout is not None
         try:
             first = await asyncio.wait_for(worker.stdout.readline(), timeout=60)
@@ -77,7 +79,7 @@ async def test_the_worker_serves_conversations_records_them_and_stops_on_sigterm
 async def test_half_an_mtls_configuration_is_refused_by_name(tmp_path: Path) -> None:
     (tmp_path / "client.pem").write_text("CERT")
     env = environment(tmp_path, TEMPORAL_TLS_CLIENT_CERT_PATH=str(tmp_path / "client.pem"))
-    worker = await start(env)
+    worker = await start(env, tmp_path)
     out, _ = await asyncio.wait_for(worker.communicate(), timeout=60)
     assert worker.returncode == 1
     assert out.decode().startswith(
@@ -88,7 +90,7 @@ async def test_half_an_mtls_configuration_is_refused_by_name(tmp_path: Path) -> 
 
 async def test_an_unreachable_cluster_is_one_clear_line(tmp_path: Path) -> None:
     env = environment(tmp_path, TEMPORAL_ADDRESS="127.0.0.1:9")
-    worker = await start(env)
+    worker = await start(env, tmp_path)
     out, _ = await asyncio.wait_for(worker.communicate(), timeout=60)
     assert worker.returncode == 1
     assert out.decode().startswith("error: cannot reach Temporal at 127.0.0.1:9"), out.decode()

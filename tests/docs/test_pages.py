@@ -1,73 +1,81 @@
 """The code on these docs pages is the code that runs: no copy of it lives anywhere else.
 
-Each ```python block on a page carries the file it belongs to (```python title="name.py"```);
-the blocks of one title, in order, are that file, imports and helpers included. The test writes
-a page's files into an empty folder, runs each, and compares what it prints with the ```text
-block the page shows after the file's last block. With the code in the page, not included from
+The blocks of one title on a page are one file (tests/docs/pages.py). The test writes a page's
+files into an empty folder, runs each, and compares what it prints with the ```text block the
+page shows after the file's last block. With the code in the page, not included from
 elsewhere, the page reads the same on GitHub as on the site.
 """
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.docs.pages import DOCS, ROOT, page_files, quoted_files, shown_output, write_page_files
+
 PAGES = [
     "quickstart.md",
     "tutorial.md",
+    "testing.md",
+    "audit.md",
+    "deployment.md",
     "concepts/durability.md",
     "concepts/seams.md",
     "concepts/provenance.md",
 ]
-BLOCK = re.compile(
-    r"^```python(?P<info>[^\n]*)\n(?P<code>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL
-)
-TITLE = re.compile(r'title="(?P<file>[\w.]+\.py)"')
-SHOWN = re.compile(r"^```text\n(?P<text>.*?)^```", re.MULTILINE | re.DOTALL)
-
-
-def page_files(page: str) -> dict[str, tuple[str, int]]:
-    """Each file the page's blocks make up: its source, and where its last block ends."""
-    text = (ROOT / "docs" / page).read_text()
-    files: dict[str, tuple[str, int]] = {}
-    for block in BLOCK.finditer(text):
-        title = TITLE.search(block.group("info"))
-        assert title is not None, f"{page}: a python block says no file: {block.group()[:80]!r}"
-        name = title.group("file")
-        before = files.get(name, ("", 0))[0]
-        files[name] = (before + ("\n\n" if before else "") + block.group("code"), block.end())
-    return files
-
-
-def shown_output(page: str, end: int) -> str | None:
-    """The ```text block after a file's last block, unless another python block comes first."""
-    text = (ROOT / "docs" / page).read_text()
-    shown = SHOWN.search(text, end)
-    following = BLOCK.search(text, end)
-    if shown is None or (following is not None and following.start() < shown.start()):
-        return None
-    return shown.group("text")
+RUN_ELSEWHERE = {
+    # It checks the trace it prints line by line; its ids and durations differ on every run.
+    ("audit.md", "audit_trail.py"): "tests/audit/test_docs.py",
+    # A long-running worker, run against a dev server and stopped with SIGTERM.
+    ("deployment.md", "deploy_worker.py"): "tests/docs/test_deployment.py",
+}
+# Pages that still include code from docs/snippets (tests/docs/test_snippets.py runs it).
+INCLUDING = {"concepts/models.md", "concepts/approvals.md", "concepts/tools.md"}
+ALL_PAGES = sorted(str(page.relative_to(DOCS)) for page in DOCS.rglob("*.md"))
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_the_page_holds_its_code(page: str) -> None:
-    text = (ROOT / "docs" / page).read_text()
-    assert "--8<--" not in text, f"{page} includes code from elsewhere: GitHub shows the marker"
     assert page_files(page), page
 
 
+@pytest.mark.parametrize("page", ALL_PAGES)
+def test_no_page_includes_code_from_elsewhere(page: str) -> None:
+    if page in INCLUDING:
+        pytest.skip("still includes docs/snippets")
+    text = (DOCS / page).read_text()
+    assert "--8<--" not in text, f"{page} includes code from elsewhere: GitHub shows the marker"
+
+
+@pytest.mark.parametrize("page", ALL_PAGES)
+def test_every_python_block_says_its_file(page: str) -> None:
+    if page not in INCLUDING:
+        page_files(page)  # asserts each block's title
+
+
 @pytest.mark.parametrize(
-    ("page", "name"), [(page, name) for page in PAGES for name in sorted(page_files(page))]
+    ("page", "path"), [(page, path) for page in ALL_PAGES for path, _ in quoted_files(page)]
+)
+def test_a_quoted_file_is_shown_as_it_is(page: str, path: str) -> None:
+    shown = dict(quoted_files(page))[path]
+    assert (ROOT / path).read_text() == shown, f"{page} shows {path} other than it is"
+
+
+@pytest.mark.parametrize(
+    ("page", "name"),
+    [
+        (page, name)
+        for page in PAGES
+        for name in sorted(page_files(page))
+        if (page, name) not in RUN_ELSEWHERE
+    ],
 )
 def test_the_file_runs_and_prints_what_the_page_shows(page: str, name: str, tmp_path: Path) -> None:
     files = page_files(page)
-    for other, (source, _) in files.items():
-        (tmp_path / other).write_text(source)
+    write_page_files(page, tmp_path)
     result = subprocess.run(
         [sys.executable, name], cwd=tmp_path, capture_output=True, text=True, timeout=180
     )
@@ -76,3 +84,8 @@ def test_the_file_runs_and_prints_what_the_page_shows(page: str, name: str, tmp_
     if shown is not None:
         printed = [line.rstrip() for line in result.stdout.splitlines()]
         assert printed == shown.splitlines(), result.stdout
+
+
+def test_the_files_run_elsewhere_are_on_their_pages() -> None:
+    for page, name in RUN_ELSEWHERE:
+        assert name in page_files(page), (page, name)

@@ -65,14 +65,8 @@ EXPECTED = {
         "completed - Zurich 3\nthe model was told: - nights: Input should be less than or equal "
         "to 30 (got 90)\n"
     ],
-    "testing_your_agent.py": [
-        'completed - {"toolu_test_1_0": "refunded 40 EUR on A-17"}',
-        "awaiting_approval - refund of 400 EUR is above 100 EUR",
-    ],
 }
 RUN_ELSEWHERE = {
-    # A long-running worker: tests/docs/test_deployment.py runs it against a dev server.
-    "deploy_worker.py",
     # The MCP server mcp_tools.py starts on stdio.
     "mcp_server.py",
 }
