@@ -4,6 +4,7 @@ and Ctrl-C leaves without a traceback or a warning."""
 from __future__ import annotations
 
 import asyncio
+import codecs
 import os
 import re
 import signal
@@ -17,13 +18,22 @@ CLI = [sys.executable, "-m", "agentflow.cli"]
 REASON = "too dear [bold]for now[/]"
 
 
-async def _read_until(stream: asyncio.StreamReader, marker: str, seen: list[str]) -> str:
-    while not any(marker in line for line in seen):
-        line = await asyncio.wait_for(stream.readline(), timeout=60)
-        if not line:
-            raise AssertionError(f"{marker!r} never came; output: {''.join(seen)}")
-        seen.append(line.decode())
-    return "".join(seen)
+class Output:
+    """What the chat has printed so far, read as it comes: a prompt ends without a newline."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.stream = stream
+        self.text = ""
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+
+    async def until(self, marker: str, start: int = 0) -> int:
+        """Read until ``marker`` is printed at or after ``start``; where it ends."""
+        while (at := self.text.find(marker, start)) < 0:
+            chunk = await asyncio.wait_for(self.stream.read(4096), timeout=60)
+            if not chunk:
+                raise AssertionError(f"{marker!r} never came; output: {self.text}")
+            self.text += self.decoder.decode(chunk)
+        return at + len(marker)
 
 
 async def test_the_decision_is_told_as_it_comes_and_ctrl_c_is_clean(tmp_path: Path) -> None:
@@ -56,26 +66,30 @@ async def test_the_decision_is_told_as_it_comes_and_ctrl_c_is_clean(tmp_path: Pa
             )
             assert process.stdin is not None and process.stdout is not None
             assert process.stderr is not None
-            seen: list[str] = []
-            text = await _read_until(process.stdout, "conversation ", seen)
-            (conversation,) = re.findall(r"conversation (\S+) —", text)
+            # Read stderr all along: a pipe nobody reads fills up and blocks the chat.
+            errors = asyncio.create_task(process.stderr.read())
+            out = Output(process.stdout)
+            await out.until("— empty line or Ctrl-D to leave")
+            (conversation,) = re.findall(r"conversation (\S+) —", out.text)
             process.stdin.write(b"book LX15 2400\n")
             await process.stdin.drain()
-            await _read_until(process.stdout, "waiting for the approver", seen)
+            await out.until("waiting for the approver")
             agents = AgentClient(client, task_queue="tty-q")
             ((approval_id, status),) = await agents.pending_approvals(conversation)
             vote = ApprovalVote(
                 digest=status.request.digest, approver="bob", approve=False, reason=REASON
             )
             await agents.decide(approval_id, vote)
-            text = await _read_until(process.stdout, "Failed: ", seen)
-            # Ctrl-C at the prompt: the chat leaves quietly.
-            await asyncio.sleep(0.5)
+            failed = await out.until("Failed: ")
+            # Ctrl-C at the prompt the chat shows again after the reply: it leaves quietly.
+            await out.until("alice> ", failed)
+            text = out.text
             process.send_signal(signal.SIGINT)
+            await asyncio.wait_for(process.stdout.read(), timeout=30)  # to its end: it exits
             await asyncio.wait_for(process.wait(), timeout=30)
-            errors = (await process.stderr.read()).decode()
+            stderr = (await asyncio.wait_for(errors, timeout=30)).decode()
     assert f"bob denied your request: {REASON}" in text  # told, and not eaten as markup
     assert f"Approval denied by bob: {REASON}" in text
     assert text.count("book LX15 2400") == 0  # the typed line is not echoed back
-    assert process.returncode == 0, errors
-    assert "Traceback" not in errors and "Warning" not in errors, errors
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr and "Warning" not in stderr, stderr
