@@ -86,6 +86,21 @@ def test_the_file_runs_and_prints_what_the_page_shows(page: str, name: str, tmp_
         assert printed == shown.splitlines(), result.stdout
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_the_page_code_passes_ruff_as_the_repository_code_does(page: str, tmp_path: Path) -> None:
+    """The repository's ruff settings, in a reader's folder: agentflow sorts as a dependency."""
+    write_page_files(page, tmp_path)
+    config = str(ROOT / "pyproject.toml")
+    for command in (["check", "--output-format", "concise"], ["format", "--check", "--diff"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "--config", config, "."],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, f"{page}: ruff {command[0]}\n{result.stdout}{result.stderr}"
+
+
 def test_the_files_run_elsewhere_are_on_their_pages() -> None:
     for page, name in RUN_ELSEWHERE:
         assert name in page_files(page), (page, name)
