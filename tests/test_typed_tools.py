@@ -443,3 +443,16 @@ def test_a_schema_tool_digest_is_over_the_object_sent() -> None:
     assert call_digest("book_flight", canonical_arguments(booking.validate(sent))) == (
         "e94235feee3a5d6bfb12e1d28b7156d85eb68cfa4f2cf14aced3c96ef1881bb4"
     )
+
+
+def test_a_schema_tool_digest_tells_a_null_sent_from_a_property_left_out() -> None:
+    """The body gets ``{"note": None}`` or ``{}``: two calls, so two digests, two approvals."""
+    schema = {
+        "type": "object",
+        "properties": {"order": {"type": "string"}, "note": {"type": ["string", "null"]}},
+        "required": ["order"],
+    }
+    refunds = Tool.from_schema("refund", schema, lambda arguments: "")
+    left_out = canonical_arguments(refunds.validate({"order": "A-1"}))
+    sent_null = canonical_arguments(refunds.validate({"order": "A-1", "note": None}))
+    assert call_digest("refund", left_out) != call_digest("refund", sent_null)
