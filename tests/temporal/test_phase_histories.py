@@ -37,6 +37,7 @@ from temporalio.worker import Replayer
 from agentflow.cli.replay import fixture_names, workflow_id_of
 from agentflow.temporal import AgentClient, create_worker
 from agentflow.temporal.converter import data_converter
+from agentflow.temporal.devserver import test_server_path
 from agentflow.temporal.plugin import AgentflowPlugin
 from agentflow.testing.channels import RecordingChannel
 from tests.temporal.phases import AGENT, NAME, PHASES, Leaves, Run, record
@@ -244,16 +245,22 @@ async def test_agentflow_replay_replays_every_committed_phase() -> None:
     assert f"{len(files)} histories replayed: all replay" in result.stdout
 
 
-async def test_a_delegate_votes_when_the_servers_clock_is_far_from_the_workers(
-    _time_skipping_server: tuple[WorkflowEnvironment, Any],
-) -> None:
+async def test_a_delegate_votes_when_the_servers_clock_is_far_from_the_workers() -> None:
     """The workflow and the look-up judge the leave at one moment, the workflow's.
 
     The look-up once read the worker's wall clock while the workflow compared the leave with
     its own: with the server's clock two months ahead, a delegate on leave cover was refused.
+    The server is this test's own: on the suite's shared one, skipping ninety days fires every
+    timer other tests left behind, and on a loaded machine the skip outlasted its RPC deadline.
     """
-    env, _ = _time_skipping_server
-    await env.sleep(timedelta(days=90))
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server_path()), data_converter=data_converter
+    ) as env:
+        await env.sleep(timedelta(days=90))
+        await _delegate_votes(env)
+
+
+async def _delegate_votes(env: WorkflowEnvironment) -> None:
     queue = f"far-clock-{uuid.uuid4().hex}"
     channel = RecordingChannel()
     async with create_worker(
