@@ -15,6 +15,12 @@ few minutes: the browser's ``EventSource`` then reconnects, and identity and own
 checked again on every connection. ``/state`` stays for a first paint and for clients without
 ``EventSource``.
 
+While the agent works, the stream also sends the model's text as it is written, when the
+``AgentClient`` has the workers' live text (see `agentflow.temporal.live`): an ``event: text``
+whose data is ``{"call": ..., "text": ...}``, the call under way and its text so far. The page
+shows it in a growing bubble until the view holds the message; without live text, or if reading
+it fails, the page shows steps only, and the answer all the same.
+
 Who is chatting is the job of the same `Identify` callable as the
 inbox; only the employee who started a conversation may read it or write to it. Each form and
 each message carries a form token bound to (employee, conversation); see
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -63,6 +70,9 @@ STREAM_SECONDS = 300.0
 PUSH_INTERVAL = {"busy": 0.3, "waiting": 1.0, "idle": 2.0}
 """Seconds between two reads of the view by an event stream, by what the conversation does."""
 KEEPALIVE_SECONDS = 15.0
+log = logging.getLogger(__name__)
+LIVE_INTERVAL = 0.05
+"""Seconds between two reads of the model's text while the agent works (with live text)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,6 +225,7 @@ class Chat:
         ends = loop.time() + STREAM_SECONDS
         quiet_since = loop.time()
         last = ""
+        live = _LiveView(self.agents, conversation_id)
         yield "retry: 1000\n\n"
         while loop.time() < ends:
             pace = "idle"
@@ -233,7 +244,17 @@ class Chat:
             elif loop.time() - quiet_since > KEEPALIVE_SECONDS:
                 quiet_since = loop.time()
                 yield ": keep-alive\n\n"
-            await asyncio.sleep(PUSH_INTERVAL[pace])
+            if pace != "busy" or not live.on:
+                await asyncio.sleep(PUSH_INTERVAL[pace])
+                continue
+            # While the agent works, the model's words between two reads of the view.
+            until = loop.time() + PUSH_INTERVAL[pace]
+            while loop.time() < until:
+                text = await live.changed()
+                if text is not None:
+                    quiet_since = loop.time()
+                    yield f"event: text\ndata: {text}\n\n"
+                await asyncio.sleep(LIVE_INTERVAL)
 
     async def send(self, request: Request) -> Response:
         try:
@@ -418,6 +439,38 @@ class Chat:
         self._owners[conversation_id] = owner
         while len(self._owners) > OWNER_CACHE_SIZE:
             self._owners.popitem(last=False)
+
+
+class _LiveView:
+    """The text of the model call under way, as one event stream sends it: only when changed.
+
+    Off without live text, or once reading it failed (the page shows steps then).
+    """
+
+    def __init__(self, agents: AgentClient, conversation_id: str) -> None:
+        self.live = agents.live_text
+        self.conversation_id = conversation_id
+        self.last: tuple[str, str] | None = None
+
+    @property
+    def on(self) -> bool:
+        return self.live is not None
+
+    async def changed(self) -> str | None:
+        """The call and its text as JSON, if either changed since the last time."""
+        if self.live is None:
+            return None
+        try:
+            current = await self.live.current(self.conversation_id)
+        except Exception as exc:  # the text is a show: whatever breaks it, the view goes on
+            log.warning("live text is off for %s: %s", self.conversation_id, exc)
+            self.live = None
+            return None
+        if current is None or current == self.last:
+            return None
+        self.last = current
+        call, text = current
+        return json.dumps({"call": call, "text": text})
 
 
 def _decisions(conversation_id: str, steps: Sequence[Step]) -> dict[str, dict[str, Any]]:

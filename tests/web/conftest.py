@@ -22,7 +22,8 @@ from sqlalchemy import Engine
 from agentflow import Agent, ModelRequest, ModelResponse, RunContext, tool
 from agentflow.approvals import ApprovalDesk
 from agentflow.exceptions import ConfigurationError
-from agentflow.temporal import AgentClient, DevServer, create_worker, registry
+from agentflow.models.deltas import report_delta
+from agentflow.temporal import AgentClient, DevServer, LiveText, create_worker, registry
 from agentflow.testing import FunctionModel, tool_call
 from agentflow.web import Chat
 from examples.travel.agent import build_agent
@@ -36,7 +37,20 @@ PROBE = "chat-probe"
 """A second agent for what the travel agent never does on cue: echo, hang in a tool, fail."""
 
 
-def _probe_model(request: ModelRequest) -> ModelResponse | str:
+def _probe_model(gate: asyncio.Event) -> FunctionModel:
+    async def respond(request: ModelRequest) -> ModelResponse | str:
+        if request.messages[-1].text == "write":
+            # Writes its answer in two pieces, the second once the gate opens.
+            report_delta("Writing ")
+            await gate.wait()
+            report_delta("the rest.")
+            return "Writing the rest."
+        return _probe_answer(request)
+
+    return FunctionModel(respond)
+
+
+def _probe_answer(request: ModelRequest) -> ModelResponse | str:
     last = request.messages[-1]
     results = [b for b in last.content if b.type == "tool_result"]
     if results:
@@ -56,8 +70,8 @@ async def hold(ctx: RunContext[asyncio.Event]) -> str:
     return "released"
 
 
-def probe_agent() -> Agent[asyncio.Event]:
-    return Agent(FunctionModel(_probe_model), tools=[hold], name=PROBE)
+def probe_agent(gate: asyncio.Event) -> Agent[asyncio.Event]:
+    return Agent(_probe_model(gate), tools=[hold], name=PROBE)
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,7 @@ class Stack:
     engine: Engine
     agent: str
     gate: asyncio.Event
-    """Opens the probe agent's ``hold`` tool."""
+    """Opens the probe agent's ``hold`` tool, and lets its ``write`` answer finish."""
 
 
 _running: dict[str, registry.RegisteredAgent] = {}
@@ -94,14 +108,18 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     database: Path = tmp_path_factory.mktemp("web") / "travel.db"
     engine = open_store(f"sqlite:///{database}")
     deps = TravelDeps(engine=engine, org=open_org(engine), ledger=open_ledger(engine))
-    agent, probe, gate = build_agent(), probe_agent(), asyncio.Event()
+    gate = asyncio.Event()
+    agent, probe = build_agent(), probe_agent(gate)
+    live = LiveText(engine)  # the application database: the worker writes, the web app reads
     async with DevServer() as server:
         client = await server.client()
         queue = f"web-{uuid.uuid4().hex[:8]}"
         factories = {agent.name: lambda: deps, PROBE: lambda: gate}
-        async with create_worker(client, [agent, probe], task_queue=queue, deps=factories):
+        async with create_worker(
+            client, [agent, probe], task_queue=queue, deps=factories, live_text=live
+        ):
             _running.update((name, registry.registered(name)) for name in factories)
-            agents = AgentClient(client, task_queue=queue)
+            agents = AgentClient(client, task_queue=queue, live_text=live)
             assert deps.org is not None
             desk = ApprovalDesk(agents, deps.org)
             chat = Chat(agents, agent.name, cards=TRAVEL_CARDS, secret=SECRET)

@@ -331,6 +331,41 @@ async def test_the_event_stream_pushes_the_decision_while_the_page_is_open(
     assert "In-policy alternatives for the same trip:" in items(view, "agent")[-1]["text"]  # type: ignore[arg-type]
 
 
+async def _next_text(lines: AsyncIterator[str]) -> dict[str, object]:
+    """The data of the next ``event: text`` of an event stream (views skipped)."""
+    named = ""
+    async for line in lines:
+        if line.startswith("event: "):
+            named = line.removeprefix("event: ")
+        elif line.startswith("data: ") and named == "text":
+            return json.loads(line.removeprefix("data: "))
+        elif not line:
+            named = ""
+    raise AssertionError("the event stream ended")
+
+
+async def test_the_event_stream_sends_the_models_words_while_it_writes(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    stack.gate.clear()
+    conversation = await stack.agents.start_conversation(PROBE, user="alice")
+    page = await open_page(http, f"/chat/{conversation}?as=alice")
+    events = page.state_url.replace("/state", "/events")
+    try:
+        async with http.stream("GET", events) as stream:
+            lines = stream.aiter_lines()
+            assert (await send(http, page, "write")).status_code == 202
+            # The model holds its answer half-written: these words can only be live text.
+            written = await asyncio.wait_for(_next_text(lines), timeout=30)
+            assert written["text"] == "Writing "
+            current = await state(http, page)
+            assert current["busy"] and items(current, "agent") == []
+    finally:
+        stack.gate.set()
+    current = await until(http, page, settled(1))
+    assert items(current, "agent") == [{"kind": "agent", "text": "Writing the rest."}]
+
+
 async def test_the_event_stream_is_refused_to_anyone_but_the_owner(
     stack: Stack, http: httpx.AsyncClient
 ) -> None:

@@ -22,6 +22,7 @@
   let lastState = null;
   let decidedSeen = null; // decided approvals already on the page (null: first view)
   let lastAnnounced = null;
+  let partial = null; // the model's text as it is written: {call, text}, until the view has it
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -112,16 +113,37 @@
     lastAnnounced = latest;
   }
 
+  // The words of the model call under way, in a bubble that grows after the log. It goes once
+  // the view holds the message they begin (or the turn is over); the view then shows it whole.
+  function showPartial() {
+    log.querySelector(".msg.partial")?.remove();
+    if (!partial || !partial.text || !lastState || !lastState.busy) return;
+    const node = el("div", "msg agent partial", partial.text);
+    node.setAttribute("aria-busy", "true");
+    log.append(node);
+    node.scrollIntoView({ block: "end" });
+  }
+
+  function arrived(items) {
+    return (
+      partial &&
+      items.some((item) => item.kind === "agent" && item.text.startsWith(partial.text.trimEnd()))
+    );
+  }
+
   function render(state) {
     lastState = state;
     const snapshot = JSON.stringify(state.items);
     if (snapshot !== lastRendered) {
       lastRendered = snapshot;
+      if (arrived(state.items)) partial = null;
       log.replaceChildren(...state.items.map(renderItem));
       log.lastElementChild?.scrollIntoView({ block: "end" });
       noticeDecisions(state.items);
       announceLatest(state.items);
     }
+    if (!state.busy) partial = null;
+    showPartial();
     userMessages = state.user_messages;
     const sending = userMessages < expected && Date.now() - sentAt < SENDING_FOR;
     activity.textContent = sending && !state.activity ? "Sending…" : state.activity;
@@ -172,6 +194,10 @@
       connection("");
     };
     stream.addEventListener("problem", (event) => connection(JSON.parse(event.data).error));
+    stream.addEventListener("text", (event) => {
+      partial = JSON.parse(event.data);
+      showPartial();
+    });
     stream.onerror = () => {
       if (stream.readyState === EventSource.CLOSED) {
         // Refused outright (signed out, not found): say why, once.
