@@ -21,7 +21,7 @@ from agentflow.intent import IntentLog, intent_of, record_before_act
 from agentflow.loop import ToolCall
 from agentflow.outcomes import ToolDenied, ToolFailed, ToolNeedsApproval, ToolOutcome, ToolReturned
 from agentflow.preconditions import ALLOW, Allow, Deny, Evaluation, NeedsApproval, refusal
-from agentflow.tools import Tool, serialize_result
+from agentflow.tools import Tool, split_result
 
 _NO_RULES = Evaluation(ALLOW, ())
 
@@ -112,7 +112,7 @@ async def _run_body(
     tool: Tool[Any], ctx: RunContext[Any], call: ToolCall, args: BaseModel, *, raise_errors: bool
 ) -> ToolOutcome:
     try:
-        content = serialize_result(await tool.call(ctx, args))
+        content, attachments = split_result(await tool.call(ctx, args))
     except ModelRetry as exc:
         return ToolFailed(call_id=call.id, message=exc.message)
     except Exception as exc:
@@ -124,7 +124,7 @@ async def _run_body(
             error_type=type(exc).__name__,
             detail=f"{type(exc).__name__}: {exc}"[:MAX_ERROR_DETAIL],
         )
-    return ToolReturned(call_id=call.id, content=content)
+    return ToolReturned(call_id=call.id, content=content, attachments=attachments)
 
 
 def _apply_approval(

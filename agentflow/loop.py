@@ -406,11 +406,16 @@ class AgentLoop:
             if pending is None:
                 raise ValueError(f"no pending tool call {outcome.call_id!r}")
             match outcome:
-                case ToolReturned(content=content):
+                case ToolReturned(content=content, attachments=attachments):
                     approval = pending.call.approval
                     if approval is not None and approval.edited_from is not None:
                         content = with_edit_note(pending.call, approval, content)
-                    self._result(outcome.call_id, content, is_error=False)
+                    refused = _unusable(attachments, self.limits)
+                    if refused is not None:
+                        # The call ran; what it gave back cannot go to the model.
+                        self._result(outcome.call_id, refused, is_error=True)
+                        continue
+                    self._result(outcome.call_id, content, is_error=False, attachments=attachments)
                 case ToolFailed(message=message):
                     self._result(outcome.call_id, message, is_error=True)
                 case ToolDenied(reasons=reasons):
@@ -606,11 +611,17 @@ class AgentLoop:
         self.state.retries[tool_name] = self.state.retries.get(tool_name, 0) + 1
         self._result(call_id, message, is_error=True)
 
-    def _result(self, call_id: str, content: str, is_error: bool) -> None:
+    def _result(
+        self,
+        call_id: str,
+        content: str,
+        is_error: bool,
+        attachments: tuple[Attachment, ...] = (),
+    ) -> None:
         self.state.pending.pop(call_id, None)
         self._validated.pop(call_id, None)
         self.state.results[call_id] = ToolResultBlock(
-            tool_use_id=call_id, content=content, is_error=is_error
+            tool_use_id=call_id, content=content, is_error=is_error, attachments=attachments
         )
 
     def _flush_results(self, *, abandon: bool) -> None:
@@ -625,6 +636,17 @@ class AgentLoop:
         s.turn_order.clear()
         if blocks:
             s.messages.append(Message(role="user", content=blocks))
+
+
+def _unusable(attachments: Sequence[Attachment], limits: Limits) -> str | None:
+    """Why a tool's images or PDFs cannot be shown to the model (the user's rules), or None."""
+    if not attachments:
+        return None
+    try:
+        check_attachments(attachments, limits)
+    except InvalidInput as exc:
+        return f"The tool ran, but its result cannot be shown: {exc}"
+    return None
 
 
 def check_decision_names(decision: ApprovalDecision, waiting: dict[str, _Pending]) -> None:

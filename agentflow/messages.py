@@ -47,17 +47,6 @@ class ToolUseBlock:
 
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ToolResultBlock:
-    """What a tool call gave back to the model: its result, or the error that refused it."""
-
-    type: Literal["tool_result"] = "tool_result"
-    tool_use_id: str
-    content: str
-    is_error: bool = False
-
-
-@with_config(_STRICT)
-@dataclass(frozen=True, slots=True, kw_only=True)
 class ThinkingBlock:
     """The model's reasoning before it answered (Anthropic's extended thinking).
 
@@ -106,6 +95,18 @@ class DocumentBlock:
 
 Attachment = ImageBlock | DocumentBlock
 """What a user message can carry besides its text."""
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolResultBlock:
+    type: Literal["tool_result"] = "tool_result"
+    tool_use_id: str
+    content: str
+    is_error: bool = False
+    attachments: tuple[Attachment, ...] = ()
+    """Images and PDFs the tool returned, after its text (see `agentflow.tools.split_result`)."""
+
 
 ContentBlock = Annotated[
     TextBlock

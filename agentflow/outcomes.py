@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from agentflow.binding import ApprovalRequest
+from agentflow.messages import Attachment
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -15,6 +16,8 @@ class ToolReturned:
     kind: Literal["returned"] = "returned"
     call_id: str
     content: str
+    attachments: tuple[Attachment, ...] = ()
+    """Images and PDFs the tool returned (checked like a user's attachments)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

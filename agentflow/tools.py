@@ -49,7 +49,7 @@ from typing_extensions import TypeVar
 
 from agentflow.context import DepsT, RunContext
 from agentflow.exceptions import InvalidArguments, ToolDefinitionError
-from agentflow.messages import ToolDefinition
+from agentflow.messages import Attachment, DocumentBlock, ImageBlock, ToolDefinition
 from agentflow.preconditions import Precondition
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel, default=Any)
@@ -329,6 +329,26 @@ def _without_prose(schema: Any, *, names: bool = False) -> Any:
     if isinstance(schema, list):
         return [_without_prose(value) for value in cast(list[Any], schema)]
     return schema
+
+
+def split_result(value: Any) -> tuple[str, tuple[Attachment, ...]]:
+    """A tool's return value as ``tool_result`` text and the images and PDFs that go with it.
+
+    A tool returns an image or a PDF as a block (`agentflow.attachments.attachment` makes one
+    from bytes), alone or in a list or tuple with other values: each other value becomes a line
+    of the text, the blocks follow it. Anything else is all text (`serialize_result`).
+    """
+    if isinstance(value, ImageBlock | DocumentBlock):
+        return "", (value,)
+    if isinstance(value, list | tuple):
+        parts = cast(Sequence[Any], value)
+        files = tuple(p for p in parts if isinstance(p, ImageBlock | DocumentBlock))
+        if files:
+            rest = [
+                serialize_result(p) for p in parts if not isinstance(p, ImageBlock | DocumentBlock)
+            ]
+            return "\n".join(rest), files
+    return serialize_result(value), ()
 
 
 def serialize_result(value: Any) -> str:

@@ -80,6 +80,8 @@ TOOL_CALL_ID = "gen_ai.tool.call.id"
 TOOL_TYPE = "gen_ai.tool.type"
 TOOL_ARGUMENTS = "gen_ai.tool.call.arguments"
 TOOL_RESULT = "gen_ai.tool.call.result"
+TOOL_ATTACHMENTS = "agentflow.tool.attachments"
+"""The images and PDFs a tool returned: type, size and SHA-256 of each, as JSON."""
 ERROR_TYPE = "error.type"
 USER = "enduser.id"
 
@@ -299,27 +301,36 @@ def _part(block: ContentBlock) -> dict[str, Any]:
         case ToolUseBlock(id=call_id, name=name, input=arguments):
             return {"type": "tool_call", "id": call_id, "name": name, "arguments": arguments}
         case ToolResultBlock(tool_use_id=call_id, content=text, is_error=is_error):
-            return {
+            part: dict[str, Any] = {
                 "type": "tool_call_response",
                 "id": call_id,
                 "response": text,
                 "error": is_error,
             }
+            if block.attachments:
+                part["attachments"] = [_blob(f) for f in block.attachments]
+            return part
         case ThinkingBlock(thinking=text):
             # The signature is opaque and proves nothing to a reader: the text is the record.
             return {"type": "reasoning", "content": text}
         case RedactedThinkingBlock():
             return {"type": "reasoning", "content": "(encrypted by the provider)"}
         case ImageBlock() | DocumentBlock():
-            # The bytes stay out of the trail (size; and redaction reads text only): what was
-            # sent is named by its type, size and digest.
-            return {
-                "type": "blob",
-                "modality": "image" if block.type == "image" else "document",
-                "mime_type": block.media_type,
-                "bytes": len(block.data) * 3 // 4,
-                "sha256": attachment_digest(block),
-            }
+            return _blob(block)
+
+
+def _blob(block: ImageBlock | DocumentBlock) -> dict[str, Any]:
+    """An image or PDF as the trail names it: its type, size and digest, never its bytes.
+
+    The bytes stay out for their size, and because redaction reads text only.
+    """
+    return {
+        "type": "blob",
+        "modality": "image" if block.type == "image" else "document",
+        "mime_type": block.media_type,
+        "bytes": len(block.data) * 3 // 4,
+        "sha256": attachment_digest(block),
+    }
 
 
 # -- tool calls and preconditions -----------------------------------------------------------
@@ -366,8 +377,10 @@ def intent(intent: Intent, *, content: Content) -> Attributes:
 def tool_outcome(outcome: ToolOutcome, *, content: Content) -> Attributes:
     attributes: Attributes = {TOOL_OUTCOME: outcome.kind}
     match outcome:
-        case ToolReturned(content=text):
+        case ToolReturned(content=text, attachments=files):
             put(attributes, TOOL_RESULT, content.result(text))
+            if files:
+                attributes[TOOL_ATTACHMENTS] = json.dumps([_blob(f) for f in files])
         case ToolFailed(message=message, error_type=error_type, detail=detail):
             attributes[ERROR_TYPE] = error_type
             attributes[TOOL_REASONS] = content.reasons([message])

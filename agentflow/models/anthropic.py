@@ -422,29 +422,40 @@ def _block_param(block: ContentBlock) -> _ApiBlock:
         case ToolUseBlock():
             return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
         case ToolResultBlock():
-            return {
+            result: ToolResultBlockParam = {
                 "type": "tool_result",
                 "tool_use_id": block.tool_use_id,
                 "content": block.content,
                 "is_error": block.is_error,
             }
+            if block.attachments:
+                # The API takes images and documents inside a tool result, after its text.
+                text: list[TextBlockParam] = (
+                    [{"type": "text", "text": block.content}] if block.content else []
+                )
+                result["content"] = [*text, *(_file_param(f) for f in block.attachments)]
+            return result
         case ThinkingBlock():
             return {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
         case RedactedThinkingBlock():
             return {"type": "redacted_thinking", "data": block.data}
-        case ImageBlock():
-            return {
-                "type": "image",
-                "source": {"type": "base64", "media_type": block.media_type, "data": block.data},
-            }
-        case DocumentBlock():
-            document: DocumentBlockParam = {
-                "type": "document",
-                "source": {"type": "base64", "media_type": block.media_type, "data": block.data},
-            }
-            if block.title:
-                document["title"] = block.title
-            return document
+        case ImageBlock() | DocumentBlock():
+            return _file_param(block)
+
+
+def _file_param(block: ImageBlock | DocumentBlock) -> ImageBlockParam | DocumentBlockParam:
+    if isinstance(block, ImageBlock):
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": block.media_type, "data": block.data},
+        }
+    document: DocumentBlockParam = {
+        "type": "document",
+        "source": {"type": "base64", "media_type": block.media_type, "data": block.data},
+    }
+    if block.title:
+        document["title"] = block.title
+    return document
 
 
 def _tools_param(tools: Sequence[ToolDefinition]) -> list[ToolParam]:

@@ -15,8 +15,10 @@ tool results become ``tool`` messages (in order, before any text of the same tur
 turn's tool calls become ``tool_calls`` with JSON-encoded arguments. Arguments that are not a
 JSON object come back to the loop as they are, which answers them as malformed. ``tool_choice``
 ``any`` is the API's ``required``. Sampling settings are sent as ``temperature``, ``top_p`` and
-``stop`` (at most four), the end user as an opaque ``safety_identifier``. Cached prompt tokens
-(``prompt_tokens_details``) are counted as cache reads, the rest as input.
+``stop`` (at most four), the end user as an opaque ``safety_identifier``. A ``tool`` message
+holds text only: images and PDFs a tool returned are sent in a user message right after the
+turn's tool messages, each introduced by its call's id, and the tool message says so. Cached
+prompt tokens (``prompt_tokens_details``) are counted as cache reads, the rest as input.
 """
 
 from __future__ import annotations
@@ -246,11 +248,20 @@ def _params(model: str, request: ModelRequest) -> dict[str, Any]:
 
 def _message_params(message: Message) -> list[dict[str, Any]]:
     if message.role == "user":
+        results = [b for b in message.content if isinstance(b, ToolResultBlock)]
         out: list[dict[str, Any]] = [
-            {"role": "tool", "tool_call_id": b.tool_use_id, "content": b.content}
-            for b in message.content
-            if isinstance(b, ToolResultBlock)
+            {"role": "tool", "tool_call_id": b.tool_use_id, "content": _tool_text(b)}
+            for b in results
         ]
+        returned = [(b.tool_use_id, f) for b in results for f in b.attachments]
+        if returned:
+            # A tool message holds text only: what the tools returned besides goes in a user
+            # message right after them, each file introduced by the call that returned it.
+            parts: list[dict[str, Any]] = []
+            for call_id, file in returned:
+                parts.append({"type": "text", "text": f"Returned by tool call {call_id}:"})
+                parts.append(_file_part(file))
+            out.append({"role": "user", "content": parts})
         files = [b for b in message.content if isinstance(b, ImageBlock | DocumentBlock)]
         if files:
             parts: list[dict[str, Any]] = [{"type": "text", "text": message.text}]
@@ -270,6 +281,14 @@ def _message_params(message: Message) -> list[dict[str, Any]]:
             for c in message.tool_calls
         ]
     return [param]
+
+
+def _tool_text(block: ToolResultBlock) -> str:
+    if not block.attachments:
+        return block.content
+    count = len(block.attachments)
+    note = f"({count} file{'s' if count > 1 else ''} returned, in the next message)"
+    return f"{block.content}\n{note}" if block.content else note
 
 
 def _file_part(block: ImageBlock | DocumentBlock) -> dict[str, Any]:

@@ -61,6 +61,11 @@ EXPECTED = {
     "prompt_caching.py": [
         "read 0, written 1286, uncached 83\nread 1286, written 27, uncached 0\n",
     ],
+    "tool_images.py": [
+        "claude: tool_result ['text', 'image']\n"
+        "openai: tool 'Fares for the next 30 days:\\n(1 file returned, in the next message)'\n"
+        "openai: user ['text', 'image_url']\n"
+    ],
     "structured_output.py": [
         "completed - Zurich 3\nthe model was told: - nights: Input should be less than or equal "
         "to 30 (got 90)\n"
