@@ -169,6 +169,25 @@ async def test_hostile_text_is_shown_as_text(stack: Stack, context: BrowserConte
     assert await home.evaluate("window.__pwned") is None
 
 
+async def test_the_answer_shows_while_the_model_writes_it(
+    stack: Stack, context: BrowserContext
+) -> None:
+    stack.gate.clear()
+    conversation = await stack.agents.start_conversation(PROBE, user="alice")
+    chat = await context.new_page()
+    await chat.goto(f"{stack.url}/chat/{conversation}?as=alice")
+    try:
+        await say(chat, "write")
+        # The model holds its answer half-written: the page shows the first words meanwhile.
+        await expect(chat.locator(".msg.partial")).to_have_text("Writing ")
+        assert await chat.locator(".msg.agent:not(.partial)").count() == 0
+        await screenshot(chat, "6-writing")
+    finally:
+        stack.gate.set()
+    await expect(chat.locator(".msg.agent")).to_have_text("Writing the rest.")
+    await expect(chat.locator(".msg.partial")).to_have_count(0)
+
+
 async def test_a_denial_arrives_while_the_page_is_open_with_alternatives_to_book(
     stack: Stack, context: BrowserContext
 ) -> None:
