@@ -9,7 +9,9 @@ call and each tool call is an activity, and a call that needs approval starts an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import Generator
 from datetime import timedelta
 from typing import Any
 
@@ -38,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         check_user_message,
         waiting_message,
     )
-    from agentflow.messages import Message, ModelRequest
+    from agentflow.messages import Message, ModelRequest, ModelResponse, Usage
     from agentflow.outcomes import ToolFailed, ToolOutcome
     from agentflow.temporal.activities import AgentActivities
     from agentflow.temporal.contracts import (
@@ -63,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         TranscriptCursor,
         TranscriptRef,
     )
+    from agentflow.temporal.turns import TurnIds, TurnSpan, TurnTracing
 
 
 MODEL_RETRY = RetryPolicy(
@@ -112,6 +115,13 @@ class AgentWorkflow:
         self._steps: list[Step] = []
         self._step_offset = input.step_offset
         self._turn = 0
+        self._tracing = TurnTracing()
+        self._turn_ids: TurnIds | None = None
+        # What the turn has cost and said so far; a turn handed over between two steps brings
+        # its own from the previous run.
+        self._turn_started_ns = input.turn_started_ns or 0
+        self._turn_usage = input.turn_usage
+        self._turn_response: ModelResponse | None = None
         self._run_start = len(self._loop.state.messages)
         self._cursor = TranscriptCursor(
             workflow.info().first_execution_run_id,
@@ -189,7 +199,10 @@ class AgentWorkflow:
             )
         if input.resume_turn is not None:  # handed over between two steps of this turn
             self._turn = input.resume_turn
-            await self._drive(CallModel(self._loop.request()))
+            if not self._turn_started_ns:
+                self._turn_started_ns = workflow.time_ns()
+            with self._traced_turn():
+                await self._drive(CallModel(self._loop.request()))
             await self._continue_as_new_if_due()
         while await self._next_message():
             message = self._inbox.pop(0)
@@ -230,13 +243,15 @@ class AgentWorkflow:
         if self._linear():
             self._hand_over(resume_turn)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(
-            self._carried(resume_turn),
-            # Runs are pinned to the build that started them; a new run may move to the current.
-            initial_versioning_behavior=(
-                workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE if upgrade else None
-            ),
-        )
+        with self._tracing.outside():
+            workflow.continue_as_new(
+                self._carried(resume_turn),
+                # Runs are pinned to the build that started them; a new run may move to the
+                # current one.
+                initial_versioning_behavior=(
+                    workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE if upgrade else None
+                ),
+            )
 
     def _upgrade_due(self) -> bool:
         """Whether to move onto the deployment's new current version now (between turns).
@@ -259,6 +274,8 @@ class AgentWorkflow:
                 "next_turn": self._next_turn,
                 "step_offset": self._step_offset + len(self._steps),
                 "resume_turn": resume_turn,
+                "turn_started_ns": self._turn_started_ns if resume_turn is not None else None,
+                "turn_usage": self._turn_usage if resume_turn is not None else Usage(),
                 "transcript_epoch": self._cursor.carried_epoch(self._loop.state.messages),
                 "recent_replies": tuple(
                     r for _, r in sorted(self._finished.items()) if not r.continued
@@ -279,10 +296,26 @@ class AgentWorkflow:
 
     async def _run_turn(self, message: InboundMessage) -> None:
         self._turn = message.turn
+        self._turn_started_ns = workflow.time_ns()
+        self._turn_usage = Usage()
+        self._turn_response = None
         self._step("user_message", message.text)
         # The model is called for whoever wrote the message: the owner, or a participant.
         sender = message.sender or self._input.user
-        await self._drive(self._loop.user_message(message.text, message.attachments, sender=sender))
+        with self._traced_turn():
+            await self._drive(
+                self._loop.user_message(message.text, message.attachments, sender=sender)
+            )
+
+    @contextlib.contextmanager
+    def _traced_turn(self) -> Generator[None]:
+        """The turn's span context while it runs (see :mod:`agentflow.temporal.turns`)."""
+        with self._tracing.turn(workflow.info().workflow_id, self._turn) as ids:
+            self._turn_ids = ids
+            try:
+                yield
+            finally:
+                self._turn_ids = None
 
     async def _drive(self, effect: Effect) -> None:
         while True:
@@ -300,6 +333,8 @@ class AgentWorkflow:
                     except ActivityError as exc:
                         effect = self._loop.model_failed(_cause(exc))
                         continue
+                    self._turn_usage += response.usage
+                    self._turn_response = response
                     self._step(
                         "model_call",
                         response.text or ", ".join(c.name for c in response.tool_calls),
@@ -448,11 +483,35 @@ class AgentWorkflow:
             output=finish.output,
             approvals=approvals,
             value=value,
+            usage=self._turn_usage,
         )
         self._replies.setdefault(self._turn, reply)
         if finish.status != "awaiting_approval":
             self._finished[self._turn] = reply
             self._step("reply", finish.output, status=finish.status)
+            self._record_turn(finish)
+
+    def _record_turn(self, finish: Finish) -> None:
+        ids = self._turn_ids
+        if ids is None:
+            return
+        self._tracing.finished(
+            TurnSpan(
+                agent=self._input.agent,
+                conversation_id=workflow.info().workflow_id,
+                user=self._input.user,
+                turn=self._turn,
+                trace_id=ids.trace_id,
+                parent_span_id=ids.parent_span_id,
+                span_id=ids.span_id,
+                trace_flags=ids.trace_flags,
+                start_ns=self._turn_started_ns,
+                end_ns=workflow.time_ns(),
+                status=finish.status,
+                usage=self._turn_usage,
+                response=self._turn_response,
+            )
+        )
 
     def _step(self, kind: StepKind, summary: str, **data: Any) -> None:
         index = self._step_offset + len(self._steps)

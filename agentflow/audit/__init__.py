@@ -36,8 +36,10 @@ require("audit", "agentflow.audit")
 from agentflow.audit.handler import AuditHandler  # noqa: E402
 from agentflow.audit.recorder import recorder_for  # noqa: E402
 from agentflow.audit.redaction import Redact, Redactor, redact_value  # noqa: E402
+from agentflow.intent import Intent, IntentLog, ReadOnlyPolicy  # noqa: E402
 
 if TYPE_CHECKING:
+    from agentflow.audit.checkpoints import Checkpoint, Checkpointer, SigningKey, VerifyKeys
     from agentflow.audit.exporter import AuditSpanExporter, span_record
     from agentflow.audit.setup import DEFAULT_DATABASE_URL, AuditTracerProvider, configure_tracing
     from agentflow.audit.store import (
@@ -62,6 +64,10 @@ __all__ = [
     "Redact",
     "Redactor",
     "redact_value",
+    # audit before act
+    "Intent",
+    "IntentLog",
+    "ReadOnlyPolicy",
     # storing, checking, reading
     "AuditSpanExporter",
     "AuditStore",
@@ -72,9 +78,18 @@ __all__ = [
     "Verification",
     "span_record",
     "span_trees",
+    # checkpoints
+    "Checkpoint",
+    "Checkpointer",
+    "SigningKey",
+    "VerifyKeys",
 ]
 
 _LAZY = {
+    "Checkpoint": "agentflow.audit.checkpoints",
+    "Checkpointer": "agentflow.audit.checkpoints",
+    "SigningKey": "agentflow.audit.checkpoints",
+    "VerifyKeys": "agentflow.audit.checkpoints",
     "AuditSpanExporter": "agentflow.audit.exporter",
     "span_record": "agentflow.audit.exporter",
     "DEFAULT_DATABASE_URL": "agentflow.audit.setup",

@@ -257,15 +257,9 @@ def _definition(tool: ToolDefinition) -> dict[str, Any]:
 
 
 def chat_response(response: ModelResponse, *, content: Content) -> Attributes:
-    usage = response.usage
     attributes: Attributes = {
         FINISH_REASONS: [response.stop_reason or "unknown"],
-        # The conventions' input tokens are every input token, cached or not; Anthropic's
-        # ``input_tokens`` counts only those after the last cache breakpoint.
-        INPUT_TOKENS: input_tokens(usage),
-        OUTPUT_TOKENS: usage.output_tokens,
-        CACHE_CREATION_TOKENS: usage.cache_creation_input_tokens,
-        CACHE_READ_TOKENS: usage.cache_read_input_tokens,
+        **usage(response.usage),
     }
     put(attributes, RESPONSE_MODEL, response.model or None)
     put(attributes, RESPONSE_ID, response.id or None)
@@ -276,6 +270,18 @@ def chat_response(response: ModelResponse, *, content: Content) -> Attributes:
     }
     put(attributes, OUTPUT_MESSAGES, content.json([output]))
     return attributes
+
+
+def usage(counts: Usage) -> Attributes:
+    """The token counts of a call or a turn, as the conventions count them."""
+    return {
+        # The conventions' input tokens are every input token, cached or not; Anthropic's
+        # ``input_tokens`` counts only those after the last cache breakpoint.
+        INPUT_TOKENS: input_tokens(counts),
+        OUTPUT_TOKENS: counts.output_tokens,
+        CACHE_CREATION_TOKENS: counts.cache_creation_input_tokens,
+        CACHE_READ_TOKENS: counts.cache_read_input_tokens,
+    }
 
 
 def input_tokens(usage: Usage) -> int:
@@ -353,9 +359,10 @@ def tool_call(
 
 def intent(intent: Intent, *, content: Content) -> Attributes:
     """The record written before a call's body runs: the call, and the approval that allowed it."""
+    # No gen_ai.operation.name: the intent is a record inside the call's execute_tool span, not
+    # a second execution of the tool, which GenAI dashboards would count twice.
     attributes: Attributes = {
         KIND: "intent",
-        OPERATION: "execute_tool",
         TOOL_NAME: intent.tool,
         TOOL_CALL_ID: intent.call_id,
         TOOL_DIGEST: intent.digest,

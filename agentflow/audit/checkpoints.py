@@ -9,9 +9,9 @@ checkpoint whose record now has another hash) are named, with nobody keeping hea
 
 Checkpoints are written by `Checkpointer` every ``every`` records (and when the trail's
 exporter shuts down), into the store's checkpoint table, and exported: appended as JSON lines to
-a file, and logged on the ``agentflow.audit.checkpoints`` logger, which an OpenTelemetry
-``LoggingHandler`` ships as an OTLP log record. A copy outside the database is what catches
-someone who can empty both tables.
+a file, emitted as an OpenTelemetry log record (over OTLP as ``OTEL_LOGS_EXPORTER`` says: see
+:func:`~agentflow.audit.configure_tracing`), and logged on the ``agentflow.audit.checkpoints``
+logger. A copy outside the database is what catches someone who can empty both tables.
 
 The key: an Ed25519 private key (PEM, ``agentflow audit keygen``) where the trail is written;
 the public key is all a verifier needs, and its id (the first 16 hex digits of SHA-256 of the
@@ -41,6 +41,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from opentelemetry import context as otel_context
+from opentelemetry._logs import Logger, SeverityNumber
 
 from agentflow.binding import canonical_json
 from agentflow.exceptions import ConfigurationError
@@ -53,10 +55,16 @@ CHECKPOINT_FILE_ENV = "AGENTFLOW_AUDIT_CHECKPOINT_FILE"
 """A JSON-lines file every checkpoint is appended to (a copy outside the database)."""
 ALGORITHM = "ed25519"
 UNSIGNED = "none"
+CHECKPOINT_EVENT = "agentflow.audit.checkpoint"
+"""The event name of a checkpoint's log record; its attributes are the checkpoint's fields
+under this prefix (``agentflow.audit.checkpoint.seq``, ``.head``, ``.signature``, ...)."""
 DEFAULT_EVERY = 1_000
 """Records between two checkpoints: what a view re-checks at most, besides what it shows."""
 
-log = logging.getLogger("agentflow.audit.checkpoints")
+CHECKPOINT_LOGGER = "agentflow.audit.checkpoints"
+"""The logger checkpoints are logged on (Python's ``logging`` and OpenTelemetry's)."""
+
+log = logging.getLogger(CHECKPOINT_LOGGER)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,7 +239,14 @@ class Checkpointer:
         self.key = key
         self.every = every
         self.file = Path(file) if file is not None else None
+        self.logs: Logger | None = None
+        """An OpenTelemetry logger each checkpoint is emitted on as a log record (see
+        :meth:`export_to`)."""
         self._last_seq: int | None = None
+
+    def export_to(self, logs: Logger) -> None:
+        """Emit every checkpoint written from now on as a log record on ``logs``."""
+        self.logs = logs
 
     def make(self, seq: int, head: str) -> Checkpoint:
         at_ns = time.time_ns()
@@ -247,6 +262,19 @@ class Checkpointer:
         self._last_seq = checkpoint.seq
         line = checkpoint.to_json()
         log.info(line, extra={"agentflow.checkpoint": asdict(checkpoint)})
+        if self.logs is not None:
+            self.logs.emit(
+                timestamp=checkpoint.at_ns,
+                severity_number=SeverityNumber.INFO,
+                severity_text="INFO",
+                body=line,
+                event_name=CHECKPOINT_EVENT,
+                attributes={
+                    f"{CHECKPOINT_EVENT}.{key}": value for key, value in asdict(checkpoint).items()
+                },
+                # A checkpoint is no step of whatever span is current when it is written.
+                context=otel_context.Context(),
+            )
         if self.file is not None:
             self.file.parent.mkdir(parents=True, exist_ok=True)
             with self.file.open("a") as handle:

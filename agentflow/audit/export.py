@@ -2,9 +2,11 @@
 
 A one-shot command never waits long on a collector that is down.
 
-``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER``: ``otlp``, ``console`` or ``none`` (a
-comma-separated list); unset means OTLP when an OTLP endpoint variable is set, else nothing.
-``OTEL_EXPORTER_OTLP_PROTOCOL`` (and its ``_TRACES_`` / ``_METRICS_`` forms): ``http/protobuf``;
+``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` / ``OTEL_LOGS_EXPORTER``: ``otlp``,
+``console`` or ``none`` (a comma-separated list); unset means OTLP when an OTLP endpoint variable
+is set, else nothing. The logs are the trail's signed checkpoints, one log record each.
+``OTEL_EXPORTER_OTLP_PROTOCOL`` (and its ``_TRACES_`` / ``_METRICS_`` / ``_LOGS_`` forms):
+``http/protobuf``;
 ``grpc`` when ``opentelemetry-exporter-otlp-proto-grpc`` is installed. Anything else is a
 [`ConfigurationError`][agentflow.ConfigurationError] naming the variable and what it may be.
 
@@ -21,8 +23,16 @@ import os
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 
+from opentelemetry.sdk._logs import LogRecordProcessor
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    ConsoleLogRecordExporter,
+    LogRecordExporter,
+    SimpleLogRecordProcessor,
+)
 from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
     MetricReader,
@@ -40,6 +50,7 @@ FLUSH_DEADLINE_S = 2.0
 _ENDPOINTS = {
     "traces": ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     "metrics": ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    "logs": ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
 }
 _GRPC = "opentelemetry.exporter.otlp.proto.grpc"
 
@@ -47,7 +58,7 @@ log = logging.getLogger("agentflow.audit")
 
 
 def exporter_names(signal: str, environ: Mapping[str, str] = os.environ) -> list[str]:
-    """What ``OTEL_<SIGNAL>_EXPORTER`` asks for (``traces`` or ``metrics``), checked."""
+    """What ``OTEL_<SIGNAL>_EXPORTER`` asks for (``traces``, ``metrics`` or ``logs``), checked."""
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return []
     variable = f"OTEL_{signal.upper()}_EXPORTER"
@@ -124,6 +135,27 @@ def metric_readers(
     return readers
 
 
+def log_processors(
+    otlp: bool | None, environ: Mapping[str, str] = os.environ
+) -> list[LogRecordProcessor]:
+    """The log record processors ``OTEL_LOGS_EXPORTER`` asks for (``otlp``: force OTLP on/off)."""
+    names = exporter_names("logs", environ)
+    if otlp is not None:
+        names = [n for n in names if n != "otlp"] + (["otlp"] if otlp else [])
+    processors: list[LogRecordProcessor] = []
+    for name in names:
+        if name == "console":
+            processors.append(SimpleLogRecordProcessor(ConsoleLogRecordExporter(out=sys.stdout)))
+        else:
+            exporter = _otlp_log_exporter(protocol("logs", environ))
+            processors.append(
+                BatchLogRecordProcessor(
+                    exporter, export_timeout_millis=int(FLUSH_DEADLINE_S * 1000)
+                )
+            )
+    return processors
+
+
 def _otlp_span_exporter(wire: str) -> SpanExporter:
     # Imported here: protobuf and an HTTP (or gRPC) stack that a store-only setup never needs.
     if wire == "grpc":
@@ -146,12 +178,31 @@ def _otlp_metric_exporter(wire: str):
     return OTLPMetricExporter()
 
 
-def bounded(action: Callable[[], object], seconds: float = FLUSH_DEADLINE_S) -> bool:
-    """Run ``action`` on a daemon thread for at most ``seconds``; ``False`` if it did not end."""
-    thread = threading.Thread(target=action, daemon=True, name="agentflow-flush")
-    thread.start()
-    thread.join(seconds)
-    return not thread.is_alive()
+def _otlp_log_exporter(wire: str) -> LogRecordExporter:
+    if wire == "grpc":
+        module = importlib.import_module(f"{_GRPC}._log_exporter")
+        exporter: LogRecordExporter = module.OTLPLogExporter()
+        return exporter
+    require("otlp", "exporting the audit trail's checkpoints over OTLP")
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+    return OTLPLogExporter()
+
+
+def bounded(*actions: Callable[[], object], seconds: float = FLUSH_DEADLINE_S) -> bool:
+    """Run ``actions`` side by side on daemon threads for at most ``seconds`` in all.
+
+    ``False`` if one of them did not end in time (it goes on, and the process does not wait).
+    """
+    threads = [
+        threading.Thread(target=action, daemon=True, name="agentflow-flush") for action in actions
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in threads)
 
 
 class BackgroundExporter(SpanExporter):
@@ -189,7 +240,7 @@ class BackgroundExporter(SpanExporter):
                 "the OTLP collector did not take the last spans within %.0f s: they are dropped",
                 self.deadline_s,
             )
-        bounded(self.exporter.shutdown, self.deadline_s)
+        bounded(self.exporter.shutdown, seconds=self.deadline_s)
 
     def _run(self) -> None:
         while True:

@@ -189,10 +189,7 @@ class AuditHandler:
                     attrs.CONVERSATION_ID: result.conversation_id,
                     attrs.SESSION_ID: result.conversation_id,
                     attrs.RUN_STATUS: result.status,
-                    attrs.INPUT_TOKENS: attrs.input_tokens(run.usage),
-                    attrs.OUTPUT_TOKENS: run.usage.output_tokens,
-                    attrs.CACHE_CREATION_TOKENS: run.usage.cache_creation_input_tokens,
-                    attrs.CACHE_READ_TOKENS: run.usage.cache_read_input_tokens,
+                    **attrs.usage(run.usage),
                 }
                 if run.output is not None:
                     # The turn's answer on its root, where observability tools look for it.

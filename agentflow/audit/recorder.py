@@ -16,13 +16,24 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+    TracerProvider,
+)
 
 from agentflow.audit import attributes as attrs
 from agentflow.audit.attributes import Attributes, Content
@@ -31,11 +42,19 @@ from agentflow.events import Event, ModelRetrying, PreconditionChecked
 from agentflow.intent import IntentLog
 from agentflow.loop import Status as ReplyStatus
 from agentflow.loop import ToolCall
-from agentflow.messages import ModelRequest, ModelResponse
+from agentflow.messages import ModelRequest, ModelResponse, Usage
 from agentflow.outcomes import ToolFailed, ToolOutcome
 
 if TYPE_CHECKING:
     from agentflow.approvals.records import ApprovalNotice, ApprovalVote
+
+
+class IdGenerator(Protocol):
+    """What the OpenTelemetry SDK's tracers draw span and trace ids from."""
+
+    def generate_span_id(self) -> int: ...
+
+    def generate_trace_id(self) -> int: ...
 
 
 TRACER_NAME = "agentflow"
@@ -276,13 +295,71 @@ class SpanRecorder:
             span.set_status(Status(StatusCode.ERROR))
         span.end()
 
+    # -- a durable turn (worker) --------------------------------------------------------------
+
+    def turn(
+        self,
+        *,
+        agent: str,
+        conversation_id: str,
+        user: str | None,
+        parent: SpanContext,
+        span_id: int,
+        start_ns: int,
+        end_ns: int,
+        status: ReplyStatus,
+        usage: Usage,
+        response: ModelResponse | None,
+        model: object | None,
+    ) -> None:
+        """The ``invoke_agent`` span of one finished turn, written at its end with ``span_id``.
+
+        Its steps were recorded while it ran, as children of ``span_id`` (a durable turn can
+        last days: see :mod:`agentflow.temporal.turns`). It carries what the in-process run's
+        root carries: the turn's usage, its status and its answer.
+        """
+        context = trace.set_span_in_context(NonRecordingSpan(parent), otel_context.Context())
+        attributes: Attributes = {
+            attrs.KIND: "run",
+            attrs.OPERATION: "invoke_agent",
+            **_ids(agent, conversation_id),
+            attrs.RUN_STATUS: status,
+            **attrs.usage(usage),
+        }
+        if model is not None:
+            attributes.update(attrs.provider_attributes(attrs.provider_name(model)))
+        attrs.put(attributes, attrs.USER, user)
+        attrs.put(attributes, attrs.USER_ID, user)
+        if response is not None:
+            answer = attrs.chat_response(response, content=self.content)
+            attrs.put(attributes, attrs.OUTPUT_MESSAGES, answer.get(attrs.OUTPUT_MESSAGES))
+            attrs.put(attributes, attrs.RESPONSE_ID, answer.get(attrs.RESPONSE_ID))
+        with _preset_span_id(self.tracer, span_id):
+            span = self.tracer.start_span(
+                f"invoke_agent {agent}",
+                context=context,
+                kind=SpanKind.INTERNAL,
+                start_time=start_ns,
+                attributes=attributes,
+            )
+        span.end(end_time=end_ns)
+
     # -- the conversation (client) ------------------------------------------------------------
 
     @contextmanager
     def conversation(
-        self, *, conversation_id: str, agent: str, user: str | None, links: Sequence[Link] = ()
+        self,
+        *,
+        conversation_id: str,
+        agent: str,
+        user: str | None,
+        links: Sequence[Link] = (),
+        model: object | None = None,
     ) -> Generator[Span]:
-        """The root of a conversation's trace: a new trace, linked to the caller's span if any."""
+        """The root of a conversation's trace: a new trace, linked to the caller's span if any.
+
+        ``model``: the agent's, when the caller knows it, which names the GenAI provider.
+        """
         token = otel_context.attach(otel_context.Context())
         try:
             with self._span(f"invoke_agent {agent}", SpanKind.CLIENT, links=links) as span:
@@ -293,6 +370,8 @@ class SpanRecorder:
                 }
                 attrs.put(attributes, attrs.USER, user)
                 attrs.put(attributes, attrs.USER_ID, user)
+                if model is not None:
+                    attributes.update(attrs.provider_attributes(attrs.provider_name(model)))
                 span.set_attributes(attributes)
                 yield span
         finally:
@@ -341,6 +420,42 @@ def _clip(text: str | None, limit: int = _LONG) -> str | None:
     if text is None or len(text) <= limit:
         return text
     return text[: limit - 1] + "…"
+
+
+class _PresetSpanIds:
+    """An id generator that hands out a preset span id, once, when one is set."""
+
+    def __init__(self, generator: IdGenerator) -> None:
+        self.generator = generator
+        self.preset: ContextVar[int | None] = ContextVar("agentflow_preset_span_id", default=None)
+
+    def generate_span_id(self) -> int:
+        preset = self.preset.get()
+        if preset is not None:
+            self.preset.set(None)
+            return preset
+        return self.generator.generate_span_id()
+
+    def generate_trace_id(self) -> int:
+        return self.generator.generate_trace_id()
+
+
+@contextmanager
+def _preset_span_id(tracer: Tracer, span_id: int) -> Generator[None]:
+    """The next span ``tracer`` starts gets ``span_id`` (an SDK tracer; others ignore it)."""
+    generator = getattr(tracer, "id_generator", None)
+    if generator is None:
+        yield
+        return
+    if not isinstance(generator, _PresetSpanIds):
+        # The recorder's own tracer (the SDK makes one per get_tracer call): wrapped once.
+        generator = _PresetSpanIds(cast(IdGenerator, generator))
+        tracer.id_generator = generator  # pyright: ignore[reportAttributeAccessIssue]
+    token = generator.preset.set(span_id)
+    try:
+        yield
+    finally:
+        generator.preset.reset(token)
 
 
 def _ids(agent: str | None, conversation_id: str | None) -> Attributes:

@@ -23,6 +23,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
@@ -32,11 +33,13 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from agentflow.audit.attributes import Content
 from agentflow.audit.checkpoints import (
     CHECKPOINT_FILE_ENV,
+    CHECKPOINT_LOGGER,
     DEFAULT_EVERY,
     Checkpointer,
     SigningKey,
 )
 from agentflow.audit.export import bounded, span_exporters
+from agentflow.audit.export import log_processors as export_log_processors
 from agentflow.audit.export import metric_readers as export_metric_readers
 from agentflow.audit.exporter import AuditSpanExporter, RedactingExporter, SampledExporter
 from agentflow.audit.intents import StoreIntents
@@ -116,22 +119,33 @@ class AuditTracerProvider(TracerProvider):
         """The GenAI metrics agentflow's recorders record model calls into (with a meter
         provider: [`configure_tracing`][agentflow.audit.configure_tracing] attaches one)."""
 
+        self.logger_provider: LoggerProvider | None = None
+        """Where the store's checkpoints go as log records (``OTEL_LOGS_EXPORTER``)."""
+
     def attach_metrics(self, meter_provider: MeterProvider) -> None:
         self.meter_provider = meter_provider
         self.metrics = GenAIMetrics(meter_provider)
 
+    def attach_logs(self, logger_provider: LoggerProvider) -> None:
+        """Emit the store's checkpoints as log records through ``logger_provider``."""
+        self.logger_provider = logger_provider
+        if self.store is not None:
+            self.store.checkpointer.export_to(logger_provider.get_logger(CHECKPOINT_LOGGER))
+
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         flushed = super().force_flush(timeout_millis)
-        if self.meter_provider is not None:
-            meters = self.meter_provider
-            bounded(lambda: meters.force_flush(timeout_millis))
+        bounded(*(lambda p=p: p.force_flush(timeout_millis) for p in self._others()))
         return flushed
 
     def shutdown(self) -> None:
+        # The store's exporter writes a last checkpoint as it shuts down: logs go after it.
         super().shutdown()
-        if self.meter_provider is not None:
-            # A final export of the metrics: bounded, a collector that is down waits no one.
-            bounded(self.meter_provider.shutdown)
+        # A final export of the metrics and the checkpoints, side by side and bounded: a
+        # collector that is down waits no one.
+        bounded(*(p.shutdown for p in self._others()))
+
+    def _others(self) -> list[MeterProvider | LoggerProvider]:
+        return [p for p in (self.meter_provider, self.logger_provider) if p is not None]
 
 
 def configure_tracing(
@@ -149,6 +163,7 @@ def configure_tracing(
     checkpoint_every: int = DEFAULT_EVERY,
     checkpoint_file: str | Path | None = None,
     metric_readers: Sequence[MetricReader] = (),
+    log_processors: Sequence[LogRecordProcessor] = (),
     record_instructions: bool = False,
 ) -> AuditTracerProvider:
     """Build the tracer provider of the audit trail: audit store, optional OTLP, redaction.
@@ -177,6 +192,9 @@ def configure_tracing(
             collector. None of these changes what the audit store records.
         metric_readers: more readers of the GenAI metrics (``gen_ai.client.token.usage``,
             ``gen_ai.client.operation.duration``): a test's in-memory reader, a vendor's.
+        log_processors: more processors of the checkpoints' log records (an in-memory
+            exporter's, a vendor's); ``OTEL_LOGS_EXPORTER`` (``otlp``, ``console``, ``none``)
+            adds its own as for spans, and ``otlp`` forces OTLP logs on or off with the rest.
         record_instructions: record each model call's system instructions and tool
             definitions too (opt-in, as the conventions advise: the same text on every call).
         service_name: ``service.name`` of the resource, unless ``OTEL_SERVICE_NAME`` or
@@ -191,8 +209,10 @@ def configure_tracing(
             by default the key ``AGENTFLOW_AUDIT_SIGNING_KEY`` names, else unsigned.
         checkpoint_every: records between two checkpoints (one is also written at shutdown).
         checkpoint_file: a file each checkpoint is appended to as a JSON line; by default
-            ``AGENTFLOW_AUDIT_CHECKPOINT_FILE``. Checkpoints are also logged on the
-            ``agentflow.audit.checkpoints`` logger (for an OTLP log exporter).
+            ``AGENTFLOW_AUDIT_CHECKPOINT_FILE``. Checkpoints are also emitted as OpenTelemetry
+            log records (event ``agentflow.audit.checkpoint``; over OTLP as
+            ``OTEL_LOGS_EXPORTER`` says) and logged on the ``agentflow.audit.checkpoints``
+            logger.
 
     Call `shutdown` (or ``force_flush``) before
     the process exits so that the last spans are written.
@@ -228,6 +248,14 @@ def configure_tracing(
             )
     readers = [*metric_readers, *export_metric_readers(otlp)]
     provider.attach_metrics(MeterProvider(metric_readers=readers, resource=provider.resource))
+    # OTEL_LOGS_EXPORTER & co.: the checkpoints, one log record each.
+    processors = [*log_processors, *export_log_processors(otlp)]
+    if processors:
+        # The provider shuts it down (after the last checkpoint), at exit too.
+        logs = LoggerProvider(resource=provider.resource, shutdown_on_exit=False)
+        for processor in processors:
+            logs.add_log_record_processor(processor)
+        provider.attach_logs(logs)
     return provider
 
 

@@ -96,12 +96,25 @@ class SpanNode:
 
 
 def span_trees(records: Iterable[SpanRecord]) -> list[SpanNode]:
-    """The trees the records form, roots and children ordered by start time."""
+    """The trees the records form, roots and children ordered by start time.
+
+    A span whose parent is not among the records hangs under the root of its trace (the span
+    with no parent at all) when there is one: a durable turn's span is written when the turn
+    ends, and until then its steps wait under the conversation. Without such a root (a partial
+    export, a run nested in a caller's span) it is a root of its own.
+    """
     nodes = {(r.trace_id, r.span_id): SpanNode(r) for r in records}
+    tops: dict[str, SpanNode] = {}
+    for node in sorted(nodes.values(), key=_started, reverse=True):
+        if not node.record.parent_span_id:
+            tops[node.record.trace_id] = node  # the earliest, when there are several
     roots: list[SpanNode] = []
     for node in nodes.values():
         record = node.record
         parent = nodes.get((record.trace_id, record.parent_span_id or ""))
+        if parent is None and record.parent_span_id:
+            top = tops.get(record.trace_id)
+            parent = top if top is not node else None
         if parent is None:
             roots.append(node)
         else:

@@ -128,6 +128,11 @@ class OpenAIModel:
         return self._model
 
     @property
+    def provider(self) -> str:
+        """The GenAI provider, as the audit trail names it (``gen_ai.provider.name``)."""
+        return "openai"
+
+    @property
     def client(self) -> AsyncOpenAI:
         """The SDK client this model was given or built."""
         return self._client
@@ -161,6 +166,7 @@ class OpenAIModel:
             raise ModelResponseError("choices: the completion has no choice")
         choice = completion.choices[0]
         return _response(
+            completion.id,
             completion.model,
             choice.message.content,
             choice.message.refusal,
@@ -176,7 +182,7 @@ class OpenAIModel:
         stream = await self._calls.chat.completions.create(
             **params, stream=True, stream_options={"include_usage": True}
         )
-        model, finish = "", None
+        response_id, model, finish = "", "", None
         text: list[str] = []
         refusal: list[str] = []
         calls: dict[int, list[str]] = {}
@@ -185,6 +191,7 @@ class OpenAIModel:
             async with stream:
                 async for event in stream:
                     chunk = _WireChunk.model_validate(event.to_dict())
+                    response_id = chunk.id or response_id
                     model = chunk.model or model
                     usage = chunk.usage or usage
                     for choice in chunk.choices[:1]:
@@ -206,6 +213,7 @@ class OpenAIModel:
         if finish is None:
             raise ModelResponseError("the stream ended without a finish reason")
         return _response(
+            response_id,
             model,
             "".join(text),
             "".join(refusal) or None,
@@ -312,6 +320,7 @@ def _tool_choice_param(choice: ToolChoice) -> Any:
 
 
 def _response(
+    response_id: str,
     model: str,
     text: str | None,
     refusal: str | None,
@@ -343,6 +352,7 @@ def _response(
             cache_read_input_tokens=cached,
         ),
         model=model,
+        id=response_id,
     )
 
 
@@ -417,6 +427,7 @@ class _WireChoice(_Wire):
 
 
 class _WireCompletion(_Wire):
+    id: str = ""
     model: str
     choices: list[_WireChoice]
     usage: _WireUsage | None = None
@@ -445,6 +456,7 @@ class _WireChunkChoice(_Wire):
 
 
 class _WireChunk(_Wire):
+    id: str = ""
     model: str = ""
     choices: list[_WireChunkChoice] = []
     usage: _WireUsage | None = None

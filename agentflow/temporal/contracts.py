@@ -28,7 +28,7 @@ from agentflow.approvals.records import (
 from agentflow.binding import ApprovalDecision, ApprovalRequest
 from agentflow.exceptions import OutputUnavailable
 from agentflow.loop import LoopState, Status, ToolCall
-from agentflow.messages import Attachment, Message, ModelRequest
+from agentflow.messages import Attachment, Message, ModelRequest, Usage
 from agentflow.outcomes import ToolOutcome
 from agentflow.temporal.transcripts import TranscriptRef
 
@@ -132,6 +132,10 @@ class AgentWorkflowInput(_Contract):
     step_offset: int = 0
     resume_turn: int | None = None
     """A turn the previous run handed over between two steps: this run goes on with it."""
+    turn_started_ns: int | None = None
+    """When ``resume_turn`` started (workflow time, ns), for the span that covers the turn."""
+    turn_usage: Usage = Usage()
+    """What ``resume_turn``'s model calls have used so far."""
     transcript_epoch: int = 0
     """See `agentflow.temporal.transcripts.TranscriptRef`."""
     recent_replies: tuple[AgentReply, ...] = ()
@@ -174,6 +178,8 @@ class AgentReply(_Contract):
     value: Any = None
     """A structured agent's validated answer, as JSON data, when the turn completed: read it
     with [`parsed`][agentflow.temporal.AgentReply.parsed]."""
+    usage: Usage = Usage()
+    """The tokens the turn's model calls used (so far, while it awaits an approval)."""
 
     def parsed(self, output_type: type[T]) -> T:
         """The answer as ``output_type`` (the agent's); `OutputUnavailable` without one."""

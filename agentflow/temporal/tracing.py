@@ -15,7 +15,11 @@ knowledge:
   workflow it ends;
 - the updates that matter to an auditor get a span of their own: the user's message (content
   redacted) and each vote on an approval, with who voted and whether it was accepted;
-- queries are not traced: they change nothing, and clients poll them.
+- queries are not traced: they change nothing, and clients poll them;
+- each turn of a conversation is an ``invoke_agent`` span that lasts the turn, with its usage,
+  status and answer, and the turn's model calls, tool calls and approvals as its descendants:
+  the workflow names the span while the turn runs and the worker records it when the turn ends
+  (:mod:`agentflow.temporal.turns`).
 
 This is Temporal's side of [`agentflow.audit`][]: it records through the audit trail's
 `SpanRecorder`, and the audit package knows nothing of Temporal.
@@ -26,14 +30,14 @@ well.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, MutableMapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Link, NoOpTracer, TracerProvider
+from opentelemetry.trace import Link, NoOpTracer, SpanContext, TraceFlags, TracerProvider
 from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import (
@@ -50,14 +54,18 @@ from temporalio.client import (
     WorkflowUpdateHandle,
     WorkflowUpdateStage,
 )
-from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.contrib.opentelemetry import TracingInterceptor, TracingWorkflowInboundInterceptor
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.worker import Interceptor as WorkerInterceptor
+from temporalio.worker import WorkflowInterceptorClassInput
 
 from agentflow.approvals.records import ApprovalVote
 from agentflow.audit.recorder import SpanRecorder, recorder_for
+from agentflow.exceptions import ConfigurationError
 from agentflow.temporal.contracts import AgentReply, AgentWorkflowInput, SendMessage
+from agentflow.temporal.registry import registered
+from agentflow.temporal.turns import TURN_SPAN_EXTERN, TurnSpan
 
 _REMEMBERED = 4096
 """Workflows whose trace context a client keeps in memory (each costs one history read)."""
@@ -84,6 +92,38 @@ class AuditInterceptor(TracingInterceptor):
 
     def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
         return _ConversationOutbound(super().intercept_client(next), untraced=next, root=self)
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[TracingWorkflowInboundInterceptor]:
+        # The workflows of this worker hand their finished turns to _record_turn.
+        externs = cast(
+            MutableMapping[str, Callable[..., Any]],
+            input.unsafe_extern_functions,  # pyright: ignore[reportUnknownMemberType]
+        )
+        externs[TURN_SPAN_EXTERN] = self._record_turn
+        return super().workflow_interceptor_class(input)
+
+    def _record_turn(self, turn: TurnSpan) -> None:
+        parent = SpanContext(
+            turn.trace_id,
+            turn.parent_span_id,
+            is_remote=True,
+            trace_flags=TraceFlags(turn.trace_flags),
+        )
+        self.recorder.turn(
+            agent=turn.agent,
+            conversation_id=turn.conversation_id,
+            user=turn.user,
+            parent=parent,
+            span_id=turn.span_id,
+            start_ns=turn.start_ns,
+            end_ns=turn.end_ns,
+            status=turn.status,
+            usage=turn.usage,
+            response=turn.response,
+            model=_model_of(turn.agent),
+        )
 
     def remember(self, workflow_id: str, carrier: Carrier) -> None:
         self._carriers[workflow_id] = carrier
@@ -152,7 +192,11 @@ class _ConversationOutbound(OutboundInterceptor):
         if not isinstance(start, AgentWorkflowInput):
             return await super().start_workflow(input)
         with self._root.recorder.conversation(
-            conversation_id=input.id, agent=start.agent, user=start.user, links=_caller_link()
+            conversation_id=input.id,
+            agent=start.agent,
+            user=start.user,
+            links=_caller_link(),
+            model=_model_of(start.agent),
         ):
             handle = await super().start_workflow(input)
         carrier = self._root.carrier_from(input.headers.get(self._root.header_key))
@@ -225,6 +269,17 @@ class _ConversationOutbound(OutboundInterceptor):
             yield
         finally:
             otel_context.detach(token)
+
+
+def _model_of(agent: str) -> object | None:
+    """The registered agent's model (its provider goes on the spans), if this process has it.
+
+    A worker always does; a client that only starts conversations may not.
+    """
+    try:
+        return registered(agent).agent.model
+    except ConfigurationError:
+        return None
 
 
 def _caller_link() -> Sequence[Link]:

@@ -48,8 +48,9 @@ def completion_body(
     prompt_tokens: int = 10,
     completion_tokens: int = 5,
     cached_tokens: int | None = None,
+    id: str = "chatcmpl-test",
 ) -> dict[str, object]:
-    """A ``chat.completion`` success body with one choice."""
+    """A ``chat.completion`` success body with one choice (``id``: the completion's)."""
     if finish_reason is None:
         finish_reason = "tool_calls" if tool_calls else "stop"
     message: dict[str, object] = {"role": "assistant", "content": content, "refusal": refusal}
@@ -63,7 +64,7 @@ def completion_body(
     if cached_tokens is not None:
         usage["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
     return {
-        "id": "chatcmpl-test",
+        "id": id,
         "object": "chat.completion",
         "created": 1_700_000_000,
         "model": model,

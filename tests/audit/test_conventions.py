@@ -20,7 +20,9 @@ from agentflow.audit import AuditHandler, configure_tracing
 from agentflow.audit import attributes as attrs
 from agentflow.messages import ModelRequest, ModelResponse, Usage
 from agentflow.models.anthropic import AnthropicModel
+from agentflow.models.openai import OpenAIModel
 from agentflow.testing import FunctionModel, text_response, tool_call
+from agentflow.testing.openai_server import FakeOpenAIServer, completion_response
 
 CACHED = Usage(
     input_tokens=12,
@@ -121,6 +123,27 @@ def test_the_server_an_anthropic_model_calls() -> None:
     }
 
 
+async def test_an_openai_chat_span_carries_the_response_id(tmp_path: Path) -> None:
+    """As Anthropic's: the completion's id, from the API's answer, on the ``chat`` span."""
+    exported = InMemorySpanExporter()
+    tracing = configure_tracing(
+        database_url=f"sqlite:///{tmp_path}/audit.db", exporters=[exported], otlp=False
+    )
+    with FakeOpenAIServer() as server:
+        server.enqueue(completion_response(content="Sunny.", id="chatcmpl-Zr7"))
+        model = OpenAIModel("gpt-test", api_key="sk-test", base_url=server.base_url)
+        agent = Agent(model, event_handlers=[AuditHandler(tracing, model=model)])
+        await agent.run("Weather in Zurich?", user="alice")
+        await model.client.close()
+    tracing.shutdown()
+    (chat,) = [
+        dict(s.attributes or {}) for s in exported.get_finished_spans() if s.name.startswith("chat")
+    ]
+    assert chat["gen_ai.response.id"] == "chatcmpl-Zr7"
+    assert chat["gen_ai.provider.name"] == "openai"
+    assert chat["server.address"] == "127.0.0.1"
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
@@ -128,6 +151,8 @@ def test_the_server_an_anthropic_model_calls() -> None:
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", "as http/protobuf or grpc"),
         ("OTEL_TRACES_EXPORTER", "zipkin", "otlp, console or none, not zipkin"),
         ("OTEL_METRICS_EXPORTER", "prometheus", "otlp, console or none, not prometheus"),
+        ("OTEL_LOGS_EXPORTER", "zipkin", "otlp, console or none, not zipkin"),
+        ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/json", "as http/protobuf or grpc"),
     ],
 )
 def test_exporter_settings_agentflow_cannot_honour_are_refused_in_one_line(

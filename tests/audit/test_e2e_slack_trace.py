@@ -205,28 +205,30 @@ async def test_a_slack_approval_leaves_one_verifiable_trace(
     assert stack.store.verify().ok
 
     (root,) = steps_only(span_trees(stored))
-    # Turns are siblings of their steps: a turn runs in the workflow, not inside the update
-    # that delivered its message, so its steps are children of the conversation, in order.
+    # Each turn is a span of its own, beside the message that started it, and its steps are
+    # its children, in order.
     assert outline([root]) == [
         "conversation",
         "  user_message",
-        "  chat tool_use",
-        "  tool search_flights returned",
-        "    precondition allow",
-        "    intent",
-        "  chat end_turn",
+        "  run",
+        "    chat tool_use",
+        "    tool search_flights returned",
+        "      precondition allow",
+        "      intent",
+        "    chat end_turn",
         "  user_message",
-        "  chat tool_use",
-        "  tool book_flight needs_approval",
-        "    precondition needs_approval",
-        "  StartChildWorkflow:ApprovalWorkflow",
-        "    approval requested",
-        "    vote bob accepted",
-        "    approval decided",
-        "  tool book_flight returned",
-        "    precondition allow",
-        "    intent",
-        "  chat end_turn",
+        "  run",
+        "    chat tool_use",
+        "    tool book_flight needs_approval",
+        "      precondition needs_approval",
+        "    StartChildWorkflow:ApprovalWorkflow",
+        "      approval requested",
+        "      vote bob accepted",
+        "      approval decided",
+        "    tool book_flight returned",
+        "      precondition allow",
+        "      intent",
+        "    chat end_turn",
     ]
 
     a = root.attributes

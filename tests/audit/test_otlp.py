@@ -9,9 +9,14 @@ import gzip
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -25,6 +30,7 @@ from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 from agentflow import ApprovalDecision, ApprovalRequest
 from agentflow.audit import AuditHandler, AuditStore, configure_tracing
+from agentflow.audit.checkpoints import Checkpoint, SigningKey, VerifyKeys
 from tests.audit.support import CARD, MESSAGE, Bookings, travel_agent, travel_model
 
 
@@ -34,6 +40,7 @@ class Receiver:
         self.paths: list[str] = []
         self.requests: list[ExportTraceServiceRequest] = []
         self.metric_requests: list[ExportMetricsServiceRequest] = []
+        self.log_requests: list[ExportLogsServiceRequest] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,6 +52,9 @@ class Receiver:
                 if self.path == "/v1/metrics":
                     receiver.metric_requests.append(ExportMetricsServiceRequest.FromString(body))
                     answer = ExportMetricsServiceResponse().SerializeToString()
+                elif self.path == "/v1/logs":
+                    receiver.log_requests.append(ExportLogsServiceRequest.FromString(body))
+                    answer = ExportLogsServiceResponse().SerializeToString()
                 else:
                     receiver.bodies.append(body)
                     receiver.requests.append(ExportTraceServiceRequest.FromString(body))
@@ -76,6 +86,16 @@ class Receiver:
                         attributes = {a.key: _value(a.value) for a in span.attributes}
                         found[span.name] = attributes | {"service.name": service["service.name"]}
         return found
+
+    def logs(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every received log record's event name and attributes, in the order received."""
+        return [
+            (record.event_name, {a.key: _value(a.value) for a in record.attributes})
+            for request in self.log_requests
+            for resource_logs in request.resource_logs
+            for scope_logs in resource_logs.scope_logs
+            for record in scope_logs.log_records
+        ]
 
 
 def _value(value: AnyValue) -> Any:
@@ -111,7 +131,7 @@ async def test_spans_reach_an_otlp_receiver_redacted(
     result = await agent.run(MESSAGE, deps=Bookings(), user="alice", approvals=approve)
     tracing.shutdown()  # flushes the batch
 
-    assert set(receiver.paths) == {"/v1/traces", "/v1/metrics"}
+    assert set(receiver.paths) == {"/v1/traces", "/v1/metrics", "/v1/logs"}
     metrics = {
         metric.name
         for request in receiver.metric_requests
@@ -218,3 +238,56 @@ async def test_the_store_records_every_span_whatever_the_otel_variables_say(
         assert len(spans) == 140
         assert all(len(attributes) <= 4 for attributes in spans)
         assert all(len(v) <= 16 for a in spans for v in a.values() if isinstance(v, str))
+
+
+async def test_checkpoints_reach_an_otlp_receiver_as_log_records(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each signed checkpoint is an OTLP log record: a copy no database user can reach."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    key = SigningKey.generate()
+    url = f"sqlite:///{tmp_path}/audit.db"
+    tracing = configure_tracing(
+        database_url=url, checkpoint_key=key, checkpoint_every=5, batch=False
+    )
+    model = travel_model()
+    agent = travel_agent("travel", model=model, event_handlers=[AuditHandler(tracing, model=model)])
+    await agent.run(MESSAGE, deps=Bookings(), user="alice", approvals=approve)
+    tracing.shutdown()
+
+    store = AuditStore.existing(url)
+    stored = store.checkpoints()
+    store.dispose()
+    assert len(stored) >= 2  # every 5 records, and one at shutdown
+    logs = receiver.logs()
+    assert {name for name, _ in logs} == {"agentflow.audit.checkpoint"}
+    received = [
+        Checkpoint(
+            seq=a["agentflow.audit.checkpoint.seq"],
+            head=a["agentflow.audit.checkpoint.head"],
+            at_ns=a["agentflow.audit.checkpoint.at_ns"],
+            key_id=a["agentflow.audit.checkpoint.key_id"],
+            algorithm=a["agentflow.audit.checkpoint.algorithm"],
+            signature=a["agentflow.audit.checkpoint.signature"],
+        )
+        for _, a in logs
+    ]
+    assert received == stored
+    keys = VerifyKeys.of(key)
+    assert all(keys.problem(c) is None for c in received)  # signed, and the signature holds
+
+
+@pytest.mark.parametrize(("setting", "sent"), [("none", False), ("otlp", True)])
+async def test_otel_logs_exporter_is_honoured(
+    setting: str, sent: bool, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", setting)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    tracing = configure_tracing(database_url=f"sqlite:///{tmp_path}/audit.db", batch=False)
+    with tracing.get_tracer("test").start_as_current_span("one record"):
+        pass
+    tracing.shutdown()  # writes a checkpoint
+    assert (receiver.paths == ["/v1/logs"]) is sent
+    assert (len(receiver.logs()) == 1) is sent

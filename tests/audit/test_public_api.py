@@ -29,6 +29,13 @@ def test_public_names_are_pinned_and_resolve() -> None:
             "Verification",
             "span_record",
             "span_trees",
+            "Intent",
+            "IntentLog",
+            "ReadOnlyPolicy",
+            "Checkpoint",
+            "Checkpointer",
+            "SigningKey",
+            "VerifyKeys",
         ]
     )
     for name in agentflow.audit.__all__:

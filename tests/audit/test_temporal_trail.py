@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from agentflow import ApprovalError, ApprovalRequest
 from agentflow.audit import AuditInterceptor, AuditTracerProvider, span_record, span_trees
+from agentflow.audit.attributes import input_tokens
 from agentflow.audit.store import TABLE, AuditStore, SpanRecord
 from agentflow.audit.tree import SpanNode, steps_only
 from agentflow.cli.main import app
@@ -73,6 +74,21 @@ async def book_with_approval(
         conversation = await agents.start_conversation(agent.name, user="alice")
         reply = await agents.send(conversation, MESSAGE, sender="alice")
         assert reply.status == "awaiting_approval"
+        # The reply says what the turn has used so far: two model calls, then the rest.
+        assert (input_tokens(reply.usage), reply.usage.output_tokens) == (440, 60)
+        # The turn's span is written when the turn ends; until then its steps wait under the
+        # conversation, one tree still.
+        assert tracing.force_flush() and tracing.store is not None
+        stored = [s.record for s in tracing.store.conversation(conversation)]
+        (waiting,) = steps_only(span_trees(stored))
+        assert [describe(n) for n in waiting.children] == [
+            "user_message",
+            "chat tool_use",
+            "tool search_flights returned",
+            "chat tool_use",
+            "tool book_flight needs_approval",
+            "StartChildWorkflow:ApprovalWorkflow",
+        ]
         (request,) = reply.approvals
         approval_id = f"{conversation}/approval/call-book"
         await eventually(lambda: "requested" in channel.kinds(approval_id))
@@ -86,6 +102,8 @@ async def book_with_approval(
         await slack.decide(approval_id, vote)
         final = await agents.wait_for_turn(conversation, 1)
         assert final.status == "completed" and final.output.startswith("Booked: ")
+        assert (input_tokens(final.usage), final.usage.output_tokens) == (660, 90)
+        assert final.usage.cache_read_input_tokens == 300
     assert tracing.force_flush()
     return conversation, approval_id, request
 
@@ -130,28 +148,49 @@ async def test_one_trace_per_conversation_with_every_step(
 
     records = [span_record(s) for s in spans]
     (root,) = steps_only(span_trees(records))
+    # The turn is one span, the steps it caused its children (not siblings of the message).
     assert outline([root]) == [
         "conversation",
         "  user_message",
-        "  chat tool_use",
-        "  tool search_flights returned",
-        "    precondition allow",
-        "    intent",
-        "  chat tool_use",
-        "  tool book_flight needs_approval",
-        "    precondition needs_approval",
-        "  StartChildWorkflow:ApprovalWorkflow",
-        "    approval requested",
-        "    vote mallory rejected",
-        "    vote bob accepted",
-        "    approval decided",
-        "  tool book_flight returned",
-        "    precondition allow",
-        "    intent",
-        "  chat end_turn",
+        "  run",
+        "    chat tool_use",
+        "    tool search_flights returned",
+        "      precondition allow",
+        "      intent",
+        "    chat tool_use",
+        "    tool book_flight needs_approval",
+        "      precondition needs_approval",
+        "    StartChildWorkflow:ApprovalWorkflow",
+        "      approval requested",
+        "      vote mallory rejected",
+        "      vote bob accepted",
+        "      approval decided",
+        "    tool book_flight returned",
+        "      precondition allow",
+        "      intent",
+        "    chat end_turn",
     ]
 
     assert root.attributes["gen_ai.operation.name"] == "invoke_agent"
+    # The provider of the agent's model, on every GenAI span of the conversation.
+    genai = [n for n in root.walk() if "gen_ai.operation.name" in n.attributes]
+    assert {n.step for n in genai} >= {"conversation", "run", "chat", "tool"}
+    assert {n.attributes["gen_ai.provider.name"] for n in genai} == {"travel-planner"}
+    # The turn's span lasts the turn (the approval included) and carries its usage and answer,
+    # as the in-process run's root does.
+    (turn,) = [n for n in root.children if n.step == "run"]
+    t = turn.attributes
+    assert turn.name == f"invoke_agent {t['gen_ai.agent.name']}"
+    assert t["gen_ai.operation.name"] == "invoke_agent"
+    assert (t["gen_ai.provider.name"], t["gen_ai.system"]) == ("travel-planner",) * 2
+    assert (t["gen_ai.conversation.id"], t["session.id"]) == (conversation,) * 2
+    assert (t["user.id"], t["agentflow.run.status"]) == ("alice", "completed")
+    assert (t["gen_ai.usage.input_tokens"], t["gen_ai.usage.output_tokens"]) == (660, 90)
+    assert t["gen_ai.usage.cache_read.input_tokens"] == 300
+    (answer,) = json.loads(t["gen_ai.output.messages"])
+    assert answer["parts"][0]["content"].startswith("Booked: ")
+    assert (turn.record.start_ns, turn.record.end_ns) == turn.extent()
+    assert turn.record.end_ns > max(n.record.end_ns for n in turn.walk() if n.step == "vote")
     assert root.attributes["gen_ai.conversation.id"] == conversation
     assert root.attributes["enduser.id"] == root.attributes["user.id"] == "alice"
     (message,) = by_step(root, "user_message")
@@ -264,7 +303,8 @@ async def test_trace_command_renders_the_conversation(
     (trace,) = document["traces"]
     (root,) = trace["spans"]
     assert root["step"] == "conversation"
-    assert [c["step"] for c in root["children"]][:3] == ["user_message", "chat", "tool"]
+    assert [c["step"] for c in root["children"]] == ["user_message", "run"]
+    assert [c["step"] for c in root["children"][1]["children"]][:2] == ["chat", "tool"]
 
     missing = runner.invoke(app, ["trace", "conv-nobody"], env=env)
     assert missing.exit_code == 1
@@ -290,8 +330,8 @@ async def test_a_client_with_the_interceptor_is_enough(
     spans = exported.get_finished_spans()
     assert len({_context(s).trace_id for s in spans}) == 1
     (root,) = steps_only(span_trees(span_record(s) for s in spans))
-    assert [describe(n) for n in root.children] == [
-        "user_message",
+    assert [describe(n) for n in root.children] == ["user_message", "run"]
+    assert [describe(n) for n in root.children[1].children] == [
         "chat tool_use",
         "tool search_flights returned",
         "chat tool_use",
@@ -329,7 +369,7 @@ async def test_reminders_escalation_and_expiry_are_recorded(
         assert final.output.startswith("Could not book: Approval expired")
     assert tracing.force_flush()
     (root,) = steps_only(span_trees(span_record(s) for s in exported.get_finished_spans()))
-    approval = next(n for n in root.children if n.name.startswith("StartChildWorkflow:"))
+    approval = next(n for n in root.walk() if n.name.startswith("StartChildWorkflow:"))
     assert [
         (
             n.attributes["agentflow.approval.event"],
@@ -360,3 +400,46 @@ def _table_dump(store: AuditStore) -> str:
         # Every value whole (a row's repr shortens long ones).
         rows = connection.execute(text(f"SELECT * FROM {TABLE}")).all()
         return "\n".join(str(value) for row in rows for value in row)
+
+
+async def test_a_turn_carried_across_runs_is_one_span(
+    dev_server: DevServer, tracing: AuditTracerProvider, exported: InMemorySpanExporter
+) -> None:
+    """A long turn continues as new between two steps: still one turn, one span, all its usage."""
+    client = await dev_server.client()
+    queue = f"audit-{uuid.uuid4().hex}"
+    agent = travel_agent(f"travel-{uuid.uuid4().hex[:8]}")
+    bookings = Bookings()
+    async with create_worker(
+        client,
+        [agent],
+        task_queue=queue,
+        deps={agent.name: lambda: bookings},
+        tracer_provider=tracing,
+        max_cached_workflows=0,
+    ):
+        agents = AgentClient(client, task_queue=queue, tracer_provider=tracing)
+        conversation = await agents.start_conversation(
+            agent.name, user="carol", options=DurableOptions(continue_as_new_after_messages=4)
+        )
+        reply = await agents.send(conversation, "A flight to Geneva please", sender="carol")
+        assert reply.status == "completed"
+        assert (input_tokens(reply.usage), reply.usage.output_tokens) == (660, 90)
+    assert tracing.force_flush()
+    spans = exported.get_finished_spans()
+    assert Counter(s.name for s in spans)["RunWorkflow:AgentWorkflow"] >= 2  # it did continue
+    records = [span_record(s) for s in spans]
+    assert len({r.trace_id for r in records}) == 1
+    (root,) = steps_only(span_trees(records))
+    (turn,) = [n for n in root.walk() if n.step == "run"]
+    assert [describe(n) for n in root.children] == ["user_message", "run"]
+    assert [describe(n) for n in turn.children] == [
+        "chat tool_use",
+        "tool search_flights returned",
+        "chat tool_use",
+        "tool book_flight returned",
+        "chat end_turn",
+    ]
+    t = turn.attributes
+    assert (t["gen_ai.usage.input_tokens"], t["gen_ai.usage.output_tokens"]) == (660, 90)
+    assert (turn.record.start_ns, turn.record.end_ns) == turn.extent()

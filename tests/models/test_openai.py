@@ -123,6 +123,7 @@ async def test_a_conversation_is_encoded_as_chat_messages_and_the_answer_decoded
             prompt_tokens=120,
             completion_tokens=40,
             cached_tokens=100,
+            id="chatcmpl-B9xQ",
         )
     )
     response = await make_model().request(conversation())
@@ -163,6 +164,7 @@ async def test_a_conversation_is_encoded_as_chat_messages_and_the_answer_decoded
     )
     assert response.stop_reason == "tool_use"
     assert response.model == "gpt-test-2027"
+    assert response.id == "chatcmpl-B9xQ"  # the trail's gen_ai.response.id
     assert response.usage == Usage(input_tokens=20, output_tokens=40, cache_read_input_tokens=100)
 
 
@@ -333,6 +335,7 @@ async def test_with_a_listener_the_answer_is_streamed_piece_by_piece(
             tool_call_body("get_weather", {"city": "Chur"}, id="call_b"),
         ],
         cached_tokens=4,
+        id="chatcmpl-streamed",
     )
     server.enqueue(ScriptedResponse(200, body), ScriptedResponse(200, body))
     pieces: list[str] = []
@@ -345,6 +348,7 @@ async def test_with_a_listener_the_answer_is_streamed_piece_by_piece(
     assert server.requests[1].body["stream"] is False
     assert pieces == ["Here is th", "e weather."]
     assert streamed == whole
+    assert streamed.id == "chatcmpl-streamed"
     assert [c.input for c in streamed.tool_calls] == [{"city": "Bern"}, {"city": "Chur"}]
     assert streamed.usage.cache_read_input_tokens == 4
 
