@@ -309,7 +309,7 @@ class AgentWorkflow:
 
     @contextlib.contextmanager
     def _traced_turn(self) -> Generator[None]:
-        """The turn's span context while it runs (see :mod:`agentflow.temporal.turns`)."""
+        """The turn's span context while it runs (see ``agentflow.temporal.turns``)."""
         with self._tracing.turn(workflow.info().workflow_id, self._turn) as ids:
             self._turn_ids = ids
             try:

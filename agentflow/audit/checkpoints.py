@@ -10,8 +10,9 @@ checkpoint whose record now has another hash) are named, with nobody keeping hea
 Checkpoints are written by `Checkpointer` every ``every`` records (and when the trail's
 exporter shuts down), into the store's checkpoint table, and exported: appended as JSON lines to
 a file, emitted as an OpenTelemetry log record (over OTLP as ``OTEL_LOGS_EXPORTER`` says: see
-:func:`~agentflow.audit.configure_tracing`), and logged on the ``agentflow.audit.checkpoints``
-logger. A copy outside the database is what catches someone who can empty both tables.
+[`configure_tracing`][agentflow.audit.configure_tracing]), and logged on the
+``agentflow.audit.checkpoints`` logger. A copy outside the database is what catches someone who
+can empty both tables.
 
 The key: an Ed25519 private key (PEM, ``agentflow audit keygen``) where the trail is written;
 the public key is all a verifier needs, and its id (the first 16 hex digits of SHA-256 of the
@@ -241,7 +242,7 @@ class Checkpointer:
         self.file = Path(file) if file is not None else None
         self.logs: Logger | None = None
         """An OpenTelemetry logger each checkpoint is emitted on as a log record (see
-        :meth:`export_to`)."""
+        [`export_to`][agentflow.audit.Checkpointer.export_to])."""
         self._last_seq: int | None = None
 
     def export_to(self, logs: Logger) -> None:

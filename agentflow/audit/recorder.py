@@ -315,7 +315,7 @@ class SpanRecorder:
         """The ``invoke_agent`` span of one finished turn, written at its end with ``span_id``.
 
         Its steps were recorded while it ran, as children of ``span_id`` (a durable turn can
-        last days: see :mod:`agentflow.temporal.turns`). It carries what the in-process run's
+        last days: see ``agentflow.temporal.turns``). It carries what the in-process run's
         root carries: the turn's usage, its status and its answer.
         """
         context = trace.set_span_in_context(NonRecordingSpan(parent), otel_context.Context())

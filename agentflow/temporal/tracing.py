@@ -19,7 +19,7 @@ knowledge:
 - each turn of a conversation is an ``invoke_agent`` span that lasts the turn, with its usage,
   status and answer, and the turn's model calls, tool calls and approvals as its descendants:
   the workflow names the span while the turn runs and the worker records it when the turn ends
-  (:mod:`agentflow.temporal.turns`).
+  (``agentflow.temporal.turns``).
 
 This is Temporal's side of [`agentflow.audit`][]: it records through the audit trail's
 `SpanRecorder`, and the audit package knows nothing of Temporal.

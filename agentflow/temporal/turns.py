@@ -6,17 +6,17 @@ workflow code re-runs on replay. So the turn's span is named before it exists an
 it ends:
 
 - when the turn starts, the workflow makes a span context current whose span id is derived from
-  the conversation's trace, the conversation and the turn number (:func:`turn_span_id`): the
+  the conversation's trace, the conversation and the turn number (``turn_span_id``): the
   same on every replay and in the run that carries the turn on after continue-as-new. Temporal's
   tracing interceptor puts the current context into every activity and child workflow it starts,
   so the turn's model calls, tool calls and approvals are recorded as its descendants;
-- when the turn ends, the workflow hands a :class:`TurnSpan` to the worker (an extern function
-  that :class:`~agentflow.temporal.tracing.AuditInterceptor` registers), only when not replaying;
+- when the turn ends, the workflow hands a ``TurnSpan`` to the worker (an extern function
+  that ``AuditInterceptor`` registers), only when not replaying;
   the worker records the ``invoke_agent`` span with that id, from the turn's start to its end,
   with its usage, status and answer.
 
 Until the turn ends its steps have no parent in the store: the views hang them under the
-conversation's root (see :func:`agentflow.audit.tree.span_trees`).
+conversation's root (see ``agentflow.audit.span_trees``).
 
 This module is imported by workflow code: it uses OpenTelemetry's context API only.
 """
