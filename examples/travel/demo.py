@@ -42,6 +42,7 @@ from agentflow.temporal import (
     AgentReply,
     ApprovalVote,
     DevServer,
+    LiveText,
     LogChannel,
     Step,
     create_worker,
@@ -84,6 +85,8 @@ async def main(scripted: bool) -> int:
     assert company.org is not None and company.ledger is not None
     tracing = configure_tracing(database_url=audit_url)
     assert tracing.store is not None
+    # The model's words as it writes them (with Claude), for the web chat to show.
+    live = LiveText(company.engine)
     try:
         server = DevServer(db_file=folder / SERVER_DB_NAME, log_file=folder / "temporal.log")
         async with server as srv:
@@ -97,8 +100,11 @@ async def main(scripted: bool) -> int:
                 channel=LedgerChannel(company.ledger, LogChannel()),
                 org=company.org,
                 tracer_provider=tracing,
+                live_text=live,
             ):
-                agents = AgentClient(client, task_queue=queue, tracer_provider=tracing)
+                agents = AgentClient(
+                    client, task_queue=queue, tracer_provider=tracing, live_text=live
+                )
                 console.print(f"Temporal dev server at {srv.address}; worker on {queue!r}")
                 desk = ApprovalDesk(agents, company.org)
                 port = 0 if scripted else int(os.environ.get("DEMO_PORT", "8000"))
