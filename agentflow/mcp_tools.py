@@ -28,14 +28,21 @@ import re
 from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any
+from typing import Any, cast, get_args
 
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
-from mcp_types import CallToolResult, TextContent
+from mcp_types import (
+    BlobResourceContents,
+    CallToolResult,
+    EmbeddedResource,
+    ImageContent,
+    TextContent,
+)
 from mcp_types import Tool as MCPTool
 
 from agentflow.exceptions import ConfigurationError, ModelRetry, ToolDefinitionError
+from agentflow.messages import Attachment, DocumentBlock, ImageBlock, ImageMediaType
 from agentflow.preconditions import Precondition
 from agentflow.tools import Tool
 
@@ -138,9 +145,12 @@ class MCPServer:
         hints = listed.annotations
         read_only = bool(hints is not None and hints.read_only_hint)
 
-        async def call(arguments: dict[str, Any]) -> str:
+        async def call(arguments: dict[str, Any]) -> str | list[str | Attachment]:
             result = await self._connected().call_tool(listed.name, arguments)
-            return _result_text(result)
+            text = _result_text(result)
+            files = [f for f in map(_file, result.content) if f is not None]
+            # Images and PDFs go to the model with the text (see agentflow.tools.split_result).
+            return [text, *files] if files else text
 
         try:
             return Tool.from_schema(
@@ -155,12 +165,23 @@ class MCPServer:
             raise ConfigurationError(f"{self!r}: {exc}") from None
 
 
+def _file(block: object) -> Attachment | None:
+    """An MCP image, or an embedded PDF, as the block the model is sent; ``None`` otherwise."""
+    if isinstance(block, ImageContent) and block.mime_type in get_args(ImageMediaType):
+        return ImageBlock(media_type=cast(ImageMediaType, block.mime_type), data=block.data)
+    if isinstance(block, EmbeddedResource):
+        resource = block.resource
+        if isinstance(resource, BlobResourceContents) and resource.mime_type == "application/pdf":
+            return DocumentBlock(data=resource.blob, title=str(resource.uri))
+    return None
+
+
 def _result_text(result: CallToolResult) -> str:
     parts: list[str] = []
     for block in result.content:
         if isinstance(block, TextContent):
             parts.append(block.text)
-        else:
+        elif _file(block) is None:
             parts.append(f"[{block.type} content omitted]")
     text = "\n".join(parts)
     if not text and result.structured_content is not None:

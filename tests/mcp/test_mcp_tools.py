@@ -104,7 +104,7 @@ async def test_a_servers_tools_keep_its_schema_and_hints(
 
 async def _test_a_servers_tools_keep_its_schema_and_hints(server: MCPServer) -> None:
     tools = {t.name: t for t in await server.tools()}
-    assert set(tools) == {"search_flights", "book_flight", "cancel_everything"}
+    assert set(tools) == {"search_flights", "book_flight", "seat_map", "cancel_everything"}
     search, book = tools["search_flights"], tools["book_flight"]
     assert (search.side_effects, search.concurrent) == (False, True)
     # No read-only claim: it writes, and runs alone.
@@ -219,3 +219,15 @@ async def _test_a_guard_for_a_tool_the_server_does_not_list_is_refused(server: M
 async def test_a_server_that_is_not_connected_is_a_clear_error() -> None:
     with pytest.raises(ConfigurationError, match="not connected"):
         await MCPServer("http://127.0.0.1:9/mcp").tools()
+
+
+async def test_an_image_from_the_server_reaches_the_model(target: Target) -> None:
+    async with MCPServer(target) as server:
+        tools = await server.tools()
+        model = ScriptedModel([tool_call("seat_map", flight_id="LX318"), text_response("ok")])
+        result = await Agent(model, tools=tools).run("seats?")
+    [answer] = [b for m in result.messages for b in m.content if isinstance(b, ToolResultBlock)]
+    assert answer.content == "seat map of LX318"
+    [image] = answer.attachments
+    assert image.type == "image" and image.media_type == "image/png"
+    assert not answer.is_error

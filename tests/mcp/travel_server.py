@@ -6,6 +6,7 @@ server's write tool really did.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
+from mcp_types import ImageContent, TextContent, ToolAnnotations
 
 server = MCPServer("travel")
 
@@ -30,6 +31,18 @@ def book_flight(flight_id: str, price: float) -> str:
     with Path(os.environ["TRAVEL_MCP_LEDGER"]).open("a") as ledger:
         ledger.write(json.dumps({"flight_id": flight_id, "price": price}) + "\n")
     return f"booked {flight_id} at {price}"
+
+
+SEAT_MAP = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32).decode()
+
+
+@server.tool(annotations=ToolAnnotations(read_only_hint=True))
+def seat_map(flight_id: str) -> list[TextContent | ImageContent]:
+    """The seat map of a flight, as an image."""
+    return [
+        TextContent(type="text", text=f"seat map of {flight_id}"),
+        ImageContent(type="image", data=SEAT_MAP, mime_type="image/png"),
+    ]
 
 
 @server.tool()
