@@ -37,16 +37,21 @@ Throughput
     compiled from source when it is imported). Each is compared with the floor run the same way.
 
 Scale
-    ``--scale`` (default 300; the full-size run is ``--scale 1000``) agentflow conversations
-    whose ``book_flight`` needs bob's approval, all waiting at once on one worker: the worker's
-    RSS while they wait; then ten approvals one at a time (latency without queueing); then every
-    approval decided at once. Decision-to-booking latency runs from the moment ``decide()``
-    returned in this process to the moment the booking tool's body started in the worker (both
+    ``--scale`` (default 300; the full-size run is ``--scale 10000``) agentflow conversations
+    whose ``book_flight`` needs bob's approval, all waiting at once on one worker (opened
+    ``--scale-concurrency`` at a time, each by ``AgentClient.start_conversation`` + ``send``; the
+    model asks for the booking at once): the worker's RSS as they start waiting and once they
+    all do; then ten approvals one at a time (latency without queueing); then ``--scale-burst``
+    (default 1,000) decided at once, and ``--scale-sustained`` more at ``--scale-rate`` a
+    second. Decision-to-booking latency runs from the moment ``decide()`` returned in this
+    process to the moment the booking tool's body started in the worker (both
     ``CLOCK_MONOTONIC``); latencies from the ``decide()`` call and to the turn's final reply
-    (``wait_for_turn``) are recorded too. An update RPC that hits its deadline under that burst
-    is retried and counted, and the histories of the slowest conversations are searched for
-    timeout and failure events. ``--scale-max-cached`` changes the worker's
-    ``max_cached_workflows`` (each waiting conversation holds two workflows: the conversation and
+    (``wait_for_turn``) are recorded too. An update RPC that hits its deadline is retried and
+    counted; the histories of every decided conversation and approval are searched for
+    timeout and failure events (a workflow task's timeout by type, a failed task by cause and
+    whether the deadlock detector failed it), and the worker's log for deadlocks. The worker is
+    ``create_worker``'s with its defaults; ``--scale-max-cached`` sets its
+    ``max_cached_workflows`` (each waiting conversation is two workflows: the conversation and
     its approval).
 
 ``BENCH_DURABLE_CONVERSATIONS`` and ``BENCH_DURABLE_SCALE`` set the defaults of ``--conversations``
@@ -250,6 +255,15 @@ class WorkerProcess:
             else:
                 Path(self._log.name).unlink(missing_ok=True)
 
+    def log_count(self, word: str) -> dict[str, int]:
+        """How many lines of the worker's log mention ``word`` (case-insensitive)."""
+        try:
+            self._log.flush()
+            text = Path(self._log.name).read_text(errors="replace").lower()
+        except OSError:
+            return {}
+        return {f"worker log lines with {word!r}": sum(word in line for line in text.splitlines())}
+
     def log_tail(self, lines: int = 25) -> str:
         try:
             self._log.flush()
@@ -357,16 +371,38 @@ async def history_stats(client: Any, workflow_id: str) -> dict[str, int]:
 
 
 async def history_problems(client: Any, workflow_ids: list[str]) -> dict[str, int]:
-    """Timeout and failure events in these workflows' histories, by event type."""
-    from temporalio.api.enums.v1 import EventType
+    """Timeout and failure events in these workflows' histories, by event type and cause.
+
+    A workflow task's timeout says which one (``SCHEDULE_TO_START``: it waited on the worker's
+    sticky queue past ``sticky_queue_schedule_to_start_timeout``; ``START_TO_CLOSE``: the worker
+    took it and did not complete it in time); a failed workflow task says its cause, and
+    ``deadlock`` when the deadlock detector failed it.
+    """
+    from temporalio.api.enums.v1 import EventType, TimeoutType, WorkflowTaskFailedCause
 
     counts: dict[str, int] = {}
-    for workflow_id in workflow_ids:
-        history = await client.get_workflow_handle(workflow_id).fetch_history()
+    limit = asyncio.Semaphore(16)
+
+    async def read(workflow_id: str) -> None:
+        async with limit:
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
         for event in history.events:
             name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
-            if "TIMED_OUT" in name or "FAILED" in name:
-                counts[name] = counts.get(name, 0) + 1
+            if "TIMED_OUT" not in name and "FAILED" not in name:
+                continue
+            if event.HasField("workflow_task_timed_out_event_attributes"):
+                kind = event.workflow_task_timed_out_event_attributes.timeout_type
+                name += ":" + TimeoutType.Name(kind).removeprefix("TIMEOUT_TYPE_")
+            elif event.HasField("workflow_task_failed_event_attributes"):
+                failed = event.workflow_task_failed_event_attributes
+                name += ":" + WorkflowTaskFailedCause.Name(failed.cause).removeprefix(
+                    "WORKFLOW_TASK_FAILED_CAUSE_"
+                )
+                if "deadlock" in failed.failure.message.lower():
+                    name += ":deadlock"
+            counts[name] = counts.get(name, 0) + 1
+
+    await gather_all(read(w) for w in workflow_ids)
     return counts
 
 
@@ -578,35 +614,53 @@ async def measure_throughput(
 
 async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> dict[str, Any]:
     from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+    from temporalio.service import RPCError
 
     from agentflow.exceptions import ApprovalError, TemporalUnavailable
 
     # AgentClient reports an update RPC past its deadline as TemporalUnavailable.
     rpc_timeouts = (WorkflowUpdateRPCTimeoutOrCancelledError, TemporalUnavailable)
     from agentflow.temporal import AgentClient, AgentReply, ApprovalVote
+    from bench.durable.agentflow_agents import APPROVAL_MODEL_CALLS
     from workflows.ids import approval_workflow_id
 
     n = args.scale
+    burst_n = min(args.scale_burst, n)
+    sustained_n = min(args.scale_sustained, n - burst_n)
     entry: dict[str, Any] = {"name": SCALE, "conversations": n, "version": _variant_version(SCALE)}
     run_id = uuid.uuid4().hex[:8]
+    t0 = time.perf_counter()
     env = {}
     if args.scale_max_cached is not None:
         env["BENCH_DURABLE_MAX_CACHED_WORKFLOWS"] = str(args.scale_max_cached)
     worker = WorkerProcess("agentflow-approval", address, f"bench-scale-{run_id}", env)
     agents = AgentClient(client, task_queue=worker.queue)
     limit = asyncio.Semaphore(args.scale_concurrency)
+    opened = 0
 
     async def open_one(i: int) -> tuple[str, str, str]:
+        nonlocal opened
         async with limit:
-            conversation = await agents.start_conversation(
-                APPROVAL_AGENT, user="alice", conversation_id=f"scale-{run_id}-{i}"
-            )
+            conversation = f"scale-{run_id}-{i}"
+            while True:
+                try:
+                    await agents.start_conversation(
+                        APPROVAL_AGENT, user="alice", conversation_id=conversation
+                    )
+                    break
+                except WorkflowAlreadyStartedError:
+                    break  # an attempt that timed out started it after all
+                except RPCError as exc:
+                    if not _deadline(exc):
+                        raise
+                    timed_out("start", exc)
             try:
                 reply = await agents.send(conversation, harness.PROMPT, sender="alice")
             except rpc_timeouts as exc:
                 # The message may have landed: never send it twice, wait for its approval.
                 timed_out("send", exc)
-                while not (pending := await agents.pending_approvals(conversation)):
+                while not (pending := await _patiently(agents.pending_approvals, conversation)):
                     await asyncio.sleep(1)
                 ((_, status),) = pending
                 reply = AgentReply(
@@ -614,6 +668,7 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
                 )
         if reply.status != "awaiting_approval" or len(reply.approvals) != 1:
             raise BenchFailure(f"scale: expected one pending approval, got {reply!r}")
+        opened += 1
         request = reply.approvals[0]
         return (
             conversation,
@@ -639,10 +694,25 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
             except rpc_timeouts as exc:
                 timed_out("decide", exc)
                 retried = True
+            except RPCError as exc:
+                if not _deadline(exc):
+                    raise
+                timed_out("decide", exc)
+                retried = True
             except ApprovalError as exc:
                 if retried and "already approved" in str(exc):
                     return  # the attempt that timed out was accepted after all
                 raise
+
+    async def _patiently(read: Callable[[str], Awaitable[T]], workflow_id: str) -> T:
+        # A query to an evicted workflow replays it first: on a loaded worker, past a deadline.
+        while True:
+            try:
+                return await read(workflow_id)
+            except RPCError as exc:
+                if not _deadline(exc):
+                    raise
+                timed_out("query", exc)
 
     async def wait_for_turn(conversation: str) -> AgentReply:
         while True:
@@ -650,8 +720,15 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
                 return await agents.wait_for_turn(conversation, 1)
             except rpc_timeouts as exc:
                 timed_out("wait_for_turn", exc)  # a read: safe to ask again
+            except RPCError as exc:
+                if not _deadline(exc):
+                    raise
+                timed_out("wait_for_turn", exc)
 
-    async def approve(conversation: str, approval_id: str, digest: str) -> tuple[int, int, int]:
+    async def approve(
+        conversation: str, approval_id: str, digest: str, delay: float = 0.0
+    ) -> tuple[int, int, int]:
+        await asyncio.sleep(delay)
         called = monotonic_ns()
         await decide(approval_id, digest)
         returned = monotonic_ns()
@@ -660,6 +737,21 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
         if final.status != "completed" or final.output != harness.FINAL_TEXT:
             raise BenchFailure(f"scale: unexpected final reply {final!r}")
         return called, returned, replied
+
+    async def report_progress(rss_curve: list[tuple[int, float]]) -> None:
+        # The worker's RSS as conversations start waiting: how it grows, not just where it ends.
+        step = max(n // 10, 1)
+        while True:
+            await asyncio.sleep(5)
+            if opened >= (len(rss_curve) + 1) * step:
+                stats = await worker.ask("stats")
+                rss_curve.append((opened, round(stats["rss_kib"] / 1024, 1)))
+                print(
+                    f"  scale: {opened} waiting after {time.perf_counter() - t0:.0f}s, "
+                    f"worker RSS {stats['rss_kib'] / 1024:.1f} MiB",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     try:
         await worker.start()
@@ -677,30 +769,51 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
                 alone.append(((booked_at - returned) / 1e6, (replied - returned) / 1e6))
             idle = await settle(worker)
             before_calls = (idle["model_calls"], idle["tool_calls"])
+            opened = 0
+            rss_curve: list[tuple[int, float]] = []
             t0 = time.perf_counter()
-            pending = await gather_all(open_one(i) for i in range(n))
+            progress = asyncio.create_task(report_progress(rss_curve))
+            try:
+                pending = await gather_all(open_one(i) for i in range(n))
+            finally:
+                progress.cancel()
             setup_s = time.perf_counter() - t0
-            waiting = await settle(worker)
+            waiting = await settle(worker, limit=60.0)
             print(
                 f"  scale: {n} conversations waiting after {setup_s:.1f}s, "
-                f"worker RSS {waiting['rss_kib'] / 1024:.1f} MiB",
+                f"worker RSS {waiting['rss_kib'] / 1024:.1f} MiB; deciding {burst_n} at once",
                 file=sys.stderr,
                 flush=True,
             )
+            burst = pending[:burst_n]
             t1 = time.perf_counter()
-            timings = await gather_all(approve(*p) for p in pending)
+            burst_timings = await gather_all(approve(*p) for p in burst)
             burst_s = time.perf_counter() - t1
-            booked = (await worker.ask("bookings"))["bookings"]
-            done = await settle(worker)
-            by_latency = sorted(
-                zip(pending, timings, strict=True), key=lambda pt: booked[pt[0][0]] - pt[1][1]
+            after_burst = await settle(worker, limit=60.0)
+            sustained = pending[burst_n : burst_n + sustained_n]
+            print(
+                f"  scale: burst drained in {burst_s:.1f}s; deciding {sustained_n} at "
+                f"{args.scale_rate:g}/s",
+                file=sys.stderr,
+                flush=True,
             )
-            slowest = [
-                ids
-                for (conversation, approval_id, _), _ in by_latency[-SLOWEST_SAMPLE:]
-                for ids in (conversation, approval_id)
-            ]
-            problems = await history_problems(client, slowest)
+            t2 = time.perf_counter()
+            sustained_timings = await gather_all(
+                approve(*p, delay=i / args.scale_rate) for i, p in enumerate(sustained)
+            )
+            sustained_s = time.perf_counter() - t2
+            booked = (await worker.ask("bookings"))["bookings"]
+            done = await settle(worker, limit=60.0)
+            decided = [*burst, *sustained]
+            print(
+                f"  scale: reading {len(decided)} conversations' histories",
+                file=sys.stderr,
+                flush=True,
+            )
+            problems = await history_problems(
+                client, [ids for c, a, _ in decided for ids in (c, a)]
+            )
+            problems.update(worker.log_count("deadlock"))
     except Exception as exc:
         reason = str(exc) if isinstance(exc, BenchFailure) else _describe(exc)
         if not isinstance(exc, BenchFailure):
@@ -711,66 +824,98 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
         await worker.stop()
 
     calls = (done["model_calls"] - before_calls[0], done["tool_calls"] - before_calls[1])
-    if calls != (harness.EXPECTED_MODEL_CALLS * n, harness.EXPECTED_TOOL_CALLS * n):
-        entry.update(status="failed", error=f"scale: {calls} (model, tool) calls for {n}")
+    before, after = APPROVAL_MODEL_CALLS
+    expected = (before * n + after * len(decided), len(decided))
+    if calls != expected:
+        entry.update(status="failed", error=f"scale: {calls} (model, tool) calls, not {expected}")
         return entry
-    to_booking, to_reply, decide_rtt, call_to_booking = [], [], [], []
-    first_call = min(t[0] for t in timings)
-    for (conversation, _, _), (called, returned, replied) in zip(pending, timings, strict=True):
-        to_booking.append((booked[conversation] - returned) / 1e6)
-        call_to_booking.append((booked[conversation] - called) / 1e6)
-        to_reply.append((replied - returned) / 1e6)
-        decide_rtt.append((returned - called) / 1e6)
-    last_booking = max(booked[c] for c, _, _ in pending)
+    burst_latency = _approval_latencies(burst, burst_timings, booked)
+    first_call = min(t[0] for t in burst_timings)
+    last_booking = max(booked[c] for c, _, _ in burst)
     entry.update(
         status="ok",
         setup_s=round(setup_s, 2),
+        setup_concurrency=args.scale_concurrency,
         worker_rss_idle_mib=round(idle["rss_kib"] / 1024, 1),
         worker_rss_waiting_mib=round(waiting["rss_kib"] / 1024, 1),
+        worker_rss_while_opening_mib=rss_curve,
         worker_kib_per_waiting_conversation=round((waiting["rss_kib"] - idle["rss_kib"]) / n, 1),
+        worker_rss_after_burst_mib=round(after_burst["rss_kib"] / 1024, 1),
         worker_peak_rss_mib=round(done["hwm_kib"] / 1024, 1),
-        worker_cpu_ms_per_approval=round((done["cpu_s"] - waiting["cpu_s"]) * 1000 / n, 3),
-        decision_to_booking_ms={
-            "p50": round(percentile(to_booking, 0.5), 1),
-            "p90": round(percentile(to_booking, 0.9), 1),
-            "p99": round(percentile(to_booking, 0.99), 1),
-            "max": round(max(to_booking), 1),
-            "negative": sum(1 for v in to_booking if v < 0),
-        },
-        decide_called_to_booking_ms={
-            "p50": round(percentile(call_to_booking, 0.5), 1),
-            "p90": round(percentile(call_to_booking, 0.9), 1),
-            "p99": round(percentile(call_to_booking, 0.99), 1),
-        },
-        decision_to_final_reply_ms={
-            "p50": round(percentile(to_reply, 0.5), 1),
-            "p90": round(percentile(to_reply, 0.9), 1),
-            "p99": round(percentile(to_reply, 0.99), 1),
-        },
-        decide_round_trip_ms={
-            "p50": round(percentile(decide_rtt, 0.5), 1),
-            "p90": round(percentile(decide_rtt, 0.9), 1),
-            "p99": round(percentile(decide_rtt, 0.99), 1),
-        },
+        worker_cpu_ms_per_approval=round(
+            (after_burst["cpu_s"] - waiting["cpu_s"]) * 1000 / burst_n, 3
+        ),
         single_approval_ms={
             "samples": len(alone),
             "decision_to_booking_p50": round(percentile([a[0] for a in alone], 0.5), 1),
             "decision_to_final_reply_p50": round(percentile([a[1] for a in alone], 0.5), 1),
         },
-        burst_s=round(burst_s, 2),
+        burst={
+            "decisions": burst_n,
+            **burst_latency,
+            "wall_s": round(burst_s, 2),
+            "first_decide_to_last_booking_s": round((last_booking - first_call) / 1e9, 2),
+        },
+        sustained={
+            "decisions": sustained_n,
+            "rate_per_s": args.scale_rate,
+            "wall_s": round(sustained_s, 2),
+            **(_approval_latencies(sustained, sustained_timings, booked) if sustained else {}),
+        },
         update_rpc_timeouts={
             "decide": update_timeouts.count("decide"),
             "wait_for_turn": update_timeouts.count("wait_for_turn"),
             "send": update_timeouts.count("send"),
+            "start": update_timeouts.count("start"),
+            "query": update_timeouts.count("query"),
         },
-        first_decide_to_last_booking_s=round((last_booking - first_call) / 1e9, 2),
-        slowest_histories_problems=problems,
+        decided_histories_problems=problems,
         latency_clock=(
             "decide() returned in the client -> book_flight body started in the worker "
             "(CLOCK_MONOTONIC in both processes)"
         ),
     )
     return entry
+
+
+def _deadline(exc: BaseException) -> bool:
+    """An RPC that ran out of time (the request may still have landed)."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    return isinstance(exc, RPCError) and (
+        exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+        or "timeout" in exc.message.lower()
+    )
+
+
+def _approval_latencies(
+    decided: list[tuple[str, str, str]],
+    timings: list[tuple[int, int, int]],
+    booked: dict[str, int],
+) -> dict[str, Any]:
+    """Percentiles of decision -> booking (and -> final reply, decide() round trip), in ms."""
+    to_booking, call_to_booking, to_reply, decide_rtt = [], [], [], []
+    for (conversation, _, _), (called, returned, replied) in zip(decided, timings, strict=True):
+        to_booking.append((booked[conversation] - returned) / 1e6)
+        call_to_booking.append((booked[conversation] - called) / 1e6)
+        to_reply.append((replied - returned) / 1e6)
+        decide_rtt.append((returned - called) / 1e6)
+
+    def spread(values: list[float], *extra: str) -> dict[str, float]:
+        out = {f"p{round(q * 100)}": round(percentile(values, q), 1) for q in (0.5, 0.9, 0.99)}
+        if "max" in extra:
+            out["max"] = round(max(values), 1)
+        return out
+
+    return {
+        "decision_to_booking_ms": {
+            **spread(to_booking, "max"),
+            "negative": sum(1 for v in to_booking if v < 0),
+        },
+        "decide_called_to_booking_ms": spread(call_to_booking),
+        "decision_to_final_reply_ms": spread(to_reply),
+        "decide_round_trip_ms": spread(decide_rtt),
+    }
 
 
 # --------------------------------------------------------------------------- versions, output
@@ -884,16 +1029,13 @@ def throughput_rows(entries: list[dict[str, Any]]) -> list[list[str]]:
 def scale_rows(entry: dict[str, Any]) -> list[list[str]]:
     if entry["status"] != "ok":
         return [["status", f"{entry['status']}: {entry.get('error', '')}"]]
-    b, c, r, d, a = (
-        entry["decision_to_booking_ms"],
-        entry["decide_called_to_booking_ms"],
-        entry["decision_to_final_reply_ms"],
-        entry["decide_round_trip_ms"],
-        entry["single_approval_ms"],
-    )
-    return [
+    burst, sustained, alone = entry["burst"], entry["sustained"], entry["single_approval_ms"]
+    rows = [
         ["conversations waiting on an approval", str(entry["conversations"])],
-        ["time to get them all waiting", f"{entry['setup_s']:.1f} s"],
+        [
+            "time to get them all waiting",
+            f"{entry['setup_s']:.1f} s ({entry['setup_concurrency']} at a time)",
+        ],
         [
             "worker RSS idle -> all waiting",
             f"{entry['worker_rss_idle_mib']:.1f} -> {entry['worker_rss_waiting_mib']:.1f} MiB",
@@ -903,40 +1045,56 @@ def scale_rows(entry: dict[str, Any]) -> list[list[str]]:
             f"{entry['worker_kib_per_waiting_conversation']:.1f} KiB",
         ],
         [
-            "all approved at once: decide() returned -> booking p50 / p99",
-            f"{b['p50']:.0f} / {b['p99']:.0f} ms",
+            f"one approval alone (p50 of {alone['samples']}): -> booking / -> reply",
+            f"{alone['decision_to_booking_p50']:.0f} / "
+            f"{alone['decision_to_final_reply_p50']:.0f} ms",
+        ],
+    ]
+    for label, phase in (
+        (f"{burst['decisions']} approved at once", burst),
+        (f"{sustained['decisions']} approved at {sustained['rate_per_s']:g}/s", sustained),
+    ):
+        if not phase["decisions"]:
+            continue
+        b, r, d = (
+            phase["decision_to_booking_ms"],
+            phase["decision_to_final_reply_ms"],
+            phase["decide_round_trip_ms"],
+        )
+        rows += [
+            [
+                f"{label}: decide() returned -> booking p50 / p99",
+                f"{b['p50']:.0f} / {b['p99']:.0f} ms",
+            ],
+            [f"{label}: -> final reply p50 / p99", f"{r['p50']:.0f} / {r['p99']:.0f} ms"],
+            [f"{label}: decide() round trip p50 / p99", f"{d['p50']:.0f} / {d['p99']:.0f} ms"],
+        ]
+    rows += [
+        [
+            f"{burst['decisions']} approved at once: first decide() -> last booking",
+            f"{burst['first_decide_to_last_booking_s']:.1f} s",
         ],
         [
-            "all approved at once: decide() called -> booking p50 / p99",
-            f"{c['p50']:.0f} / {c['p99']:.0f} ms",
+            "RPCs timed out and retried: decide / wait_for_turn / send / start / query",
+            " / ".join(
+                str(entry["update_rpc_timeouts"][k])
+                for k in ("decide", "wait_for_turn", "send", "start", "query")
+            ),
         ],
         [
-            "all approved at once: decide() returned -> final reply p50 / p99",
-            f"{r['p50']:.0f} / {r['p99']:.0f} ms",
+            "timeouts and failures in the decided histories",
+            ", ".join(f"{k} {v}" for k, v in entry["decided_histories_problems"].items()) or "none",
         ],
         [
-            "all approved at once: decide() round trip p50 / p99",
-            f"{d['p50']:.0f} / {d['p99']:.0f} ms",
-        ],
-        [
-            f"one approval alone (p50 of {a['samples']}): -> booking / -> reply",
-            f"{a['decision_to_booking_p50']:.0f} / {a['decision_to_final_reply_p50']:.0f} ms",
-        ],
-        [
-            "all approved at once: first decide() -> last booking",
-            f"{entry['first_decide_to_last_booking_s']:.1f} s",
-        ],
-        [
-            "update RPCs timed out and retried: decide / wait_for_turn",
-            f"{entry['update_rpc_timeouts']['decide']} / "
-            f"{entry['update_rpc_timeouts']['wait_for_turn']}",
-        ],
-        [
-            "worker CPU per approval (to final reply)",
+            "worker CPU per approval (burst, to final reply)",
             f"{entry['worker_cpu_ms_per_approval']:.2f} ms",
         ],
-        ["worker peak RSS", f"{entry['worker_peak_rss_mib']:.1f} MiB"],
+        [
+            "worker RSS after the burst / peak",
+            f"{entry['worker_rss_after_burst_mib']:.1f} / {entry['worker_peak_rss_mib']:.1f} MiB",
+        ],
     ]
+    return rows
 
 
 def print_tables(
@@ -1030,9 +1188,24 @@ def main(argv: list[str] | None = None) -> int:
         help="conversations being opened at once while setting up the scale test",
     )
     parser.add_argument(
+        "--scale-burst",
+        type=int,
+        default=1000,
+        help="of the waiting conversations, how many are approved at once",
+    )
+    parser.add_argument(
+        "--scale-sustained",
+        type=int,
+        default=300,
+        help="then how many are approved one after the other at --scale-rate",
+    )
+    parser.add_argument(
+        "--scale-rate", type=float, default=5.0, help="decisions per second after the burst"
+    )
+    parser.add_argument(
         "--scale-max-cached",
         type=int,
-        help="max_cached_workflows of the scale worker (default: temporalio's, 1000)",
+        help="max_cached_workflows of the scale worker (default: create_worker's)",
     )
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the workers' stderr logs (paths printed)"
@@ -1073,9 +1246,12 @@ def main(argv: list[str] | None = None) -> int:
                     "agentflow_idle_timeout_s": IDLE_TIMEOUT_S,
                     "scale": args.scale,
                     "scale_concurrency": args.scale_concurrency,
-                    "scale_max_cached_workflows": args.scale_max_cached or 1000,
-                    "worker_options": "temporalio defaults (100 workflow-task, 100 activity "
-                    "slots; max_cached_workflows=1000)",
+                    "scale_burst": args.scale_burst,
+                    "scale_sustained": args.scale_sustained,
+                    "scale_rate": args.scale_rate,
+                    "scale_max_cached_workflows": args.scale_max_cached,
+                    "worker_options": "create_worker's defaults (temporalio's for throughput "
+                    "variants)",
                 },
                 "elapsed_s": round(elapsed, 1),
                 "baseline": FLOOR,
