@@ -119,6 +119,7 @@ class AuditTracerProvider(TracerProvider):
         """The GenAI metrics agentflow's recorders record model calls into (with a meter
         provider: [`configure_tracing`][agentflow.audit.configure_tracing] attaches one)."""
 
+        self._shut_down = False
         self.logger_provider: LoggerProvider | None = None
         """Where the store's checkpoints go as log records (``OTEL_LOGS_EXPORTER``)."""
 
@@ -138,6 +139,10 @@ class AuditTracerProvider(TracerProvider):
         return flushed
 
     def shutdown(self) -> None:
+        # Once: the SDK calls it again at exit, and the meter and logger providers would warn.
+        if self._shut_down:
+            return
+        self._shut_down = True
         # The store's exporter writes a last checkpoint as it shuts down: logs go after it.
         super().shutdown()
         # A final export of the metrics and the checkpoints, side by side and bounded: a
@@ -247,11 +252,13 @@ def configure_tracing(
                 _processor(RedactingExporter(sampled, redact), batch, False)
             )
     readers = [*metric_readers, *export_metric_readers(otlp)]
-    provider.attach_metrics(MeterProvider(metric_readers=readers, resource=provider.resource))
+    # The tracer provider shuts the meter and logger providers down (at exit too).
+    provider.attach_metrics(
+        MeterProvider(metric_readers=readers, resource=provider.resource, shutdown_on_exit=False)
+    )
     # OTEL_LOGS_EXPORTER & co.: the checkpoints, one log record each.
     processors = [*log_processors, *export_log_processors(otlp)]
     if processors:
-        # The provider shuts it down (after the last checkpoint), at exit too.
         logs = LoggerProvider(resource=provider.resource, shutdown_on_exit=False)
         for processor in processors:
             logs.add_log_record_processor(processor)
