@@ -14,8 +14,17 @@ from agentflow.models.names import infer_model
 if TYPE_CHECKING:
     from agentflow.models.anthropic import AnthropicModel
     from agentflow.models.openai import OpenAIModel
+    from agentflow.models.openai_responses import OpenAIResponsesModel
 
-__all__ = ["AnthropicModel", "FallbackModel", "Model", "OpenAIModel", "PromptCache", "infer_model"]
+__all__ = [
+    "AnthropicModel",
+    "FallbackModel",
+    "Model",
+    "OpenAIModel",
+    "OpenAIResponsesModel",
+    "PromptCache",
+    "infer_model",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -27,4 +36,8 @@ def __getattr__(name: str) -> Any:
         from agentflow.models.openai import OpenAIModel
 
         return OpenAIModel
+    if name == "OpenAIResponsesModel":
+        from agentflow.models.openai_responses import OpenAIResponsesModel
+
+        return OpenAIResponsesModel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

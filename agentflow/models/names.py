@@ -1,6 +1,7 @@
 """Models named by ``"provider:model"`` strings, wherever a model is chosen without code.
 
-``anthropic:claude-sonnet-5``, ``openai:gpt-5``, ``bedrock:anthropic.claude-...``,
+``anthropic:claude-sonnet-5``, ``openai:gpt-5`` (Chat Completions), ``openai-responses:gpt-5``
+(the Responses API), ``bedrock:anthropic.claude-...``,
 ``vertex:claude-...``, and ``test`` (the offline [`TestModel`][agentflow.testing.TestModel]). A bare
 name that starts with ``claude`` is an Anthropic model, as before strings had providers. Names
 separated by commas are a `FallbackModel`, first choice first:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PROVIDERS", "infer_model", "split_model_name"]
 
-PROVIDERS = ("anthropic", "openai", "bedrock", "vertex", "test")
+PROVIDERS = ("anthropic", "openai", "openai-responses", "bedrock", "vertex", "test")
 MODEL_ENV = "AGENTFLOW_MODEL"
 """The environment variable the CLI and the demo read a model string from."""
 
@@ -81,6 +82,10 @@ def _one(spec: str) -> Model:
             from agentflow.models.openai import OpenAIModel
 
             return OpenAIModel(name)
+        case "openai-responses":
+            from agentflow.models.openai_responses import OpenAIResponsesModel
+
+            return OpenAIResponsesModel(name)
         case "bedrock" | "vertex":
             from agentflow.models.anthropic import AnthropicModel
 

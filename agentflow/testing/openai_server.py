@@ -23,6 +23,10 @@ from agentflow.testing.anthropic_server import FakeAnthropicServer, ScriptedResp
 
 __all__ = [
     "FakeOpenAIServer",
+    "FakeResponsesServer",
+    "function_call_item",
+    "responses_body",
+    "responses_response",
     "completion_body",
     "completion_chunks",
     "completion_response",
@@ -144,3 +148,81 @@ class FakeOpenAIServer(FakeAnthropicServer):
         events = completion_chunks(cast(Mapping[str, Any], body))
         lines = [f"data: {json.dumps(event)}\n\n" for event in events]
         return ("".join(lines) + "data: [DONE]\n\n").encode()
+
+
+def function_call_item(
+    name: str, arguments: object, *, call_id: str = "call_1"
+) -> dict[str, object]:
+    """One ``function_call`` output item of the Responses API (``arguments`` JSON-encoded)."""
+    encoded = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {
+        "type": "function_call",
+        "id": f"fc_{call_id}",
+        "call_id": call_id,
+        "name": name,
+        "arguments": encoded,
+        "status": "completed",
+    }
+
+
+def responses_body(
+    *,
+    text: str | None = None,
+    calls: Sequence[Mapping[str, object]] = (),
+    refusal: str | None = None,
+    status: str = "completed",
+    incomplete_reason: str | None = None,
+    model: str = "gpt-test",
+    input_tokens: int = 10,
+    output_tokens: int = 5,
+    cached_tokens: int = 0,
+    id: str = "resp_test",
+) -> dict[str, object]:
+    """A Responses API ``response`` body: a message with ``text`` or ``refusal``, then ``calls``."""
+    output: list[dict[str, object]] = []
+    parts: list[dict[str, object]] = []
+    if text is not None:
+        parts.append({"type": "output_text", "text": text, "annotations": []})
+    if refusal is not None:
+        parts.append({"type": "refusal", "refusal": refusal})
+    if parts:
+        output.append(
+            {
+                "type": "message",
+                "id": "msg_1",
+                "role": "assistant",
+                "status": status,
+                "content": parts,
+            }
+        )
+    output += [dict(call) for call in calls]
+    return {
+        "id": id,
+        "object": "response",
+        "created_at": 0,
+        "model": model,
+        "status": status,
+        "incomplete_details": {"reason": incomplete_reason} if incomplete_reason else None,
+        "output": output,
+        "usage": {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": cached_tokens},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": input_tokens + output_tokens,
+        },
+    }
+
+
+def responses_response(**fields: Any) -> ScriptedResponse:
+    """A 200 answer carrying `responses_body` (``fields`` are passed on to it)."""
+    return ScriptedResponse(200, responses_body(**fields))
+
+
+class FakeResponsesServer(FakeOpenAIServer):
+    """`FakeOpenAIServer`'s machinery, answering ``POST /v1/responses`` (no streaming)."""
+
+    route = "/v1/responses"
+
+    def event_stream(self, body: object) -> bytes | None:
+        return None
