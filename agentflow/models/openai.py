@@ -105,22 +105,9 @@ class OpenAIModel:
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
     ) -> None:
-        if client is None:
-            key = api_key or os.environ.get("OPENAI_API_KEY")
-            if not key:
-                raise ConfigurationError(
-                    "OpenAIModel needs an API key: set the OPENAI_API_KEY environment variable "
-                    "or pass api_key=..."
-                )
-            client = AsyncOpenAI(
-                api_key=key,
-                base_url=base_url,
-                max_retries=0,
-                timeout=openai.not_given if timeout is None else timeout,
-            )
         self._model = model
-        self._client = client
-        self._calls = client.with_options(max_retries=0) if client.max_retries else client
+        self._client = client or openai_client(type(self).__name__, api_key, base_url, timeout)
+        self._calls = calls_without_retries(self._client)
         self._retry = retry or RetryPolicy()
 
     @property
@@ -221,6 +208,33 @@ class OpenAIModel:
             finish,
             usage,
         )
+
+
+def openai_client(
+    owner: str, api_key: str | None, base_url: str | None, timeout: float | None
+) -> AsyncOpenAI:
+    """The SDK client an OpenAI adapter builds when it is given none (its retries off).
+
+    Raises:
+        ConfigurationError: No API key is given and ``OPENAI_API_KEY`` is unset.
+    """
+    key = api_key or os.environ.get("OPENAI_API_KEY")
+    if not key:
+        raise ConfigurationError(
+            f"{owner} needs an API key: set the OPENAI_API_KEY environment variable "
+            "or pass api_key=..."
+        )
+    return AsyncOpenAI(
+        api_key=key,
+        base_url=base_url,
+        max_retries=0,
+        timeout=openai.not_given if timeout is None else timeout,
+    )
+
+
+def calls_without_retries(client: AsyncOpenAI) -> AsyncOpenAI:
+    """``client`` as the adapters call it: without the SDK's retries (they retry themselves)."""
+    return client.with_options(max_retries=0) if client.max_retries else client
 
 
 def _params(model: str, request: ModelRequest) -> dict[str, Any]:

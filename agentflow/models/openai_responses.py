@@ -20,7 +20,6 @@ sent. The end user is an opaque ``safety_identifier``. A driver that listens for
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +27,6 @@ from agentflow.extras import require
 
 require("openai", "agentflow.models.openai_responses")  # a missing extra is one line naming it
 
-import openai
 from openai import AsyncOpenAI
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -50,8 +48,12 @@ from agentflow.messages import (
 from agentflow.models.base import check_model_requests_allowed, end_user_id, unreadable_response
 from agentflow.models.deltas import deltas_wanted, report_delta
 
-# One error mapping for both OpenAI adapters: the Chat Completions module's.
-from agentflow.models.openai import _failure  # pyright: ignore[reportPrivateUsage]
+# One error mapping and one client set-up for both OpenAI adapters: the Chat Completions module's.
+from agentflow.models.openai import (
+    _failure,  # pyright: ignore[reportPrivateUsage]
+    calls_without_retries,
+    openai_client,
+)
 from agentflow.models.retries import RetryPolicy, retrying
 
 __all__ = ["OpenAIResponsesModel"]
@@ -84,22 +86,9 @@ class OpenAIResponsesModel:
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
     ) -> None:
-        if client is None:
-            key = api_key or os.environ.get("OPENAI_API_KEY")
-            if not key:
-                raise ConfigurationError(
-                    "OpenAIResponsesModel needs an API key: set the OPENAI_API_KEY environment "
-                    "variable or pass api_key=..."
-                )
-            client = AsyncOpenAI(
-                api_key=key,
-                base_url=base_url,
-                max_retries=0,
-                timeout=openai.not_given if timeout is None else timeout,
-            )
         self._model = model
-        self._client = client
-        self._calls = client.with_options(max_retries=0) if client.max_retries else client
+        self._client = client or openai_client(type(self).__name__, api_key, base_url, timeout)
+        self._calls = calls_without_retries(self._client)
         self._retry = retry or RetryPolicy()
 
     @property
