@@ -36,7 +36,6 @@ from agentflow.extras import require
 
 require("anthropic", "agentflow.models.anthropic")  # a missing extra is one line naming it
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict, cast
 
@@ -92,6 +91,7 @@ from agentflow.messages import (
     ToolUseBlock,
     Usage,
 )
+from agentflow.models.base import api_key as provider_api_key
 from agentflow.models.base import check_model_requests_allowed, end_user_id, unreadable_response
 from agentflow.models.caching import DEFAULT_PROMPT_CACHE, CacheTTL, PromptCache
 from agentflow.models.deltas import deltas_wanted, report_delta
@@ -221,15 +221,9 @@ class AnthropicModel:
             else {"type": "enabled", "budget_tokens": thinking_budget}
         )
         if client is None:
-            key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-            if not key:
-                raise ConfigurationError(
-                    "AnthropicModel needs an API key: set the ANTHROPIC_API_KEY environment "
-                    "variable or pass api_key=..."
-                )
             # The SDK reads ANTHROPIC_BASE_URL itself when base_url is None.
             client = AsyncAnthropic(
-                api_key=key,
+                api_key=provider_api_key("AnthropicModel", "ANTHROPIC_API_KEY", api_key),
                 base_url=base_url,
                 max_retries=0,
                 timeout=anthropic.not_given if timeout is None else timeout,

@@ -54,6 +54,21 @@ def block_model_requests() -> Generator[None]:
         _blocked.reset(token)
 
 
+def api_key(adapter: str, variable: str, given: str | None) -> str:
+    """The API key an adapter builds its client with: ``given``, else ``variable``'s value.
+
+    Raises:
+        ConfigurationError: neither is set, naming the variable and the argument.
+    """
+    key = given or os.environ.get(variable)
+    if not key:
+        raise ConfigurationError(
+            f"{adapter} needs an API key: set the {variable} environment variable or pass "
+            "api_key=..."
+        )
+    return key
+
+
 def check_model_requests_allowed(model: str) -> None:
     """Raise `ConfigurationError` when real model requests are blocked (see above)."""
     if _blocked.get() or os.environ.get(ALLOW_MODEL_REQUESTS_ENV, "").strip().lower() in (

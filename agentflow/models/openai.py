@@ -28,7 +28,6 @@ from agentflow.extras import require
 require("openai", "agentflow.models.openai")  # a missing extra is one line naming it
 
 import json
-import os
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -57,6 +56,7 @@ from agentflow.messages import (
     ToolUseBlock,
     Usage,
 )
+from agentflow.models.base import api_key as provider_api_key
 from agentflow.models.base import check_model_requests_allowed, end_user_id, unreadable_response
 from agentflow.models.deltas import deltas_wanted, report_delta
 from agentflow.models.retries import (
@@ -218,14 +218,8 @@ def openai_client(
     Raises:
         ConfigurationError: No API key is given and ``OPENAI_API_KEY`` is unset.
     """
-    key = api_key or os.environ.get("OPENAI_API_KEY")
-    if not key:
-        raise ConfigurationError(
-            f"{owner} needs an API key: set the OPENAI_API_KEY environment variable "
-            "or pass api_key=..."
-        )
     return AsyncOpenAI(
-        api_key=key,
+        api_key=provider_api_key(owner, "OPENAI_API_KEY", api_key),
         base_url=base_url,
         max_retries=0,
         timeout=openai.not_given if timeout is None else timeout,
