@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -43,12 +44,10 @@ from agentflow.testing.anthropic_server import (
     message_response,
     stream_response,
 )
+from tests.models.adapters import FAST_RETRY, QUICK, hello, model_factory
 
 MODEL = "claude-sonnet-5"  # the default, claude-sonnet-4-5, makes the SDK warn it is deprecated
 API_KEY = "sk-ant-test"
-FAST_RETRY = {"retry-after-ms": "10"}
-# Backoff short enough for tests when the server names no wait.
-QUICK = RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.01)
 
 WEATHER = ToolDefinition(
     name="get_weather",
@@ -77,26 +76,9 @@ def server() -> Iterator[FakeAnthropicServer]:
 @pytest.fixture
 async def make_model(server: FakeAnthropicServer) -> AsyncIterator[ModelFactory]:
     """Builds models aimed at ``server`` (unless told otherwise) and closes their clients."""
-    made: list[AnthropicModel] = []
-
-    def make(**kwargs: Any) -> AnthropicModel:
-        kwargs.setdefault("api_key", API_KEY)
-        kwargs.setdefault("base_url", server.base_url)
-        kwargs.setdefault("retry", QUICK)
-        model = AnthropicModel(MODEL, **kwargs)
-        made.append(model)
-        return model
-
-    yield make
-    for model in made:
-        await model.client.close()
-
-
-def hello() -> ModelRequest:
-    return ModelRequest(
-        system="Be brief.",
-        messages=(Message(role="user", content=(TextBlock(text="hi"),)),),
-    )
+    build = functools.partial(AnthropicModel, MODEL)
+    async with model_factory(build, base_url=server.base_url, api_key=API_KEY) as make:
+        yield make
 
 
 def hi_there() -> ScriptedResponse:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
 import openai
 import pytest
@@ -39,10 +39,9 @@ from agentflow.testing.openai_server import (
     openai_error_response,
     tool_call_body,
 )
+from tests.models.adapters import FAST_RETRY, hello, model_factory
 
 MODEL = "gpt-test"
-FAST_RETRY = {"retry-after-ms": "10"}
-QUICK = RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.01)
 WEATHER = ToolDefinition(
     name="get_weather",
     description="Current weather for a city.",
@@ -60,25 +59,10 @@ def server() -> Iterator[FakeOpenAIServer]:
 
 @pytest.fixture
 async def make_model(server: FakeOpenAIServer) -> AsyncIterator[ModelFactory]:
-    made: list[OpenAIModel] = []
-
-    def make(**kwargs: Any) -> OpenAIModel:
-        kwargs.setdefault("api_key", "sk-test")
-        kwargs.setdefault("base_url", server.base_url)
-        kwargs.setdefault("retry", QUICK)
-        model = OpenAIModel(MODEL, **kwargs)
-        made.append(model)
-        return model
-
-    yield make
-    for model in made:
-        await model.client.close()
-
-
-def hello() -> ModelRequest:
-    return ModelRequest(
-        system="Be brief.", messages=(Message(role="user", content=(TextBlock(text="hi"),)),)
-    )
+    """Builds models aimed at ``server`` (unless told otherwise) and closes their clients."""
+    build = functools.partial(OpenAIModel, MODEL)
+    async with model_factory(build, base_url=server.base_url, api_key="sk-test") as make:
+        yield make
 
 
 def conversation() -> ModelRequest:

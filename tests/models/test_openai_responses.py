@@ -7,6 +7,7 @@ arguments, the one retry layer, errors, timeouts, keys, unreadable answers, bloc
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -45,10 +46,9 @@ from agentflow.testing.openai_server import (
     responses_body,
     responses_response,
 )
+from tests.models.adapters import FAST_RETRY, hello, model_factory
 
 MODEL = "gpt-test"
-FAST_RETRY = {"retry-after-ms": "10"}
-QUICK = RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.01)
 WEATHER = ToolDefinition(
     name="get_weather",
     description="Current weather for a city.",
@@ -67,25 +67,10 @@ def server() -> Iterator[FakeResponsesServer]:
 
 @pytest.fixture
 async def make_model(server: FakeResponsesServer) -> AsyncIterator[ModelFactory]:
-    made: list[OpenAIResponsesModel] = []
-
-    def make(**kwargs: Any) -> OpenAIResponsesModel:
-        kwargs.setdefault("api_key", "sk-test")
-        kwargs.setdefault("base_url", server.base_url)
-        kwargs.setdefault("retry", QUICK)
-        model = OpenAIResponsesModel(MODEL, **kwargs)
-        made.append(model)
-        return model
-
-    yield make
-    for model in made:
-        await model.client.close()
-
-
-def hello() -> ModelRequest:
-    return ModelRequest(
-        system="Be brief.", messages=(Message(role="user", content=(TextBlock(text="hi"),)),)
-    )
+    """Builds models aimed at ``server`` (unless told otherwise) and closes their clients."""
+    build = functools.partial(OpenAIResponsesModel, MODEL)
+    async with model_factory(build, base_url=server.base_url, api_key="sk-test") as make:
+        yield make
 
 
 async def test_a_conversation_is_encoded_as_input_items_and_the_answer_decoded(
