@@ -79,6 +79,16 @@ DeploymentOption = Annotated[
         show_default=False,
     ),
 ]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="provider:model for every agent served, over the model in its code (e.g. "
+        "openai:gpt-5, or a comma-separated fallback chain); the travel example also reads "
+        "AGENTFLOW_MODEL.",
+        show_default=False,
+    ),
+]
 BuildIdOption = Annotated[
     str | None,
     typer.Option(
@@ -130,6 +140,7 @@ def worker(
     data_dir: DataDirOption = None,
     deployment_name: DeploymentOption = None,
     build_id: BuildIdOption = None,
+    model: ModelOption = None,
 ) -> None:
     """Run a worker for AGENTs' conversations and approvals (Ctrl-C or SIGTERM stops it).
 
@@ -146,7 +157,8 @@ def worker(
 
         config = TemporalConfig.load(temporal_address, namespace)
         version = worker_version(deployment_name, build_id)
-        if run_until_stopped(run_worker(agent, config, task_queue, console, version=version)):
+        running = run_worker(agent, config, task_queue, console, version=version, model=model)
+        if run_until_stopped(running):
             console.print("worker stopped")
     except AgentflowError as exc:
         fail(exc)
@@ -175,6 +187,7 @@ def dev(
     ui: Annotated[bool, typer.Option(help="Serve Temporal's web UI.")] = True,
     deployment_name: DeploymentOption = None,
     build_id: BuildIdOption = None,
+    model: ModelOption = None,
 ) -> None:
     """Start the embedded Temporal server and a worker; Ctrl-C or SIGTERM stops all cleanly.
 
@@ -194,7 +207,15 @@ def dev(
         version = worker_version(deployment_name, build_id)
         if run_until_stopped(
             run_dev(
-                agent, temporal_address, namespace, folder, task_queue, ui, console, version=version
+                agent,
+                temporal_address,
+                namespace,
+                folder,
+                task_queue,
+                ui,
+                console,
+                version=version,
+                model=model,
             )
         ):
             console.print("stopped")

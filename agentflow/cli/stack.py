@@ -22,6 +22,7 @@ from agentflow.approvals.settings import ApprovalSettings, worker_approvals
 from agentflow.audit import configure_tracing
 from agentflow.cli.loading import AgentReference, load_agent
 from agentflow.exceptions import ConfigurationError
+from agentflow.models.names import infer_model
 from agentflow.temporal.connection import TemporalConfig
 from agentflow.temporal.devrecord import (
     RECORD_NAME,
@@ -39,14 +40,21 @@ Served = dict[str, list[tuple[AgentReference, Agent[Any, Any], DepsFactory | Non
 """task queue -> the agents served on it, each with its reference and dependencies."""
 
 
-def _by_queue(references: list[str], default_queue: str) -> Served:
-    """``module:name@queue`` serves an agent on its own task queue; otherwise the default."""
+def _by_queue(references: list[str], default_queue: str, model: str | None = None) -> Served:
+    """``module:name@queue`` serves an agent on its own task queue; otherwise the default.
+
+    ``model`` (``provider:model``) replaces each agent's own model, checked before anything
+    starts: a wrong name or a missing key or extra is one line, not a failed first turn.
+    """
     if not references:
         raise ConfigurationError("no agent to serve: pass --agent package.module:name")
+    chosen = infer_model(model) if model else None
     queues: Served = {}
     for text in references:
         reference = AgentReference.parse(text)
         agent, deps = load_agent(reference)
+        if chosen is not None:
+            agent.model = chosen
         queue = reference.queue or default_queue
         for _, other, _ in queues.get(queue, []):
             if other.name == agent.name and other is not agent:
@@ -109,8 +117,9 @@ async def run_worker(
     console: Console,
     *,
     version: WorkerDeploymentVersion | None = None,
+    model: str | None = None,
 ) -> None:
-    queues = _by_queue(references, task_queue)
+    queues = _by_queue(references, task_queue, model)
     client = await config.connect()
     tracing = configure_tracing()
     try:
@@ -136,8 +145,9 @@ async def run_dev(
     console: Console,
     *,
     version: WorkerDeploymentVersion | None = None,
+    model: str | None = None,
 ) -> None:
-    queues = _by_queue(references, task_queue)
+    queues = _by_queue(references, task_queue, model)
     # The namespace follows TEMPORAL_NAMESPACE (and the profile) like every other command's.
     config = TemporalConfig.load(address, namespace, dev_record=False)
     server: DevServer | None = None

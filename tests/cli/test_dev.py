@@ -246,3 +246,31 @@ async def test_chat_shows_steps_and_replies(tmp_path: Path) -> None:
     assert "You said: hello" in text
     assert "· tool_call: book_flight: returned" in text
     assert "Booked: " in text
+
+
+def test_a_wrong_model_is_refused_before_the_worker_connects() -> None:
+    result = subprocess.run(
+        [
+            *CLI, "worker", "--agent", "tests.temporal.support:cli_agent",
+            "--model", "nope:gpt-9", "--temporal-address", "127.0.0.1:1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, COLUMNS="200"),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "unknown provider 'nope'" in result.stderr
+    assert "cannot reach Temporal" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_model_option_replaces_every_served_agents_model() -> None:
+    from agentflow.cli.stack import _by_queue  # pyright: ignore[reportPrivateUsage]
+    from agentflow.testing import TestModel
+
+    queues = _by_queue(["tests.temporal.support:cli_agent@other"], "agentflow", "test")
+    ((_, agent, _),) = queues["other"]
+    assert isinstance(agent.model, TestModel)
+    ((_, own, _),) = _by_queue(["tests.temporal.support:cli_agent"], "agentflow")["agentflow"]
+    assert not isinstance(own.model, TestModel)
