@@ -1,4 +1,4 @@
-"""Agent.run_stream: text as it is written, on both providers, and its edges."""
+"""Agent.run_stream: text as it is written, on every provider, and its edges."""
 
 from __future__ import annotations
 
@@ -23,12 +23,16 @@ from agentflow.models.anthropic import AnthropicModel
 from agentflow.models.base import Model
 from agentflow.models.deltas import report_delta
 from agentflow.models.openai import OpenAIModel
+from agentflow.models.openai_responses import OpenAIResponsesModel
 from agentflow.models.retries import RetryPolicy
 from agentflow.testing import FunctionModel, text_response, tool_call
 from agentflow.testing.anthropic_server import FakeAnthropicServer, error_response, message_response
 from agentflow.testing.openai_server import (
     FakeOpenAIServer,
+    FakeResponsesServer,
     completion_response,
+    function_call_item,
+    responses_response,
     tool_call_body,
 )
 
@@ -88,7 +92,15 @@ def openai_script(server: FakeOpenAIServer) -> None:
     )
 
 
-@pytest.fixture(params=["anthropic", "openai"])
+def responses_script(server: FakeResponsesServer) -> None:
+    call = function_call_item("book_flight", {"flight_id": "LX318", "price": 9400}, call_id="c1")
+    server.enqueue(
+        responses_response(text="Booking LX318 for you.", calls=[call]),
+        responses_response(text="That fare is above the cap."),
+    )
+
+
+@pytest.fixture(params=["anthropic", "openai", "openai-responses"])
 def provider(request: pytest.FixtureRequest) -> Iterator[tuple[str, Model]]:
     if request.param == "anthropic":
         with FakeAnthropicServer() as server:
@@ -97,13 +109,18 @@ def provider(request: pytest.FixtureRequest) -> Iterator[tuple[str, Model]]:
                 "anthropic",
                 AnthropicModel("claude-sonnet-5", api_key="k", base_url=server.base_url),
             )
-    else:
+    elif request.param == "openai":
         with FakeOpenAIServer() as server:
             openai_script(server)
             yield "openai", OpenAIModel("gpt-test", api_key="k", base_url=server.base_url)
+    else:
+        with FakeResponsesServer() as server:
+            responses_script(server)
+            model = OpenAIResponsesModel("gpt-test", api_key="k", base_url=server.base_url)
+            yield "openai-responses", model
 
 
-async def test_the_travel_scenario_streams_the_same_on_both_providers(
+async def test_the_travel_scenario_streams_the_same_on_every_provider(
     provider: tuple[str, Model],
 ) -> None:
     _, model = provider

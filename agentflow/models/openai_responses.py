@@ -13,20 +13,25 @@ text is an assistant message and its tool calls ``function_call`` items; a tool 
 message, its images and PDFs. Requests are sent with ``store: false``: the transcript is ours,
 nothing is kept on OpenAI's side between calls. Sampling settings are sent as ``temperature``
 and ``top_p``; the API has no stop sequences, so a request with some is refused before it is
-sent. The end user is an opaque ``safety_identifier``. A driver that listens for text
-(`agentflow.models.deltas`) gets the answer's text in one piece once the response is complete.
+sent. The end user is an opaque ``safety_identifier``. A request is streamed when a driver
+listens for text (`agentflow.models.deltas`): each ``response.output_text.delta`` is reported as
+it comes, and the answer is read from the ``response.completed`` (or ``response.incomplete``)
+event's whole response, so it is the one the same call unstreamed returns. An ``error`` or
+``response.failed`` event is retried as an error status is; a stream that ends before its
+final event is unreadable, as with the other adapters.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from agentflow.extras import require
 
 require("openai", "agentflow.models.openai_responses")  # a missing extra is one line naming it
 
+import openai
 from openai import AsyncOpenAI
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -118,18 +123,48 @@ class OpenAIResponsesModel:
         check_model_requests_allowed(self._model)
         params = _params(self._model, request)
 
-        async def attempt() -> ModelResponse:
-            raw = await self._calls.responses.with_raw_response.create(**params, stream=False)
-            try:
-                wire = _WireResponse.model_validate_json(raw.content)
-            except ValidationError as err:
-                raise unreadable_response(err) from err
-            return _response(wire)
+        streamed = deltas_wanted()
 
-        response = await retrying(self._retry, attempt, _failure)
-        if deltas_wanted() and response.text:
-            report_delta(response.text)
-        return response
+        async def attempt() -> ModelResponse:
+            return await (self._stream(params) if streamed else self._create(params))
+
+        return await retrying(self._retry, attempt, _failure)
+
+    async def _create(self, params: dict[str, Any]) -> ModelResponse:
+        raw = await self._calls.responses.with_raw_response.create(**params, stream=False)
+        try:
+            wire = _WireResponse.model_validate_json(raw.content)
+        except ValidationError as err:
+            raise unreadable_response(err) from err
+        return _response(wire)
+
+    async def _stream(self, params: dict[str, Any]) -> ModelResponse:
+        stream = await self._calls.responses.create(**params, stream=True)
+        final: dict[str, Any] | None = None
+        async with stream:
+            async for event in stream:
+                data = cast(dict[str, Any], event.to_dict())
+                kind = data.get("type")
+                if kind == "response.output_text.delta" and data.get("delta"):
+                    report_delta(str(data["delta"]))
+                elif kind in ("response.completed", "response.incomplete"):
+                    final = data.get("response")
+                elif kind in ("error", "response.failed"):
+                    # The API's own failure after its 200: mapped (and retried) as the SDK's
+                    # in-stream errors are.
+                    failed: dict[str, Any] = data.get("response") or {}
+                    error: object = data if kind == "error" else failed.get("error")
+                    fields = cast(dict[str, Any], error) if isinstance(error, dict) else {}
+                    body = {k: v for k, v in fields.items() if k not in ("type", "sequence_number")}
+                    message = str(body.get("message") or "the response failed")
+                    raise openai.APIError(message, stream.response.request, body=body)
+        if final is None:
+            raise ModelResponseError("the stream ended before its response.completed event")
+        try:
+            wire = _WireResponse.model_validate(final)
+        except ValidationError as err:
+            raise unreadable_response(err, "response") from err
+        return _response(wire)
 
 
 def _params(model: str, request: ModelRequest) -> dict[str, Any]:

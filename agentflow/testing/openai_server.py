@@ -1,4 +1,4 @@
-"""A local stand-in for the OpenAI Chat Completions API, for tests.
+"""Local stand-ins for the OpenAI Chat Completions and Responses APIs, for tests.
 
 It is served the same way as `FakeAnthropicServer`
 (scripted responses in order, every request recorded), so tests point the real ``openai`` SDK
@@ -19,13 +19,19 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from agentflow.testing.anthropic_server import FakeAnthropicServer, ScriptedResponse
+from agentflow.testing.anthropic_server import (
+    FakeAnthropicServer,
+    ScriptedResponse,
+    SSEEvent,
+    sse_body,
+)
 
 __all__ = [
     "FakeOpenAIServer",
     "FakeResponsesServer",
     "function_call_item",
     "responses_body",
+    "responses_events",
     "responses_response",
     "completion_body",
     "completion_chunks",
@@ -219,10 +225,65 @@ def responses_response(**fields: Any) -> ScriptedResponse:
     return ScriptedResponse(200, responses_body(**fields))
 
 
+def responses_events(body: Mapping[str, Any]) -> list[SSEEvent]:
+    """The events the Responses API streams for ``body``, each named by its ``type``.
+
+    ``response.created`` and ``response.in_progress`` (no output yet); each output item added,
+    its text, refusal or arguments in two pieces and the whole of each when done; then
+    ``response.completed`` (``response.incomplete``, ``response.failed``, by ``status``) with
+    the whole response.
+    """
+    events: list[dict[str, Any]] = []
+    started: dict[str, Any] = {**body, "status": "in_progress", "output": [], "usage": None}
+
+    def event(kind: str, **fields: Any) -> None:
+        events.append({"type": kind, "sequence_number": len(events), **fields})
+
+    def halves(text: str) -> list[str]:
+        return [piece for piece in (text[: len(text) // 2], text[len(text) // 2 :]) if piece]
+
+    event("response.created", response=started)
+    event("response.in_progress", response=started)
+    for index, item in enumerate(cast(Sequence[Mapping[str, Any]], body["output"])):
+        where = {"item_id": item.get("id", ""), "output_index": index}
+        if item.get("type") == "message":
+            event("response.output_item.added", output_index=index, item={**item, "content": []})
+            for part_index, part in enumerate(cast(Sequence[Mapping[str, Any]], item["content"])):
+                at = {**where, "content_index": part_index}
+                kind = "output_text" if part["type"] == "output_text" else "refusal"
+                field = "text" if kind == "output_text" else "refusal"
+                event("response.content_part.added", **at, part={**part, field: ""})
+                for piece in halves(str(part[field])):
+                    event(f"response.{kind}.delta", **at, delta=piece)
+                event(f"response.{kind}.done", **at, **{field: part[field]})
+                event("response.content_part.done", **at, part=dict(part))
+        elif item.get("type") == "function_call":
+            added = {**item, "arguments": "", "status": "in_progress"}
+            event("response.output_item.added", output_index=index, item=added)
+            arguments = str(item["arguments"])
+            for piece in halves(arguments):
+                event("response.function_call_arguments.delta", **where, delta=piece)
+            event("response.function_call_arguments.done", **where, arguments=arguments)
+        else:
+            event("response.output_item.added", output_index=index, item=dict(item))
+        event("response.output_item.done", output_index=index, item=dict(item))
+    ending = {"incomplete": "response.incomplete", "failed": "response.failed"}
+    event(ending.get(str(body.get("status")), "response.completed"), response=dict(body))
+    return [(e["type"], e) for e in events]
+
+
 class FakeResponsesServer(FakeOpenAIServer):
-    """`FakeOpenAIServer`'s machinery, answering ``POST /v1/responses`` (no streaming)."""
+    """`FakeOpenAIServer`'s machinery, answering ``POST /v1/responses``.
+
+    A request with ``"stream": true`` that is scripted a 200 response body gets it as the
+    event stream the API sends (`responses_events`); ``hold`` pauses it half-way.
+    """
 
     route = "/v1/responses"
 
     def event_stream(self, body: object) -> bytes | None:
-        return None
+        if not isinstance(body, Mapping):
+            return None
+        if cast(Mapping[str, Any], body).get("object") != "response":
+            return None
+        return sse_body(responses_events(cast(Mapping[str, Any], body)))

@@ -7,8 +7,10 @@ arguments, the one retry layer, errors, timeouts, keys, unreadable answers, bloc
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import socket
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -38,12 +40,13 @@ from agentflow.models.base import block_model_requests
 from agentflow.models.deltas import delta_listener
 from agentflow.models.openai_responses import OpenAIResponsesModel
 from agentflow.models.retries import RetryPolicy, retry_listener
-from agentflow.testing.anthropic_server import ScriptedResponse
+from agentflow.testing.anthropic_server import ScriptedResponse, SSEEvent, stream_response
 from agentflow.testing.openai_server import (
     FakeResponsesServer,
     function_call_item,
     openai_error_response,
     responses_body,
+    responses_events,
     responses_response,
 )
 from tests.models.adapters import FAST_RETRY, hello, model_factory
@@ -310,14 +313,109 @@ async def test_stop_sequences_are_refused_before_a_request(
     assert server.requests == []
 
 
-async def test_a_listener_gets_the_text_once_the_answer_is_complete(
+STREAMED_BODIES = [
+    responses_body(
+        text="Here is the weather.",
+        calls=[
+            function_call_item("get_weather", {"city": "Bern"}, call_id="call_a"),
+            function_call_item("get_weather", {"city": "Chur"}, call_id="call_b"),
+        ],
+        cached_tokens=4,
+        id="resp_streamed",
+    ),
+    responses_body(text="Cut sho", status="incomplete", incomplete_reason="max_output_tokens"),
+    responses_body(refusal="I can't help with that."),
+]
+
+
+@pytest.mark.parametrize("body", STREAMED_BODIES)
+async def test_with_a_listener_the_answer_is_streamed_and_equals_the_unstreamed_one(
+    server: FakeResponsesServer, make_model: ModelFactory, body: dict[str, Any]
+) -> None:
+    server.enqueue(ScriptedResponse(200, body), ScriptedResponse(200, body))
+    pieces: list[str] = []
+    model = make_model()
+    with delta_listener(pieces.append):
+        streamed = await model.request(hello())
+    whole = await model.request(hello())
+    assert server.requests[0].body["stream"] is True
+    assert server.requests[1].body["stream"] is False
+    assert streamed == whole
+    assert "".join(pieces) == (whole.text if whole.stop_reason != "refusal" else "")
+    if body["id"] == "resp_streamed":
+        assert pieces == ["Here is th", "e weather."]
+        assert streamed.id == "resp_streamed"
+        assert [c.input for c in streamed.tool_calls] == [{"city": "Bern"}, {"city": "Chur"}]
+        assert streamed.usage == Usage(input_tokens=6, output_tokens=5, cache_read_input_tokens=4)
+
+
+async def test_text_reaches_the_listener_before_the_answer_is_complete(
     server: FakeResponsesServer, make_model: ModelFactory
 ) -> None:
-    server.enqueue(responses_response(text="Hi there"))
+    hold = threading.Event()
+    server.enqueue(ScriptedResponse(200, responses_body(text="Hello there"), hold=hold))
     pieces: list[str] = []
-    with delta_listener(pieces.append):
+    first = asyncio.Event()
+
+    def heard(piece: str) -> None:
+        pieces.append(piece)
+        first.set()
+
+    with delta_listener(heard):
+        call = asyncio.create_task(make_model().request(hello()))
+        try:
+            await first.wait()
+            # The server holds back the second half of its events until told to go on.
+            assert pieces == ["Hello"]
+            assert not call.done()
+        finally:
+            hold.set()
+        response = await call
+    assert pieces == ["Hello", " there"]
+    assert response.text == "Hello there"
+
+
+def _failed_event(body: dict[str, Any]) -> SSEEvent:
+    failed = {
+        **body,
+        "status": "failed",
+        "error": {"code": "server_error", "message": "overloaded"},
+    }
+    return ("response.failed", {"type": "response.failed", "response": failed})
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ("error", {"type": "error", "code": "server_error", "message": "overloaded"}),
+        _failed_event(responses_body(text="Hel")),
+    ],
+    ids=["error-event", "response-failed"],
+)
+async def test_a_failure_inside_a_stream_is_retried(
+    server: FakeResponsesServer, make_model: ModelFactory, failure: SSEEvent
+) -> None:
+    started = responses_events(responses_body(text="Hello"))[:5]  # up to the first piece
+    server.enqueue(stream_response([*started, failure]), responses_response(text="fine"))
+    heard: list[ModelRetrying] = []
+    pieces: list[str] = []
+    with retry_listener(heard.append), delta_listener(pieces.append):
+        response = await make_model().request(hello())
+    assert response.text == "fine"
+    assert pieces == ["He", "fi", "ne"]
+    assert len(heard) == 1
+    assert heard[0].error == "model API returned HTTP 500: overloaded"
+
+
+async def test_a_stream_that_ends_before_its_final_event_is_unreadable(
+    server: FakeResponsesServer, make_model: ModelFactory
+) -> None:
+    cut = responses_events(responses_body(text="Hello there"))[:6]
+    server.enqueue(stream_response(cut), responses_response(text="fine"))
+    with delta_listener(lambda _: None), pytest.raises(ModelResponseError) as caught:
         await make_model().request(hello())
-    assert pieces == ["Hi there"]
+    assert "response.completed" in caught.value.detail
+    assert len(server.requests) == 1
 
 
 @tool
