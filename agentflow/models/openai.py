@@ -78,22 +78,8 @@ _STOP_REASONS: dict[str, StopReason] = {
 }
 
 
-class OpenAIModel:
-    """A [`Model`][agentflow.Model] backed by ``openai.AsyncOpenAI`` (Chat Completions).
-
-    Args:
-        model: The model to call, e.g. ``"gpt-5"`` (or whatever name a gateway serves).
-        client: A ready SDK client; when given, ``api_key``, ``base_url`` and ``timeout`` are
-            ignored. Its retries are not used (see the module docstring).
-        api_key: The API key; defaults to the ``OPENAI_API_KEY`` environment variable.
-        base_url: The API's base URL (``.../v1``); when ``None`` the SDK reads
-            ``OPENAI_BASE_URL`` and otherwise uses ``https://api.openai.com/v1``.
-        retry: How failures that may pass are retried; ``RetryPolicy()`` when ``None``.
-        timeout: Seconds allowed for one HTTP attempt; ``None`` keeps the SDK's default.
-
-    Raises:
-        ConfigurationError: No ``client`` was given and no API key is available.
-    """
+class OpenAIClientModel:
+    """What both OpenAI adapters share: the model name, the SDK client, one retry layer."""
 
     def __init__(
         self,
@@ -123,6 +109,24 @@ class OpenAIModel:
     def client(self) -> AsyncOpenAI:
         """The SDK client this model was given or built."""
         return self._client
+
+
+class OpenAIModel(OpenAIClientModel):
+    """A [`Model`][agentflow.Model] backed by ``openai.AsyncOpenAI`` (Chat Completions).
+
+    Args:
+        model: The model to call, e.g. ``"gpt-5"`` (or whatever name a gateway serves).
+        client: A ready SDK client; when given, ``api_key``, ``base_url`` and ``timeout`` are
+            ignored. Its retries are not used (see the module docstring).
+        api_key: The API key; defaults to the ``OPENAI_API_KEY`` environment variable.
+        base_url: The API's base URL (``.../v1``); when ``None`` the SDK reads
+            ``OPENAI_BASE_URL`` and otherwise uses ``https://api.openai.com/v1``.
+        retry: How failures that may pass are retried; ``RetryPolicy()`` when ``None``.
+        timeout: Seconds allowed for one HTTP attempt; ``None`` keeps the SDK's default.
+
+    Raises:
+        ConfigurationError: No ``client`` was given and no API key is available.
+    """
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Perform one Chat Completions call, retried as the module docstring says.

@@ -32,7 +32,6 @@ from agentflow.extras import require
 require("openai", "agentflow.models.openai_responses")  # a missing extra is one line naming it
 
 import openai
-from openai import AsyncOpenAI
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agentflow.exceptions import ConfigurationError, ModelResponseError
@@ -55,16 +54,15 @@ from agentflow.models.deltas import deltas_wanted, report_delta
 
 # One error mapping and one client set-up for both OpenAI adapters: the Chat Completions module's.
 from agentflow.models.openai import (
+    OpenAIClientModel,
     _failure,  # pyright: ignore[reportPrivateUsage]
-    calls_without_retries,
-    openai_client,
 )
-from agentflow.models.retries import RetryPolicy, retrying
+from agentflow.models.retries import retrying
 
 __all__ = ["OpenAIResponsesModel"]
 
 
-class OpenAIResponsesModel:
+class OpenAIResponsesModel(OpenAIClientModel):
     """A `Model` backed by ``openai.AsyncOpenAI`` on the Responses API.
 
     Args:
@@ -80,35 +78,6 @@ class OpenAIResponsesModel:
     Raises:
         ConfigurationError: No ``client`` was given and no API key is available.
     """
-
-    def __init__(
-        self,
-        model: str,
-        *,
-        client: AsyncOpenAI | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float | None = None,
-    ) -> None:
-        self._model = model
-        self._client = client or openai_client(type(self).__name__, api_key, base_url, timeout)
-        self._calls = calls_without_retries(self._client)
-        self._retry = retry or RetryPolicy()
-
-    @property
-    def name(self) -> str:
-        return self._model
-
-    @property
-    def provider(self) -> str:
-        """The GenAI provider, as the audit trail names it (``gen_ai.provider.name``)."""
-        return "openai"
-
-    @property
-    def client(self) -> AsyncOpenAI:
-        """The SDK client this model was given or built."""
-        return self._client
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Perform one Responses API call, retried as `OpenAIModel` retries.
