@@ -122,8 +122,11 @@ async def test_two_workers_one_killed_mid_load_every_conversation_completes_once
     agents = AgentClient(await dev_server.client(), task_queue=queue)
     workers = [spawn_worker(dev_server.address, queue, agent, db) for _ in range(2)]
     try:
+        # Short enough that the dead worker's activities move on soon, long enough that the
+        # survivor, alone with thirty conversations on a loaded machine, finishes an attempt:
+        # at 3 s, with the suite run twice at once on two cores, a turn ended in model_error.
         options = DurableOptions(
-            tool_timeout=timedelta(seconds=3), model_timeout=timedelta(seconds=3)
+            tool_timeout=timedelta(seconds=10), model_timeout=timedelta(seconds=10)
         )
         conversations = [
             await agents.start_conversation(agent, user="alice", options=options) for _ in range(30)

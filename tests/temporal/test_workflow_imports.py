@@ -51,8 +51,11 @@ IO_MODULES = (
     "starlette",
     "urllib3",
     "uvicorn",
-    # OpenTelemetry: workflow code records nothing (activities and clients do)
-    "opentelemetry",
+    # OpenTelemetry's SDK and exporters: workflow code records and exports nothing (activities
+    # and the worker do). Its API (context, trace) is allowed: a turn makes its span context
+    # current with it, as Temporal's own tracing interceptor does inside workflows.
+    "opentelemetry.sdk",
+    "opentelemetry.exporter",
     # Temporal's own client and worker
     "temporalio.client",
     "temporalio.testing",
