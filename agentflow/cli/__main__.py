@@ -1,3 +1,3 @@
-from agentflow.cli.main import app
+from agentflow.cli.entry import main
 
-app()
+main()
