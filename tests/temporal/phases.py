@@ -2,14 +2,16 @@
 
 Approvals wait for days and teams deploy daily: new code must replay histories that stopped
 anywhere in an approval (asked, reminded, escalated, decided in stages, by a delegate, with an
-edit, several at once, across a continue-as-new). :func:`record` plays each :data:`PHASES`
-scenario on the time-skipping test server (the reminders and escalations fire at their real
-delays) and returns the histories, which ``test_phase_histories`` replays, and with
+edit, several at once, across a continue-as-new), and a conversation whose read-only tool runs
+as a local activity beside a booking that waits for approval. :func:`record` plays each
+:data:`PHASES` scenario on the time-skipping test server (the reminders and escalations fire at
+their real delays) and returns the histories, which ``test_phase_histories`` replays, and with
 ``AGENTFLOW_RECORD_HISTORIES=1`` commits under ``histories/`` (the newest set).
 
 The agent's name is in every history, so it must not change; its precondition asks, by price:
 up to 1000 nobody; up to 3000 bob (escalating to dana, who may also edit the fare); up to 4000
-bob then dana (stages); up to 5000 two of dana, erin and frank; above 5000, never.
+bob then dana (stages); up to 5000 two of dana, erin and frank; above 5000, never. Its one
+read-only tool, ``search_flights``, runs as a local activity when the conversation asks for it.
 """
 
 from __future__ import annotations
@@ -69,26 +71,42 @@ def book_flight(ctx: RunContext[None], flight_id: str, price: float) -> dict[str
     return {"booking": f"{ctx.idempotency_key}", "flight_id": flight_id, "price": price}
 
 
+@tool
+def search_flights(ctx: RunContext[None], destination: str) -> str:
+    """Flights to a destination (reads only: no side effects, no preconditions)."""
+    return f"LX14 and LX16 to {destination}"
+
+
 def plan(request: ModelRequest) -> ModelResponse:
-    """``book LX14 2400`` books one flight, ``book LX14 2400 LX16 1800`` two; then reports."""
+    """``book LX14 2400`` books one flight, ``book LX14 2400 LX16 1800`` two; then reports.
+
+    ``search ZRH`` searches first, in the same answer: ``search ZRH book LX14 2400``.
+    """
     last = request.messages[-1]
     results = [b for b in last.content if isinstance(b, ToolResultBlock)]
     if results:
         return text_response(" | ".join(r.content for r in results))
     text = next(b.text for b in last.content if isinstance(b, TextBlock))
     words = text.split()
+    searches: list[tuple[str, dict[str, Any], str]] = []
+    if words[0] == "search":
+        destination, words = words[1], words[2:]
+        searches.append(("search_flights", {"destination": destination}, f"search-{destination}"))
+        if not words:
+            return tool_calls(*searches)
     if words[0] != "book":
         return text_response(f"You said: {text}")
     pairs = list(zip(words[1::2], words[2::2], strict=True))
     return tool_calls(
+        *searches,
         *(
             ("book_flight", {"flight_id": flight, "price": float(price)}, f"call-{n}")
             for n, (flight, price) in enumerate(pairs, start=1)
-        )
+        ),
     )
 
 
-AGENT: Agent[None] = Agent(FunctionModel(plan), tools=[book_flight], name=NAME)
+AGENT: Agent[None] = Agent(FunctionModel(plan), tools=[book_flight, search_flights], name=NAME)
 
 
 def phases_agent() -> tuple[Agent[None], Any]:
@@ -260,6 +278,17 @@ async def _continued_as_new(run: Run) -> None:
     assert description.run_id != first_run, "the conversation did not continue as new"
 
 
+async def _local_tools(run: Run) -> None:
+    # The search runs as a local activity, the booking as an activity once bob approved it;
+    # the second turn searches alone, after the approval's child has ended.
+    options = DurableOptions(local_read_only_tools=True)
+    request = await run.ask("search ZRH book LX14 2400", options=options)
+    await run.vote(request, "bob")
+    await run.finish_turn()
+    reply = await run.agents.send(run.conversation, "search GVA", sender="alice")
+    assert (reply.status, reply.output) == ("completed", "LX14 and LX16 to GVA"), reply
+
+
 Scenario = Callable[[Run], Awaitable[None]]
 
 PHASES: dict[str, Scenario] = {
@@ -274,6 +303,7 @@ PHASES: dict[str, Scenario] = {
     "edited": _edited,
     "parallel": _parallel,
     "continued-as-new": _continued_as_new,
+    "local-tools": _local_tools,
 }
 """Each phase and how to bring a conversation there."""
 

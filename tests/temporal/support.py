@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Field, Session, SQLModel, select
+from temporalio.client import WorkflowHistory
 
 from agentflow import Agent, Allow, Deny, NeedsApproval, RunContext, precondition, tool
 from agentflow.audit.store import create_store_engine
@@ -22,6 +23,8 @@ from agentflow.messages import ModelRequest, ModelResponse, TextBlock, ToolResul
 from agentflow.preconditions import Decision
 from agentflow.testing import FunctionModel, text_response, tool_call
 
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+"""The marker a local activity's result is recorded in (a patch's is ``core_patch``)."""
 APPROVAL_ABOVE = 1_000.0
 HARD_CAP = 5_000.0
 
@@ -101,6 +104,32 @@ def plan(request: ModelRequest) -> ModelResponse:
 
 def make_agent(name: str) -> Agent[Engine]:
     return Agent(FunctionModel(plan), tools=[book_flight], system="You book flights.", name=name)
+
+
+def tool_calls_run(history: WorkflowHistory) -> tuple[list[str], list[str]]:
+    """The tool calls a conversation's history ran as local activities, and as activities.
+
+    By call id, in the order history records them: a local activity as the marker of its
+    result, an activity as its scheduling. A local activity that failed (its marker holds the
+    failure, with no call id) is ``failed``.
+    """
+    local: list[str] = []
+    remote: list[str] = []
+    for event in history.events:
+        if event.HasField("marker_recorded_event_attributes"):
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name != LOCAL_ACTIVITY_MARKER:
+                continue  # a patch's
+            (data,) = marker.details["data"].payloads
+            if json.loads(data.data)["activity_type"] == "agentflow.tool_call":
+                results = marker.details["result"].payloads
+                call = json.loads(results[0].data)["outcome"]["call_id"] if results else "failed"
+                local.append(call)
+        elif event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled = event.activity_task_scheduled_event_attributes
+            if scheduled.activity_type.name == "agentflow.tool_call":
+                remote.append(json.loads(scheduled.input.payloads[0].data)["call"]["id"])
+    return local, remote
 
 
 def dumps_history(history: Any) -> str:

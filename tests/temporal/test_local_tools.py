@@ -9,7 +9,6 @@ as activities, whose retries and idempotency key the server keeps.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -24,6 +23,7 @@ from agentflow.temporal import AgentClient, DevServer, DurableOptions, create_wo
 from agentflow.temporal.converter import data_converter
 from agentflow.temporal.plugin import AgentflowPlugin
 from agentflow.testing import FunctionModel, text_response, tool_calls
+from tests.temporal.support import tool_calls_run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -68,26 +68,6 @@ def _agent() -> Agent[None]:
     return Agent(FunctionModel(plan), tools=tools, name=f"local-{uuid.uuid4().hex[:8]}")
 
 
-def _calls(history: WorkflowHistory) -> tuple[list[str], list[str]]:
-    """The tool calls run as local activities, and those run as activities (by call id)."""
-    local: list[str] = []
-    remote: list[str] = []
-    for event in history.events:
-        if event.HasField("marker_recorded_event_attributes"):
-            marker = event.marker_recorded_event_attributes
-            if marker.marker_name != "core_local_activity":
-                continue  # a patch's
-            (data,) = marker.details["data"].payloads
-            if json.loads(data.data)["activity_type"] == "agentflow.tool_call":
-                (result,) = marker.details["result"].payloads
-                local.append(json.loads(result.data)["outcome"]["call_id"])
-        elif event.HasField("activity_task_scheduled_event_attributes"):
-            scheduled = event.activity_task_scheduled_event_attributes
-            if scheduled.activity_type.name == "agentflow.tool_call":
-                remote.append(json.loads(scheduled.input.payloads[0].data)["call"]["id"])
-    return local, remote
-
-
 async def _converse(dev_server: DevServer, options: DurableOptions) -> WorkflowHistory:
     client = await dev_server.client()
     queue = f"local-tools-{uuid.uuid4().hex}"
@@ -109,12 +89,12 @@ async def test_a_read_only_tool_runs_as_a_local_activity_and_tools_that_act_neve
     dev_server: DevServer,
 ) -> None:
     history = await _converse(dev_server, DurableOptions(local_read_only_tools=True))
-    local, remote = _calls(history)
+    local, remote = tool_calls_run(history)
     assert local == ["call-search"]
     assert sorted(remote) == ["call-budget", "call-log"]
 
 
 async def test_without_the_option_every_tool_runs_as_an_activity(dev_server: DevServer) -> None:
-    local, remote = _calls(await _converse(dev_server, DurableOptions()))
+    local, remote = tool_calls_run(await _converse(dev_server, DurableOptions()))
     assert local == []
     assert sorted(remote) == ["call-budget", "call-log", "call-search"]

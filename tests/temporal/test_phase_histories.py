@@ -3,8 +3,9 @@
 ``histories/<set>/<phase>/`` holds, for each phase in :data:`tests.temporal.phases.PHASES`,
 the conversation and approval histories of a run brought there (some end mid-wait, some passed
 a fired reminder, an escalation, an expiry, a denial, stages, M-of-N, a delegate, an edit,
-parallel approvals, a continue-as-new). Each is checked to show its phase, then replayed: a
-workflow change that would leave such a conversation stuck fails here, before it ships.
+parallel approvals, a continue-as-new, a read-only tool run as a local activity). Each is
+checked to show its phase, then replayed: a workflow change that would leave such a
+conversation stuck fails here, before it ships.
 
 Each set (:data:`FIXTURE_SETS`) was recorded by the code of its time: running approvals may
 have started under any of them. ``AGENTFLOW_RECORD_HISTORIES=1`` records the newest set again
@@ -41,6 +42,8 @@ from agentflow.temporal.devserver import test_server_path
 from agentflow.temporal.plugin import AgentflowPlugin
 from agentflow.testing.channels import RecordingChannel
 from tests.temporal.phases import AGENT, NAME, PHASES, Leaves, Run, record
+from tests.temporal.support import tool_calls_run
+from workflows.agent import LOCAL_READ_ONLY_TOOLS
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -49,6 +52,10 @@ FIXTURE_SETS = ("phases", "phases-notice-ids")
 """Oldest first: ``phases`` was recorded before approval notices were named (the ``notice-ids``
 patch of ``ApprovalWorkflow``), ``phases-notice-ids`` after, so that a change to an approval's
 schedule meets named notices on replay (see ``test_approval_schedule.py``)."""
+SINCE = {"local-tools": "phases-notice-ids"}
+"""Phases an older set lacks, and the first set that holds each: ``phases`` was recorded before
+read-only tools could run as local activities (the ``local-read-only-tools`` patch of
+``AgentWorkflow``)."""
 FIXTURES = HISTORIES / FIXTURE_SETS[-1]
 """Where ``AGENTFLOW_RECORD_HISTORIES=1`` records."""
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +86,12 @@ class Facts:
     """The conversation's runs, first first."""
     children: int = 0
     approvals: dict[str, Approval] = field(default_factory=dict[str, Approval])
+    local_tools: list[str] = field(default_factory=list[str])
+    """The tool calls the conversation ran as local activities (by call id)."""
+    remote_tools: list[str] = field(default_factory=list[str])
+    """Those it ran as activities (a call run again once approved counts twice)."""
+    patches: set[str] = field(default_factory=set[str])
+    """The patches the conversation's runs recorded."""
 
     @property
     def conversation_open(self) -> bool:
@@ -102,6 +115,10 @@ def facts(histories: list[WorkflowHistory]) -> Facts:
                 e.HasField("start_child_workflow_execution_initiated_event_attributes")
                 for e in history.events
             )
+            local, remote = tool_calls_run(history)
+            found.local_tools += local
+            found.remote_tools += remote
+            found.patches |= patches_of(history)
             continue
         approval = found.approvals.setdefault(history.workflow_id, Approval())
         approval.open = history.events[-1].event_type not in _CLOSED
@@ -116,6 +133,15 @@ def facts(histories: list[WorkflowHistory]) -> Facts:
                 update = event.workflow_execution_update_accepted_event_attributes.accepted_request
                 approval.votes.append(_payload(update.input.args))
     return found
+
+
+def patches_of(history: WorkflowHistory) -> set[str]:
+    """The ids of the patches ``history`` recorded."""
+    return {
+        _payload(e.marker_recorded_event_attributes.details["patch-data"])["id"]
+        for e in history.events
+        if e.marker_recorded_event_attributes.marker_name == "core_patch"
+    }
 
 
 def _approvers(approval: Approval) -> list[str]:
@@ -162,6 +188,13 @@ SHOWS: dict[str, Callable[[Facts], bool]] = {
         and f.runs[0].events[-1].event_type
         == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
         and len(f.approvals) == 2
+    ),
+    "local-tools": lambda f: (
+        f.local_tools == ["search-ZRH", "search-GVA"]
+        and f.remote_tools == ["call-1", "call-1"]  # asked for approval, then run approved
+        and LOCAL_READ_ONLY_TOOLS in f.patches
+        and _approvers(f.only()) == ["bob"]
+        and not f.only().open
     ),
 }
 
@@ -218,8 +251,15 @@ async def test_a_run_brought_to_each_phase_shows_it_and_replays(
     assert await replay_failures(histories) == {}
 
 
-@pytest.mark.parametrize("fixture_set", FIXTURE_SETS)
-@pytest.mark.parametrize("phase", list(PHASES))
+def held(fixture_set: str) -> list[str]:
+    """The phases ``fixture_set`` holds: all but those added after it was recorded."""
+    at = FIXTURE_SETS.index(fixture_set)
+    return [p for p in PHASES if FIXTURE_SETS.index(SINCE.get(p, FIXTURE_SETS[0])) <= at]
+
+
+@pytest.mark.parametrize(
+    ("fixture_set", "phase"), [(name, phase) for name in FIXTURE_SETS for phase in held(name)]
+)
 async def test_the_committed_histories_of_each_phase_replay(phase: str, fixture_set: str) -> None:
     histories = load(phase, fixture_set)
     assert histories, f"no committed histories for {phase}: record them (see the docstring)"
