@@ -1,16 +1,18 @@
 """Contract models evolve only with defaults: the committed histories decode with today's models.
 
 Every payload a history carries — a workflow's input and result, an activity's input and result,
-a child's, an update's argument and answer — is decoded on replay with the type the code in hand
-declares for it. A field added without a default makes every recorded payload of that model fail
-to decode, and each conversation or approval that carries one stuck (the issue table's "a new
-required field on an activity result"). This decodes every payload of every committed history
-(``histories/``, ``histories/phases/``) with the current models and names, for each that no
-longer decodes, the model and the field.
+a local activity's result (in its marker), a child's, an update's argument and answer — is
+decoded on replay with the type the code in hand declares for it. A field added without a
+default makes every recorded payload of that model fail to decode, and each conversation or
+approval that carries one stuck (the issue table's "a new required field on an activity
+result"). This decodes every payload of every committed history (``histories/`` and every set
+of phases under it) with the current models and names, for each that no longer decodes, the
+model and the field.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from agentflow.temporal import contracts
 from agentflow.temporal.activities import AgentActivities
 from agentflow.temporal.converter import data_converter
 from agentflow.temporal.plugin import workflow_classes
+from tests.temporal.support import LOCAL_ACTIVITY_MARKER
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -121,6 +124,15 @@ def payloads(history: WorkflowHistory, known: Contracts) -> Iterator[tuple[str, 
                 signature = known.updates[kind, request.input.name]
                 updates[request.meta.update_id] = signature
                 yield f"{at}: {request.input.name} argument", request.input.args, signature.args
+            case "marker_recorded_event_attributes":
+                # A local activity's result is in its marker (its input never enters history).
+                marker = event.marker_recorded_event_attributes
+                if marker.marker_name != LOCAL_ACTIVITY_MARKER:
+                    continue  # a patch's (a local activity that failed has no result either)
+                (data,) = marker.details["data"].payloads
+                name = json.loads(data.data)["activity_type"]
+                result = (known.activities[name].result,)
+                yield f"{at}: {name} local activity result", marker.details["result"], result
             case "workflow_execution_update_completed_event_attributes":
                 attrs = event.workflow_execution_update_completed_event_attributes
                 if attrs.outcome.HasField("success"):
@@ -196,3 +208,20 @@ def test_a_field_added_without_a_default_is_named_with_its_model() -> None:
     assert failures
     assert all(f.startswith("AgentReply.priority: Field required (") for f in failures)
     assert any("update answer" in f for f in failures)
+
+
+class TimedToolCallResult(contracts.ToolCallResult):
+    """A tool call's result with a field added the wrong way: required."""
+
+    duration_ms: int
+
+
+def test_a_local_activity_result_that_no_longer_decodes_is_named_with_its_marker() -> None:
+    # A read-only tool's call run as a local activity records its result in a marker, not in
+    # an activity's completion: decoding only the latter missed it.
+    swapped = {contracts.ToolCallResult: TimedToolCallResult}
+    failures, _ = undecodable(current_contracts(lambda hint: swapped.get(hint, hint)))
+    assert all(f.startswith("TimedToolCallResult.duration_ms: Field required (") for f in failures)
+    local = [f for f in failures if "agentflow.tool_call local activity result" in f]
+    # The searches of both turns of the committed local-tools phase, at least.
+    assert len(local) >= 2 and all("/local-tools/" in f for f in local)
