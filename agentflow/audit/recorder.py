@@ -439,6 +439,12 @@ class _PresetSpanIds:
     def generate_trace_id(self) -> int:
         return self.generator.generate_trace_id()
 
+    def is_trace_id_random(self) -> bool:
+        # Asked by newer SDKs for every span that starts a trace: the wrapped generator's
+        # answer (older generators do not have the method).
+        random = getattr(self.generator, "is_trace_id_random", None)
+        return bool(random()) if callable(random) else False
+
 
 @contextmanager
 def _preset_span_id(tracer: Tracer, span_id: int) -> Generator[None]:
