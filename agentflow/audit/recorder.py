@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -157,12 +157,16 @@ class SpanRecorder:
         agent: str | None = None,
         conversation_id: str | None = None,
         model: object | None = None,
+        span_id: int | None = None,
     ) -> Generator[ToolStep]:
         """A span around one tool call, preconditions included; the body's spans nest in it.
 
-        ``model``: the agent's, which names the GenAI provider on the span.
+        ``model``: the agent's, which names the GenAI provider on the span. ``span_id``: the
+        span's id, when the caller names this run of the call (a run repeated elsewhere then
+        records the same span: see [`span_trees`][agentflow.audit.span_trees]).
         """
-        with self._span(f"execute_tool {call.name}", SpanKind.INTERNAL) as span:
+        preset = _preset_span_id(self.tracer, span_id) if span_id is not None else nullcontext()
+        with preset, self._span(f"execute_tool {call.name}", SpanKind.INTERNAL) as span:
             if span.is_recording():
                 span.set_attributes(
                     attrs.tool_call(

@@ -102,7 +102,14 @@ def span_trees(records: Iterable[SpanRecord]) -> list[SpanNode]:
     with no parent at all) when there is one: a durable turn's span is written when the turn
     ends, and until then its steps wait under the conversation. Without such a root (a partial
     export, a run nested in a caller's span) it is a root of its own.
+
+    A span recorded more than once is one node, its latest record, with the children of every
+    record: a tool call run as a local activity runs again, under the same span id, when its
+    worker is lost before the workflow task that ran it completes (see
+    `agentflow.temporal.activities.attempt_span_id`); the trail shows that call once, with each
+    run's intent under it.
     """
+    # Later records of a span id replace earlier ones: the records come in the order written.
     nodes = {(r.trace_id, r.span_id): SpanNode(r) for r in records}
     tops: dict[str, SpanNode] = {}
     for node in sorted(nodes.values(), key=_started, reverse=True):

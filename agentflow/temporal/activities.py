@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -208,6 +209,7 @@ class AgentActivities:
             agent=input.agent,
             conversation_id=input.conversation_id,
             model=entry.agent.model,
+            span_id=attempt_span_id(activity.info()),
         ) as step:
             outcome = await invoke_tool(
                 tool,
@@ -330,6 +332,19 @@ class AgentActivities:
             return await approve_with_edits(tool, ctx, check.request, check.changes, check.approval)
         except ApprovalError as exc:
             raise _refusal(str(exc), "EditRefused") from exc
+
+
+def attempt_span_id(info: activity.Info) -> int:
+    """The span id of one attempt of an activity: the same on whichever worker runs it.
+
+    A local activity runs again when the worker that ran it is lost before its workflow task
+    completed (its result never reached history): the next worker runs the same attempt of the
+    same activity of the same run. Its tool call span then has the id the lost run's had, so
+    the trail shows one call, with what each run recorded under it (each body's intent), and
+    not a second call. A digest, never the invalid id 0.
+    """
+    key = f"{info.workflow_run_id}/{info.activity_id}/{info.attempt}"
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") or 1
 
 
 def _refusal(message: str, kind: str) -> ApplicationError:

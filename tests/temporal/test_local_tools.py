@@ -5,11 +5,19 @@ no preconditions runs in the worker that runs the conversation's workflow task: 
 a marker with its result instead of an activity the server schedules, dispatches and records.
 A side-effecting tool (even one declared concurrent) and a tool with a precondition still run
 as activities, whose retries and idempotency key the server keeps.
+
+Where a local call meets the rest: a worker lost after the call ran but before its workflow
+task completed makes the call run again, and the audit trail still shows it once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,15 +25,20 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from agentflow import Agent, Allow, RunContext, precondition, tool
+from agentflow.audit import configure_tracing, span_trees
+from agentflow.audit.tree import SpanNode, steps_only
 from agentflow.messages import ModelRequest, ModelResponse, ToolResultBlock
 from agentflow.preconditions import Decision
 from agentflow.temporal import AgentClient, DevServer, DurableOptions, create_worker
 from agentflow.temporal.converter import data_converter
 from agentflow.temporal.plugin import AgentflowPlugin
 from agentflow.testing import FunctionModel, text_response, tool_calls
-from tests.temporal.support import tool_calls_run
+from tests.temporal.local_worker import SLOW_SEATS
+from tests.temporal.support import LOCAL_ACTIVITY_MARKER, tool_calls_run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @tool
@@ -98,3 +111,95 @@ async def test_without_the_option_every_tool_runs_as_an_activity(dev_server: Dev
     local, remote = tool_calls_run(await _converse(dev_server, DurableOptions()))
     assert local == []
     assert sorted(remote) == ["call-budget", "call-log", "call-search"]
+
+
+async def test_a_worker_lost_after_a_local_call_ran_leaves_each_call_once_in_the_trail(
+    dev_server: DevServer, tmp_path: Path
+) -> None:
+    """The search ran, its worker was killed before the workflow task recorded it: it runs again.
+
+    Harmless for a read-only tool, but the trail must still show one call of each: the run
+    on the lost worker (its record, or only the intent it wrote before the body ran) belongs
+    to the same call as the run that counted, never a second call or a stray record.
+    """
+    queue, name = f"local-crash-{uuid.uuid4().hex}", f"local-crash-{uuid.uuid4().hex[:8]}"
+    audit_db, marker = tmp_path / "audit.db", tmp_path / "seats-running"
+    tracing = configure_tracing(database_url=f"sqlite:///{audit_db}", batch=False, otlp=False)
+    store = tracing.store
+    assert store is not None
+    agents = AgentClient(await dev_server.client(), task_queue=queue, tracer_provider=tracing)
+    workers = [_spawn_local_worker(dev_server.address, queue, name, audit_db, slow=marker)]
+    try:
+        options = DurableOptions(local_read_only_tools=True)
+        conversation = await agents.start_conversation(name, user="alice", options=options)
+        reply = asyncio.create_task(agents.send(conversation, "seats to Zurich", sender="alice"))
+
+        def steps(step: str) -> list[SpanNode]:
+            records = [s.record for s in store.conversation(conversation)]
+            return [n for r in steps_only(span_trees(records)) for n in r.walk() if n.step == step]
+
+        async with asyncio.timeout(60):
+            # The seat map hangs on the first worker, the search beside it has been recorded.
+            while not (marker.exists() and any(_call(n) == "call-search" for n in steps("tool"))):
+                await asyncio.sleep(0.1)
+        workers[0].kill()
+        workers[0].wait(timeout=10)
+        workers.append(_spawn_local_worker(dev_server.address, queue, name, audit_db))
+
+        async with asyncio.timeout(90):
+            answer = await reply
+            while not steps("run"):  # the turn's span, written when the turn ended
+                await asyncio.sleep(0.1)
+        assert (answer.status, answer.output) == (
+            "completed",
+            "LX14 and LX16 to ZRH | LX14: 12A and 14C free",
+        )
+        history = await agents.client.get_workflow_handle(conversation).fetch_history()
+        assert tool_calls_run(history) == (["call-search", "call-seats"], [])
+        # The killed worker's task timed out with neither result recorded: both calls ran again.
+        events = list(history.events)
+        lost = [
+            i
+            for i, e in enumerate(events)
+            if e.HasField("workflow_task_timed_out_event_attributes")
+        ]
+        ran = [
+            i
+            for i, e in enumerate(events)
+            if e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+        ]
+        assert lost and lost[0] < ran[0], "the killed worker recorded a result: nothing ran again"
+
+        records = [s.record for s in store.conversation(conversation)]
+        (root,) = steps_only(span_trees(records))
+        (turn,) = [n for n in root.children if n.step == "run"]
+        tools = [n for n in turn.children if n.step == "tool"]
+        assert sorted(_call(n) for n in tools) == ["call-search", "call-seats"]
+        assert {n.attributes["agentflow.tool.outcome"] for n in tools} == {"returned"}
+        # Each body ran twice, once on each worker: both intents, under their one call.
+        for node in tools:
+            assert [c.step for c in node.children].count("intent") == 2, _call(node)
+        assert sum(n.step == "intent" for n in root.walk()) == 4
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        tracing.shutdown()
+
+
+def _call(node: SpanNode) -> str:
+    return str(node.attributes.get("gen_ai.tool.call.id"))
+
+
+def _spawn_local_worker(
+    address: str, queue: str, name: str, audit_db: Path, *, slow: Path | None = None
+) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != SLOW_SEATS}
+    if slow is not None:
+        env[SLOW_SEATS] = str(slow)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.temporal.local_worker", address, queue, name, str(audit_db)],
+        cwd=ROOT,
+        env=env,
+    )
