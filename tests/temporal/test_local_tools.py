@@ -7,7 +7,9 @@ A side-effecting tool (even one declared concurrent) and a tool with a precondit
 as activities, whose retries and idempotency key the server keeps.
 
 Where a local call meets the rest: a worker lost after the call ran but before its workflow
-task completed makes the call run again, and the audit trail still shows it once.
+task completed makes the call run again, and the audit trail still shows it once; a body that
+raises, and one that hangs past the tool's timeout, reach the model and the trail as they do
+from an activity.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import uuid
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +208,104 @@ def _spawn_local_worker(
         cwd=ROOT,
         env=env,
     )
+
+
+@tool
+def fare_rules(ctx: RunContext[None], fare: str) -> str:
+    """The rules of a fare (reads only); its cache is down."""
+    raise RuntimeError(f"fare cache unreachable for {fare}")
+
+
+HUNG = threading.Event()
+"""Holds ``slow_quote`` (set at the end of the test that hangs it)."""
+
+
+@tool
+def slow_quote(ctx: RunContext[None], fare: str) -> str:
+    """A fare's price (reads only) from a service that hangs past the tool's timeout."""
+    HUNG.wait(30)
+    return f"{fare}: 420"
+
+
+def _ask_once(tool_name: str) -> Callable[[ModelRequest], ModelResponse]:
+    def plan(request: ModelRequest) -> ModelResponse:
+        results = [b for b in request.messages[-1].content if isinstance(b, ToolResultBlock)]
+        if results:
+            (result,) = results
+            return text_response(("Failed: " if result.is_error else "") + result.content)
+        return tool_calls((tool_name, {"fare": "Y"}, "call-fare"))
+
+    return plan
+
+
+async def _traced_turn(
+    dev_server: DevServer, tmp_path: Path, tool_: Any, options: DurableOptions
+) -> tuple[str, WorkflowHistory, SpanNode]:
+    """One turn that calls ``tool_``: the answer, the history, and the turn's steps as traced."""
+    tracing = configure_tracing(
+        database_url=f"sqlite:///{tmp_path / 'audit.db'}", batch=False, otlp=False
+    )
+    store = tracing.store
+    assert store is not None
+    client = await dev_server.client()
+    queue = f"local-tools-{uuid.uuid4().hex}"
+    agent = Agent(
+        FunctionModel(_ask_once(tool_.name)), tools=[tool_], name=f"local-{uuid.uuid4().hex[:8]}"
+    )
+    agents = AgentClient(client, task_queue=queue, tracer_provider=tracing)
+    try:
+        async with create_worker(
+            client,
+            [agent],
+            task_queue=queue,
+            deps={agent.name: lambda: None},
+            tracer_provider=tracing,
+        ):
+            conversation = await agents.start_conversation(
+                agent.name, user="alice", options=options
+            )
+            reply = await agents.send(conversation, "the fare's rules", sender="alice")
+            assert reply.status == "completed", reply
+            history = await client.get_workflow_handle(conversation).fetch_history()
+        records = [s.record for s in store.conversation(conversation)]
+    finally:
+        tracing.shutdown()
+    (root,) = steps_only(span_trees(records))
+    (turn,) = [n for n in root.children if n.step == "run"]
+    return reply.output, history, turn
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["local", "activity"])
+async def test_a_read_only_tool_that_raises_is_an_answer_to_the_model_and_in_the_trail(
+    dev_server: DevServer, tmp_path: Path, local: bool
+) -> None:
+    options = DurableOptions(local_read_only_tools=local)
+    output, history, turn = await _traced_turn(dev_server, tmp_path, fare_rules, options)
+    assert output == "Failed: fare_rules failed with an internal error; this call did not complete."
+    assert tool_calls_run(history) == ((["call-fare"], []) if local else ([], ["call-fare"]))
+    (call,) = [n for n in turn.children if n.step == "tool"]
+    assert (call.attributes["agentflow.tool.outcome"], call.record.status) == ("failed", "error")
+    assert call.attributes["error.type"] == "RuntimeError"
+    assert "fare cache unreachable for Y" in call.attributes["agentflow.tool.error.detail"]
+    assert [c.step for c in call.children] == ["precondition", "intent"]
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["local", "activity"])
+async def test_a_read_only_tool_past_its_timeout_is_an_answer_to_the_model_and_in_the_trail(
+    dev_server: DevServer, tmp_path: Path, local: bool
+) -> None:
+    options = DurableOptions(
+        local_read_only_tools=local, tool_timeout=timedelta(seconds=1), tool_attempts=2
+    )
+    HUNG.clear()
+    try:
+        output, history, turn = await _traced_turn(dev_server, tmp_path, slow_quote, options)
+    finally:
+        HUNG.set()
+    # Each attempt was cut at the timeout; the model is told, and the turn goes on.
+    assert output.startswith("Failed: The tool failed: ") and "time" in output.lower(), output
+    assert tool_calls_run(history) == ((["failed"], []) if local else ([], ["call-fare"]))
+    attempts = [n for n in turn.children if n.step == "tool"]
+    assert [(_call(n), n.record.status) for n in attempts] == [("call-fare", "error")] * 2
+    assert {n.attributes["error.type"] for n in attempts} == {"CancelledError"}
+    assert [[c.step for c in n.children] for n in attempts] == [["precondition", "intent"]] * 2
