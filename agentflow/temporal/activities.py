@@ -37,6 +37,7 @@ from agentflow.messages import Message, ModelRequest, ModelResponse
 from agentflow.models.base import Model
 from agentflow.models.deltas import delta_listener
 from agentflow.models.retries import retry_listener
+from agentflow.outcomes import ToolFailed, ToolOutcome, ToolReturned
 from agentflow.temporal.channel import LogChannel
 from agentflow.temporal.contracts import (
     ApproverCheck,
@@ -61,6 +62,13 @@ from agentflow.temporal.transcripts import (
 if TYPE_CHECKING:
     from agentflow.audit.recorder import ChatStep, SpanRecorder
     from agentflow.temporal.live import LiveText
+
+
+MAX_RESULT_BYTES = 2 * 1024 * 1024 - 64 * 1024
+"""The largest tool call result (encoded) the tool call activity returns; a larger one is
+replaced by a failure the model reads. Temporal refuses payloads over 2 MiB by default (the
+server's ``limit.blobSize.error``); the margin leaves room for the model call that carries the
+result next."""
 
 
 class DelegationLookup(Protocol):
@@ -219,6 +227,7 @@ class AgentActivities:
                 raise_errors=entry.agent.raise_tool_errors,
                 intents=self.recorder.intents,
             )
+            outcome = _recordable(tool.name, outcome)
             step.finished(outcome)
         approval = input.call.approval
         voided = None if approval is None else contract_problem(approval, tool.name, tool.contract)
@@ -332,6 +341,33 @@ class AgentActivities:
             return await approve_with_edits(tool, ctx, check.request, check.changes, check.approval)
         except ApprovalError as exc:
             raise _refusal(str(exc), "EditRefused") from exc
+
+
+def _recordable(tool: str, outcome: ToolOutcome) -> ToolOutcome:
+    """``outcome``, or a failure that says why, when its answer is too large to record.
+
+    Temporal refuses a payload over its limit, and a worker checks before it sends one: an
+    activity's result over it fails the attempt (retried, the body run again each time); a
+    local activity's fails the workflow task that would record its marker, again and again,
+    and the conversation never answers. The model gets an answer it can act on instead.
+    """
+    if not isinstance(outcome, ToolReturned):
+        return outcome  # the other outcomes are bounded where they are made
+    rough = len(outcome.content) + sum(len(a.data) for a in outcome.attachments)
+    if rough * 6 <= MAX_RESULT_BYTES:  # JSON spends at most 6 bytes on a character
+        return outcome
+    size = activity.payload_converter().to_payload(ToolCallResult(outcome=outcome)).ByteSize()
+    if size <= MAX_RESULT_BYTES:
+        return outcome
+    return ToolFailed(
+        call_id=outcome.call_id,
+        message=(
+            f"{tool} answered with {size:,} bytes, more than a conversation can record "
+            f"({MAX_RESULT_BYTES:,}); ask for less."
+        ),
+        error_type="ResultTooLarge",
+        detail=f"the encoded result was {size} bytes",
+    )
 
 
 def attempt_span_id(info: activity.Info) -> int:

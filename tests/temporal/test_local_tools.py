@@ -8,8 +8,8 @@ as activities, whose retries and idempotency key the server keeps.
 
 Where a local call meets the rest: a worker lost after the call ran but before its workflow
 task completed makes the call run again, and the audit trail still shows it once; a body that
-raises, and one that hangs past the tool's timeout, reach the model and the trail as they do
-from an activity.
+raises, one that hangs past the tool's timeout, and one whose answer is too large for history
+reach the model and the trail as they do from an activity.
 """
 
 from __future__ import annotations
@@ -309,3 +309,39 @@ async def test_a_read_only_tool_past_its_timeout_is_an_answer_to_the_model_and_i
     assert [(_call(n), n.record.status) for n in attempts] == [("call-fare", "error")] * 2
     assert {n.attributes["error.type"] for n in attempts} == {"CancelledError"}
     assert [[c.step for c in n.children] for n in attempts] == [["precondition", "intent"]] * 2
+
+
+RULE_BOOKS: list[str] = []
+"""The fares ``rule_book`` was asked for, once per run of its body."""
+
+
+@tool
+def rule_book(ctx: RunContext[None], fare: str) -> str:
+    """A fare's whole rule book (reads only): more than a workflow's history can record."""
+    RULE_BOOKS.append(fare)
+    return f"Rules of {fare}. " + "Changes cost 50. " * 150_000
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["local", "activity"])
+async def test_an_answer_too_large_for_history_is_an_answer_to_the_model_not_a_stall(
+    dev_server: DevServer, tmp_path: Path, local: bool
+) -> None:
+    """Temporal refuses a payload over its limit, and the worker checks before it sends one.
+
+    A local activity's result travels in the workflow task that records its marker: refused,
+    that task failed again and again, running the tool once more each time, and the
+    conversation never answered. As an activity, the result failed each of its five attempts.
+    """
+    RULE_BOOKS.clear()
+    options = DurableOptions(local_read_only_tools=local)
+    async with asyncio.timeout(60):
+        output, history, turn = await _traced_turn(dev_server, tmp_path, rule_book, options)
+    assert output.startswith("Failed: rule_book answered with "), output[:300]
+    assert "more than a conversation can record" in output
+    assert RULE_BOOKS == ["Y"]
+    assert tool_calls_run(history) == ((["call-fare"], []) if local else ([], ["call-fare"]))
+    (call,) = [n for n in turn.children if n.step == "tool"]
+    assert (call.attributes["agentflow.tool.outcome"], call.attributes["error.type"]) == (
+        "failed",
+        "ResultTooLarge",
+    )
