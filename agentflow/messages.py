@@ -15,14 +15,31 @@ with the same JSON shape, the same ``type`` discriminator and the same refusal o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import ConfigDict, Field, with_config
+from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, WrapSerializer, with_config
 
 from agentflow.exceptions import ConfigurationError
 
 _STRICT = ConfigDict(extra="forbid")
 """Validating input with a field we do not know fails instead of silently dropping it."""
+
+
+def keep_tag(tag: str) -> WrapSerializer:
+    """A union's serializer that always writes its members' ``tag`` field.
+
+    The tag has a default in each member (``type="text"``), and a serializer told to leave
+    defaults out (as agentflow's Temporal converter is) would leave it out too, when it is what
+    the union is read back by.
+    """
+
+    def tagged(value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+        data: Any = handler(value)
+        if isinstance(data, dict) and tag not in data:
+            return {tag: getattr(value, tag), **cast(dict[str, Any], data)}
+        return cast(Any, data)
+
+    return WrapSerializer(tagged)
 
 
 @with_config(_STRICT)
@@ -93,7 +110,7 @@ class DocumentBlock:
     title: str = ""
 
 
-Attachment = ImageBlock | DocumentBlock
+Attachment = Annotated[ImageBlock | DocumentBlock, keep_tag("type")]
 """What a user message can carry besides its text."""
 
 
@@ -117,6 +134,7 @@ ContentBlock = Annotated[
     | ImageBlock
     | DocumentBlock,
     Field(discriminator="type"),
+    keep_tag("type"),
 ]
 """One block of a message, told apart by its ``type``."""
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from agentflow.binding import ApprovalRequest
-from agentflow.messages import Attachment
+from agentflow.messages import Attachment, keep_tag
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,5 +55,7 @@ class ToolNeedsApproval:
 
 
 ToolOutcome = Annotated[
-    ToolReturned | ToolFailed | ToolDenied | ToolNeedsApproval, Field(discriminator="kind")
+    ToolReturned | ToolFailed | ToolDenied | ToolNeedsApproval,
+    Field(discriminator="kind"),
+    keep_tag("kind"),
 ]

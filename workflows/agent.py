@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.temporal.contracts import (
         AGENT_WORKFLOW,
         APPROVAL_WORKFLOW,
+        REOPEN_QUERY,
         AgentReply,
         AgentWorkflowInput,
         ApprovalWorkflowInput,
@@ -128,6 +129,7 @@ class AgentWorkflow:
             self._loop.state.messages,
             input.transcript_epoch,
         )
+        self._closed: AgentWorkflowInput | None = None
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -183,6 +185,15 @@ class AgentWorkflow:
         """The transcript a model call's worker puts back before the messages it was sent."""
         return self._cursor.context(self._loop.state.messages)
 
+    @workflow.query(name=REOPEN_QUERY)
+    def reopen_input(self) -> AgentWorkflowInput | None:
+        """What the next run starts from, once this one has ended idle (``None`` before).
+
+        Asked of the closed run, and so answered by a worker replaying it: the state stays out
+        of the run's result, where it would copy the whole transcript into its history.
+        """
+        return self._closed
+
     @workflow.query
     def steps(self, since: int) -> list[Step]:
         """Steps with ``index >= since``, for clients that stream progress by polling."""
@@ -208,8 +219,12 @@ class AgentWorkflow:
             message = self._inbox.pop(0)
             await self._run_turn(message)
             await self._continue_as_new_if_due()
-        # Idle: end, the state as the result, which the next message starts again from.
-        return self._carried(None).model_copy(update={"reopened_from": workflow.info().run_id})
+        # Idle: end. The next message starts again from the state, which the closed run gives
+        # to a query (`reopen_input`); runs closed before carry it as their result.
+        self._closed = self._carried(None).model_copy(
+            update={"reopened_from": workflow.info().run_id}
+        )
+        return None
 
     async def _next_message(self) -> bool:
         """Wait for the next message; ``False`` once the conversation has been idle too long."""
@@ -343,10 +358,13 @@ class AgentWorkflow:
                     )
                     effect = self._loop.model_responded(response)
                 case CallTools(calls=calls):
+                    context = self._tools_context(calls)
                     # One side effect at a time, in the model's order (see AgentLoop.batches).
                     outcomes: list[ToolOutcome] = []
                     for batch in self._loop.batches(calls):
-                        outcomes += await asyncio.gather(*(self._call_tool(c) for c in batch))
+                        outcomes += await asyncio.gather(
+                            *(self._call_tool(c, context) for c in batch)
+                        )
                     effect = self._loop.tools_finished(outcomes)
                 case AwaitApprovals(requests=requests):
                     # Start every approval before telling the user, so that whoever reads the
@@ -364,10 +382,10 @@ class AgentWorkflow:
             return ModelCallInput(agent=self._input.agent, request=request)
         ref, new = self._cursor.split(request.messages)
         slim = dataclasses.replace(request, system="", tools=(), messages=new)
-        return ModelCallInput(agent=self._input.agent, request=slim, transcript=ref)
+        return ModelCallInput(agent=self._input.agent, request=slim, transcript=_own(ref))
 
     def _context(self) -> tuple[TranscriptRef | None, tuple[Message, ...]]:
-        """The transcript for a tool's rules: named, but for its newest messages.
+        """The transcript for an approval's rules: named, but for its newest messages.
 
         Histories recorded before the patch send all of it.
         """
@@ -375,20 +393,39 @@ class AgentWorkflow:
             return self._cursor.peek(self._loop.state.messages)
         return None, tuple(self._loop.state.messages)
 
-    async def _call_tool(self, call: ToolCall) -> ToolOutcome:
+    def _tools_context(
+        self, calls: tuple[ToolCall, ...]
+    ) -> tuple[TranscriptRef | None, tuple[Message, ...]]:
+        """The transcript for the rules of a turn's calls: named, but for its newest messages.
+
+        The newest are the model's message with the calls. A call run as an activity gives them
+        to its worker, which keeps them with the rest (`TranscriptCache`), so the next model
+        call names them instead of sending them again; a worker that does not have them asks
+        the conversation. Calls that may all run as local activities give their workers nothing
+        to keep, and leave the next model call to send them.
+        """
+        if not self._linear():
+            return None, tuple(self._loop.state.messages)
+        options = self._input.options
+        if all(options.local_read_only_tools and self._tools[c.name].read_only for c in calls):
+            return self._cursor.peek(self._loop.state.messages)
+        return self._cursor.split(self._loop.state.messages)
+
+    async def _call_tool(
+        self, call: ToolCall, context: tuple[TranscriptRef | None, tuple[Message, ...]]
+    ) -> ToolOutcome:
         tool = self._tools[call.name]
         local = self._local(read_only=tool.read_only)
         # A local activity's input stays out of history: it takes the whole transcript, and
         # must not query this workflow for it (the query would wait on the task it runs in).
-        known, messages = (None, tuple(self._loop.state.messages)) if local else self._context()
+        known, messages = (None, tuple(self._loop.state.messages)) if local else context
         input = ToolCallInput(
             agent=self._input.agent,
             call=call,
             user=self._input.user,
-            conversation_id=workflow.info().workflow_id,
             messages=messages,
-            latest_user_message=self._loop.state.latest_user_message,
-            transcript=known,
+            run_start=self._loop.state.run_start,
+            transcript=None if known is None else _own(known),
         )
         options = self._input.options
         retry = RetryPolicy(
@@ -518,6 +555,16 @@ class AgentWorkflow:
         self._steps.append(
             Step(index=index, turn=self._turn, kind=kind, summary=summary, data=data)
         )
+
+
+def _own(ref: TranscriptRef) -> TranscriptRef:
+    """``ref`` for this run's own activities, without its chain when that is this run.
+
+    The activity knows its run (`TranscriptRef.chain`): the first of its chain, here.
+    """
+    if ref.chain == workflow.info().run_id:
+        return ref.model_copy(update={"chain": ""})
+    return ref
 
 
 def _cause(exc: BaseException) -> str:

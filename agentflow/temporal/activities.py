@@ -181,6 +181,7 @@ class AgentActivities:
             return new
         if not conversation_id:
             raise ConfigurationError("a call that names its transcript needs its conversation")
+        ref = ref.for_run(activity.info().workflow_run_id or "")
         prefix = self.transcripts.prefix(conversation_id, ref)
         if prefix is None:
             handle = activity.client().get_workflow_handle(conversation_id)
@@ -200,22 +201,22 @@ class AgentActivities:
             tool = entry.agent.tools[input.call.name]
         except (ConfigurationError, KeyError) as exc:
             raise ApplicationError(str(exc), type="ConfigurationError", non_retryable=True) from exc
+        conversation_id = input.conversation_id or activity.info().workflow_id or ""
+        messages = await self._transcript(conversation_id, input.transcript, input.messages)
         ctx = RunContext(
             deps=entry.deps(),
             user=input.user,
-            conversation_id=input.conversation_id,
+            conversation_id=conversation_id,
             tool_call_id=input.call.id,
-            messages=await self._transcript(
-                input.conversation_id, input.transcript, input.messages
-            ),
-            latest_user_message=input.latest_user_message,
+            messages=messages,
+            latest_user_message=input.latest_user_text(messages),
             approval=input.call.approval,
             sources=entry.agent.sources,
         )
         with self.recorder.tool_call(
             input.call,
             agent=input.agent,
-            conversation_id=input.conversation_id,
+            conversation_id=conversation_id,
             model=entry.agent.model,
             span_id=attempt_span_id(activity.info()),
         ) as step:
@@ -232,11 +233,11 @@ class AgentActivities:
         approval = input.call.approval
         voided = None if approval is None else contract_problem(approval, tool.name, tool.contract)
         if approval is not None and voided is not None:
-            await self._tell_voided(input, approval, voided)
+            await self._tell_voided(input, conversation_id, approval, voided)
         return ToolCallResult(outcome=outcome)
 
     async def _tell_voided(
-        self, input: ToolCallInput, approval: ApprovalDecision, reason: str
+        self, input: ToolCallInput, conversation_id: str, approval: ApprovalDecision, reason: str
     ) -> None:
         """Tell the approver (through the approval channel) that their approval was voided.
 
@@ -250,14 +251,14 @@ class AgentActivities:
             arguments=approval.arguments or input.call.arguments,
             digest=approval.digest,
             requester=input.user,
-            conversation_id=input.conversation_id,
+            conversation_id=conversation_id,
             approvers=approvers,
             contract=approval.contract,
         )
         notice = ApprovalNotice(
             kind="voided",
-            workflow_id=approval_id(input.conversation_id, input.call.id),
-            conversation_id=input.conversation_id,
+            workflow_id=approval_id(conversation_id, input.call.id),
+            conversation_id=conversation_id,
             request=request,
             approvers=approvers,
             decision=approval,

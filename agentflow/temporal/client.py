@@ -58,6 +58,7 @@ from agentflow.exceptions import (
 from agentflow.messages import Attachment
 from agentflow.temporal.connection import DEFAULT_TASK_QUEUE
 from agentflow.temporal.contracts import (
+    REOPEN_QUERY,
     AgentReply,
     AgentWorkflowInput,
     ApprovalResult,
@@ -282,14 +283,8 @@ class AgentClient:
             return await handle.start_update(  # pyright: ignore[reportUnknownMemberType]
                 "send_message", message, wait_for_stage=stage, rpc_timeout=self.rpc_timeout
             )
-        closed = self.client.get_workflow_handle(handle.id, run_id=description.run_id)
-        try:
-            carried: object = await closed.result(follow_runs=False)
-        except (WorkflowFailureError, RPCError):
-            carried = None
-        if isinstance(carried, dict):  # the handle knows no result type: decoded as JSON
-            carried = AgentWorkflowInput.model_validate(carried)
-        if not isinstance(carried, AgentWorkflowInput):
+        carried = await self._reopen_input(handle.id, description.run_id)
+        if carried is None:
             raise ConversationEnded(f"{handle.id} has ended: {await _end_of(handle)}")
         operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
             "AgentWorkflow",
@@ -313,6 +308,26 @@ class AgentClient:
             raise TemporalUnavailable(
                 f"Temporal did not answer the send_message update on {handle.id} in time"
             ) from exc
+
+    async def _reopen_input(
+        self, conversation_id: str, run_id: str | None
+    ) -> AgentWorkflowInput | None:
+        """The input the next run of a conversation that ended idle starts from.
+
+        ``None`` when the run ended otherwise (failed, terminated). A run closed idle completes
+        with no result and answers the ``reopen_input`` query (a worker replays it); runs closed
+        before carry the input as their result.
+        """
+        closed = self.client.get_workflow_handle(conversation_id, run_id=run_id)
+        try:
+            carried: object = await closed.result(follow_runs=False)
+        except (WorkflowFailureError, RPCError):
+            return None
+        if carried is None:
+            carried = await closed.query(REOPEN_QUERY, result_type=AgentWorkflowInput)
+        if isinstance(carried, dict):  # the handle knows no result type: decoded as JSON
+            carried = AgentWorkflowInput.model_validate(carried)
+        return carried if isinstance(carried, AgentWorkflowInput) else None
 
     @staticmethod
     def _seen(outcome: asyncio.Future[Any]) -> None:

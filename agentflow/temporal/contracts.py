@@ -10,10 +10,19 @@ in `agentflow.approvals.records` and are importable from here as well.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    field_serializer,
+    field_validator,
+)
 from typing_extensions import TypeVar
 
 from agentflow.approvals.records import (
@@ -25,7 +34,7 @@ from agentflow.approvals.records import (
     NoticeKind,
     VoteSignature,
 )
-from agentflow.binding import ApprovalDecision, ApprovalRequest
+from agentflow.binding import ApprovalDecision, ApprovalRequest, call_digest
 from agentflow.exceptions import OutputUnavailable
 from agentflow.loop import LoopState, Status, ToolCall
 from agentflow.messages import Attachment, Message, ModelRequest, Usage
@@ -40,10 +49,14 @@ APPROVAL_WORKFLOW = "ApprovalWorkflow"
 """The approval workflow's type name (``workflows.approval``): a conversation starts its
 approvals by this name, so that its module loads only where an approval runs."""
 
+REOPEN_QUERY = "reopen_input"
+"""The query a conversation that ended idle answers with the input its next run starts from."""
+
 __all__ = [
     # the workflows' type names
     "AGENT_WORKFLOW",
     "APPROVAL_WORKFLOW",
+    "REOPEN_QUERY",
     # the conversation
     "AgentReply",
     "AgentWorkflowInput",
@@ -101,7 +114,7 @@ class DurableOptions(_Contract):
     approval: ApprovalTimers = ApprovalTimers()
     idle_timeout: timedelta | None = None
     """How long a conversation with no turn running waits for the next message before it
-    ends, its state as its result, so that it holds no worker memory; the next message sent
+    ends, so that it holds no worker memory; the next message sent
     with [`AgentClient`][agentflow.temporal.AgentClient] starts it again where it was. ``None``: it
     waits for ever."""
     continue_as_new_after_messages: int = Field(default=200, ge=4)
@@ -141,7 +154,8 @@ class AgentWorkflowInput(_Contract):
     recent_replies: tuple[AgentReply, ...] = ()
     """The final replies of the latest turns, for callers still waiting on one of them."""
     reopened_from: str | None = None
-    """The run that ended idle and this one carries on from (its result was this input)."""
+    """The run that ended idle and this one carries on from (its ``reopen_input`` query, or in
+    runs closed before, its result, was this input)."""
 
 
 class InboundMessage(_Contract):
@@ -230,11 +244,41 @@ class ToolCallInput(_Contract):
     agent: str
     call: ToolCall
     user: str | None
-    conversation_id: str
+    conversation_id: str = ""
+    """The conversation; empty: the workflow that scheduled the call (histories recorded before
+    name it)."""
     messages: tuple[Message, ...] = ()
     """The transcript, or with ``transcript`` set only the messages after those it names."""
     latest_user_message: str = ""
+    """What the user said to start the current run: histories recorded before carry it here,
+    later ones say where it is in the transcript (``run_start``)."""
     transcript: TranscriptRef | None = None
+    run_start: int | None = None
+    """The index of the current run's user message in the transcript, whose text is the latest
+    user message (see `agentflow.LoopState.run_start`)."""
+
+    @field_serializer("call", mode="wrap")
+    def _without_digest(self, call: ToolCall, handler: SerializerFunctionWrapHandler) -> Any:
+        # The digest is the call's name and arguments, digested: a payload leaves it out, and
+        # reading one puts it back (`_digested`).
+        data: Any = handler(call)
+        if isinstance(data, dict):
+            cast(dict[str, Any], data).pop("digest", None)
+        return cast(Any, data)
+
+    @field_validator("call", mode="before")
+    @classmethod
+    def _digested(cls, call: Any) -> Any:
+        if isinstance(call, dict) and "digest" not in call:
+            data = cast(dict[str, Any], call)
+            return {**data, "digest": call_digest(data["name"], data["arguments"])}
+        return cast(Any, call)
+
+    def latest_user_text(self, messages: Sequence[Message]) -> str:
+        """The latest user message, given the whole transcript."""
+        if self.run_start is None:
+            return self.latest_user_message
+        return messages[self.run_start].text
 
 
 class ToolCallResult(_Contract):

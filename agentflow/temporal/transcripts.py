@@ -39,10 +39,15 @@ class TranscriptRef(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    chain: str
-    """The first run id of the conversation's chain of runs."""
+    chain: str = ""
+    """The first run id of the conversation's chain of runs; empty in a call that run scheduled
+    itself, whose run id the activity has (`for_run`)."""
     epoch: int
     known: int
+
+    def for_run(self, run_id: str) -> TranscriptRef:
+        """This reference, its chain named: ``run_id`` scheduled the call (see ``chain``)."""
+        return self if self.chain else self.model_copy(update={"chain": run_id})
 
 
 class ModelContext(BaseModel):

@@ -12,13 +12,16 @@ model and the field.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_json
 from temporalio import activity, workflow
 from temporalio.api.common.v1 import Payloads
 from temporalio.client import WorkflowHistory
@@ -225,3 +228,73 @@ def test_a_local_activity_result_that_no_longer_decodes_is_named_with_its_marker
     local = [f for f in failures if "agentflow.tool_call local activity result" in f]
     # The searches of both turns of the committed local-tools phase, at least.
     assert len(local) >= 2 and all("/local-tools/" in f for f in local)
+
+
+DEFAULTS = Path(__file__).parent / "contract_defaults.json"
+"""Every default of the models histories carry, as recorded: ``Model.field`` -> its JSON."""
+
+
+def contract_defaults(known: Contracts) -> dict[str, str]:
+    """The default of every field of every model the contracts reach, as JSON."""
+    found: dict[str, str] = {}
+    seen: set[Any] = set()
+
+    def walk(hint: Any) -> None:
+        if get_origin(hint) is Literal:
+            return
+        if get_origin(hint) is not None or isinstance(hint, types.UnionType):
+            for arg in get_args(hint):
+                walk(arg)
+            return
+        if not isinstance(hint, type) or hint in seen:
+            return
+        seen.add(hint)
+        if issubclass(hint, BaseModel):
+            for name, info in hint.model_fields.items():
+                if not info.is_required():
+                    default = info.get_default(call_default_factory=True, validated_data={})
+                    found[f"{hint.__name__}.{name}"] = to_json(default).decode()
+                walk(info.annotation)
+        elif dataclasses.is_dataclass(hint):
+            hints = get_type_hints(hint)
+            for f in dataclasses.fields(hint):
+                if f.default is not dataclasses.MISSING:
+                    found[f"{hint.__name__}.{f.name}"] = to_json(f.default).decode()
+                elif f.default_factory is not dataclasses.MISSING:
+                    found[f"{hint.__name__}.{f.name}"] = to_json(f.default_factory()).decode()
+                walk(hints[f.name])
+
+    for signatures in (known.workflows, known.updates, known.activities):
+        for signature in signatures.values():
+            for hint in (*signature.args, signature.result):
+                walk(hint)
+    return dict(sorted(found.items()))
+
+
+def changed(recorded: Mapping[str, str], current: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """The defaults recorded payloads rely on that changed: field -> (recorded, current)."""
+    return {k: (recorded[k], v) for k, v in current.items() if recorded.get(k, v) != v}
+
+
+def test_no_default_of_a_contract_changes() -> None:
+    """A payload leaves out every field that holds its default (``agentflow.temporal.converter``)
+    and is read back with the default of the day: a changed default would change what every
+    recorded payload says. A field added with a default is added to the record here.
+    """
+    recorded = json.loads(DEFAULTS.read_text())
+    current = contract_defaults(current_contracts())
+    assert changed(recorded, current) == {}
+    assert current.keys() - recorded.keys() == set(), f"record new defaults in {DEFAULTS.name}"
+    assert recorded.keys() - current.keys() == set(), "fields removed: drop them from the record"
+
+
+def test_a_changed_default_is_named() -> None:
+    class AgentReply(contracts.AgentReply):
+        output: str = "nothing yet"  # was required: a new default, not a changed one
+        continued: bool = True  # was False
+
+    known = current_contracts(lambda hint: AgentReply if hint is contracts.AgentReply else hint)
+    recorded = json.loads(DEFAULTS.read_text())
+    assert changed(recorded, contract_defaults(known)) == {
+        "AgentReply.continued": ("false", "true")
+    }
