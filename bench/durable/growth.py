@@ -10,17 +10,23 @@ model call (the shared script's three calls in turn), then the final answer: ``2
 conversation (agentflow continues as new within a long turn) and the largest single activity
 input, next to the floor (``FloorGrowthWorkflow``: bare activities, a step counter as the only
 input). A history that grows with the square of the conversation shows as bytes per step rising
-with the size; a linear one stays flat. Workers run in this process, on one in-memory dev
-server; nothing here is timed.
+with the size; a linear one stays flat.
+
+Each size runs a second conversation that ends as the throughput bench's do
+(``DurableOptions(idle_timeout=...)``: after a second idle it closes, its state as its result),
+reported as "closed", next to the same floor (which ends with its reply). Workers run in this
+process, on one in-memory dev server; nothing here is timed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +36,14 @@ from bench.durable.floor_workflow import FloorGrowthWorkflow
 
 RESULTS_PATH = Path(__file__).resolve().parent / "growth.json"
 SIZES = (3, 25, 100)
+IDLE_TIMEOUT = timedelta(seconds=1)
 
 
+@functools.cache
 def growth_agent(tool_calls: int) -> Any:
-    """agentflow's bench agent, asking for the script's calls in turn ``tool_calls`` times."""
+    """agentflow's bench agent, asking for the script's calls in turn ``tool_calls`` times.
+
+    One per size and process: a worker registers agents by name, one object per name."""
     from agentflow import Agent, Limits
     from agentflow.messages import ModelRequest, ModelResponse, TextBlock, ToolUseBlock
     from agentflow.testing import FunctionModel
@@ -89,7 +99,7 @@ async def measure(address: str, sizes: tuple[int, ...] = SIZES) -> list[dict[str
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from agentflow.temporal import AgentClient, connect, create_worker
+    from agentflow.temporal import AgentClient, DurableOptions, connect, create_worker
 
     rows: list[dict[str, Any]] = []
     floor_queue = f"growth-floor-{uuid.uuid4().hex}"
@@ -112,13 +122,25 @@ async def measure(address: str, sizes: tuple[int, ...] = SIZES) -> list[dict[str
             await floor_client.execute_workflow(
                 FloorGrowthWorkflow.run, n, id=floor_id, task_queue=floor_queue
             )
-            conversation = await conversations.start_conversation(agent.name, user="alice")
-            reply = await conversations.send(conversation, harness.PROMPT, sender="alice")
-            if reply.output != harness.FINAL_TEXT:
-                raise RuntimeError(f"agentflow at {n} tool calls answered {reply.output!r}")
-            floor = await chain_stats(floor_client, floor_id)
-            ours = await chain_stats(client, conversation)
-            rows.append({"steps": 2 * n + 1, "tool_calls": n, "floor": floor, "agentflow": ours})
+            ids: list[str] = []
+            for options in (DurableOptions(), DurableOptions(idle_timeout=IDLE_TIMEOUT)):
+                conversation = await conversations.start_conversation(
+                    agent.name, user="alice", options=options
+                )
+                reply = await conversations.send(conversation, harness.PROMPT, sender="alice")
+                if reply.output != harness.FINAL_TEXT:
+                    raise RuntimeError(f"agentflow at {n} tool calls answered {reply.output!r}")
+                ids.append(conversation)
+            await client.get_workflow_handle(ids[1]).result()  # closed once idle
+            rows.append(
+                {
+                    "steps": 2 * n + 1,
+                    "tool_calls": n,
+                    "floor": await chain_stats(floor_client, floor_id),
+                    "agentflow": await chain_stats(client, ids[0]),
+                    "agentflow_closed": await chain_stats(client, ids[1]),
+                }
+            )
             print(f"  {2 * n + 1} steps measured", file=sys.stderr, flush=True)
     return rows
 
@@ -133,13 +155,16 @@ HEADERS = [
     "agentflow bytes/step",
     "largest input B",
     "agentflow runs",
+    "closed: events",
+    "closed: KiB",
+    "closed: vs floor",
 ]
 
 
 def table(rows: list[dict[str, Any]]) -> list[list[str]]:
     out = []
     for r in rows:
-        floor, ours = r["floor"], r["agentflow"]
+        floor, ours, closed = r["floor"], r["agentflow"], r["agentflow_closed"]
         out.append(
             [
                 str(r["steps"]),
@@ -151,6 +176,9 @@ def table(rows: list[dict[str, Any]]) -> list[list[str]]:
                 f"{ours['bytes'] / r['steps']:.0f}",
                 f"{ours['largest_input']} (floor {floor['largest_input']})",
                 str(ours["runs"]),
+                str(closed["events"]),
+                f"{closed['bytes'] / 1024:.1f}",
+                f"{closed['bytes'] / floor['bytes']:.2f}x",
             ]
         )
     return out

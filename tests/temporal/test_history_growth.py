@@ -39,6 +39,7 @@ from agentflow.temporal.transcripts import (
     known_prefix,
 )
 from agentflow.testing import FunctionModel, text_response, tool_call
+from bench.durable import growth
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -338,3 +339,21 @@ async def test_a_growing_transcript_is_counted_once_and_one_too_big_is_not_kept(
     cache.store("huge", ref, (a, b, c, a, b))  # bigger than the whole bound: not kept
     assert (len(cache), cache.bytes) == (1, 2 * each)
     assert cache.prefix("huge", TranscriptRef(chain="huge", epoch=0, known=5)) is None
+
+
+HISTORY_BOUND = 1.7
+"""A conversation's history against the bare-Temporal floor's, at any length."""
+
+
+async def test_a_conversation_s_history_stays_within_half_again_the_floor(
+    dev_server: DevServer,
+) -> None:
+    # 7 and 51 steps: one turn of 3 and 25 tool calls, as the growth bench measures them, each
+    # left open and closed once idle (its state as its result), against the bare workflow
+    # running the same activities with a step counter as their only input.
+    rows = await growth.measure(dev_server.address, (3, 25))
+    for row in rows:
+        floor = row["floor"]["bytes"]
+        for variant in ("agentflow", "agentflow_closed"):
+            ratio = row[variant]["bytes"] / floor
+            assert ratio <= HISTORY_BOUND, (row["steps"], variant, round(ratio, 2), row)
