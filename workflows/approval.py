@@ -62,6 +62,13 @@ timer durations: without the names, a change to the schedule (a second reminder 
 escalation) replayed an escalated approval as a reminded one and routed its votes to the first
 approver; with them, such a change fails replay unless it is behind a patch of its own (see
 `ApprovalWorkflow._collect`). Histories recorded before it replay with the SDK's ids."""
+LOCAL_DECISION = "local-decision"
+"""The patch after which a vote's signature is checked, and the channel told of the decision, by
+local activities in the workflow task that took the vote: the vote is counted, the update
+answered and the approval closed in that one task, where each activity used to add a round trip
+through the server and one more workflow task (three tasks a decision, now one). The conversation
+waiting on the approval resumes that much sooner, and a burst of decisions costs the worker two
+tasks less each. Histories recorded before it replay both as activities."""
 NOTIFY_TIMEOUT = timedelta(seconds=30)
 CHECK_TIMEOUT = timedelta(seconds=30)
 CHECK_RETRY = RetryPolicy(
@@ -226,7 +233,9 @@ class ApprovalWorkflow:
         nonce is remembered so that the same signed vote is never counted twice.
         """
         check = VoteCheck(approval_id=workflow.info().workflow_id, vote=vote)
-        await self._check(AgentActivities.verify_vote, check)
+        await self._check(
+            AgentActivities.verify_vote, check, local=workflow.patched(LOCAL_DECISION)
+        )
         if vote.signature is not None:
             if vote.signature.nonce in self._nonces:
                 raise ApplicationError("this vote was already sent once (a replay)")
@@ -269,9 +278,18 @@ class ApprovalWorkflow:
         self,
         activity: Callable[[AgentActivities, CheckT], Awaitable[CheckedT]],
         arg: CheckT,
+        *,
+        local: bool = False,
     ) -> CheckedT:
         """Run one of the vote's checks; its refusal fails the update (``VoteRefused``)."""
         try:
+            if local:
+                return await workflow.execute_local_activity_method(
+                    activity,
+                    arg,
+                    start_to_close_timeout=CHECK_TIMEOUT,
+                    retry_policy=CHECK_RETRY,
+                )
             return await workflow.execute_activity_method(
                 activity,
                 arg,
@@ -369,10 +387,10 @@ class ApprovalWorkflow:
 
     async def _finish(self) -> ApprovalResult:
         assert self._result is not None
-        await self._notify("decided")
+        await self._notify("decided", local=workflow.patched(LOCAL_DECISION))
         return self._result
 
-    async def _notify(self, kind: NoticeKind) -> None:
+    async def _notify(self, kind: NoticeKind, *, local: bool = False) -> None:
         notice = ApprovalNotice(
             kind=kind,
             workflow_id=workflow.info().workflow_id,
@@ -386,6 +404,14 @@ class ApprovalWorkflow:
         if workflow.patched(NOTICE_IDS):
             self._notices[kind] = self._notices.get(kind, 0) + 1
             activity_id = f"notice-{kind}-{self._notices[kind]}"
+        if local:
+            await workflow.execute_local_activity_method(
+                AgentActivities.notify_approval,
+                notice,
+                activity_id=activity_id,
+                start_to_close_timeout=NOTIFY_TIMEOUT,
+            )
+            return
         await workflow.execute_activity_method(
             AgentActivities.notify_approval,
             notice,

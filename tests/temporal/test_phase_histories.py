@@ -42,16 +42,18 @@ from agentflow.temporal.devserver import test_server_path
 from agentflow.temporal.plugin import AgentflowPlugin
 from agentflow.testing.channels import RecordingChannel
 from tests.temporal.phases import AGENT, NAME, PHASES, Leaves, Run, record
-from tests.temporal.support import tool_calls_run
+from tests.temporal.support import LOCAL_ACTIVITY_MARKER, tool_calls_run
 from workflows.agent import LOCAL_READ_ONLY_TOOLS
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 HISTORIES = Path(__file__).parent / "histories"
-FIXTURE_SETS = ("phases", "phases-notice-ids")
+FIXTURE_SETS = ("phases", "phases-notice-ids", "phases-local-decision")
 """Oldest first: ``phases`` was recorded before approval notices were named (the ``notice-ids``
 patch of ``ApprovalWorkflow``), ``phases-notice-ids`` after, so that a change to an approval's
-schedule meets named notices on replay (see ``test_approval_schedule.py``)."""
+schedule meets named notices on replay (see ``test_approval_schedule.py``);
+``phases-local-decision`` after a vote's signature check and the decided notice became local
+activities (the ``local-decision`` patch)."""
 SINCE = {"local-tools": "phases-notice-ids"}
 """Phases an older set lacks, and the first set that holds each: ``phases`` was recorded before
 read-only tools could run as local activities (the ``local-read-only-tools`` patch of
@@ -129,6 +131,14 @@ def facts(histories: list[WorkflowHistory]) -> Facts:
                     approval.notices.append(_payload(scheduled.input)["kind"])
                 else:
                     approval.checks.append(scheduled.activity_type.name)
+            elif event.HasField("marker_recorded_event_attributes"):
+                local = _local_activity(event.marker_recorded_event_attributes)
+                if local is None:
+                    continue
+                if local["activity_type"] == "agentflow.notify_approval":
+                    approval.notices.append(local["activity_id"].split("-")[1])
+                else:
+                    approval.checks.append(local["activity_type"])
             elif event.HasField("workflow_execution_update_accepted_event_attributes"):
                 update = event.workflow_execution_update_accepted_event_attributes.accepted_request
                 approval.votes.append(_payload(update.input.args))
@@ -142,6 +152,13 @@ def patches_of(history: WorkflowHistory) -> set[str]:
         for e in history.events
         if e.marker_recorded_event_attributes.marker_name == "core_patch"
     }
+
+
+def _local_activity(marker: Any) -> dict[str, Any] | None:
+    """What a local activity's marker says about it (type, id), or None for another marker."""
+    if marker.marker_name != LOCAL_ACTIVITY_MARKER:
+        return None
+    return _payload(marker.details["data"])
 
 
 def _approvers(approval: Approval) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -10,7 +12,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from agentflow.approvals.rules import approval_id as approval_id_of
 from agentflow.approvals.signing import VoteKeys, VoteSignature
@@ -136,7 +140,8 @@ async def test_a_signed_vote_counts_once_and_its_replay_is_refused(env: Env) -> 
     )
     result = await env.raw_decide(approval_id, vote)
     assert result.decision.outcome == "denied"
-    with pytest.raises(WorkflowUpdateFailedError):
+    # Refused by the workflow, or by Temporal once the denial has closed it.
+    with pytest.raises((WorkflowUpdateFailedError, RPCError)):
         await env.raw_decide(approval_id, vote)
 
 
@@ -148,3 +153,42 @@ async def test_the_desk_path_signs_and_decides(env: Env) -> None:
     assert result.decision.outcome == "approved"
     final = await env.agents.wait_for_turn(approval_id.split("/approval/")[0], 1)
     assert final.status == "completed" and len(bookings(env.engine)) == 1  # type: ignore[arg-type]
+
+
+async def test_a_vote_is_checked_counted_and_closes_the_approval_in_one_workflow_task(
+    env: Env,
+) -> None:
+    """The signature check and the decided notice run in the task that took the vote.
+
+    Each used to be an activity, with a round trip through the server and a workflow task more
+    before the conversation could resume.
+    """
+    approval_id, digest = await env.pending()
+    handle = env.client.get_workflow_handle(approval_id)
+    # Once the approval has told its approvers, it waits (the reminder's timer).
+    while not (await handle.fetch_history()).events[-1].HasField("timer_started_event_attributes"):
+        await asyncio.sleep(0.05)
+    await env.agents.decide(approval_id, ApprovalVote(digest=digest, approver="bob", approve=True))
+    await handle.result()
+    events = [e async for e in handle.fetch_history_events()]
+    kinds = [EventType.Name(e.event_type) for e in events]
+    accepted = kinds.index("EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED")
+    assert kinds[-1] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
+    assert "EVENT_TYPE_WORKFLOW_TASK_COMPLETED" not in kinds[accepted:]
+    local = [
+        json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)
+        for e in events[accepted:]
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
+    assert [m["activity_type"] for m in local] == [
+        "agentflow.verify_vote",
+        "agentflow.notify_approval",
+    ]
+    assert local[1]["activity_id"] == "notice-decided-1"
+    scheduled = {
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    assert scheduled == {"agentflow.notify_approval"}  # the request's notice, before the vote
