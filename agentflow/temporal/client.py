@@ -8,7 +8,8 @@ server that cannot be reached, raises [`TemporalUnavailable`][agentflow.Temporal
 one-line message (a client made with ``lazy=True`` first connects on its first call, and so
 first fails there). A decision is idempotent by its content: each vote is sent under an update id
 derived from it, and a vote retried after a timeout that had in fact landed returns the result
-it got then (read from the approval's history), not "already approved".
+it got then (read from the approval's history), not "already approved". Waits for a turn's reply
+are one update per turn (`turn_wait_id`): retried after a timeout, they join it.
 """
 
 from __future__ import annotations
@@ -405,7 +406,11 @@ class AgentClient:
     async def wait_for_turn(self, conversation_id: str, turn: int) -> AgentReply:
         """The final reply of ``turn``, once its approvals are decided and the agent answered."""
         reply = await self._update(
-            self._conversation(conversation_id), "wait_for_turn", WaitForTurn(turn=turn), AgentReply
+            self._conversation(conversation_id),
+            "wait_for_turn",
+            WaitForTurn(turn=turn),
+            AgentReply,
+            id=turn_wait_id(turn),
         )
         return await self._followed(conversation_id, reply)
 
@@ -420,6 +425,7 @@ class AgentClient:
                 "wait_for_turn",
                 WaitForTurn(turn=reply.turn),
                 AgentReply,
+                id=turn_wait_id(reply.turn),
             )
         return reply
 
@@ -721,6 +727,17 @@ def vote_id(vote: ApprovalVote) -> str:
     decided = vote.model_dump(mode="json", exclude={"signature"})
     digest = hashlib.sha256(canonical_json(decided).encode()).hexdigest()
     return f"vote-{digest[:40]}"
+
+
+def turn_wait_id(turn: int) -> str:
+    """The update id of every wait for ``turn``'s reply in a run: one update, however many wait.
+
+    A retry after the RPC deadline (a loaded worker had not taken the update yet), a second
+    channel or a reconnecting chat joins the update already admitted, which Temporal answers
+    without the worker, instead of adding one more for the worker to take. The reply of a turn
+    does not change once given, so a later wait on the same run gets the same answer.
+    """
+    return f"wait-for-turn-{turn}"
 
 
 async def _end_of(handle: WorkflowHandle[Any, Any]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -20,10 +21,12 @@ from agentflow import (
     TemporalUnavailable,
     call_digest,
 )
+from agentflow.approvals.rules import approval_id as approval_id_of
 from agentflow.temporal import AgentClient, ApprovalVote, DevServer, create_worker
 from agentflow.temporal.client import vote_id
 from agentflow.temporal.contracts import ApprovalWorkflowInput
 from agentflow.testing.channels import RecordingChannel
+from tests.temporal.support import bookings, engine_for, make_agent
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -181,3 +184,46 @@ async def test_a_conversation_with_an_agent_the_worker_does_not_serve_ends_at_on
             if event.HasField("workflow_task_failed_event_attributes")
         ]
         assert task_failures == []
+
+
+async def test_waits_for_a_turn_retried_after_timeouts_are_one_update(
+    dev_server: DevServer, tmp_path: Path
+) -> None:
+    """Every wait for a turn's reply is the same update: retries and other waiters join it.
+
+    A loaded worker may not accept the update before the RPC deadline; each retry with an
+    update of its own would be one more update for that worker to take.
+    """
+    client = await dev_server.client()
+    queue = f"waits-{uuid.uuid4().hex}"
+    agent = make_agent(f"waits-{uuid.uuid4().hex[:8]}")
+    engine = engine_for(tmp_path / "bookings.db")
+    agents = AgentClient(client, task_queue=queue, rpc_timeout=SHORT)
+    patient = AgentClient(client, task_queue=queue)
+    deps = {agent.name: lambda: engine}
+    async with create_worker(client, [agent], task_queue=queue, deps=deps):
+        conversation = await patient.start_conversation(agent.name, user="alice")
+        reply = await patient.send(conversation, "book LX14 2400", sender="alice")
+    (request,) = reply.approvals
+    # No worker now: the waits time out unaccepted, and stay admitted.
+    for _ in range(2):
+        with pytest.raises(TemporalUnavailable):
+            await agents.wait_for_turn(conversation, reply.turn)
+    async with create_worker(client, [agent], task_queue=queue, deps=deps):
+        vote = ApprovalVote(digest=request.digest, approver="bob", approve=True)
+        await patient.decide(approval_id_of(conversation, request.tool_call_id), vote)
+        first, second = await asyncio.gather(
+            patient.wait_for_turn(conversation, reply.turn),
+            patient.wait_for_turn(conversation, reply.turn),
+        )
+    assert first == second and first.status == "completed"
+    assert len(bookings(engine)) == 1
+    history = await client.get_workflow_handle(conversation).fetch_history()
+    waits = [
+        e
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+        and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        == "wait_for_turn"
+    ]
+    assert len(waits) == 1
