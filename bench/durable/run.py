@@ -49,10 +49,12 @@ Scale
     (``wait_for_turn``) are recorded too. An update RPC that hits its deadline is retried and
     counted; the histories of every decided conversation and approval are searched for
     timeout and failure events (a workflow task's timeout by type, a failed task by cause and
-    whether the deadlock detector failed it), and the worker's log for deadlocks. The worker is
+    whether the deadlock detector failed it), and the worker's log for deadlocks; the workflow
+    tasks the burst's histories show started from its first decision on, per decision, count
+    what a decision costs the worker (a task retried after a timeout counts again). The worker is
     ``create_worker``'s with its defaults; ``--scale-max-cached`` sets its
     ``max_cached_workflows`` (each waiting conversation is two workflows: the conversation and
-    its approval).
+    its approval) and ``--scale-sticky-timeout`` its ``sticky_queue_schedule_to_start_timeout``.
 
 ``BENCH_DURABLE_CONVERSATIONS`` and ``BENCH_DURABLE_SCALE`` set the defaults of ``--conversations``
 and ``--scale``. Results go to ``bench/durable/results.json``; ``--keep-logs`` keeps the workers'
@@ -370,6 +372,28 @@ async def history_stats(client: Any, workflow_id: str) -> dict[str, int]:
     }
 
 
+async def tasks_since(client: Any, workflow_ids: list[str], since_ns: int) -> int:
+    """Workflow tasks these workflows' histories show started at or after ``since_ns`` (wall clock).
+
+    Taken over the conversations and approvals of a burst, from the moment it starts (they were
+    all idle, waiting, before): every task the decisions cost, a task retried after a timeout
+    counted again.
+    """
+    limit = asyncio.Semaphore(16)
+
+    async def read(workflow_id: str) -> int:
+        async with limit:
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
+        return sum(
+            1
+            for e in history.events
+            if e.HasField("workflow_task_started_event_attributes")
+            and e.event_time.ToNanoseconds() >= since_ns
+        )
+
+    return sum(await gather_all(read(w) for w in workflow_ids))
+
+
 async def history_problems(client: Any, workflow_ids: list[str]) -> dict[str, int]:
     """Timeout and failure events in these workflows' histories, by event type and cause.
 
@@ -612,7 +636,9 @@ async def measure_throughput(
 # --------------------------------------------------------------------------- scale
 
 
-async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> dict[str, Any]:
+async def measure_scale(
+    address: str, client: Any, args: argparse.Namespace, server_pid: int | None = None
+) -> dict[str, Any]:
     from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
     from temporalio.exceptions import WorkflowAlreadyStartedError
     from temporalio.service import RPCError
@@ -634,6 +660,8 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
     env = {}
     if args.scale_max_cached is not None:
         env["BENCH_DURABLE_MAX_CACHED_WORKFLOWS"] = str(args.scale_max_cached)
+    if args.scale_sticky_timeout is not None:
+        env["BENCH_DURABLE_STICKY_TIMEOUT_S"] = str(args.scale_sticky_timeout)
     worker = WorkerProcess("agentflow-approval", address, f"bench-scale-{run_id}", env)
     agents = AgentClient(client, task_queue=worker.queue)
     limit = asyncio.Semaphore(args.scale_concurrency)
@@ -786,10 +814,17 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
                 flush=True,
             )
             burst = pending[:burst_n]
+            burst_wall_ns = time.time_ns()
+            server_before = proc_cpu_s(server_pid) if server_pid else None
             t1 = time.perf_counter()
             burst_timings = await gather_all(approve(*p) for p in burst)
             burst_s = time.perf_counter() - t1
             after_burst = await settle(worker, limit=60.0)
+            server_burst_s = (
+                proc_cpu_s(server_pid) - server_before
+                if server_pid and server_before is not None
+                else None
+            )
             sustained = pending[burst_n : burst_n + sustained_n]
             print(
                 f"  scale: burst drained in {burst_s:.1f}s; deciding {sustained_n} at "
@@ -814,6 +849,9 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
                 client, [ids for c, a, _ in decided for ids in (c, a)]
             )
             problems.update(worker.log_count("deadlock"))
+            burst_tasks = await tasks_since(
+                client, [ids for c, a, _ in burst for ids in (c, a)], burst_wall_ns
+            )
     except Exception as exc:
         reason = str(exc) if isinstance(exc, BenchFailure) else _describe(exc)
         if not isinstance(exc, BenchFailure):
@@ -855,6 +893,10 @@ async def measure_scale(address: str, client: Any, args: argparse.Namespace) -> 
             **burst_latency,
             "wall_s": round(burst_s, 2),
             "first_decide_to_last_booking_s": round((last_booking - first_call) / 1e9, 2),
+            "workflow_tasks_per_decision": round(burst_tasks / burst_n, 2),
+            "server_cpu_ms_per_approval": (
+                round(server_burst_s * 1000 / burst_n, 1) if server_burst_s is not None else None
+            ),
         },
         sustained={
             "decisions": sustained_n,
@@ -1075,6 +1117,14 @@ def scale_rows(entry: dict[str, Any]) -> list[list[str]]:
             f"{burst['first_decide_to_last_booking_s']:.1f} s",
         ],
         [
+            f"{burst['decisions']} approved at once: workflow tasks per decision (both workflows)",
+            f"{burst['workflow_tasks_per_decision']:.2f}",
+        ],
+        [
+            f"{burst['decisions']} approved at once: server CPU per approval",
+            f"{burst['server_cpu_ms_per_approval']} ms",
+        ],
+        [
             "RPCs timed out and retried: decide / wait_for_turn / send / start / query",
             " / ".join(
                 str(entry["update_rpc_timeouts"][k])
@@ -1153,7 +1203,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         if SCALE in selected and args.scale > 0:
             print(f"running scale ({args.scale} approvals)", file=sys.stderr, flush=True)
-            scale = await measure_scale(server.address, client, args)
+            scale = await measure_scale(server.address, client, args, server_pid)
             if scale["status"] != "ok":
                 print(f"  {scale['status']}: {scale['error']}", file=sys.stderr, flush=True)
     return {"throughput": throughput, "scale": scale}
@@ -1208,6 +1258,12 @@ def main(argv: list[str] | None = None) -> int:
         help="max_cached_workflows of the scale worker (default: create_worker's)",
     )
     parser.add_argument(
+        "--scale-sticky-timeout",
+        type=float,
+        help="sticky_queue_schedule_to_start_timeout of the scale worker, in seconds "
+        "(default: create_worker's)",
+    )
+    parser.add_argument(
         "--keep-logs", action="store_true", help="keep the workers' stderr logs (paths printed)"
     )
     parser.add_argument(
@@ -1256,6 +1312,7 @@ def main(argv: list[str] | None = None) -> int:
                     "scale_sustained": args.scale_sustained,
                     "scale_rate": args.scale_rate,
                     "scale_max_cached_workflows": args.scale_max_cached,
+                    "scale_sticky_timeout_s": args.scale_sticky_timeout,
                     "worker_options": "create_worker's defaults (temporalio's for throughput "
                     "variants)",
                 },

@@ -3,8 +3,9 @@ ADDRESS TASK_QUEUE``.
 
 Every variant gets a ``temporalio.worker.Worker`` with default options; only the workflows,
 activities and plugins differ (the scale test may set ``max_cached_workflows`` through
-``BENCH_DURABLE_MAX_CACHED_WORKFLOWS``; unset by default). The orchestrator talks to the
-worker over stdin/stdout, one line each way (replies are the JSON lines prefixed with
+``BENCH_DURABLE_MAX_CACHED_WORKFLOWS`` and ``sticky_queue_schedule_to_start_timeout``, in
+seconds, through ``BENCH_DURABLE_STICKY_TIMEOUT_S``; unset by default). The orchestrator talks
+to the worker over stdin/stdout, one line each way (replies are the JSON lines prefixed with
 :data:`~bench.durable.common.MARKER`):
 
 * at start-up the worker answers ``{"ready": ...}`` once it polls its task queue;
@@ -20,6 +21,7 @@ import json
 import os
 import sys
 import threading
+from datetime import timedelta as _seconds
 from typing import Any
 
 from bench.durable.common import MARKER, proc_status_kib, self_cpu_s
@@ -27,6 +29,7 @@ from bench.durable.common import MARKER, proc_status_kib, self_cpu_s
 VARIANTS = ("floor", "agentflow", "agentflow-approval", "pydantic-ai", "openai-agents")
 
 MAX_CACHED_ENV = "BENCH_DURABLE_MAX_CACHED_WORKFLOWS"
+STICKY_TIMEOUT_ENV = "BENCH_DURABLE_STICKY_TIMEOUT_S"
 
 _write_lock = threading.Lock()
 
@@ -56,6 +59,9 @@ async def build_worker(variant: str, address: str, queue: str) -> Any:
         options: dict[str, Any] = {}
         if os.environ.get(MAX_CACHED_ENV):  # the scale test's opt-in; default options otherwise
             options["max_cached_workflows"] = int(os.environ[MAX_CACHED_ENV])
+        if os.environ.get(STICKY_TIMEOUT_ENV):
+            sticky = _seconds(seconds=float(os.environ[STICKY_TIMEOUT_ENV]))
+            options["sticky_queue_schedule_to_start_timeout"] = sticky
         client = await connect(address)
         return create_worker(client, [agent], task_queue=queue, **options)
     if variant == "pydantic-ai":
