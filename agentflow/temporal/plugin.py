@@ -22,16 +22,20 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.trace import NoOpTracer
+from temporalio.client import Client
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import ReplayerConfig, WorkerConfig, WorkflowRunner
+from temporalio.worker import Interceptor, ReplayerConfig, WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from agentflow.agent import Agent
 from agentflow.approvals.records import ApprovalChannel
 from agentflow.approvals.signing import VOTE_KEYS_ENV, VoteKeys
+from agentflow.audit.recorder import SpanRecorder
 from agentflow.temporal.activities import AgentActivities, DelegationLookup
 from agentflow.temporal.registry import DepsFactory, register_agent
 from agentflow.temporal.sandbox import (
@@ -40,7 +44,6 @@ from agentflow.temporal.sandbox import (
     compile_workflows_once,
     workflow_runner,
 )
-from agentflow.temporal.tracing import worker_tracing
 from agentflow.temporal.transcripts import (
     DEFAULT_CACHED_TRANSCRIPT_BYTES,
     DEFAULT_CACHED_TRANSCRIPTS,
@@ -76,6 +79,23 @@ def _passing_through(runner: WorkflowRunner | None) -> WorkflowRunner:
         restrictions = runner.restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES)
         return dataclasses.replace(runner, restrictions=restrictions)
     return runner
+
+
+def worker_tracing(
+    client: Client, tracer_provider: TracerProvider | None
+) -> tuple[SpanRecorder, list[Interceptor]]:
+    """`agentflow.temporal.tracing.worker_tracing`, importing it only where something records.
+
+    Without a tracer provider, only an [`AuditInterceptor`][agentflow.audit.AuditInterceptor] on
+    the client makes the worker record, and there is none unless its module was imported. A
+    worker that records nothing so never loads OpenTelemetry's SDK and temporalio's tracing
+    interceptor, which that module imports (a few MiB of every such worker's memory).
+    """
+    if tracer_provider is None and "agentflow.temporal.tracing" not in sys.modules:
+        return SpanRecorder(NoOpTracer()), []
+    from agentflow.temporal import tracing
+
+    return tracing.worker_tracing(client, tracer_provider)
 
 
 class AgentflowPlugin(SimplePlugin):
