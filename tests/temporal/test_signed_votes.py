@@ -16,11 +16,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from agentflow import ApprovalRequest, ApprovalStage, call_digest
 from agentflow.approvals.rules import approval_id as approval_id_of
 from agentflow.approvals.signing import VoteKeys, VoteSignature
 from agentflow.audit import configure_tracing
 from agentflow.temporal import AgentClient, ApprovalVote, DevServer, create_worker
-from agentflow.temporal.contracts import ApprovalResult
+from agentflow.temporal.contracts import ApprovalResult, ApprovalWorkflowInput
 from tests.temporal.support import bookings, engine_for, make_agent
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -192,3 +193,39 @@ async def test_a_vote_is_checked_counted_and_closes_the_approval_in_one_workflow
         if e.HasField("activity_task_scheduled_event_attributes")
     }
     assert scheduled == {"agentflow.notify_approval"}  # the request's notice, before the vote
+
+
+async def test_a_signed_vote_sent_again_to_an_open_approval_is_refused_as_a_replay(
+    env: Env,
+) -> None:
+    """Two of two must approve: after bob's vote the approval is still open, and his signed vote,
+    sent again, is refused by the workflow for its nonce before anything else."""
+    args = {"flight_id": "LX14", "price": 2400.0}
+    request = ApprovalRequest(
+        tool="book_flight",
+        tool_call_id="call-book",
+        arguments=args,
+        digest=call_digest("book_flight", args),
+        requester="alice",
+        stages=(ApprovalStage(approvers=("bob", "carol"), required=2),),
+    )
+    approval_id = f"conv-{uuid.uuid4().hex}/approval/call-book"
+    await env.client.start_workflow(
+        "ApprovalWorkflow",
+        ApprovalWorkflowInput(request=request, conversation_id="conv-open"),
+        id=approval_id,
+        task_queue=env.agents.task_queue,
+    )
+    keys = VoteKeys.from_env()
+    assert keys is not None
+    vote = keys.sign(
+        approval_id,
+        ApprovalVote(digest=request.digest, approver="bob", approve=True),
+        now=datetime.now(UTC),
+    )
+    assert (await env.raw_decide(approval_id, vote)).complete is False
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await env.raw_decide(approval_id, vote)
+    assert "already sent once (a replay)" in str(refused.value.cause)
+    assert (await env.agents.approval_status(approval_id)).approved_by == (("bob",),)
+    await env.client.get_workflow_handle(approval_id).terminate("test finished")
