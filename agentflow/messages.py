@@ -235,7 +235,7 @@ class ModelSettings:
 class ModelRequest:
     """Everything a model needs for one call; produced by the loop, performed by a driver."""
 
-    system: str
+    system: str = ""
     messages: tuple[Message, ...]
     tools: tuple[ToolDefinition, ...] = ()
     tool_choice: ToolChoice = "auto"

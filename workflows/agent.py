@@ -357,6 +357,9 @@ class AgentWorkflow:
                         usage=dataclasses.asdict(response.usage),
                     )
                     effect = self._loop.model_responded(response)
+                    if self._linear():
+                        answer = Message(role="assistant", content=response.content)
+                        self._cursor.answered(self._loop.state.messages, answer)
                 case CallTools(calls=calls):
                     context = self._tools_context(calls)
                     # One side effect at a time, in the model's order (see AgentLoop.batches).
@@ -396,13 +399,15 @@ class AgentWorkflow:
     def _tools_context(
         self, calls: tuple[ToolCall, ...]
     ) -> tuple[TranscriptRef | None, tuple[Message, ...]]:
-        """The transcript for the rules of a turn's calls: named, but for its newest messages.
+        """The transcript for the rules of a turn's calls: named, but for what workers may lack.
 
-        The newest are the model's message with the calls. A call run as an activity gives them
-        to its worker, which keeps them with the rest (`TranscriptCache`), so the next model
-        call names them instead of sending them again; a worker that does not have them asks
-        the conversation. Calls that may all run as local activities give their workers nothing
-        to keep, and leave the next model call to send them.
+        The model's message with the calls is named by its digest where the loop kept it as the
+        model sent it (the worker that ran the model call keeps it: `TranscriptCursor.answered`),
+        and sent otherwise. A call run as an activity gives what it is sent to its worker, which
+        keeps it with the rest (`TranscriptCache`), so the next model call names it instead of
+        sending it again; a worker that has not got what a call names asks the conversation.
+        Calls that may all run as local activities give their workers nothing to keep, and
+        leave the next model call to send it.
         """
         if not self._linear():
             return None, tuple(self._loop.state.messages)

@@ -117,14 +117,14 @@ class AgentActivities:
             agent = registered(input.agent).agent
             conversation_id = activity.info().workflow_id
             request = input.request
-            if input.transcript is not None:
+            ref = input.transcript
+            if ref is not None:
                 # The loop's request: the agent's prompt and tools, the known messages put back.
                 template = self._templates.get(input.agent)
                 if template is None:
                     template = self._templates[input.agent] = agent.new_loop().request()
-                messages = await self._transcript(
-                    conversation_id, input.transcript, request.messages
-                )
+                ref = ref.for_run(activity.info().workflow_run_id or "")
+                messages = await self._transcript(conversation_id, ref, request.messages)
                 request = dataclasses.replace(
                     request, system=template.system, tools=template.tools, messages=messages
                 )
@@ -137,6 +137,9 @@ class AgentActivities:
                 else:
                     response = await self._streamed(agent.model, request, conversation_id, step)
                 step.responded(response)
+            if ref is not None and conversation_id:
+                answer = Message(role="assistant", content=response.content)
+                self.transcripts.answered(conversation_id, ref, request.messages, answer)
             return response
         except ConfigurationError as exc:
             raise ApplicationError(str(exc), type="ConfigurationError", non_retryable=True) from exc

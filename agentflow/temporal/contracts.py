@@ -253,9 +253,10 @@ class ToolCallInput(_Contract):
     """What the user said to start the current run: histories recorded before carry it here,
     later ones say where it is in the transcript (``run_start``)."""
     transcript: TranscriptRef | None = None
-    run_start: int | None = None
+    run_start: int = 0
     """The index of the current run's user message in the transcript, whose text is the latest
-    user message (see `agentflow.LoopState.run_start`)."""
+    user message (see `agentflow.LoopState.run_start`), where ``latest_user_message`` is empty (a
+    user message never is)."""
 
     @field_serializer("call", mode="wrap")
     def _without_digest(self, call: ToolCall, handler: SerializerFunctionWrapHandler) -> Any:
@@ -276,9 +277,7 @@ class ToolCallInput(_Contract):
 
     def latest_user_text(self, messages: Sequence[Message]) -> str:
         """The latest user message, given the whole transcript."""
-        if self.run_start is None:
-            return self.latest_user_message
-        return messages[self.run_start].text
+        return self.latest_user_message or messages[self.run_start].text
 
 
 class ToolCallResult(_Contract):

@@ -17,10 +17,11 @@ Both halves live here: `TranscriptCursor` is deterministic workflow state,
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from agentflow.messages import Message
 
@@ -42,8 +43,13 @@ class TranscriptRef(BaseModel):
     chain: str = ""
     """The first run id of the conversation's chain of runs; empty in a call that run scheduled
     itself, whose run id the activity has (`for_run`)."""
-    epoch: int
+    epoch: int = 0
     known: int
+    answer: str = ""
+    """The digest of message ``known - 1`` (`message_digest`) when the workflow never sent it:
+    the model's answer, which the worker that ran the model call keeps
+    (`TranscriptCache.answered`). A worker's copy of an answer is used only if it has this
+    digest; another attempt of the same call may have answered otherwise."""
 
     def for_run(self, run_id: str) -> TranscriptRef:
         """This reference, its chain named: ``run_id`` scheduled the call (see ``chain``)."""
@@ -60,6 +66,14 @@ class ModelContext(BaseModel):
     messages: tuple[Message, ...]
 
 
+_MESSAGE = TypeAdapter(Message)
+
+
+def message_digest(message: Message) -> str:
+    """A digest of ``message``'s JSON, short: what names a model's answer that was not sent."""
+    return hashlib.sha256(_MESSAGE.dump_json(message)).hexdigest()[:16]
+
+
 class TranscriptCursor:
     """Workflow side: which messages the workers already have, so each call sends the rest.
 
@@ -72,22 +86,41 @@ class TranscriptCursor:
         self.epoch = epoch
         self._sent = len(messages)
         self._last = messages[-1] if messages else None
+        self._answer: tuple[int, str] | None = None
+        """The index and digest of the model's answer that was counted as sent (`answered`)."""
 
     def split(self, messages: Sequence[Message]) -> tuple[TranscriptRef, tuple[Message, ...]]:
         """The reference to what was sent before, and the messages to send now."""
         known = self._known(messages)
         self._sent = len(messages)
         self._last = messages[-1] if messages else None
-        return TranscriptRef(chain=self.chain, epoch=self.epoch, known=known), tuple(
-            messages[known:]
-        )
+        return self._ref(known), tuple(messages[known:])
 
     def peek(self, messages: Sequence[Message]) -> tuple[TranscriptRef, tuple[Message, ...]]:
         """Like `split`, for a call that leaves the workers' transcripts as they were."""
         known = self._known(messages)
-        return TranscriptRef(chain=self.chain, epoch=self.epoch, known=known), tuple(
-            messages[known:]
-        )
+        return self._ref(known), tuple(messages[known:])
+
+    def answered(self, messages: Sequence[Message], answer: Message) -> None:
+        """Count the model's ``answer`` as sent, if the loop added it to ``messages`` as it came.
+
+        The worker that ran the model call keeps it (`TranscriptCache.answered`), so the calls
+        that follow name it by its digest instead of sending it: with ``answer`` the only
+        message after those the call was sent, and the same.
+        """
+        sent = self._sent
+        if (
+            len(messages) == sent + 1
+            and messages[-1] == answer
+            and (not sent or messages[sent - 1] is self._last)
+        ):
+            self._sent, self._last = sent + 1, messages[-1]
+            self._answer = (sent, message_digest(answer))
+
+    def _ref(self, known: int) -> TranscriptRef:
+        answer = self._answer
+        digest = answer[1] if answer is not None and answer[0] == known - 1 else ""
+        return TranscriptRef(chain=self.chain, epoch=self.epoch, known=known, answer=digest)
 
     def carried_epoch(self, messages: Sequence[Message]) -> int:
         """The epoch to carry into the next run, which starts out knowing all of ``messages``."""
@@ -100,6 +133,7 @@ class TranscriptCursor:
             self.epoch += 1
             known = self._sent = 0
             self._last = None
+            self._answer = None
         return known
 
     def context(self, messages: Sequence[Message]) -> ModelContext:
@@ -126,10 +160,11 @@ class TranscriptCache:
     ) -> None:
         self.size = size
         self.max_bytes = max_bytes
-        # conversation -> (chain, epoch, messages, content bytes up to and including each).
-        self._entries: OrderedDict[str, tuple[str, int, tuple[Message, ...], tuple[int, ...]]] = (
-            OrderedDict()
-        )
+        # conversation -> (chain, epoch, messages, content bytes up to and including each,
+        # how many of the messages the workflow sent: the rest is a model's answer).
+        self._entries: OrderedDict[
+            str, tuple[str, int, tuple[Message, ...], tuple[int, ...], int]
+        ] = OrderedDict()
         self.bytes = 0
         """The content bytes of every transcript kept."""
         self.hits = 0
@@ -140,25 +175,50 @@ class TranscriptCache:
         if ref.known == 0:
             return ()
         entry = self._entries.get(conversation_id)
-        if entry is None or entry[:2] != (ref.chain, ref.epoch) or len(entry[2]) < ref.known:
+        if (
+            entry is None
+            or entry[:2] != (ref.chain, ref.epoch)
+            or len(entry[2]) < ref.known
+            or (ref.known > entry[4] and not _answers(ref, entry[2], entry[4]))
+        ):
             self.misses += 1
             return None
         self.hits += 1
         self._entries.move_to_end(conversation_id)
         return entry[2][: ref.known]
 
-    def store(
-        self, conversation_id: str, ref: TranscriptRef, messages: tuple[Message, ...]
+    def answered(
+        self,
+        conversation_id: str,
+        ref: TranscriptRef,
+        messages: tuple[Message, ...],
+        answer: Message,
     ) -> None:
+        """Keep the model's ``answer`` after the transcript it was given (``ref`` named it).
+
+        The workflow names it by its digest when it counts on it (`TranscriptRef.answer`).
+        """
+        self.store(conversation_id, ref, (*messages, answer), sent=len(messages))
+
+    def store(
+        self,
+        conversation_id: str,
+        ref: TranscriptRef,
+        messages: tuple[Message, ...],
+        *,
+        sent: int | None = None,
+    ) -> None:
+        """Keep ``messages``, the transcript as the workflow sent it but for any after ``sent``."""
         if self.size <= 0:
             return
         old = self._entries.pop(conversation_id, None)
         if old is not None:
             self.bytes -= old[3][-1] if old[3] else 0
-        # Within an epoch the transcript only grows: the known messages are counted already.
+        # Within an epoch the transcript only grows: the known messages are counted already
+        # (an answer kept unsent may have been another).
         reused = 0
         if old is not None and old[:2] == (ref.chain, ref.epoch):
-            reused = min(ref.known, len(old[2]), len(messages))
+            reused = min(ref.known, old[4], len(messages))
         total = old[3][reused - 1] if reused and old is not None else 0
         sizes = list(old[3][:reused]) if old is not None else []
         for message in messages[reused:]:
@@ -166,14 +226,22 @@ class TranscriptCache:
             sizes.append(total)
         if total > self.max_bytes:
             return
-        self._entries[conversation_id] = (ref.chain, ref.epoch, messages, tuple(sizes))
+        verified = len(messages) if sent is None else sent
+        self._entries[conversation_id] = (ref.chain, ref.epoch, messages, tuple(sizes), verified)
         self.bytes += total
         while len(self._entries) > self.size or self.bytes > self.max_bytes:
-            _, (_, _, _, evicted) = self._entries.popitem(last=False)
+            _, (_, _, _, evicted, _) = self._entries.popitem(last=False)
             self.bytes -= evicted[-1] if evicted else 0
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _answers(ref: TranscriptRef, messages: tuple[Message, ...], sent: int) -> bool:
+    """Whether the one message kept after the ``sent`` ones is the answer ``ref`` names."""
+    return (
+        ref.known == sent + 1 and bool(ref.answer) and message_digest(messages[sent]) == ref.answer
+    )
 
 
 def content_bytes(value: object) -> int:

@@ -37,6 +37,7 @@ from agentflow.temporal.transcripts import (
     TranscriptRef,
     content_bytes,
     known_prefix,
+    message_digest,
 )
 from agentflow.testing import FunctionModel, text_response, tool_call
 from bench.durable import growth
@@ -339,6 +340,47 @@ async def test_a_growing_transcript_is_counted_once_and_one_too_big_is_not_kept(
     cache.store("huge", ref, (a, b, c, a, b))  # bigger than the whole bound: not kept
     assert (len(cache), cache.bytes) == (1, 2 * each)
     assert cache.prefix("huge", TranscriptRef(chain="huge", epoch=0, known=5)) is None
+
+
+def _answer(text: str) -> Message:
+    return Message(role="assistant", content=(TextBlock(text=text),))
+
+
+async def test_a_model_s_answer_is_named_by_its_digest_only_as_the_loop_kept_it() -> None:
+    a, b = _user("a"), _answer("b")
+    cursor = TranscriptCursor("chain", ())
+    cursor.split([a])
+    cursor.answered([a, b], b)
+    ref, new = cursor.peek([a, b])
+    assert (ref.known, ref.answer, new) == (2, message_digest(b), ())
+    c = _user("c")
+    ref, new = cursor.split([a, b, c])
+    assert (ref.known, ref.answer, new) == (2, message_digest(b), (c,))
+    ref, _ = cursor.split([a, b, c, _answer("d")])
+    assert (ref.known, ref.answer) == (3, "")  # the workers were sent c: no digest needed
+    # The loop kept something else than the model said (it dropped a malformed call): sent.
+    other = TranscriptCursor("chain", ())
+    other.split([a])
+    other.answered([a, _answer("b, cleaned")], b)
+    ref, new = other.peek([a, _answer("b, cleaned")])
+    assert (ref.known, ref.answer, new) == (1, "", (_answer("b, cleaned"),))
+
+
+async def test_a_kept_answer_is_used_only_under_its_digest() -> None:
+    a, b = _user("a"), _answer("b")
+    cache = TranscriptCache(size=4)
+    ref = TranscriptRef(chain="chain", known=0)
+    cache.answered("conv", ref, (a,), b)
+    named = TranscriptRef(chain="chain", known=2, answer=message_digest(b))
+    assert cache.prefix("conv", named) == (a, b)
+    # Another attempt of the call answered otherwise, and the workflow kept that answer.
+    stale = named.model_copy(update={"answer": message_digest(_answer("x"))})
+    assert cache.prefix("conv", stale) is None
+    assert cache.prefix("conv", named.model_copy(update={"answer": ""})) is None
+    assert cache.prefix("conv", TranscriptRef(chain="chain", known=1)) == (a,)
+    # Sent by the workflow, the answer is the workflow's: no digest needed.
+    cache.store("conv", TranscriptRef(chain="chain", known=1), (a, b))
+    assert cache.prefix("conv", TranscriptRef(chain="chain", known=2)) == (a, b)
 
 
 HISTORY_BOUND = 1.7
