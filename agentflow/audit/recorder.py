@@ -7,8 +7,8 @@ re-runs its code every time a worker rebuilds it from history, an activity or a 
 runs once per attempt. The Temporal interceptor makes each of these spans a child of the
 conversation's trace.
 
-A recorder built on a no-op tracer records nothing and skips building attributes, so the
-activities can hold one unconditionally.
+A recorder built on a no-op tracer records nothing: it skips building attributes and the
+spans' context (`SpanRecorder.records`), so the activities can hold one unconditionally.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Protocol, cast
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import (
+    INVALID_SPAN,
     Link,
     NonRecordingSpan,
+    NoOpTracer,
     Span,
     SpanContext,
     SpanKind,
@@ -101,6 +103,10 @@ class SpanRecorder:
         """Where a call's intent is written before its body runs (``None``: not recorded)."""
         self.metrics = metrics
         """The GenAI token and duration histograms (``None``: no meter provider)."""
+        self.records = not isinstance(tracer, NoOpTracer)
+        """Whether this recorder records anything: on a no-op tracer its steps' spans are the
+        invalid span, not made current, and what only a span would carry (a precondition's
+        record, the provenance of the arguments it judged) need not be computed."""
 
     # -- model and tool calls (activities) ----------------------------------------------------
 
@@ -114,6 +120,9 @@ class SpanRecorder:
         conversation_id: str | None = None,
     ) -> Generator[ChatStep]:
         """A span around one model call; call `ChatStep.responded` with the answer."""
+        if not self.records and self.metrics is None:
+            yield ChatStep(INVALID_SPAN, self.content)
+            return
         name = str(getattr(model, "name", "") or type(model).__name__)
         provider, server = attrs.provider_name(model), attrs.server(model)
         started = time.perf_counter()
@@ -401,6 +410,10 @@ class SpanRecorder:
 
     @contextmanager
     def _span(self, name: str, kind: SpanKind, links: Sequence[Link] = ()) -> Generator[Span]:
+        if not self.records:
+            # What a no-op tracer would start, without making it current around the step.
+            yield INVALID_SPAN
+            return
         # Exceptions are recorded by hand: their text can carry content and must be redacted,
         # and their traceback would only repeat it.
         with self.tracer.start_as_current_span(

@@ -221,13 +221,14 @@ class AgentActivities:
             agent=input.agent,
             conversation_id=conversation_id,
             model=entry.agent.model,
-            span_id=attempt_span_id(activity.info()),
+            span_id=attempt_span_id(activity.info()) if self.recorder.records else None,
         ) as step:
             outcome = await invoke_tool(
                 tool,
                 ctx,
                 input.call,
-                emit=step.emit,
+                # A precondition's span (and the provenance it shows) only where spans are kept.
+                emit=step.emit if self.recorder.records else None,
                 raise_errors=entry.agent.raise_tool_errors,
                 intents=self.recorder.intents,
             )

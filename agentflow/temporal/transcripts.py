@@ -250,15 +250,26 @@ def content_bytes(value: object) -> int:
     A cheap, linear walk over messages and blocks (dataclasses), tool arguments (dicts and
     lists) and scalars; a bound on memory, not an exact measure of it.
     """
-    if isinstance(value, str | bytes):
+    if isinstance(value, (str, bytes)):
         return len(value)
     if isinstance(value, dict):
         return 8 + sum(content_bytes(k) + content_bytes(v) for k, v in value.items())  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return 8 + sum(content_bytes(v) for v in value)  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return 8 + sum(content_bytes(getattr(value, f.name)) for f in dataclasses.fields(value))
-    return 8
+    return 8 + sum(content_bytes(getattr(value, name)) for name in _field_names(type(value)))
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    """A dataclass's field names (none for any other type), looked up once per type."""
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        fields = dataclasses.fields(kind) if dataclasses.is_dataclass(kind) else ()
+        names = tuple(f.name for f in fields)
+        _FIELD_NAMES[kind] = names
+    return names
 
 
 def known_prefix(context: ModelContext, ref: TranscriptRef) -> tuple[Message, ...]:
