@@ -6,8 +6,9 @@ call and each tool call is an activity, and a call that needs approval starts an
 ``ApprovalWorkflow`` child and waits for it — minutes or days — without holding a worker.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: the sandbox runs this module again for every
+# conversation it loads, and temporalio reads each handler's type hints then; as strings they
+# would be compiled and evaluated each time.
 import asyncio
 import contextlib
 import dataclasses
@@ -113,8 +114,14 @@ class AgentWorkflow:
         self._next_turn = input.next_turn
         self._replies: dict[int, AgentReply] = {}
         self._finished: dict[int, AgentReply] = {r.turn: r for r in input.recent_replies}
-        self._steps: list[Step] = []
+        # (turn, kind, summary, data): made into `Step`s, with their data as JSON, when asked.
+        self._steps: list[tuple[int, StepKind, str, dict[str, Any]]] = []
         self._step_offset = input.step_offset
+        self._linear_history: bool | None = None
+        self._tool_retry = RetryPolicy(
+            maximum_attempts=input.options.tool_attempts,
+            non_retryable_error_types=["ConfigurationError"],
+        )
         self._turn = 0
         self._tracing = TurnTracing()
         self._turn_ids: TurnIds | None = None
@@ -198,7 +205,16 @@ class AgentWorkflow:
     def steps(self, since: int) -> list[Step]:
         """Steps with ``index >= since``, for clients that stream progress by polling."""
         start = max(0, since - self._step_offset)
-        return self._steps[start:]
+        return [
+            Step(
+                index=self._step_offset + i,
+                turn=turn,
+                kind=kind,
+                summary=summary,
+                data=to_jsonable_python(data),
+            )
+            for i, (turn, kind, summary, data) in enumerate(self._steps[start:], start)
+        ]
 
     # -- the conversation -------------------------------------------------------------------
 
@@ -240,7 +256,10 @@ class AgentWorkflow:
         return bool(self._inbox)
 
     def _linear(self) -> bool:
-        return workflow.patched(LINEAR_HISTORY)
+        # Asked before every step: the first answer of a run is its answer (temporalio's too).
+        if self._linear_history is None:
+            self._linear_history = workflow.patched(LINEAR_HISTORY)
+        return self._linear_history
 
     async def _continue_as_new_if_due(self, *, resume_turn: int | None = None) -> None:
         """Continue as new once this run's history is long enough, handing over what waits.
@@ -354,7 +373,7 @@ class AgentWorkflow:
                         "model_call",
                         response.text or ", ".join(c.name for c in response.tool_calls),
                         stop_reason=response.stop_reason,
-                        usage=dataclasses.asdict(response.usage),
+                        usage=response.usage,
                     )
                     effect = self._loop.model_responded(response)
                     if self._linear():
@@ -433,10 +452,7 @@ class AgentWorkflow:
             transcript=None if known is None else _own(known),
         )
         options = self._input.options
-        retry = RetryPolicy(
-            maximum_attempts=options.tool_attempts,
-            non_retryable_error_types=["ConfigurationError"],
-        )
+        retry = self._tool_retry
         try:
             if local:
                 result = await workflow.execute_local_activity_method(
@@ -455,7 +471,7 @@ class AgentWorkflow:
             outcome = result.outcome
         except ActivityError as exc:
             outcome = ToolFailed(call_id=call.id, message=f"The tool failed: {_cause(exc)}")
-        self._step("tool_call", f"{tool.name}: {outcome.kind}", call=to_jsonable_python(call))
+        self._step("tool_call", f"{tool.name}: {outcome.kind}", call=call)
         return outcome
 
     def _local(self, *, read_only: bool) -> bool:
@@ -556,10 +572,7 @@ class AgentWorkflow:
         )
 
     def _step(self, kind: StepKind, summary: str, **data: Any) -> None:
-        index = self._step_offset + len(self._steps)
-        self._steps.append(
-            Step(index=index, turn=self._turn, kind=kind, summary=summary, data=data)
-        )
+        self._steps.append((self._turn, kind, summary, data))
 
 
 def _own(ref: TranscriptRef) -> TranscriptRef:
