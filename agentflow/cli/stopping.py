@@ -6,17 +6,17 @@ manager (systemd, Docker, Kubernetes) sends SIGTERM instead, which Python
 would otherwise answer by dying at once, leaving the server running and its record behind; here
 it cancels the coroutine the same way.
 
-After a clean stop nothing is left to tidy, yet the interpreter's exit would still garbage-
-collect the whole heap several times over: a worker holds one copy of the workflow modules per
-sandboxed workflow (150,000 objects after two conversations), so on a loaded machine seconds
-passed between "stopped" and the process ending. Freezing the heap first makes those
-collections skip it.
+After a clean stop the process ends through `agentflow.exiting.run_and_exit` (the ``agentflow``
+entry point), which skips the interpreter's finalization and with it the garbage collections of
+the whole heap that kept a stopped worker alive for seconds on a loaded machine (a worker holds
+one copy of the workflow modules per sandboxed workflow). So nothing here freezes the heap: that
+would only have kept the heap of a process that goes on (a test calling the command in-process)
+from ever being collected.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 from collections.abc import Coroutine
 from typing import Any
@@ -53,5 +53,4 @@ def run_until_stopped(main: Coroutine[Any, Any, None]) -> bool:
         stopped = asyncio.run(guarded())
     except KeyboardInterrupt:
         stopped = True
-    gc.freeze()
     return stopped

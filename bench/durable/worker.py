@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import threading
+import traceback
 from datetime import timedelta as _seconds
 from typing import Any
 
@@ -141,4 +142,17 @@ async def main(variant: str, address: str, queue: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) != 4:
         raise SystemExit(__doc__)
-    asyncio.run(main(*sys.argv[1:4]))
+    try:
+        asyncio.run(main(*sys.argv[1:4]))
+    except Exception:
+        traceback.print_exc()
+        status = 1
+    else:
+        status = 0
+    # Ends as the agentflow command does: the Temporal client's threads could abort the
+    # interpreter's finalization (``Fatal Python error: PyGILState_Release``) after a clean stop.
+    # Imported only now, once the orchestrator has read the last figures: the workers of the
+    # other frameworks (the floor above all) are measured without agentflow's modules loaded.
+    from agentflow.exiting import end_process
+
+    end_process(status)
