@@ -99,10 +99,20 @@ class TurnTracing:
         )
         self._outer = otel_context.get_current()
         token = otel_context.attach(trace.set_span_in_context(span))
+        closed = False
         try:
             yield ids
+        except GeneratorExit:
+            # The workflow is being torn down (evicted, its worker stopped) and its coroutine
+            # closed, by the garbage collector if not sooner, in whatever context that runs in.
+            # The token belongs to the workflow task's own context, which goes with the task:
+            # there is nothing to restore, and detaching here would fail ("Failed to detach
+            # context"). Every other way out of the turn runs in the task and detaches.
+            closed = True
+            raise
         finally:
-            otel_context.detach(token)
+            if not closed:
+                otel_context.detach(token)
             self._outer = None
 
     @contextmanager
