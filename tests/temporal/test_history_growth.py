@@ -383,15 +383,18 @@ async def test_a_kept_answer_is_used_only_under_its_digest() -> None:
     assert cache.prefix("conv", TranscriptRef(chain="chain", known=2)) == (a, b)
 
 
-HISTORY_BOUND = 1.7
-"""A conversation's history against the bare-Temporal floor's, at any length."""
+HISTORY_BOUND = 1.75
+"""A conversation's history against the bare-Temporal floor's, within one run: measured 1.55 at
+7 steps (1.64 closed once idle, with a workflow task or two more than the floor's by chance),
+1.42 at 51 (1.44); 2.12 (2.63) and 1.96 (2.24) before the converter left defaults out, the close
+left its state out and the calls left out what their workers have."""
 
 
-async def test_a_conversation_s_history_stays_within_half_again_the_floor(
+async def test_a_conversation_s_history_stays_within_a_bound_of_the_floor_s(
     dev_server: DevServer,
 ) -> None:
     # 7 and 51 steps: one turn of 3 and 25 tool calls, as the growth bench measures them, each
-    # left open and closed once idle (its state as its result), against the bare workflow
+    # left open and closed once idle, against the bare workflow
     # running the same activities with a step counter as their only input.
     rows = await growth.measure(dev_server.address, (3, 25))
     for row in rows:
