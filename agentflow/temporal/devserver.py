@@ -489,7 +489,8 @@ class DevServer:
         client = await Client.connect(
             self.address, namespace=self.namespace, connect_timeout=timedelta(seconds=2)
         )
-        # The frontend answers before start-dev has registered the namespaces.
+        # start-dev writes its namespaces to the database before any service starts, so this
+        # answers at once: it proves the frontend serves the namespace, not only that it listens.
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=self.namespace), timeout=timedelta(seconds=2)
         )
