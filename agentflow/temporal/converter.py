@@ -34,6 +34,7 @@ from temporalio.converter import (
     CompositePayloadConverter,
     DataConverter,
     DefaultPayloadConverter,
+    EncodingPayloadConverter,
     JSONPlainPayloadConverter,
 )
 
@@ -55,7 +56,7 @@ def compact_json(value: Any) -> bytes:
         return value.__pydantic_serializer__.to_json(value, exclude_defaults=True)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         # A standard-library dataclass knows its defaults only through its type's schema.
-        return type_adapter(type(value)).dump_json(value, exclude_defaults=True)
+        return type_adapter(type(value)).serializer.to_json(value, exclude_defaults=True)
     return _ANY.to_json(value, exclude_defaults=True)
 
 
@@ -84,7 +85,7 @@ class SharedPydanticJSONConverter(PydanticJSONPlainPayloadConverter):
                 adapter = TypeAdapter(hint)
             else:
                 raise
-        return adapter.validate_json(payload.data)
+        return adapter.validator.validate_json(payload.data)
 
 
 _JSON_CONVERTER = SharedPydanticJSONConverter()
@@ -97,12 +98,21 @@ class AgentflowPayloadConverter(CompositePayloadConverter):
     """The default converters, with JSON through `SharedPydanticJSONConverter`."""
 
     def __init__(self) -> None:
-        super().__init__(
-            *(
-                _JSON_CONVERTER if isinstance(c, JSONPlainPayloadConverter) else c
-                for c in DefaultPayloadConverter.default_encoding_payload_converters
-            )
-        )
+        super().__init__(*_converters(DefaultPayloadConverter.default_encoding_payload_converters))
+
+
+@functools.lru_cache(maxsize=4)
+def _converters(
+    defaults: tuple[EncodingPayloadConverter, ...],
+) -> tuple[EncodingPayloadConverter, ...]:
+    """The default converters with ours for JSON, for each tuple of defaults.
+
+    temporalio builds a payload converter for every workflow run it loads, and again for each
+    serialization context: tens of times per conversation.
+    """
+    return tuple(
+        _JSON_CONVERTER if isinstance(c, JSONPlainPayloadConverter) else c for c in defaults
+    )
 
 
 data_converter = DataConverter(payload_converter_class=AgentflowPayloadConverter)
