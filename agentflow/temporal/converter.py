@@ -26,7 +26,7 @@ import functools
 from typing import Any
 
 import temporalio.api.common.v1
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, PydanticUserError, TypeAdapter
 from pydantic_core import SchemaSerializer
 from pydantic_core.core_schema import any_schema
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
@@ -55,8 +55,12 @@ def compact_json(value: Any) -> bytes:
     if isinstance(value, BaseModel):
         return value.__pydantic_serializer__.to_json(value, exclude_defaults=True)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        # A standard-library dataclass knows its defaults only through its type's schema.
-        return type_adapter(type(value)).serializer.to_json(value, exclude_defaults=True)
+        # A standard-library dataclass knows its defaults only through its type's schema; one
+        # whose schema pydantic cannot build (an annotation it cannot resolve) is written whole.
+        try:
+            return type_adapter(type(value)).serializer.to_json(value, exclude_defaults=True)
+        except PydanticUserError:
+            pass
     return _ANY.to_json(value, exclude_defaults=True)
 
 

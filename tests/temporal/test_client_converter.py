@@ -8,13 +8,16 @@ the same adapters.
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import pytest
 from pydantic import TypeAdapter
+from temporalio.contrib.pydantic import pydantic_data_converter
 
-from agentflow.messages import ModelResponse, TextBlock, Usage
+from agentflow.messages import ModelResponse, TextBlock, ToolResultBlock, Usage
 from agentflow.temporal import AgentClient, DevServer, converter, create_worker
 from agentflow.temporal.converter import AgentflowPayloadConverter, data_converter, type_adapter
 from tests.audit.support import Bookings, travel_agent
@@ -98,3 +101,34 @@ async def test_workflows_reloaded_on_every_task_build_no_new_validators(
     assert len([hint for hint, _ in used if hint is ModelResponse]) >= 6  # 3 calls x 2 runs
     assert responses == {id(type_adapter(ModelResponse))}  # one validator for every instance
     assert after.misses == before.misses  # the second conversation built nothing new
+
+
+async def test_a_payload_leaves_out_defaults_and_keeps_each_union_s_tag() -> None:
+    converter = AgentflowPayloadConverter()
+    response = ModelResponse(
+        content=(TextBlock(text="Booked."), ToolResultBlock(tool_use_id="t", content="ok"))
+    )
+    (payload,) = converter.to_payloads([response])
+    assert json.loads(payload.data) == {
+        "content": [
+            {"type": "text", "text": "Booked."},
+            {"type": "tool_result", "tool_use_id": "t", "content": "ok"},
+        ]
+    }
+    assert converter.from_payloads([payload], [ModelResponse]) == [response]
+    (whole,) = pydantic_data_converter.payload_converter.to_payloads([response])
+    assert len(whole.data) > len(payload.data)
+    assert converter.from_payloads([whole], [ModelResponse]) == [response]
+
+
+@dataclass
+class _Unresolved:
+    """A dataclass whose annotation pydantic cannot resolve: its schema cannot be built."""
+
+    a: NotDefinedAnywhere  # type: ignore[name-defined]  # noqa: F821  # pyright: ignore[reportUndefinedVariable]
+    b: int = 0
+
+
+async def test_a_dataclass_pydantic_cannot_describe_is_written_whole() -> None:
+    (payload,) = AgentflowPayloadConverter().to_payloads([_Unresolved(a=1)])
+    assert json.loads(payload.data) == {"a": 1, "b": 0}
