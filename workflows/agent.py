@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from agentflow.messages import Message, ModelRequest, ModelResponse, Usage
     from agentflow.outcomes import ToolFailed, ToolOutcome
-    from agentflow.temporal.activities import AgentActivities
+    from agentflow.temporal.activities import MAX_TRANSCRIPT_BYTES, AgentActivities
     from agentflow.temporal.contracts import (
         AGENT_WORKFLOW,
         APPROVAL_WORKFLOW,
@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         ModelContext,
         TranscriptCursor,
         TranscriptRef,
+        elided,
     )
     from agentflow.temporal.turns import TurnIds, TurnSpan, TurnTracing
 
@@ -88,6 +89,10 @@ turns, with nothing waiting, it continues as new and the next run starts on that
 LOCAL_READ_ONLY_TOOLS = "local-read-only-tools"
 """The patch after which, with ``DurableOptions.local_read_only_tools``, a read-only tool's call
 runs as a local activity (a marker in history) instead of an activity."""
+BOUNDED_TRANSCRIPT = "bounded-transcript"
+"""The patch after which a transcript past `MAX_TRANSCRIPT_BYTES` has its oldest large blocks
+elided before a model call (see `agentflow.temporal.transcripts.elided`). Asked only when a
+transcript is past the bound, so conversations that never reach it record no marker."""
 
 
 @workflow.defn(name=AGENT_WORKFLOW)
@@ -356,6 +361,7 @@ class AgentWorkflow:
             match effect:
                 case CallModel(request=request):
                     if self._linear():
+                        request = self._bounded(request)
                         await self._continue_as_new_if_due(resume_turn=self._turn)
                     try:
                         response = await workflow.execute_activity_method(
@@ -398,6 +404,22 @@ class AgentWorkflow:
                 case Finish():
                     self._reply(effect, ())
                     return
+
+    def _bounded(self, request: ModelRequest) -> ModelRequest:
+        """``request``, its transcript (the loop's) elided to `MAX_TRANSCRIPT_BYTES` if past it.
+
+        Bounded here, before each model call, the transcript stays within one payload wherever
+        it crosses whole: the input this run continues as new or is reopened with, the
+        ``model_context`` and ``transcript`` queries, an approval's input and the first model
+        call after the elision (a new epoch: the workers' copies are out of date).
+        """
+        state = self._loop.state
+        messages = elided(state.messages, MAX_TRANSCRIPT_BYTES, keep=state.run_start)
+        if messages is None or not workflow.patched(BOUNDED_TRANSCRIPT):
+            return request
+        state.messages[:] = messages
+        self._cursor.restart()
+        return dataclasses.replace(request, messages=tuple(messages))
 
     def _model_input(self, request: ModelRequest) -> ModelCallInput:
         if not self._linear():

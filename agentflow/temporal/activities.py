@@ -64,11 +64,18 @@ if TYPE_CHECKING:
     from agentflow.temporal.live import LiveText
 
 
-MAX_RESULT_BYTES = 2 * 1024 * 1024 - 64 * 1024
+PAYLOAD_LIMIT = 2 * 1024 * 1024
+"""The largest payload Temporal records by default (the server's ``limit.blobSize.error``; a
+worker refuses to send a larger one)."""
+MAX_TRANSCRIPT_BYTES = PAYLOAD_LIMIT - 256 * 1024
+"""The largest transcript (as JSON) a conversation keeps: past it, its oldest large blocks are
+elided (`agentflow.temporal.transcripts.elided`) before the next model call, so that the state a
+run continues as new or is reopened with, and the ``model_context`` query's answer, fit in a
+payload with room for the rest of the run's input."""
+MAX_RESULT_BYTES = MAX_TRANSCRIPT_BYTES - 64 * 1024
 """The largest tool call result (encoded) the tool call activity returns; a larger one is
-replaced by a failure the model reads. Temporal refuses payloads over 2 MiB by default (the
-server's ``limit.blobSize.error``); the margin leaves room for the model call that carries the
-result next."""
+replaced by a failure the model reads. Below `MAX_TRANSCRIPT_BYTES`, so that the newest answer
+is kept whole in the transcript that carries it to the model."""
 
 
 class DelegationLookup(Protocol):

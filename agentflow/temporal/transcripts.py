@@ -12,6 +12,12 @@ the ``model_context`` query.
 
 Both halves live here: `TranscriptCursor` is deterministic workflow state,
 `TranscriptCache` the activity side.
+
+The whole transcript still crosses in a few places: the input a run continues as new with, the
+input an idle conversation is reopened with, the ``model_context`` query's answer, and the first
+model call of a new epoch; Temporal refuses a payload over 2 MiB. `elided` keeps a transcript
+under a bound (`agentflow.temporal.activities.MAX_TRANSCRIPT_BYTES`) by replacing its oldest
+large blocks with a marker the model reads.
 """
 
 from __future__ import annotations
@@ -22,12 +28,22 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic_core import to_json
 
-from agentflow.messages import Message
+from agentflow.messages import (
+    ContentBlock,
+    DocumentBlock,
+    ImageBlock,
+    Message,
+    TextBlock,
+    ToolResultBlock,
+)
 
 MODEL_CONTEXT_QUERY = "model_context"
 DEFAULT_CACHED_TRANSCRIPTS = 256
 DEFAULT_CACHED_TRANSCRIPT_BYTES = 64 * 1024 * 1024
+ELIDE_ABOVE = 2_000
+"""Characters of a block's text below which `elided` leaves it as it is."""
 
 
 class TranscriptRef(BaseModel):
@@ -135,6 +151,13 @@ class TranscriptCursor:
             self._last = None
             self._answer = None
         return known
+
+    def restart(self) -> None:
+        """Start a new epoch: messages already sent were rewritten (`elided`)."""
+        self.epoch += 1
+        self._sent = 0
+        self._last = None
+        self._answer = None
 
     def context(self, messages: Sequence[Message]) -> ModelContext:
         return ModelContext(chain=self.chain, epoch=self.epoch, messages=tuple(messages))
@@ -270,6 +293,67 @@ def _field_names(kind: type) -> tuple[str, ...]:
         names = tuple(f.name for f in fields)
         _FIELD_NAMES[kind] = names
     return names
+
+
+def elided(messages: Sequence[Message], budget: int, keep: int) -> list[Message] | None:
+    """``messages`` within ``budget`` bytes of JSON, oldest large blocks elided; ``None``: it was.
+
+    Old tool answers, attachments and long texts are replaced, oldest first, by a marker that
+    says what was there and how to get it back, as an assistant's context manager does; the
+    message at index ``keep`` (the current run's user message, which rules read) is left whole,
+    and so is every block's structure (a tool answer stays the answer to its call). Why elide
+    rather than refuse: each answer is bounded on its own (``MAX_RESULT_BYTES``), so a
+    conversation goes past the bound only by adding to it, and the newest answers, which the
+    model is working from, are the last to go; refusing would end a conversation the employee
+    could otherwise carry on. Deterministic: the workflow runs it, and what it returns replays.
+    """
+    total = len(to_json(list(messages)))
+    if total <= budget:
+        return None
+    out = list(messages)
+    for index, message in enumerate(messages):
+        if total <= budget:
+            break
+        if index == keep:
+            continue
+        content = list(message.content)
+        size = len(to_json(message))
+        for position, block in enumerate(content):
+            shorter = _elided_block(block)
+            if shorter is None:
+                continue
+            content[position] = shorter
+            out[index] = dataclasses.replace(message, content=tuple(content))
+            now = len(to_json(out[index]))
+            total += now - size
+            size = now
+            if total <= budget:
+                break
+    return out
+
+
+def _elided_block(block: ContentBlock) -> ContentBlock | None:
+    """``block`` with its bulk replaced by a marker, or ``None`` if it is small already."""
+    if isinstance(block, ToolResultBlock):
+        if len(block.content) <= ELIDE_ABOVE and not block.attachments:
+            return None
+        return dataclasses.replace(
+            block,
+            content=(
+                f"[elided: {len(block.content):,} characters of this earlier tool answer"
+                + (f" and {len(block.attachments)} attachment(s)" if block.attachments else "")
+                + ", too much for the conversation to keep; call the tool again if you need it]"
+            ),
+            attachments=(),
+        )
+    if isinstance(block, ImageBlock | DocumentBlock):
+        return TextBlock(text=f"[elided: an earlier {block.type} ({len(block.data):,} bytes)]")
+    if isinstance(block, TextBlock) and len(block.text) > ELIDE_ABOVE:
+        return TextBlock(
+            text=block.text[: ELIDE_ABOVE // 2]
+            + f" [elided: {len(block.text) - ELIDE_ABOVE // 2:,} more characters]"
+        )
+    return None
 
 
 def known_prefix(context: ModelContext, ref: TranscriptRef) -> tuple[Message, ...]:
