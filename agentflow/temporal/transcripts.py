@@ -242,6 +242,11 @@ class TranscriptCache:
         reused = 0
         if old is not None and old[:2] == (ref.chain, ref.epoch):
             reused = min(ref.known, old[4], len(messages))
+            # And the messages after them that are the very ones kept (the answer this worker
+            # kept, put back before a tool call's): their size is known too.
+            kept = min(len(old[2]), len(messages))
+            while reused < kept and messages[reused] is old[2][reused]:
+                reused += 1
         total = old[3][reused - 1] if reused and old is not None else 0
         sizes = list(old[3][:reused]) if old is not None else []
         for message in messages[reused:]:
