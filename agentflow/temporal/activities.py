@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -58,6 +57,7 @@ from agentflow.temporal.transcripts import (
     TranscriptRef,
     known_prefix,
 )
+from agentflow.temporal.turns import derived_span_id
 
 if TYPE_CHECKING:
     from agentflow.audit.recorder import ChatStep, SpanRecorder
@@ -389,10 +389,9 @@ def attempt_span_id(info: activity.Info) -> int:
     completed (its result never reached history): the next worker runs the same attempt of the
     same activity of the same run. Its tool call span then has the id the lost run's had, so
     the trail shows one call, with what each run recorded under it (each body's intent), and
-    not a second call. A digest, never the invalid id 0.
+    not a second call.
     """
-    key = f"{info.workflow_run_id}/{info.activity_id}/{info.attempt}"
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") or 1
+    return derived_span_id(f"{info.workflow_run_id}/{info.activity_id}/{info.attempt}")
 
 
 def _refusal(message: str, kind: str) -> ApplicationError:

@@ -61,10 +61,18 @@ class TurnSpan:
     """The model's last answer in the turn (its output), if it gave one."""
 
 
+def derived_span_id(key: str) -> int:
+    """A span id derived from ``key``: the same wherever it is computed, never the invalid 0.
+
+    For a span that a replay, or another worker running the same step again, must record under
+    the same id (a turn's, a tool call attempt's).
+    """
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") or 1
+
+
 def turn_span_id(trace_id: int, conversation_id: str, turn: int) -> int:
-    """The span id of a turn's ``invoke_agent`` span: a digest, never the invalid id 0."""
-    digest = hashlib.sha256(f"{trace_id:032x}/{conversation_id}/{turn}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") or 1
+    """The span id of a turn's ``invoke_agent`` span."""
+    return derived_span_id(f"{trace_id:032x}/{conversation_id}/{turn}")
 
 
 @dataclass(frozen=True, slots=True)
