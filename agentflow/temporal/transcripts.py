@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from pydantic_core import to_json
@@ -167,6 +168,18 @@ class StaleTranscript(Exception):
     """The workflow's transcript is no longer the one a model call was scheduled with."""
 
 
+class _Kept(NamedTuple):
+    """One conversation's transcript as a `TranscriptCache` keeps it."""
+
+    chain: str
+    epoch: int
+    messages: tuple[Message, ...]
+    sizes: tuple[int, ...]
+    """The content bytes of the messages up to and including each."""
+    sent: int
+    """How many of the messages the workflow sent: the rest is a model's answer."""
+
+
 class TranscriptCache:
     """Activity side: the latest transcript of recently served conversations, bounded.
 
@@ -183,11 +196,7 @@ class TranscriptCache:
     ) -> None:
         self.size = size
         self.max_bytes = max_bytes
-        # conversation -> (chain, epoch, messages, content bytes up to and including each,
-        # how many of the messages the workflow sent: the rest is a model's answer).
-        self._entries: OrderedDict[
-            str, tuple[str, int, tuple[Message, ...], tuple[int, ...], int]
-        ] = OrderedDict()
+        self._entries: OrderedDict[str, _Kept] = OrderedDict()
         self.bytes = 0
         """The content bytes of every transcript kept."""
         self.hits = 0
@@ -200,15 +209,15 @@ class TranscriptCache:
         entry = self._entries.get(conversation_id)
         if (
             entry is None
-            or entry[:2] != (ref.chain, ref.epoch)
-            or len(entry[2]) < ref.known
-            or (ref.known > entry[4] and not _answers(ref, entry[2], entry[4]))
+            or (entry.chain, entry.epoch) != (ref.chain, ref.epoch)
+            or len(entry.messages) < ref.known
+            or (ref.known > entry.sent and not _answers(ref, entry.messages, entry.sent))
         ):
             self.misses += 1
             return None
         self.hits += 1
         self._entries.move_to_end(conversation_id)
-        return entry[2][: ref.known]
+        return entry.messages[: ref.known]
 
     def answered(
         self,
@@ -236,30 +245,32 @@ class TranscriptCache:
             return
         old = self._entries.pop(conversation_id, None)
         if old is not None:
-            self.bytes -= old[3][-1] if old[3] else 0
+            self.bytes -= old.sizes[-1] if old.sizes else 0
         # Within an epoch the transcript only grows: the known messages are counted already
         # (an answer kept unsent may have been another).
         reused = 0
-        if old is not None and old[:2] == (ref.chain, ref.epoch):
-            reused = min(ref.known, old[4], len(messages))
+        if old is not None and (old.chain, old.epoch) == (ref.chain, ref.epoch):
+            reused = min(ref.known, old.sent, len(messages))
             # And the messages after them that are the very ones kept (the answer this worker
             # kept, put back before a tool call's): their size is known too.
-            kept = min(len(old[2]), len(messages))
-            while reused < kept and messages[reused] is old[2][reused]:
+            kept = min(len(old.messages), len(messages))
+            while reused < kept and messages[reused] is old.messages[reused]:
                 reused += 1
-        total = old[3][reused - 1] if reused and old is not None else 0
-        sizes = list(old[3][:reused]) if old is not None else []
+        total = old.sizes[reused - 1] if reused and old is not None else 0
+        sizes = list(old.sizes[:reused]) if old is not None else []
         for message in messages[reused:]:
             total += content_bytes(message)
             sizes.append(total)
         if total > self.max_bytes:
             return
         verified = len(messages) if sent is None else sent
-        self._entries[conversation_id] = (ref.chain, ref.epoch, messages, tuple(sizes), verified)
+        self._entries[conversation_id] = _Kept(
+            ref.chain, ref.epoch, messages, tuple(sizes), verified
+        )
         self.bytes += total
         while len(self._entries) > self.size or self.bytes > self.max_bytes:
-            _, (_, _, _, evicted, _) = self._entries.popitem(last=False)
-            self.bytes -= evicted[-1] if evicted else 0
+            _, evicted = self._entries.popitem(last=False)
+            self.bytes -= evicted.sizes[-1] if evicted.sizes else 0
 
     def __len__(self) -> int:
         return len(self._entries)
