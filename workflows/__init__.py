@@ -4,6 +4,7 @@ Names are imported on first use: the sandbox loads each workflow module on its o
 client that needs only `approval_workflow_id` should not load both workflows for it.
 """
 
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -11,11 +12,13 @@ if TYPE_CHECKING:
     from .approval import ApprovalWorkflow
     from .ids import approval_workflow_id
 
-_HOMES = {
-    "AgentWorkflow": "agent",
-    "ApprovalWorkflow": "approval",
-    "approval_workflow_id": "ids",
-}
+_HOMES = MappingProxyType(
+    {
+        "AgentWorkflow": "agent",
+        "ApprovalWorkflow": "approval",
+        "approval_workflow_id": "ids",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -75,7 +75,7 @@ MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=3,
-    non_retryable_error_types=["ConfigurationError"],
+    non_retryable_error_types=("ConfigurationError",),
 )
 RECENT_REPLIES = 8
 """Final replies a run hands to the next: a caller told ``continued`` finds its reply there."""

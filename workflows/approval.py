@@ -72,7 +72,7 @@ tasks less each. Histories recorded before it replay both as activities."""
 NOTIFY_TIMEOUT = timedelta(seconds=30)
 CHECK_TIMEOUT = timedelta(seconds=30)
 CHECK_RETRY = RetryPolicy(
-    maximum_attempts=3, non_retryable_error_types=["NotAuthorised", "EditRefused"]
+    maximum_attempts=3, non_retryable_error_types=("NotAuthorised", "EditRefused")
 )
 
 CheckT = TypeVar("CheckT")

@@ -109,9 +109,10 @@ async def _replay(
         export.mkdir(parents=True, exist_ok=True)
         for name, history in fixture_names(histories):
             (export / name).write_text(history.to_json())
+    # The checking sandbox: slower than a worker's, and it checks the workflows' own code too.
     replayer = Replayer(
         workflows=workflow_classes(),
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(checked=True),
         data_converter=data_converter,
     )
     failures = 0

@@ -39,9 +39,10 @@ from agentflow.audit.recorder import SpanRecorder
 from agentflow.temporal.activities import AgentActivities, DelegationLookup
 from agentflow.temporal.registry import DepsFactory, register_agent
 from agentflow.temporal.sandbox import (
+    LIBRARY_MODULES,
     PASSTHROUGH_MODULES,
     WORKFLOWS_PACKAGE,
-    compile_workflows_once,
+    CheckingSandboxRunner,
     workflow_runner,
 )
 from agentflow.temporal.transcripts import (
@@ -56,12 +57,16 @@ if TYPE_CHECKING:
     from workflows.agent import AgentWorkflow
     from workflows.approval import ApprovalWorkflow
 else:
-    # The worker's own import compiles them too: once, for it and every sandboxed run.
-    compile_workflows_once()
     AgentWorkflow = importlib.import_module(f"{WORKFLOWS_PACKAGE}.agent").AgentWorkflow
     ApprovalWorkflow = importlib.import_module(f"{WORKFLOWS_PACKAGE}.approval").ApprovalWorkflow
 
-__all__ = ["PASSTHROUGH_MODULES", "AgentflowPlugin", "workflow_classes", "workflow_runner"]
+__all__ = [
+    "LIBRARY_MODULES",
+    "PASSTHROUGH_MODULES",
+    "AgentflowPlugin",
+    "workflow_classes",
+    "workflow_runner",
+]
 
 log = logging.getLogger("agentflow.worker")
 
@@ -71,12 +76,16 @@ def workflow_classes() -> list[type[Any]]:
 
 
 def _passing_through(runner: WorkflowRunner | None) -> WorkflowRunner:
-    """The worker's runner; a sandboxed one passes through what the workflows import."""
+    """The worker's runner; a sandboxed one passes agentflow through.
+
+    Its workflows too, unless it is a `CheckingSandboxRunner` (see `workflow_runner`).
+    """
     if runner is None:
         return workflow_runner()
     if isinstance(runner, SandboxedWorkflowRunner):
-        compile_workflows_once()
-        restrictions = runner.restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        checking = isinstance(runner, CheckingSandboxRunner)
+        modules = LIBRARY_MODULES if checking else PASSTHROUGH_MODULES
+        restrictions = runner.restrictions.with_passthrough_modules(*modules)
         return dataclasses.replace(runner, restrictions=restrictions)
     return runner
 

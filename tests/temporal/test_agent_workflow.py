@@ -179,13 +179,21 @@ async def test_recorded_histories_replay_without_nondeterminism(
     """Replays this run's histories and every history committed under ``histories/``.
 
     ``AGENTFLOW_RECORD_HISTORIES=1`` saves this run's histories there: commit them when the
-    workflows change in a way that running conversations must survive.
+    workflows change in a way that running conversations must survive. The conversation runs in
+    the checking sandbox (the workflow modules anew for every run, under the sandbox's checks);
+    its histories then replay as workers run them, passed through.
     """
     client = await dev_server.client()
     queue = f"replay-{uuid.uuid4().hex}"
     engine = engine_for(tmp_path / "bookings.db")
     agent = REPLAY_AGENT
-    worker = create_worker(client, [agent], task_queue=queue, deps={agent.name: lambda: engine})
+    worker = create_worker(
+        client,
+        [agent],
+        task_queue=queue,
+        deps={agent.name: lambda: engine},
+        workflow_runner=workflow_runner(checked=True),
+    )
     async with worker:
         env = Env(
             client, AgentClient(client, task_queue=queue), agent.name, engine, RecordingChannel()

@@ -39,7 +39,7 @@ from agentflow.cli.replay import fixture_names, workflow_id_of
 from agentflow.temporal import AgentClient, create_worker
 from agentflow.temporal.converter import data_converter
 from agentflow.temporal.devserver import test_server_path
-from agentflow.temporal.plugin import AgentflowPlugin
+from agentflow.temporal.plugin import AgentflowPlugin, workflow_runner
 from agentflow.testing.channels import RecordingChannel
 from tests.temporal.phases import AGENT, NAME, PHASES, Leaves, Run, record
 from tests.temporal.support import LOCAL_ACTIVITY_MARKER, tool_calls_run
@@ -282,6 +282,22 @@ async def test_the_committed_histories_of_each_phase_replay(phase: str, fixture_
     assert histories, f"no committed histories for {phase}: record them (see the docstring)"
     assert SHOWS[phase](facts(histories))
     assert await replay_failures(histories) == {}
+
+
+@pytest.mark.parametrize("fixture_set", FIXTURE_SETS)
+async def test_the_committed_histories_replay_in_the_checking_sandbox(fixture_set: str) -> None:
+    """Workers pass the workflow modules through the sandbox, so its checks (no clock, no
+    randomness, no I/O) do not see their code; a checking sandbox runs them anew for every run
+    and sees every path these histories take."""
+    replayer = Replayer(
+        workflows=[],
+        data_converter=data_converter,
+        plugins=[AgentflowPlugin([AGENT])],
+        workflow_runner=workflow_runner(checked=True),
+    )
+    histories = [h for phase in held(fixture_set) for h in load(phase, fixture_set)]
+    assert len(histories) >= len(held(fixture_set))
+    assert await replay_failures(histories, replayer) == {}
 
 
 async def test_agentflow_replay_replays_every_committed_phase() -> None:

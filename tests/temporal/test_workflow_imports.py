@@ -1,22 +1,30 @@
-"""Workflow modules load deterministic code only, checked where the sandbox cannot hide it.
+"""Workflow modules load deterministic code only and hold no state, checked where the sandbox
+cannot see it.
 
-The worker passes our modules through Temporal's sandbox, so a workflow module that drags in a
-client, a database driver or a process manager at import time fails no workflow test: it only
-makes every workflow run share them. Importing each workflow module in a fresh interpreter
-shows what it really loads.
+The worker passes our modules through Temporal's sandbox, the workflows included, so a workflow
+module that drags in a client, a database driver or a process manager at import time fails no
+workflow test: it only makes every workflow run share them. Importing each workflow module in a
+fresh interpreter shows what it really loads; reading its globals shows that its runs share
+nothing they could change.
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
+import importlib
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
+from types import BuiltinFunctionType, FunctionType, MappingProxyType, ModuleType
+from typing import TypeVar, get_origin
 
 import pytest
+from temporalio.common import RetryPolicy
 
-from agentflow.temporal.plugin import PASSTHROUGH_MODULES
+from agentflow.temporal.plugin import LIBRARY_MODULES, PASSTHROUGH_MODULES
 
 WORKFLOWS = Path(__file__).parents[2] / "workflows"
 WORKFLOW_MODULES = sorted(
@@ -107,15 +115,73 @@ def test_the_sandbox_passes_through_every_agentflow_module_a_workflow_imports() 
     assert {m for m in ours if not _passed_through(m)} == set()
 
 
-def _passed_through(module: str) -> bool:
+def _passed_through(module: str, modules: tuple[str, ...] = PASSTHROUGH_MODULES) -> bool:
     # As the sandbox reads its list: a name passes its submodules through too.
-    return any(module == name or module.startswith(f"{name}.") for name in PASSTHROUGH_MODULES)
+    return any(module == name or module.startswith(f"{name}.") for name in modules)
 
 
 @pytest.mark.parametrize("module", [*WORKFLOW_MODULES, "agentflow.workflows.agent"])
-def test_the_sandbox_loads_the_workflow_modules_anew_for_each_run(module: str) -> None:
-    """Passed through, workflow code would escape the sandbox's checks and share its state."""
-    assert not _passed_through(module)
+def test_the_checking_sandbox_loads_the_workflow_modules_anew_for_each_run(module: str) -> None:
+    """``workflow_runner(checked=True)``: the sandbox checks the workflows' code in every run."""
+    assert _passed_through(module)
+    assert not _passed_through(module, LIBRARY_MODULES)
+
+
+# What a workflow module may hold at its top level, shared by every run it serves once passed
+# through: names of immutable values, and the classes and functions it defines or imports.
+_SHAREABLE = (
+    str,
+    bytes,
+    int,
+    float,
+    bool,
+    type(None),
+    tuple,
+    frozenset,
+    timedelta,
+    type,
+    TypeVar,
+    FunctionType,
+    BuiltinFunctionType,
+    ModuleType,
+    MappingProxyType,
+    __future__._Feature,  # from __future__ import annotations
+)
+
+
+@pytest.mark.parametrize("module", WORKFLOW_MODULES)
+def test_a_workflow_module_holds_no_state_its_runs_could_share(module: str) -> None:
+    """Passed through, a module's globals are one object for every run: none may change."""
+    loaded = importlib.import_module(module)
+    mutable = {
+        name: type(value).__name__
+        for name, value in vars(loaded).items()
+        if not name.startswith("__")
+        and not isinstance(value, _SHAREABLE)
+        and get_origin(value) is None  # a type alias
+        and not (isinstance(value, RetryPolicy) and _frozen_retry(value))
+    }
+    assert mutable == {}
+
+
+def _frozen_retry(policy: RetryPolicy) -> bool:
+    return isinstance(policy.non_retryable_error_types, tuple | type(None))
+
+
+@pytest.mark.parametrize("name", ["AgentWorkflow", "ApprovalWorkflow"])
+def test_a_workflow_class_keeps_its_state_in_its_instances(name: str) -> None:
+    """Class attributes are shared by every run too: only methods and constants there."""
+    import workflows
+
+    cls = getattr(workflows, name)
+    shared = {
+        attr: type(value).__name__
+        for attr, value in vars(cls).items()
+        if not attr.startswith("__")
+        and not isinstance(value, (*_SHAREABLE, staticmethod, classmethod, property))
+        and not callable(value)
+    }
+    assert shared == {}
 
 
 @pytest.mark.parametrize("package", ["workflows", "agentflow", "agentflow.temporal"])
