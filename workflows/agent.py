@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         ModelContext,
         TranscriptCursor,
         TranscriptRef,
+        TranscriptSize,
         elided,
     )
     from agentflow.temporal.turns import TurnIds, TurnSpan, TurnTracing
@@ -141,6 +142,7 @@ class AgentWorkflow:
             self._loop.state.messages,
             input.transcript_epoch,
         )
+        self._transcript_size = TranscriptSize()
         self._closed: AgentWorkflowInput | None = None
 
     # -- handlers ---------------------------------------------------------------------------
@@ -411,13 +413,16 @@ class AgentWorkflow:
         Bounded here, before each model call, the transcript stays within one payload wherever
         it crosses whole: the input this run continues as new or is reopened with, the
         ``model_context`` and ``transcript`` queries, an approval's input and the first model
-        call after the elision (a new epoch: the workers' copies are out of date).
+        call after the elision (a new epoch: the workers' copies are out of date). Measured a
+        message at a time (`TranscriptSize`): only a transcript past the bound is encoded whole.
         """
         state = self._loop.state
-        messages = elided(state.messages, MAX_TRANSCRIPT_BYTES, keep=state.run_start)
+        size = self._transcript_size
+        messages = elided(state.messages, MAX_TRANSCRIPT_BYTES, keep=state.run_start, size=size)
         if messages is None or not workflow.patched(BOUNDED_TRANSCRIPT):
             return request
         state.messages[:] = messages
+        size.restart()
         self._cursor.restart()
         return dataclasses.replace(request, messages=tuple(messages))
 

@@ -17,7 +17,9 @@ The whole transcript still crosses in a few places: the input a run continues as
 input an idle conversation is reopened with, the ``model_context`` query's answer, and the first
 model call of a new epoch; Temporal refuses a payload over 2 MiB. `elided` keeps a transcript
 under a bound (`agentflow.temporal.activities.MAX_TRANSCRIPT_BYTES`) by replacing its oldest
-large blocks with a marker the model reads.
+large blocks with a marker the model reads; `TranscriptSize`, workflow state too, measures the
+transcript a message at a time as it grows, so that the check before each model call does not
+encode all of it again.
 """
 
 from __future__ import annotations
@@ -146,7 +148,7 @@ class TranscriptCursor:
 
     def _known(self, messages: Sequence[Message]) -> int:
         known = self._sent
-        if known and (len(messages) < known or messages[known - 1] is not self._last):
+        if not _grown_from(messages, known, self._last):
             self.epoch += 1
             known = self._sent = 0
             self._last = None
@@ -162,6 +164,15 @@ class TranscriptCursor:
 
     def context(self, messages: Sequence[Message]) -> ModelContext:
         return ModelContext(chain=self.chain, epoch=self.epoch, messages=tuple(messages))
+
+
+def _grown_from(messages: Sequence[Message], count: int, last: Message | None) -> bool:
+    """Whether ``messages`` still start with the ``count`` seen before, ``last`` the last of them.
+
+    The loop only appends to the transcript or removes its tail: a removal shows as fewer
+    messages, or as another message where the last one seen was (held, so never another's id).
+    """
+    return not count or (len(messages) >= count and messages[count - 1] is last)
 
 
 class StaleTranscript(Exception):
@@ -311,7 +322,63 @@ def _field_names(kind: type) -> tuple[str, ...]:
     return names
 
 
-def elided(messages: Sequence[Message], budget: int, keep: int) -> list[Message] | None:
+def transcript_bytes(messages: Sequence[Message]) -> int:
+    """The bytes of ``messages``' JSON as a list: ``len(to_json(list(messages)))``, by message.
+
+    Each message's own JSON (`message_bytes`), a comma between two and the brackets: what
+    `TranscriptSize` adds up a message at a time.
+    """
+    return _framed(sum(map(message_bytes, messages)), len(messages))
+
+
+def message_bytes(message: Message) -> int:
+    """The bytes of ``message``'s JSON."""
+    return len(to_json(message))
+
+
+def _framed(total: int, count: int) -> int:
+    """The bytes of a JSON list of ``count`` items whose own JSON is ``total`` bytes."""
+    return total + max(count - 1, 0) + 2
+
+
+class TranscriptSize:
+    """Workflow side: the JSON bytes of the loop's transcript, each message measured once.
+
+    Before each model call the workflow asks whether the transcript is past the bound
+    (`elided`); measuring all of it each time would cost a conversation of n steps n² work in
+    the worker, and again on every replay. Like `TranscriptCursor`, this relies on the loop only
+    appending to the transcript or removing its tail, and notices a removal by the identity of
+    the last message it measured (then measures again, once); a rewrite that keeps the last
+    message (`elided`) must `restart` it. Messages are frozen, so one that is still there has
+    the size it had: the answer is ``transcript_bytes(messages)``, on replay as the first time.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._last: Message | None = None
+        self._bytes = 0
+        """The bytes of the first ``_count`` messages' own JSON."""
+
+    def of(self, messages: Sequence[Message]) -> int:
+        """``transcript_bytes(messages)``, measuring only the messages added since last asked."""
+        count = self._count
+        if not _grown_from(messages, count, self._last):
+            count = self._bytes = 0
+        for index in range(count, len(messages)):
+            self._bytes += message_bytes(messages[index])
+        self._count = len(messages)
+        self._last = messages[-1] if messages else None
+        return _framed(self._bytes, self._count)
+
+    def restart(self) -> None:
+        """Measure all of the transcript next time: messages already measured were rewritten."""
+        self._count = self._bytes = 0
+        self._last = None
+
+
+def elided(
+    messages: Sequence[Message], budget: int, keep: int, size: TranscriptSize | None = None
+) -> list[Message] | None:
     """``messages`` within ``budget`` bytes of JSON, oldest large blocks elided; ``None``: it was.
 
     Old tool answers, attachments and long texts are replaced, oldest first, by a marker that
@@ -322,8 +389,10 @@ def elided(messages: Sequence[Message], budget: int, keep: int) -> list[Message]
     conversation goes past the bound only by adding to it, and the newest answers, which the
     model is working from, are the last to go; refusing would end a conversation the employee
     could otherwise carry on. Deterministic: the workflow runs it, and what it returns replays.
+    The workflow passes its `TranscriptSize` (``size``), so that a transcript under the bound
+    is not measured whole again before each model call.
     """
-    total = len(to_json(list(messages)))
+    total = transcript_bytes(messages) if size is None else size.of(messages)
     if total <= budget:
         return None
     out = list(messages)
@@ -333,16 +402,16 @@ def elided(messages: Sequence[Message], budget: int, keep: int) -> list[Message]
         if index == keep:
             continue
         content = list(message.content)
-        size = len(to_json(message))
+        was = message_bytes(message)
         for position, block in enumerate(content):
             shorter = _elided_block(block)
             if shorter is None:
                 continue
             content[position] = shorter
             out[index] = dataclasses.replace(message, content=tuple(content))
-            now = len(to_json(out[index]))
-            total += now - size
-            size = now
+            now = message_bytes(out[index])
+            total += now - was
+            was = now
             if total <= budget:
                 break
     return out

@@ -30,8 +30,8 @@ from agentflow.messages import (
     ToolUseBlock,
 )
 from agentflow.temporal import AgentClient, DevServer, DurableOptions, create_worker
-from agentflow.temporal.activities import MAX_RESULT_BYTES
-from agentflow.temporal.transcripts import elided
+from agentflow.temporal.activities import MAX_RESULT_BYTES, MAX_TRANSCRIPT_BYTES
+from agentflow.temporal.transcripts import TranscriptSize, elided
 from agentflow.testing import FunctionModel, text_response, tool_calls
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -176,3 +176,29 @@ async def test_elision_takes_the_oldest_bulk_first_and_keeps_the_current_message
     assert isinstance(answer, ToolResultBlock) and answer.tool_use_id == "c1"
     assert answer.content.startswith("[elided: 50,000 characters of this earlier tool answer")
     assert out[3:] == messages[3:]  # the current message, and the newest answer once it fits
+
+
+async def test_the_workflow_s_measure_stays_exact_across_an_elision(
+    dev_server: DevServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The elided transcript keeps its last message: the workflow must measure it again."""
+    checked: list[tuple[int, int]] = []
+    measure = TranscriptSize.of
+
+    def of(self: TranscriptSize, messages: list[Message]) -> int:
+        checked.append((measure(self, messages), len(to_json(messages))))
+        return checked[-1][0]
+
+    monkeypatch.setattr(TranscriptSize, "of", of)
+    client = await dev_server.client()
+    queue = f"size-{uuid.uuid4().hex}"
+    agent = make_agent()
+    async with create_worker(client, [agent], task_queue=queue, deps={agent.name: lambda: None}):
+        agents = AgentClient(client, task_queue=queue)
+        conversation = await agents.start_conversation(agent.name, user="alice")
+        for part in (1, 2, 3):
+            assert await _say(agents, conversation, f"read {part}") == f"read Part {part}"
+        assert (await _say(agents, conversation, "hello")).startswith("You said: hello")
+    assert len(checked) >= 7  # before each model call; more if the workflow was replayed
+    assert any(whole > MAX_TRANSCRIPT_BYTES for _, whole in checked)  # elided twice
+    assert all(measured == whole for measured, whole in checked), checked
