@@ -380,6 +380,10 @@ class AgentClient:
                         if done
                         else await self._latest_steps(conversation_id, seen)
                     )
+                    if steps and steps[0].index > seen:
+                        # The latest run starts past what was yielded: the run it continued
+                        # from recorded more after the poll before.
+                        steps = await self.steps(conversation_id, seen)
                     live.steps_due = loop.time() + poll_interval
                     for step in steps:
                         seen = step.index + 1

@@ -76,3 +76,28 @@ async def test_steps_page_back_across_continue_as_new(dev_server: DevServer) -> 
         assert [s.kind for s in new if isinstance(s, Step)] == LATER
         assert [s.index for s in await agents.steps(conversation)] == list(range(22))
         assert (await handle.describe()).run_id != first
+
+
+async def test_a_stream_yields_the_steps_of_a_turn_that_continues_as_new(
+    dev_server: DevServer,
+) -> None:
+    client = await dev_server.client()
+    queue = f"steps-{uuid.uuid4().hex}"
+    agent = travel_agent(f"travel-{uuid.uuid4().hex[:8]}")
+    bookings = Bookings()
+    async with create_worker(
+        client, [agent], task_queue=queue, deps={agent.name: lambda: bookings}
+    ):
+        agents = AgentClient(client, task_queue=queue)
+        # Five messages before the turn's last model call: the run continues as new there, and
+        # a poll of the next run finds steps that start past the ones the stream has yielded.
+        conversation = await agents.start_conversation(
+            agent.name, user="carol", options=DurableOptions(continue_as_new_after_messages=4)
+        )
+        *streamed, reply = [
+            item async for item in agents.stream(conversation, MESSAGE, sender="carol")
+        ]
+        assert isinstance(reply, AgentReply) and (reply.turn, reply.status) == (1, "completed")
+        assert [s.index for s in streamed if isinstance(s, Step)] == list(range(7))
+        assert [s.kind for s in streamed if isinstance(s, Step)] == FIRST
+        assert [s.index for s in await agents.steps(conversation)] == list(range(7))
