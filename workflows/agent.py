@@ -94,6 +94,11 @@ BOUNDED_TRANSCRIPT = "bounded-transcript"
 """The patch after which a transcript past `MAX_TRANSCRIPT_BYTES` has its oldest large blocks
 elided before a model call (see `agentflow.temporal.transcripts.elided`). Asked only when a
 transcript is past the bound, so conversations that never reach it record no marker."""
+RUN_ADDED_MESSAGES = "run-added-messages"
+"""The patch after which, between turns, a run continues as new once it has added
+``continue_as_new_after_messages`` messages (as within a long turn), not once the whole
+transcript holds that many: past it, the rule before continued as new after every turn, each
+run copying the whole transcript into history twice. Asked only where the two rules differ."""
 
 
 @workflow.defn(name=AGENT_WORKFLOW)
@@ -274,12 +279,8 @@ class AgentWorkflow:
         Between turns (``resume_turn`` None) or between two steps of a turn: then the update
         waiting for the turn's reply is answered ``continued`` and the next run goes on with it.
         """
-        messages = len(self._loop.state.messages)
-        limit = self._input.options.continue_as_new_after_messages
-        if resume_turn is not None:
-            messages -= self._run_start  # within a turn: what this run added, the history it holds
         upgrade = resume_turn is None and self._upgrade_due()
-        if messages < limit and not workflow.info().is_continue_as_new_suggested() and not upgrade:
+        if not upgrade and not self._history_due(between_turns=resume_turn is None):
             return
         if self._linear():
             self._hand_over(resume_turn)
@@ -293,6 +294,20 @@ class AgentWorkflow:
                     workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE if upgrade else None
                 ),
             )
+
+    def _history_due(self, *, between_turns: bool) -> bool:
+        """Whether this run's history is long enough to continue as new.
+
+        Once the run has added the limit's messages (the history it holds, between turns as
+        within one), or when Temporal suggests it.
+        """
+        messages = len(self._loop.state.messages)
+        limit = self._input.options.continue_as_new_after_messages
+        if messages - self._run_start >= limit or workflow.info().is_continue_as_new_suggested():
+            return True
+        # Between turns, the rule before the patch counted the whole transcript: its histories
+        # continued as new here.
+        return between_turns and messages >= limit and not workflow.patched(RUN_ADDED_MESSAGES)
 
     def _upgrade_due(self) -> bool:
         """Whether to move onto the deployment's new current version now (between turns).

@@ -118,8 +118,10 @@ class DurableOptions(_Contract):
     with [`AgentClient`][agentflow.temporal.AgentClient] starts it again where it was. ``None``: it
     waits for ever."""
     continue_as_new_after_messages: int = Field(default=200, ge=4)
-    """Messages after which the conversation continues as new, between turns; within a long
-    turn, between two steps once the run has added this many."""
+    """Messages a run adds before the conversation continues as new: between turns, or within a
+    long turn between two steps, once the run has added this many (the history it holds).
+    Counted per run, not over the whole transcript: a long conversation does not continue as
+    new after every turn, each time copying its state into history again."""
     local_read_only_tools: bool = False
     """Run the calls of read-only tools ([`Tool.read_only`][agentflow.Tool.read_only]: no side
     effects, no preconditions) as Temporal local activities: in the worker that runs the

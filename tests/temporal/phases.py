@@ -2,11 +2,12 @@
 
 Approvals wait for days and teams deploy daily: new code must replay histories that stopped
 anywhere in an approval (asked, reminded, escalated, decided in stages, by a delegate, with an
-edit, several at once, across a continue-as-new), and a conversation whose read-only tool runs
-as a local activity beside a booking that waits for approval. :func:`record` plays each
-:data:`PHASES` scenario on the time-skipping test server (the reminders and escalations fire at
-their real delays) and returns the histories, which ``test_phase_histories`` replays, and with
-``AGENTFLOW_RECORD_HISTORIES=1`` commits under ``histories/`` (the newest set).
+edit, several at once, across a continue-as-new, after turns past the continue-as-new limit),
+and a conversation whose read-only tool runs as a local activity beside a booking that waits for
+approval. :func:`record` plays each :data:`PHASES` scenario on the time-skipping test server
+(the reminders and escalations fire at their real delays) and returns the histories, which
+``test_phase_histories`` replays, and with ``AGENTFLOW_RECORD_HISTORIES=1`` commits under
+``histories/`` (the newest set).
 
 The agent's name is in every history, so it must not change; its precondition asks, by price:
 up to 1000 nobody; up to 3000 bob (escalating to dana, who may also edit the fare); up to 4000
@@ -150,10 +151,10 @@ class Run:
         for request in reply.approvals:
             approval_id = approval_workflow_id(self.conversation, request.tool_call_id)
             self.approvals.append(approval_id)
-            await self._asked(approval_id)
+            await self.asked(approval_id)
         return reply.approvals[0]
 
-    async def _asked(self, approval_id: str) -> None:
+    async def asked(self, approval_id: str) -> None:
         # A vote sent before the approval's first task would be counted before it asked anyone.
         for _ in range(400):
             if "requested" in self.channel.kinds(approval_id):
@@ -278,6 +279,23 @@ async def _continued_as_new(run: Run) -> None:
     assert description.run_id != first_run, "the conversation did not continue as new"
 
 
+async def _continued_between_turns(run: Run) -> None:
+    # Past the limit between turns: a run continues as new once it has added the limit (the
+    # rule before the run-added-messages patch counted the whole transcript, so the run that
+    # answered "hello" continued as new too). The second booking waits for bob.
+    options = DurableOptions(continue_as_new_after_messages=4)
+    request = await run.ask("book LX14 2400", options=options)
+    await run.vote(request, "bob")
+    await run.finish_turn()
+    reply = await run.agents.send(run.conversation, "hello", sender="alice")
+    assert reply.output == "You said: hello", reply
+    reply = await run.agents.send(run.conversation, "book LX16 2600", sender="alice")
+    assert reply.status == "awaiting_approval", reply
+    approval_id = approval_workflow_id(run.conversation, reply.approvals[0].tool_call_id)
+    run.approvals.append(approval_id)
+    await run.asked(approval_id)
+
+
 async def _local_tools(run: Run) -> None:
     # The search runs as a local activity, the booking as an activity once bob approved it;
     # the second turn searches alone, after the approval's child has ended.
@@ -304,6 +322,7 @@ PHASES: dict[str, Scenario] = {
     "parallel": _parallel,
     "continued-as-new": _continued_as_new,
     "local-tools": _local_tools,
+    "continued-between-turns": _continued_between_turns,
 }
 """Each phase and how to bring a conversation there."""
 

@@ -1,7 +1,8 @@
 """Steps survive continue-as-new: ``AgentClient.steps`` pages back through earlier runs.
 
-A conversation continues as new once it holds ``continue_as_new_after_messages`` messages; each
-run answers the ``steps`` query for its own steps only. The client follows the chain of runs
+A conversation's run continues as new once it has added ``continue_as_new_after_messages``
+messages, between turns or between two steps of one; each run answers the ``steps`` query for
+its own steps only. The client follows the chain of runs
 (each run's first event names the run it continued from and carries its first step index).
 """
 
@@ -46,8 +47,9 @@ async def test_steps_page_back_across_continue_as_new(dev_server: DevServer) -> 
         client, [agent], task_queue=queue, deps={agent.name: lambda: bookings}
     ):
         agents = AgentClient(client, task_queue=queue)
-        # Each turn leaves six messages, five before its last model call: the conversation
-        # continues as new after every turn, never within one.
+        # The first turn adds six messages, later ones four (three before their last model
+        # call): the first run continues as new after the first turn, the second within the
+        # third turn, before its last model call.
         conversation = await agents.start_conversation(
             agent.name, user="carol", options=DurableOptions(continue_as_new_after_messages=6)
         )
@@ -55,8 +57,9 @@ async def test_steps_page_back_across_continue_as_new(dev_server: DevServer) -> 
             assert (await agents.send(conversation, MESSAGE, sender="carol")).status == "completed"
         handle = client.get_workflow_handle(conversation)
         first = (await handle.describe()).run_id
-        # Three turns, three closed runs, and a fourth that waits for the next message.
-        assert await handle.query("steps", 0, result_type=list[Step]) == []
+        # Three runs: the latest answers for its own steps, the end of the third turn.
+        own = await handle.query("steps", 0, result_type=list[Step])
+        assert [(s.index, s.turn, s.kind) for s in own] == [(15, 3, "model_call"), (16, 3, "reply")]
 
         steps = await agents.steps(conversation)
         assert [s.index for s in steps] == list(range(17))
@@ -64,17 +67,22 @@ async def test_steps_page_back_across_continue_as_new(dev_server: DevServer) -> 
         assert [s.turn for s in steps] == [1] * 7 + [2] * 5 + [3] * 5
         # From inside an earlier run, from a run's first step, past the end.
         assert [s.index for s in await agents.steps(conversation, 3)] == list(range(3, 17))
+        assert [s.index for s in await agents.steps(conversation, 7)] == list(range(7, 17))
         assert [s.index for s in await agents.steps(conversation, 12)] == list(range(12, 17))
         assert await agents.steps(conversation, 17) == []
         assert await agents.steps(conversation, -5) == steps  # hostile: the same, no error
 
-        # Streaming the next turn yields exactly its steps, numbered on from the last one.
-        streamed = [item async for item in agents.stream(conversation, MESSAGE, sender="carol")]
-        *new, reply = streamed
-        assert isinstance(reply, AgentReply) and reply.status == "completed"
-        assert [s.index for s in new if isinstance(s, Step)] == list(range(17, 22))
-        assert [s.kind for s in new if isinstance(s, Step)] == LATER
-        assert [s.index for s in await agents.steps(conversation)] == list(range(22))
+        # Streaming the next turns yields exactly their steps, numbered on from the last one;
+        # the fifth starts as the run has added six messages, and goes on in the next run.
+        for turn in (4, 5):
+            streamed = [item async for item in agents.stream(conversation, MESSAGE, sender="carol")]
+            *new, reply = streamed
+            assert isinstance(reply, AgentReply) and reply.status == "completed"
+            assert (reply.turn, reply.continued) == (turn, False)
+            start = 17 + 5 * (turn - 4)
+            assert [s.index for s in new if isinstance(s, Step)] == list(range(start, start + 5))
+            assert [s.kind for s in new if isinstance(s, Step)] == LATER
+        assert [s.index for s in await agents.steps(conversation)] == list(range(27))
         assert (await handle.describe()).run_id != first
 
 

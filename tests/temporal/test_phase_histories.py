@@ -3,9 +3,9 @@
 ``histories/<set>/<phase>/`` holds, for each phase in :data:`tests.temporal.phases.PHASES`,
 the conversation and approval histories of a run brought there (some end mid-wait, some passed
 a fired reminder, an escalation, an expiry, a denial, stages, M-of-N, a delegate, an edit,
-parallel approvals, a continue-as-new, a read-only tool run as a local activity). Each is
-checked to show its phase, then replayed: a workflow change that would leave such a
-conversation stuck fails here, before it ships.
+parallel approvals, a continue-as-new, continues-as-new between turns past the limit, a
+read-only tool run as a local activity). Each is checked to show its phase, then replayed: a
+workflow change that would leave such a conversation stuck fails here, before it ships.
 
 Each set (:data:`FIXTURE_SETS`) was recorded by the code of its time: running approvals may
 have started under any of them. ``AGENTFLOW_RECORD_HISTORIES=1`` records the newest set again
@@ -43,7 +43,7 @@ from agentflow.temporal.plugin import AgentflowPlugin, workflow_runner
 from agentflow.testing.channels import RecordingChannel
 from tests.temporal.phases import AGENT, NAME, PHASES, Leaves, Run, record
 from tests.temporal.support import LOCAL_ACTIVITY_MARKER, tool_calls_run
-from workflows.agent import LOCAL_READ_ONLY_TOOLS
+from workflows.agent import LOCAL_READ_ONLY_TOOLS, RUN_ADDED_MESSAGES
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -54,10 +54,12 @@ patch of ``ApprovalWorkflow``), ``phases-notice-ids`` after, so that a change to
 schedule meets named notices on replay (see ``test_approval_schedule.py``);
 ``phases-local-decision`` after a vote's signature check and the decided notice became local
 activities (the ``local-decision`` patch)."""
-SINCE = {"local-tools": "phases-notice-ids"}
+SINCE = {"local-tools": "phases-notice-ids", "continued-between-turns": "phases-local-decision"}
 """Phases an older set lacks, and the first set that holds each: ``phases`` was recorded before
 read-only tools could run as local activities (the ``local-read-only-tools`` patch of
-``AgentWorkflow``)."""
+``AgentWorkflow``); ``continued-between-turns`` was recorded into ``phases-local-decision`` by
+the code before the ``run-added-messages`` patch, whose rule it shows (see
+:func:`test_the_rule_before_run_added_messages_replays`)."""
 FIXTURES = HISTORIES / FIXTURE_SETS[-1]
 """Where ``AGENTFLOW_RECORD_HISTORIES=1`` records."""
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,6 +208,15 @@ SHOWS: dict[str, Callable[[Facts], bool]] = {
         == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
         and len(f.approvals) == 2
     ),
+    "continued-between-turns": lambda f: (
+        len(f.runs) in (2, 3)  # 3 by the rule before the run-added-messages patch
+        and all(
+            r.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+            for r in f.runs[:-1]
+        )
+        and f.conversation_open
+        and sorted(a.open for a in f.approvals.values()) == [False, True]
+    ),
     "local-tools": lambda f: (
         f.local_tools == ["search-ZRH", "search-GVA"]
         and f.remote_tools == ["call-1", "call-1"]  # asked for approval, then run approved
@@ -298,6 +309,20 @@ async def test_the_committed_histories_replay_in_the_checking_sandbox(fixture_se
     histories = [h for phase in held(fixture_set) for h in load(phase, fixture_set)]
     assert len(histories) >= len(held(fixture_set))
     assert await replay_failures(histories, replayer) == {}
+
+
+async def test_the_rule_before_run_added_messages_replays(
+    recorded: dict[str, list[WorkflowHistory]],
+) -> None:
+    """The committed conversation continued as new after each turn past the limit; replayed, it
+    still does, where a run now goes on until it has added the limit (as the one recorded now)."""
+    before = facts(load("continued-between-turns", "phases-local-decision"))
+    assert len(before.runs) == 3, "re-recorded? these must keep the rule before the patch"
+    assert RUN_ADDED_MESSAGES not in before.patches
+    now = facts(recorded["continued-between-turns"])
+    assert len(now.runs) == 2
+    assert RUN_ADDED_MESSAGES in now.patches
+    assert await replay_failures(before.runs) == {}
 
 
 async def test_agentflow_replay_replays_every_committed_phase() -> None:
