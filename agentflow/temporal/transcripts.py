@@ -28,7 +28,7 @@ import dataclasses
 import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from pydantic_core import to_json
@@ -302,11 +302,18 @@ def content_bytes(value: object) -> int:
     """
     if isinstance(value, (str, bytes)):
         return len(value)
+    # Loops rather than sum() over generators: this runs for every message a worker is sent.
+    total = 8
     if isinstance(value, dict):
-        return 8 + sum(content_bytes(k) + content_bytes(v) for k, v in value.items())  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
-    if isinstance(value, (list, tuple)):
-        return 8 + sum(content_bytes(v) for v in value)  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
-    return 8 + sum(content_bytes(getattr(value, name)) for name in _field_names(type(value)))
+        for k, v in cast("dict[object, object]", value).items():
+            total += content_bytes(k) + content_bytes(v)
+    elif isinstance(value, (list, tuple)):
+        for v in cast("Sequence[object]", value):
+            total += content_bytes(v)
+    else:
+        for name in _field_names(type(value)):
+            total += content_bytes(getattr(value, name))
+    return total
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}

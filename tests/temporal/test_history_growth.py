@@ -21,11 +21,13 @@ from temporalio.client import Client
 
 from agentflow import Agent, Limits, NeedsApproval, RunContext, precondition, tool
 from agentflow.messages import (
+    ImageBlock,
     Message,
     ModelRequest,
     ModelResponse,
     TextBlock,
     ToolResultBlock,
+    ToolUseBlock,
 )
 from agentflow.preconditions import Decision
 from agentflow.temporal import AgentClient, DevServer, DurableOptions, create_worker
@@ -340,6 +342,19 @@ async def test_a_growing_transcript_is_counted_once_and_one_too_big_is_not_kept(
     cache.store("huge", ref, (a, b, c, a, b))  # bigger than the whole bound: not kept
     assert (len(cache), cache.bytes) == (1, 2 * each)
     assert cache.prefix("huge", TranscriptRef(chain="huge", epoch=0, known=5)) is None
+
+
+async def test_a_message_s_content_is_counted_as_its_strings_and_eight_bytes_for_the_rest() -> None:
+    # 8 for the message, the content tuple and the block; "user", "text" and "abc".
+    assert content_bytes(_user("abc")) == 8 + 4 + 8 + 8 + 4 + 3
+    # 8 for the block, "tool_use", "c", "n"; the dict 8, "k", the list 8 + 8 (1) + 2, 8 (2),
+    # 8 (None).
+    call = ToolUseBlock(id="c", name="n", input={"k": [1, "ab"], 2: None})
+    assert content_bytes(call) == 8 + 8 + 1 + 1 + (8 + 1 + (8 + 8 + 2) + 8 + 8)
+    image = ImageBlock(media_type="image/png", data="AAAA")
+    result = ToolResultBlock(tool_use_id="c", content="é", attachments=(image,))
+    # "tool_result", "c", "é" (characters), 8 (False), the attachments' tuple and the image.
+    assert content_bytes(result) == 8 + 11 + 1 + 1 + 8 + (8 + (8 + 5 + 9 + 4))
 
 
 def _answer(text: str) -> Message:
