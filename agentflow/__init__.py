@@ -32,6 +32,7 @@ from agentflow.exceptions import (
     ToolDefinitionError,
     WorkflowPaused,
 )
+from agentflow.exiting import run_and_exit
 from agentflow.extras import require
 from agentflow.loop import AgentLoop, Limits, LoopState
 from agentflow.messages import (
@@ -123,6 +124,8 @@ __all__ = [
     # events
     "Event",
     "EventHandler",
+    # processes that held a Temporal client
+    "run_and_exit",
     # errors and signals
     "AgentflowError",
     "ApprovalError",

@@ -52,6 +52,7 @@ def test_public_names_are_pinned() -> None:
             "Usage",
             "Event",
             "EventHandler",
+            "run_and_exit",
             "AgentflowError",
             "ApprovalError",
             "ConfigurationError",

@@ -17,6 +17,7 @@ import asyncio
 from opentelemetry.sdk.trace import TracerProvider
 from temporalio.worker import Worker
 
+from agentflow import run_and_exit
 from agentflow.approvals.settings import ApprovalSettings, approval_channel
 from agentflow.audit import configure_tracing
 from agentflow.temporal import create_worker
@@ -56,4 +57,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # Skips the interpreter's finalization once main() returns: the Temporal client's threads
+    # can crash it after a clean stop (see agentflow.run_and_exit).
+    run_and_exit(lambda: asyncio.run(main()))
