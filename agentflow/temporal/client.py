@@ -41,8 +41,8 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
 )
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentflow.approvals.rules import approval_id as approval_workflow_id
@@ -199,11 +199,73 @@ class AgentClient:
         owner refuses a message from anyone else, or from nobody named
         ([`InvalidInput`][agentflow.InvalidInput]).
         """
-        handle = self._conversation(conversation_id)
         message = SendMessage(text=text, sender=sender, attachments=tuple(attachments))
+        return await self._send(conversation_id, message)
+
+    @_reaching_temporal()
+    @_pausable
+    async def start_or_send(
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        agent: str,
+        user: str | None,
+        options: DurableOptions | None = None,
+        participants: Sequence[str] = (),
+        attachments: Sequence[Attachment] = (),
+    ) -> AgentReply:
+        """``user``'s message to ``conversation_id``, started first if it does not exist yet.
+
+        One update-with-start, atomic on Temporal: a conversation that does not exist starts
+        (as [`start_conversation`][agentflow.temporal.AgentClient.start_conversation] would, with
+        ``agent``, ``options`` and ``participants``) with the message in its first workflow task,
+        and one that runs takes it as [`send`][agentflow.temporal.AgentClient.send] would; two
+        first messages at once land in one conversation, where a check for an owner followed by
+        a start lets both start, and the second fail. A channel that keys conversations by who is
+        typing (one per Slack user) sends every message this way, in one round trip.
+
+        The message is from ``user``: a running conversation owned by someone else refuses it
+        ([`NotParticipant`][agentflow.NotParticipant]) and is not changed. A conversation that
+        ended idle is reopened from its state, as `send` reopens it, never started afresh, and
+        one that ended otherwise raises [`ConversationEnded`][agentflow.ConversationEnded].
+        """
+        message = SendMessage(text=text, sender=user, attachments=tuple(attachments))
+        start = AgentWorkflowInput(
+            agent=agent,
+            user=user,
+            participants=tuple(participants),
+            options=options or DurableOptions(),
+        )
+        return await self._send(conversation_id, message, start)
+
+    async def _send(
+        self, conversation_id: str, message: SendMessage, start: AgentWorkflowInput | None = None
+    ) -> AgentReply:
+        """Send ``message``, reopening a conversation that ended idle; with ``start``, start it.
+
+        The one path of `send` and `start_or_send`: a start never reuses the id of a closed
+        conversation (its transcript would be lost), it reopens it.
+        """
+        handle = self._conversation(conversation_id)
         try:
             try:
-                reply = await self._update(handle, "send_message", message, AgentReply)
+                if start is None:
+                    reply = await self._update(handle, "send_message", message, AgentReply)
+                else:
+                    started = await self._with_start(
+                        conversation_id,
+                        message,
+                        start,
+                        self.task_queue,
+                        WorkflowUpdateStage.COMPLETED,
+                        WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    )
+                    reply = cast(AgentReply, await started.result(rpc_timeout=self.rpc_timeout))
+            except WorkflowAlreadyStartedError:
+                # Only a closed conversation refuses the start: a running one takes the message.
+                reopened = await self._reopened(handle, message)
+                reply = cast(AgentReply, await reopened.result(rpc_timeout=self.rpc_timeout))
             except RPCError as exc:
                 if not _closed(exc):
                     raise
@@ -287,28 +349,64 @@ class AgentClient:
         carried = await self._reopen_input(handle.id, description.run_id)
         if carried is None:
             raise ConversationEnded(f"{handle.id} has ended: {await _end_of(handle)}")
+        return await self._with_start(
+            handle.id,
+            message,
+            carried,
+            description.task_queue,
+            stage,
+            WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+
+    async def _with_start(
+        self,
+        conversation_id: str,
+        message: SendMessage,
+        start: AgentWorkflowInput,
+        task_queue: str,
+        stage: WorkflowUpdateStage,
+        reuse: WorkflowIDReusePolicy,
+    ) -> WorkflowUpdateHandle[Any]:
+        """Send ``message`` to the running conversation, or start it from ``start`` with it.
+
+        Update-with-start, the one for a conversation that ended idle and for one that does not
+        exist yet: a running workflow takes the message (whoever started it), else ``reuse``
+        says whether a closed one's id may start again.
+        """
         operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
             "AgentWorkflow",
-            carried,
-            id=handle.id,
-            task_queue=description.task_queue,
+            start,
+            id=conversation_id,
+            task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=reuse,
         )
         try:
-            return await self.client.start_update_with_start_workflow(  # pyright: ignore[reportUnknownMemberType]
-                "send_message",
-                message,
-                start_workflow_operation=operation,
-                wait_for_stage=stage,
-                result_type=AgentReply,
-                rpc_timeout=self.rpc_timeout,
-            )
+            try:
+                return await self.client.start_update_with_start_workflow(  # pyright: ignore[reportUnknownMemberType]
+                    "send_message",
+                    message,
+                    start_workflow_operation=operation,
+                    wait_for_stage=stage,
+                    result_type=AgentReply,
+                    rpc_timeout=self.rpc_timeout,
+                )
+            finally:
+                # The operation keeps the start's failure too (a closed conversation's id):
+                # raised here, it is retrieved there, so asyncio does not log it as lost.
+                started = operation._workflow_handle  # pyright: ignore[reportPrivateUsage]
+                if started.done():
+                    self._seen(started)
         except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
             if isinstance(exc.__cause__, asyncio.CancelledError):
                 raise exc.__cause__ from None
             raise TemporalUnavailable(
-                f"Temporal did not answer the send_message update on {handle.id} in time"
+                f"Temporal did not answer the send_message update on {conversation_id} in time"
             ) from exc
+        except RPCError as exc:
+            if exc.status in _UNREACHABLE:
+                raise TemporalUnavailable(f"cannot reach Temporal: {exc.message}") from exc
+            raise
 
     async def _reopen_input(
         self, conversation_id: str, run_id: str | None

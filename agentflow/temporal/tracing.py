@@ -48,6 +48,7 @@ from temporalio.client import (
     SignalWorkflowInput,
     StartWorkflowInput,
     StartWorkflowUpdateInput,
+    StartWorkflowUpdateWithStartInput,
     WorkflowHandle,
     WorkflowHistoryEventFilterType,
     WorkflowUpdateFailedError,
@@ -233,6 +234,54 @@ class _ConversationOutbound(OutboundInterceptor):
                             vote.accepted()
                     return handle
             return await super().start_workflow_update(input)
+
+    async def start_update_with_start_workflow(
+        self, input: StartWorkflowUpdateWithStartInput
+    ) -> WorkflowUpdateHandle[Any]:
+        """A message that may start its conversation: in the conversation's trace, or a new one.
+
+        A conversation that exists (running, or ended idle and reopened by this call) has a
+        trace the message joins, as an update's; one that does not yet is started by the call,
+        which opens its root span as `start_workflow` does.
+        """
+        start_input = input.start_workflow_input
+        start = start_input.args[0] if start_input.args else None
+        update = input.update_workflow_input
+        argument = update.args[0] if update.args else None
+        if not isinstance(start, AgentWorkflowInput) or not isinstance(argument, SendMessage):
+            return await super().start_update_with_start_workflow(input)
+        recorder = self._root.recorder
+        completed = update.wait_for_stage == WorkflowUpdateStage.COMPLETED
+
+        async def sent() -> WorkflowUpdateHandle[Any]:
+            with recorder.user_message(start_input.id, argument.text, argument.sender) as message:
+                handle = await super(_ConversationOutbound, self).start_update_with_start_workflow(
+                    input
+                )
+                if completed:
+                    try:
+                        reply: AgentReply = await handle.result()
+                        message.replied(reply.status)
+                    except WorkflowUpdateFailedError as exc:
+                        message.rejected(_reason(exc))
+                return handle
+
+        carrier = await self._carrier(start_input.id)
+        if carrier is not None:
+            with self._in_trace_of(carrier):
+                return await sent()
+        with recorder.conversation(
+            conversation_id=start_input.id,
+            agent=start.agent,
+            user=start.user,
+            links=_caller_link(),
+            model=_model_of(start.agent),
+        ):
+            handle = await sent()
+        carrier = self._root.carrier_from(start_input.headers.get(self._root.header_key))
+        if carrier is not None:
+            self._root.remember(start_input.id, carrier)
+        return handle
 
     async def signal_workflow(self, input: SignalWorkflowInput) -> None:
         with self._in_trace_of(await self._carrier(input.id)):

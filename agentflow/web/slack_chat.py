@@ -8,8 +8,10 @@ Socket Mode listener both hand `SlackChat.handle` the decoded event callback.
   ([`Directory`][agentflow.approvals.Directory]; an org chart's ``Employee.slack_user_id``),
   never through anything the user typed. Their conversation is
   the same durable ``AgentWorkflow`` as on the web and in the terminal, one per Slack user
-  (``slack-{team}-{user}``), owned by that employee: a Slack account mapped to someone else
-  later is refused like a stranger, and the workflow checks the sender again on every message.
+  (``slack-{team}-{user}``), owned by that employee, and every message, the first included,
+  goes to it in one call (`AgentClient.start_or_send`): two first messages at once land in the
+  one conversation that starts. A Slack account mapped to someone else later is refused like a
+  stranger: the workflow checks the sender on every message.
   The reply is posted back in the DM; a turn that waits for an approval says who decides,
   and its final answer (booked, or the alternatives after a denial) follows in the DM once
   the approver has decided — the approval channel itself tells the requester the outcome.
@@ -41,7 +43,7 @@ from agentflow.approvals.directory import Directory
 from agentflow.approvals.slack.api import Block, SlackApi, payload_field, slack_error
 from agentflow.approvals.slack.blocks import escape
 from agentflow.audit.recorder import SpanRecorder, recorder_for
-from agentflow.exceptions import AgentflowError
+from agentflow.exceptions import AgentflowError, NotParticipant
 from agentflow.temporal.client import AgentClient
 from agentflow.temporal.contracts import AgentReply
 
@@ -155,27 +157,32 @@ class SlackChat:
             return
         conversation = self.conversation_id(team, user)
         try:
-            owner = await self.agents.conversation_owner(conversation)
-            if owner is None:
-                await self.agents.start_conversation(
-                    self.agent, user=employee.id, conversation_id=conversation
-                )
-            elif owner != employee.id:
-                self._refused(
-                    f"Slack user {user} ({employee.id}) wrote to {owner}'s conversation "
-                    f"{conversation}: refused"
-                )
-                await self._post(channel, "This conversation belongs to someone else.")
-                return
-            reply = await self.agents.send(conversation, text, sender=employee.id)
+            # One call, whether the conversation exists or not: two first messages at once
+            # land in the one conversation that starts (update-with-start).
+            reply = await self.agents.start_or_send(
+                conversation, text, agent=self.agent, user=employee.id
+            )
             await self._post(channel, reply.output)
             if reply.status == "awaiting_approval":
                 final = await self.agents.wait_for_turn(conversation, reply.turn)
                 await self._post(channel, self._after_approval(final))
+        except NotParticipant:
+            self._refused(
+                f"Slack user {user} ({employee.id}) wrote to {await self._owner(conversation)}'s "
+                f"conversation {conversation}: refused"
+            )
+            await self._post(channel, "This conversation belongs to someone else.")
         except AgentflowError as exc:  # refused input (too long, empty), Temporal unreachable
             await self._post(channel, f"Not sent: {exc}")
         except RPCError as exc:
             await self._post(channel, f"The conversation cannot take messages now: {exc.message}")
+
+    async def _owner(self, conversation: str) -> str:
+        """Whose conversation a refused message was sent to, for the audit record."""
+        try:
+            return await self.agents.conversation_owner(conversation) or "nobody"
+        except (RPCError, AgentflowError):
+            return "someone else"
 
     @staticmethod
     def _after_approval(reply: AgentReply) -> str:

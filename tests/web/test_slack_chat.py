@@ -6,11 +6,14 @@ conversation is the same durable workflow as the web chat's, on the web tests' r
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -19,11 +22,13 @@ import pytest_asyncio
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
+from temporalio.client import WorkflowExecutionStatus
 
 from agentflow.approvals.orgchart import OrgChart
 from agentflow.approvals.settings import ApprovalSettings, build_web_app
 from agentflow.approvals.slack import SlackInteractions, connect_socket_mode
 from agentflow.approvals.tables import Employee
+from agentflow.temporal import DurableOptions
 from agentflow.web import create_app
 from agentflow.web.slack_chat import SlackChat
 from examples.travel.home import trips_section
@@ -75,6 +80,10 @@ class SlackRig:
             "x-slack-signature": signature or "",
         }
         return await self.http.post("/slack/events", content=body, headers=headers)
+
+    async def executions(self, conversation: str) -> int:
+        query = f'WorkflowId = "{conversation}"'
+        return len([e async for e in self.stack.agents.client.list_workflows(query)])
 
     async def replies(self, user: str, count: int, where: Any = None) -> list[Call]:
         return await self.slack.wait_for(
@@ -163,7 +172,7 @@ async def test_someone_not_in_the_directory_is_refused_and_nothing_starts(rig: S
 
 
 async def test_a_slack_account_cannot_write_in_another_employees_conversation(
-    rig: SlackRig,
+    rig: SlackRig, caplog: pytest.LogCaptureFixture
 ) -> None:
     # carol's Slack account was alice's before the directory changed: the conversation stays
     # alice's, and carol writing there is refused, not added to it.
@@ -171,10 +180,68 @@ async def test_a_slack_account_cannot_write_in_another_employees_conversation(
     await rig.stack.agents.start_conversation(
         rig.stack.agent, user="alice", conversation_id=conversation
     )
-    await rig.say("U0CAROL", "book option 1")
-    (refused,) = await rig.replies("U0CAROL", 1)
+    with caplog.at_level(logging.WARNING, logger="agentflow.web.slack_chat"):
+        await rig.say("U0CAROL", "book option 1")
+        (refused,) = await rig.replies("U0CAROL", 1)
+        await rig.chat.drain()
     assert refused.args["text"] == "This conversation belongs to someone else."
     assert not (await rig.stack.agents.transcript(conversation)).messages
+    assert await rig.stack.agents.conversation_owner(conversation) == "alice"
+    assert await rig.executions(conversation) == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Slack user U0CAROL (carol) wrote to alice's conversation {conversation}: refused"
+    ]
+
+
+async def test_two_first_messages_at_once_are_both_answered_in_one_conversation(
+    rig: SlackRig,
+) -> None:
+    # Slack delivers events concurrently, and people send twice: both messages find no
+    # conversation yet, and both must land in the one that starts.
+    first, second = (
+        rig.message("U0ALICE", f"flight from ZRH to LHR on 2026-12-{day}") for day in (26, 27)
+    )
+    await asyncio.gather(rig.chat.handle(first), rig.chat.handle(second))
+    replies = await rig.replies("U0ALICE", 2)
+    await rig.chat.drain()
+    texts = sorted(r.args["text"] for r in replies)
+    assert "ZRH → LHR, 2026-12-26:" in texts[0] and "ZRH → LHR, 2026-12-27:" in texts[1]
+    conversation = rig.chat.conversation_id(rig.team, "U0ALICE")
+    said = [
+        m.text
+        for m in (await rig.stack.agents.transcript(conversation)).messages
+        if m.role == "user" and m.text
+    ]
+    assert sorted(said) == [f"flight from ZRH to LHR on 2026-12-{day}" for day in (26, 27)]
+    assert await rig.stack.agents.conversation_owner(conversation) == "alice"
+    assert await rig.executions(conversation) == 1
+
+
+async def test_a_message_to_a_conversation_that_ended_idle_reopens_it(rig: SlackRig) -> None:
+    conversation = rig.chat.conversation_id(rig.team, "U0ALICE")
+    agents = rig.stack.agents
+    await agents.start_conversation(
+        rig.stack.agent,
+        user="alice",
+        conversation_id=conversation,
+        options=DurableOptions(idle_timeout=timedelta(seconds=1)),
+    )
+    await agents.send(conversation, "flight from ZRH to LHR on 2026-12-28", sender="alice")
+    handle = agents.client.get_workflow_handle(conversation)
+    async with asyncio.timeout(20):
+        while (await handle.describe()).status != WorkflowExecutionStatus.COMPLETED:
+            await asyncio.sleep(0.1)
+
+    await rig.say("U0ALICE", "book option 1")
+    (booked,) = await rig.replies("U0ALICE", 1)
+    assert "Booked LX880 on 2026-12-28T06:40" in booked.args["text"]
+    said = [
+        m.text
+        for m in (await agents.transcript(conversation)).messages
+        if m.role == "user" and m.text
+    ]
+    assert said == ["flight from ZRH to LHR on 2026-12-28", "book option 1"]
+    assert await rig.executions(conversation) == 2
 
 
 async def test_forged_stale_and_repeated_events_change_nothing(rig: SlackRig) -> None:
