@@ -23,8 +23,15 @@ from typing import TypeVar, get_origin
 
 import pytest
 from temporalio.common import RetryPolicy
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from agentflow.temporal.plugin import LIBRARY_MODULES, PASSTHROUGH_MODULES
+from agentflow.temporal.plugin import (
+    LIBRARY_MODULES,
+    PASSTHROUGH_MODULES,
+    _passing_through,  # pyright: ignore[reportPrivateUsage]
+    workflow_runner,
+)
+from agentflow.temporal.sandbox import CheckingSandboxRunner
 
 WORKFLOWS = Path(__file__).parents[2] / "workflows"
 WORKFLOW_MODULES = sorted(
@@ -102,7 +109,9 @@ def test_a_workflow_module_loads_no_io_module(module: str) -> None:
     assert [m for m in loaded if _is_io(m)] == []
 
 
-def test_the_sandbox_passes_through_every_agentflow_module_a_workflow_imports() -> None:
+def test_the_checking_sandbox_passes_through_every_agentflow_module_a_workflow_imports() -> None:
+    """Workers pass all of agentflow through; the checking sandbox passes `LIBRARY_MODULES`, so a
+    workflow importing anything else of ours (``agentflow`` itself) runs it again for every run."""
     imported: set[str] = set()
     for path in WORKFLOWS.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -112,7 +121,7 @@ def test_the_sandbox_passes_through_every_agentflow_module_a_workflow_imports() 
                 imported.update(alias.name for alias in node.names)
     ours = {m for m in imported if m.split(".")[0] == "agentflow"}
     assert ours
-    assert {m for m in ours if not _passed_through(m)} == set()
+    assert {m for m in ours if not _passed_through(m, LIBRARY_MODULES)} == set()
 
 
 def _passed_through(module: str, modules: tuple[str, ...] = PASSTHROUGH_MODULES) -> bool:
@@ -125,6 +134,24 @@ def test_the_checking_sandbox_loads_the_workflow_modules_anew_for_each_run(modul
     """``workflow_runner(checked=True)``: the sandbox checks the workflows' code in every run."""
     assert _passed_through(module)
     assert not _passed_through(module, LIBRARY_MODULES)
+
+
+@pytest.mark.parametrize("checked", [False, True])
+def test_the_plugin_passes_the_workflows_through_unless_the_runner_checks_them(
+    checked: bool,
+) -> None:
+    """The plugin adds its pass-through to the runner it is given: a plain sandbox (a worker's,
+    or temporalio's default) passes the workflows through, a checking one keeps running them
+    anew, or the checked replays would check nothing."""
+    given = workflow_runner(checked=True) if checked else SandboxedWorkflowRunner()
+    runner = _passing_through(given)
+    assert isinstance(runner, SandboxedWorkflowRunner)
+    assert isinstance(runner, CheckingSandboxRunner) == checked
+    passed = tuple(runner.restrictions.passthrough_modules)
+    assert [_passed_through(m, passed) for m in WORKFLOW_MODULES] == [not checked] * len(
+        WORKFLOW_MODULES
+    )
+    assert _passed_through("agentflow.temporal.transcripts", passed)
 
 
 # What a workflow module may hold at its top level, shared by every run it serves once passed
