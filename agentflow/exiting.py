@@ -13,7 +13,7 @@ streams, and ends the process with the work's status.
 
 Skipping finalization also skips its garbage collections of the whole heap, which took seconds
 on a loaded machine for a worker holding one copy of the workflow modules per sandboxed
-workflow.
+workflow (before workers passed them through).
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ call and each tool call is an activity, and a call that needs approval starts an
 ``ApprovalWorkflow`` child and waits for it — minutes or days — without holding a worker.
 """
 
-# No ``from __future__ import annotations``: the sandbox runs this module again for every
-# conversation it loads, and temporalio reads each handler's type hints then; as strings they
-# would be compiled and evaluated each time.
+# No ``from __future__ import annotations``: the checking sandbox
+# (``workflow_runner(checked=True)``) runs this module again for every conversation it loads,
+# and temporalio reads each handler's type hints then; as strings they would be compiled and
+# evaluated each time.
 import asyncio
 import contextlib
 import dataclasses

@@ -8,10 +8,10 @@ it cancels the coroutine the same way.
 
 After a clean stop the process ends through `agentflow.exiting.run_and_exit` (the ``agentflow``
 entry point), which skips the interpreter's finalization and with it the garbage collections of
-the whole heap that kept a stopped worker alive for seconds on a loaded machine (a worker holds
-one copy of the workflow modules per sandboxed workflow). So nothing here freezes the heap: that
-would only have kept the heap of a process that goes on (a test calling the command in-process)
-from ever being collected.
+the whole heap that kept a stopped worker alive for seconds on a loaded machine (when the
+worker held one copy of the workflow modules per sandboxed workflow). So nothing here freezes the
+heap: that would only have kept the heap of a process that goes on (a test calling the command
+in-process) from ever being collected.
 """
 
 from __future__ import annotations
