@@ -8,10 +8,13 @@ its own steps only. The client follows the chain of runs
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 
+from agentflow import Agent, tool
+from agentflow.messages import ModelRequest, ModelResponse, ToolResultBlock
 from agentflow.temporal import (
     AgentClient,
     AgentReply,
@@ -20,6 +23,7 @@ from agentflow.temporal import (
     Step,
     create_worker,
 )
+from agentflow.testing import FunctionModel, text_response, tool_call
 from tests.audit.support import Bookings, travel_agent
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -109,3 +113,63 @@ async def test_a_stream_yields_the_steps_of_a_turn_that_continues_as_new(
         assert [s.index for s in streamed if isinstance(s, Step)] == list(range(7))
         assert [s.kind for s in streamed if isinstance(s, Step)] == FIRST
         assert [s.index for s in await agents.steps(conversation)] == list(range(7))
+
+
+async def test_a_stream_that_polled_the_run_before_a_continue_as_new_yields_its_last_steps(
+    dev_server: DevServer,
+) -> None:
+    """The stream polls the first run up to step 3; the run then records step 4 and continues as
+    new in one workflow task, so a poll of the latest run finds step 5 first: only paging back
+    yields step 4. Each lookup after the first waits until the stream has yielded the step before
+    it, so the second run waits at step 5 until the stream has polled it. Polled once a second, so
+    that no poll lands in the workflow task that records step 4 (answered with the state after it,
+    from the first run): the stream then misses step 4 every time without paging back."""
+    yielded = -1
+    progressed = asyncio.Condition()
+
+    async def yielded_up_to(index: int) -> None:
+        async with progressed:
+            await asyncio.wait_for(progressed.wait_for(lambda: yielded >= index), 30)
+
+    @tool
+    async def lookup(n: int) -> str:
+        """Look something up (reads only)."""
+        if n:
+            await yielded_up_to(2 * n + 1)  # the model call that asked for it
+        return f"result {n}"
+
+    def model(request: ModelRequest) -> ModelResponse:
+        done = sum(isinstance(b, ToolResultBlock) for m in request.messages for b in m.content)
+        return tool_call("lookup", id=f"call-{done}", n=done) if done < 3 else text_response("ok")
+
+    client = await dev_server.client()
+    queue = f"steps-{uuid.uuid4().hex}"
+    agent = Agent(FunctionModel(model), tools=[lookup], name=f"steps-{uuid.uuid4().hex[:8]}")
+    async with create_worker(client, [agent], task_queue=queue):
+        agents = AgentClient(client, task_queue=queue)
+        # Five messages before the third model call: the run continues as new there.
+        conversation = await agents.start_conversation(
+            agent.name, user="carol", options=DurableOptions(continue_as_new_after_messages=4)
+        )
+        streamed: list[Step] = []
+        async with asyncio.timeout(60):
+            async for item in agents.stream(conversation, "go", sender="carol", poll_interval=1.0):
+                if isinstance(item, Step):
+                    streamed.append(item)
+                    async with progressed:
+                        yielded = item.index
+                        progressed.notify_all()
+                elif isinstance(item, AgentReply):
+                    assert (item.status, item.output) == ("completed", "ok")
+        # The second run holds steps 5 to 8 only.
+        own = await client.get_workflow_handle(conversation).query(
+            "steps", 0, result_type=list[Step]
+        )
+        assert [s.index for s in own] == [5, 6, 7, 8]
+    assert [s.index for s in streamed] == list(range(9))
+    assert [s.kind for s in streamed] == [
+        "user_message",
+        *["model_call", "tool_call"] * 3,
+        "model_call",
+        "reply",
+    ]
