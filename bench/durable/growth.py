@@ -124,10 +124,10 @@ async def measure(address: str, sizes: tuple[int, ...] = SIZES) -> list[dict[str
             )
             ids: list[str] = []
             for options in (DurableOptions(), DurableOptions(idle_timeout=IDLE_TIMEOUT)):
-                conversation = await conversations.start_conversation(
-                    agent.name, user="alice", options=options
+                conversation = f"growth-{uuid.uuid4().hex}"
+                reply = await conversations.start_or_send(
+                    conversation, harness.PROMPT, agent=agent.name, user="alice", options=options
                 )
-                reply = await conversations.send(conversation, harness.PROMPT, sender="alice")
                 if reply.output != harness.FINAL_TEXT:
                     raise RuntimeError(f"agentflow at {n} tool calls answered {reply.output!r}")
                 ids.append(conversation)

@@ -78,10 +78,10 @@ async def measure(
         return await floor_client.get_workflow_handle(workflow_id).fetch_history()
 
     async def agentflow(options: DurableOptions) -> Any:
-        conversation = await conversations.start_conversation(
-            THROUGHPUT.name, user="alice", options=options
+        conversation = f"trips-{uuid.uuid4().hex}"
+        reply = await conversations.start_or_send(
+            conversation, harness.PROMPT, agent=THROUGHPUT.name, user="alice", options=options
         )
-        reply = await conversations.send(conversation, harness.PROMPT, sender="alice")
         if reply.output != harness.FINAL_TEXT:
             raise RuntimeError(f"agentflow answered {reply.output!r}")
         return await client.get_workflow_handle(conversation).fetch_history()

@@ -18,8 +18,9 @@ Throughput
     bytes), with ratios against ``floor``:
 
     * ``floor``: a bare workflow running 7 plain activities one after the other;
-    * ``agentflow``: ``AgentWorkflow`` via ``AgentClient.start_conversation`` + ``send``, with
-      the agent of ``bench/agentflow_bench.py``;
+    * ``agentflow``: ``AgentWorkflow`` started with its first message by
+      ``AgentClient.start_or_send`` (one update-with-start), with the agent of
+      ``bench/agentflow_bench.py``;
     * ``pydantic-ai``: an ``Agent`` with the ``TemporalDurability`` capability, run by a workflow
       under ``PydanticAIPlugin``;
     * ``openai-agents``: an OpenAI Agents SDK agent under ``OpenAIAgentsPlugin`` (package
@@ -327,13 +328,12 @@ def make_driver(variant: str, client: Any, queue: str, run_id: str) -> Driver:
         options = DurableOptions(idle_timeout=timedelta(seconds=IDLE_TIMEOUT_S))
 
         async def converse(i: int) -> str:
-            conversation = await agents.start_conversation(
-                AGENTFLOW_AGENT,
-                user="alice",
-                conversation_id=f"{variant}-{run_id}-{i}",
-                options=options,
+            # Started with its first message, in one update-with-start, as the floor's workflow
+            # starts with its prompt.
+            conversation = f"{variant}-{run_id}-{i}"
+            reply = await agents.start_or_send(
+                conversation, harness.PROMPT, agent=AGENTFLOW_AGENT, user="alice", options=options
             )
-            reply = await agents.send(conversation, harness.PROMPT, sender="alice")
             if reply.status != "completed" or reply.output != harness.FINAL_TEXT:
                 raise BenchFailure(f"{variant}: unexpected reply {reply!r}")
             return conversation
