@@ -48,12 +48,14 @@ from workflows.agent import LOCAL_READ_ONLY_TOOLS, RUN_ADDED_MESSAGES
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 HISTORIES = Path(__file__).parent / "histories"
-FIXTURE_SETS = ("phases", "phases-notice-ids", "phases-local-decision")
+FIXTURE_SETS = ("phases", "phases-notice-ids", "phases-local-decision", "phases-run-added-messages")
 """Oldest first: ``phases`` was recorded before approval notices were named (the ``notice-ids``
 patch of ``ApprovalWorkflow``), ``phases-notice-ids`` after, so that a change to an approval's
 schedule meets named notices on replay (see ``test_approval_schedule.py``);
 ``phases-local-decision`` after a vote's signature check and the decided notice became local
-activities (the ``local-decision`` patch)."""
+activities (the ``local-decision`` patch); ``phases-run-added-messages`` after a run counted
+the messages it added to continue as new between turns (the ``run-added-messages`` patch of
+``AgentWorkflow``, whose marker its ``continued-between-turns`` holds)."""
 SINCE = {"local-tools": "phases-notice-ids", "continued-between-turns": "phases-local-decision"}
 """Phases an older set lacks, and the first set that holds each: ``phases`` was recorded before
 read-only tools could run as local activities (the ``local-read-only-tools`` patch of
@@ -315,13 +317,17 @@ async def test_the_rule_before_run_added_messages_replays(
     recorded: dict[str, list[WorkflowHistory]],
 ) -> None:
     """The committed conversation continued as new after each turn past the limit; replayed, it
-    still does, where a run now goes on until it has added the limit (as the one recorded now)."""
+    still does, where a run now goes on until it has added the limit (as the one recorded now,
+    and the one committed since, which holds the patch's marker)."""
     before = facts(load("continued-between-turns", "phases-local-decision"))
     assert len(before.runs) == 3, "re-recorded? these must keep the rule before the patch"
     assert RUN_ADDED_MESSAGES not in before.patches
-    now = facts(recorded["continued-between-turns"])
-    assert len(now.runs) == 2
-    assert RUN_ADDED_MESSAGES in now.patches
+    for now in (
+        facts(recorded["continued-between-turns"]),
+        facts(load("continued-between-turns", "phases-run-added-messages")),
+    ):
+        assert len(now.runs) == 2
+        assert RUN_ADDED_MESSAGES in now.patches
     assert await replay_failures(before.runs) == {}
 
 
