@@ -19,7 +19,6 @@ claims no generic top-level name; a checkout imports ``workflows`` itself.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import logging
 import sys
@@ -42,7 +41,7 @@ from agentflow.temporal.sandbox import (
     LIBRARY_MODULES,
     PASSTHROUGH_MODULES,
     WORKFLOWS_PACKAGE,
-    CheckingSandboxRunner,
+    passing_through,
     workflow_runner,
 )
 from agentflow.temporal.transcripts import (
@@ -83,10 +82,7 @@ def _passing_through(runner: WorkflowRunner | None) -> WorkflowRunner:
     if runner is None:
         return workflow_runner()
     if isinstance(runner, SandboxedWorkflowRunner):
-        checking = isinstance(runner, CheckingSandboxRunner)
-        modules = LIBRARY_MODULES if checking else PASSTHROUGH_MODULES
-        restrictions = runner.restrictions.with_passthrough_modules(*modules)
-        return dataclasses.replace(runner, restrictions=restrictions)
+        return passing_through(runner)
     return runner
 
 

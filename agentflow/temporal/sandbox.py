@@ -25,6 +25,7 @@ worker loaded once. What the sandbox's fresh import gave is kept another way:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import pkgutil
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ __all__ = [
     "CheckingSandboxRunner",
     "PASSTHROUGH_MODULES",
     "WORKFLOWS_PACKAGE",
+    "passing_through",
     "workflow_runner",
 ]
 
@@ -88,6 +90,18 @@ def workflow_runner(
     ``checked``: a `CheckingSandboxRunner` instead, where every run executes the workflow
     modules anew and the sandbox checks their code; slower, for tests.
     """
-    if checked:
-        return CheckingSandboxRunner(restrictions.with_passthrough_modules(*LIBRARY_MODULES))
-    return SandboxedWorkflowRunner(restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES))
+    kind = CheckingSandboxRunner if checked else SandboxedWorkflowRunner
+    return passing_through(kind(restrictions))
+
+
+def passing_through(runner: SandboxedWorkflowRunner) -> SandboxedWorkflowRunner:
+    """``runner`` with agentflow passed through, the one rule for which modules.
+
+    `LIBRARY_MODULES` for a `CheckingSandboxRunner`; `PASSTHROUGH_MODULES` (the workflows
+    too) for any other sandbox.
+    """
+    checking = isinstance(runner, CheckingSandboxRunner)
+    modules = LIBRARY_MODULES if checking else PASSTHROUGH_MODULES
+    return dataclasses.replace(
+        runner, restrictions=runner.restrictions.with_passthrough_modules(*modules)
+    )
