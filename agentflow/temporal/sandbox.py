@@ -16,7 +16,8 @@ worker loaded once. What the sandbox's fresh import gave is kept another way:
   (``tests/temporal/test_workflow_imports.py`` checks both).
 - **The checks.** ``workflow_runner(checked=True)`` runs the workflow modules anew for every
   run, as temporalio does by default, so that the sandbox checks their code. The test suite
-  replays every recorded history and runs conversations that way; the rest of agentflow's
+  replays every recorded history that way, and runs a conversation with an approval in it; the
+  rest of agentflow's
   code that workflows call (the loop, the transcripts, the contracts) is deterministic library
   code and was passed through already.
 - **Deploys.** A worker runs the workflow code it loaded when it started: files replaced under

@@ -169,7 +169,9 @@ async def test_a_conversation_reopened_past_the_limit_does_not_continue_after_it
     )
     await env.ended(conversation)
     closed = (await env.runs(conversation))[-1]
-    assert closed.messages in (4, 6)  # by the new rule 4; by the old, the run before continued
+    # 4 added in one run; 6 when the last messages came after a run had ended idle (a slow
+    # machine), and the run they reopened started with the first turn's 2.
+    assert closed.messages in (4, 6)
 
     reply = await env.agents.send(conversation, "hello again", sender="alice")
     assert (reply.turn, reply.output) == (4, "You said: hello again")
