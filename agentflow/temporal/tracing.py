@@ -29,8 +29,16 @@ well.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Generator, MutableMapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    MutableMapping,
+    Sequence,
+)
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, cast
@@ -213,15 +221,8 @@ class _ConversationOutbound(OutboundInterceptor):
             completed = input.wait_for_stage == WorkflowUpdateStage.COMPLETED
             recorder = self._root.recorder
             if isinstance(argument, SendMessage):
-                with recorder.user_message(input.id, argument.text, argument.sender) as message:
-                    handle = await super().start_workflow_update(input)
-                    if completed:
-                        try:
-                            reply: AgentReply = await handle.result()
-                            message.replied(reply.status)
-                        except WorkflowUpdateFailedError as exc:
-                            message.rejected(_reason(exc))
-                    return handle
+                send = functools.partial(super().start_workflow_update, input)
+                return await self._sent(input.id, argument, completed, send)
             if isinstance(argument, ApprovalVote):
                 with recorder.approval_vote(input.id, argument) as vote:
                     handle = await super().start_workflow_update(input)
@@ -253,18 +254,10 @@ class _ConversationOutbound(OutboundInterceptor):
         recorder = self._root.recorder
         completed = update.wait_for_stage == WorkflowUpdateStage.COMPLETED
 
-        async def sent() -> WorkflowUpdateHandle[Any]:
-            with recorder.user_message(start_input.id, argument.text, argument.sender) as message:
-                handle = await super(_ConversationOutbound, self).start_update_with_start_workflow(
-                    input
-                )
-                if completed:
-                    try:
-                        reply: AgentReply = await handle.result()
-                        message.replied(reply.status)
-                    except WorkflowUpdateFailedError as exc:
-                        message.rejected(_reason(exc))
-                return handle
+        send = functools.partial(super().start_update_with_start_workflow, input)
+
+        def sent() -> Awaitable[WorkflowUpdateHandle[Any]]:
+            return self._sent(start_input.id, argument, completed, send)
 
         carrier = await self._carrier(start_input.id)
         if carrier is not None:
@@ -282,6 +275,30 @@ class _ConversationOutbound(OutboundInterceptor):
         if carrier is not None:
             self._root.remember(start_input.id, carrier)
         return handle
+
+    async def _sent(
+        self,
+        conversation_id: str,
+        message: SendMessage,
+        completed: bool,
+        send: Callable[[], Awaitable[WorkflowUpdateHandle[Any]]],
+    ) -> WorkflowUpdateHandle[Any]:
+        """``send()`` the user's message under its span.
+
+        Marked replied with the turn's status, or rejected with the reason, once the update has
+        completed (if the caller waits for it).
+        """
+        with self._root.recorder.user_message(
+            conversation_id, message.text, message.sender
+        ) as step:
+            handle = await send()
+            if completed:
+                try:
+                    reply: AgentReply = await handle.result()
+                    step.replied(reply.status)
+                except WorkflowUpdateFailedError as exc:
+                    step.rejected(_reason(exc))
+            return handle
 
     async def signal_workflow(self, input: SignalWorkflowInput) -> None:
         with self._in_trace_of(await self._carrier(input.id)):
