@@ -473,8 +473,7 @@ class AgentWorkflow:
         """
         if not self._linear():
             return None, tuple(self._loop.state.messages)
-        options = self._input.options
-        if all(options.local_read_only_tools and self._tools[c.name].read_only for c in calls):
+        if all(self._local(read_only=self._tools[c.name].read_only) for c in calls):
             return self._cursor.peek(self._loop.state.messages)
         return self._cursor.split(self._loop.state.messages)
 
