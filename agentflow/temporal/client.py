@@ -262,12 +262,10 @@ class AgentClient:
                         WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     )
                     reply = cast(AgentReply, await started.result(rpc_timeout=self.rpc_timeout))
-            except WorkflowAlreadyStartedError:
-                # Only a closed conversation refuses the start: a running one takes the message.
-                reopened = await self._reopened(handle, message)
-                reply = cast(AgentReply, await reopened.result(rpc_timeout=self.rpc_timeout))
-            except RPCError as exc:
-                if not _closed(exc):
+            except (WorkflowAlreadyStartedError, RPCError) as exc:
+                # A closed conversation refuses the update, and the start (a running one takes
+                # the message): it is reopened.
+                if isinstance(exc, RPCError) and not _closed(exc):
                     raise
                 reopened = await self._reopened(handle, message)
                 reply = cast(AgentReply, await reopened.result(rpc_timeout=self.rpc_timeout))
